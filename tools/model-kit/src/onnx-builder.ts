@@ -164,6 +164,30 @@ export class GraphBuilder {
   concat = (xs: string[], axis: number) => this.op('Concat', xs, { axis });
   /** x repeated along `axis` `times` times (via Concat). */
   repeat = (x: string, axis: number, times: number) => (times === 1 ? x : this.concat(Array(times).fill(x), axis));
+  /** A tensor of `like`'s shape filled with `value` (ConstantOfShape; no NaN propagation from `like`). */
+  fill = (like: string, value: number, type: ElemType = 'float') =>
+    this.op('ConstantOfShape', [this.op('Shape', [like])], {
+      value: { tensor: { dims: [1], data: [value], type } },
+    });
+  cast = (x: string, to: ElemType) => this.op('Cast', [x], { to: TYPE_CODE[to] });
+  transpose = (x: string, perm: number[]) => this.op('Transpose', [x], { perm });
+  /** Square average pooling, kernel = stride = k, no padding (k = 1 returns x). */
+  avgPool = (x: string, k: number) =>
+    k === 1 ? x : this.op('AveragePool', [x], { kernel_shape: [k, k], strides: [k, k] });
+  /** Square max pooling with symmetric padding (padding never wins: it counts as −∞). */
+  maxPool = (x: string, k: number, stride = k, pad = 0) =>
+    this.op('MaxPool', [x], { kernel_shape: [k, k], strides: [stride, stride], pads: [pad, pad, pad, pad] });
+  /** Nearest-neighbour upsampling of the two last axes by an integer factor (exact block replication). */
+  upsampleNearest = (x: string, factor: number) =>
+    factor === 1
+      ? x
+      : this.op('Resize', [x, '', this.constant([1, 1, factor, factor], [4])], {
+          mode: 'nearest',
+          coordinate_transformation_mode: 'asymmetric',
+          nearest_mode: 'floor',
+        });
+  /** Clip to [lo, hi] (opset ≥ 11: bounds are scalar inputs). */
+  clip = (x: string, lo: number, hi: number) => this.op('Clip', [x, this.scalar(lo), this.scalar(hi)]);
 
   /** Serialises the model. opset 18 (LayerNorm, Resize antialias, ReduceX with axes inputs). */
   build(opset = 18, docString = ''): Uint8Array {

@@ -1,0 +1,170 @@
+/**
+ * `celfarm-pipeline`: colorize from the command line for TDs and debugging.
+ *
+ *   celfarm-pipeline colorize --pack DIR --sketch a.png --reference r.png [--background b.png]
+ *     --mode full --steps 20 --seed 7 --out out.png
+ *
+ * Every knob of the settings schema is a flag (kebab-case); `--help` lists them with ranges.
+ * Inference runs on the pipeline host's thread, so the progress bar keeps moving.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { SingleBar } from 'cli-progress';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { z } from 'zod';
+import { isPipelineError, PipelineError } from './errors.ts';
+import { decodeImage, encodePng } from './image/index.ts';
+import { PipelineHost } from './host/host.ts';
+import { settingsSchema } from './settings.ts';
+
+const DEFAULT_MAX_PIXELS = 4096 * 4096;
+
+const KNOB_HELP: Record<string, string> = {
+  mode: 'vanilla | style | background | full',
+  fgEnhance: 'FG enhance: split attention only',
+  width: 'output width in px (fitted to the pack multiple, default from the pack)',
+  height: 'output height in px',
+  steps: 'sampler steps 1–100',
+  sampler: 'sampler',
+  scheduler: 'sigma schedule',
+  seed: 'seed, −1 = random',
+  batchSize: 'images per request 1–8',
+  guidanceScale: 'reference guidance scale 1–15',
+  sketchGuidanceScale: 'sketch guidance scale 1–5',
+  guidanceStart: 'reference guidance window start 0–1',
+  guidanceEnd: 'reference guidance window end 0–1',
+  referenceStrength: 'reference strength 0–1',
+  encScale: 'encoder cross-attention scale 0–1',
+  middleScale: 'colour (middle) cross-attention scale 0–1',
+  lowScale: 'semantics (low) cross-attention scale 0–1',
+  refScales: '16 comma-separated per-layer reference scales (overrides the four above)',
+  fgStrength: 'foreground strength 0–1',
+  bgStrength: 'background strength 0–1',
+  controlScale: 'sketch strength 0–3',
+  maskScale: 'background factor 0–2',
+  mergeScale: 'merging scale 0–1',
+  maskThresholdRef: 'reference mask threshold 0–1',
+  maskThresholdSketch: 'sketch mask threshold 0–1',
+  padScale: 'reference padding scale 1–2',
+  crop: 'crop the letterbox off the result',
+  removeForeground: "whiten the background image's own foreground",
+  removeBackground: "whiten the result's background",
+  preprocessor: 'sketch preprocessor',
+  lineExtractor: 'line extractor for --preprocessor extract',
+};
+
+const kebab = (s: string) => s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+
+function numberArg(name: string) {
+  return (v: string) => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a number`);
+    return n;
+  };
+}
+
+/** Adds one option per settings key, typed from the zod schema. */
+function addKnobOptions(cmd: Command) {
+  for (const [key, field] of Object.entries(settingsSchema.shape)) {
+    let inner: z.ZodType = field as z.ZodType;
+    while (inner instanceof z.ZodDefault || inner instanceof z.ZodOptional) inner = inner.unwrap() as z.ZodType;
+    const flag = `--${kebab(key)}`;
+    const help = KNOB_HELP[key] ?? key;
+    if (inner instanceof z.ZodBoolean) {
+      cmd.addOption(new Option(flag, help));
+    } else if (inner instanceof z.ZodEnum) {
+      cmd.addOption(new Option(`${flag} <value>`, help).choices(inner.options as string[]));
+    } else if (inner instanceof z.ZodArray) {
+      cmd.addOption(
+        new Option(`${flag} <list>`, help).argParser((v) => v.split(',').map((x) => numberArg(key)(x))),
+      );
+    } else {
+      cmd.addOption(new Option(`${flag} <n>`, help).argParser(numberArg(key)));
+    }
+  }
+}
+
+async function readImage(path: string, field: string) {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch (e) {
+    throw new PipelineError('MISSING_INPUT', `cannot read ${path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, field);
+  }
+  return decodeImage(bytes, field, { maxPixels: DEFAULT_MAX_PIXELS });
+}
+
+export function buildProgram(): Command {
+  const program = new Command('celfarm-pipeline').description('ColorizeDiffusion v2 on ONNX Runtime');
+  const colorizeCmd = program
+    .command('colorize')
+    .description('colorize one sketch with a colour reference')
+    .requiredOption('--pack <dir>', 'model pack folder (pack.json + ONNX graphs)')
+    .requiredOption('--sketch <png>', 'line-art sketch (black lines on white unless --preprocessor none)')
+    .requiredOption('--reference <png>', 'colour reference image')
+    .option('--background <png>', 'background image for background replacement')
+    .requiredOption('--out <png>', 'output PNG; with --batch-size > 1, -1, -2 … are inserted before .png')
+    .option('--providers <list>', 'execution providers in order of preference, e.g. cuda:0,cpu', 'cpu')
+    .option('--threads <n>', 'intra-op threads (0 = one per core)', numberArg('threads'), 0)
+    .option('--quiet', 'no progress bar');
+  addKnobOptions(colorizeCmd);
+  colorizeCmd.action(async (opts: Record<string, unknown>) => {
+    const settings: Record<string, unknown> = {};
+    for (const key of Object.keys(settingsSchema.shape)) if (opts[key] !== undefined) settings[key] = opts[key];
+    const sketch = await readImage(String(opts.sketch), 'sketch');
+    const reference = await readImage(String(opts.reference), 'reference');
+    const background = opts.background ? await readImage(String(opts.background), 'background') : undefined;
+    const host = new PipelineHost({
+      packDir: String(opts.pack),
+      providers: String(opts.providers).split(','),
+      intraOpThreads: Number(opts.threads),
+    });
+    const bar = new SingleBar({ format: '{stage} [{bar}] {value}/{total} steps | {duration_formatted}', hideCursor: true });
+    let started = false;
+    try {
+      const info = await host.ready;
+      if (!opts.quiet) {
+        process.stderr.write(`pack ${info.pack} (licence ${info.licence.name}${info.licence.commercialUse ? '' : ', non-commercial'}) on ${info.provider}\n`);
+      }
+      const result = await host.colorize({ sketch, reference, background }, settings, {
+        onProgress: (p) => {
+          if (opts.quiet) return;
+          if (!started) {
+            bar.start(p.steps, 0, { stage: p.stage });
+            started = true;
+          }
+          bar.update(p.stage === 'sample' ? p.step : p.stage === 'decode' || p.stage === 'postprocess' ? p.steps : 0, { stage: p.stage.padEnd(10) });
+        },
+      });
+      if (started) bar.stop();
+      for (const w of result.warnings) process.stderr.write(`warning: ${w}\n`);
+      const out = String(opts.out);
+      for (const [i, img] of result.images.entries()) {
+        const path = result.images.length === 1 ? out : out.replace(/(\.png)?$/i, `-${i + 1}.png`);
+        await writeFile(path, await encodePng(img));
+        process.stdout.write(`${path} (${img.width}×${img.height}, seed ${result.seed})\n`);
+      }
+    } finally {
+      if (started) bar.stop();
+      await host.close();
+    }
+  });
+  return program;
+}
+
+export async function main(argv = process.argv): Promise<number> {
+  const program = buildProgram();
+  program.exitOverride();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (e) {
+    if (isPipelineError(e)) {
+      process.stderr.write(`error [${e.code}]${e.field ? ` (${e.field})` : ''}: ${e.message}\n`);
+      return 2;
+    }
+    const ce = e as { code?: string; exitCode?: number; message?: string };
+    if (typeof ce.code === 'string' && ce.code.startsWith('commander.')) return ce.exitCode ?? 1;
+    process.stderr.write(`error: ${(e as Error).message}\n`);
+    return 1;
+  }
+}

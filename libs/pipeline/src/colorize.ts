@@ -1,0 +1,311 @@
+/**
+ * Frame orchestration (contract §2): sketch preprocessing and fit, sketch mask, control hints,
+ * the sampling loop with batched classifier-free guidance, VAE decode, crop and optional
+ * background removal. Pure orchestration over {@link ModelPack} sessions; no I/O besides ORT.
+ */
+import { PipelineError } from './errors.ts';
+import { combineGuidance, guidanceLayout, referenceActive, type Branch } from './guidance.ts';
+import {
+  blankSketch,
+  crop,
+  fitLetterbox,
+  floodFillForeground,
+  maskToLatent,
+  preprocessSketch,
+  resizeBicubic,
+  resizeBicubicAA,
+  type Box,
+} from './image/index.ts';
+import { planar, type Planar } from './image/tensor.ts';
+import type { Tensor } from './ort/runtime.ts';
+import { CONTROL_NAMES, HS_BG_NAMES, STYLE_NAMES, type GraphName } from './pack/contract.ts';
+import { staticDim, type ModelPack } from './pack/loader.ts';
+import { GraphRunner, prepareReference, type ReferenceContext, type ReferenceInputs } from './reference.ts';
+import { gaussianNoise, modelScalings, planSampling, samplers } from './sampling/index.ts';
+import type { Settings } from './settings.ts';
+import { concatBatch, filled, fromPlanar, scalar, scale, tile, toPlanar, zeros } from './tensors.ts';
+
+export type Stage = 'prepare' | 'preprocess' | 'mask' | 'encode' | 'sample' | 'decode' | 'postprocess';
+
+export interface Progress {
+  stage: Stage;
+  /** Sampler step (1-based) during `sample`; 0 otherwise. */
+  step: number;
+  steps: number;
+}
+
+export interface FrameOptions {
+  onProgress?: (p: Progress) => void;
+  signal?: AbortSignal;
+}
+
+export interface FrameResult {
+  /** One image per batch item, [−1, 1], H×W (or the crop box size when cropping). */
+  images: Planar[];
+  /** Where the sketch sits inside H×W (the letterbox). */
+  box: Box;
+  /** Sketch mask at latent size when split attention ran (for previews / storage). */
+  sketchMask: Planar | null;
+  seed: number;
+  /** Seconds per stage, for metrics. */
+  timings: Partial<Record<Stage, number>>;
+}
+
+/** Graphs a request needs; checked before any compute. */
+export function requiredGraphs(pack: ModelPack, s: Settings): { graph: GraphName; why: string; field: string }[] {
+  const need: { graph: GraphName; why: string; field: string }[] = [];
+  const add = (graphs: GraphName[], why: string, field: string) => graphs.forEach((graph) => need.push({ graph, why, field }));
+  if (s.styleEnhance) add(['vae_encoder', 'style_encoder'], `mode ${s.mode} (style enhance)`, 'settings.mode');
+  if (s.bgEnhance) add(['vae_encoder', 'bg_encoder', 'ref_mask'], `mode ${s.mode} (BG enhance)`, 'settings.mode');
+  if (s.fgEnhance) add(['ref_mask'], 'fgEnhance', 'settings.fgEnhance');
+  if (s.removeBackground) add(['ref_mask'], 'removeBackground', 'settings.removeBackground');
+  if (s.preprocessor === 'extract') add([s.lineExtractor], `preprocessor extract with ${s.lineExtractor}`, 'settings.lineExtractor');
+  return need.filter((n) => !pack.has(n.graph));
+}
+
+/** Throws GRAPH_MISSING naming the field when the pack cannot serve these settings. */
+export function checkPackServes(pack: ModelPack, s: Settings): void {
+  const missing = requiredGraphs(pack, s);
+  if (missing.length) {
+    const first = missing[0]!;
+    const graphs = [...new Set(missing.map((m) => m.graph))].join(', ');
+    throw new PipelineError('GRAPH_MISSING', `${first.why} needs graph(s) ${graphs}, which pack ${pack.ref} does not have`, first.field);
+  }
+}
+
+const now = () => performance.now() / 1000;
+
+/** Sketch → model convention (white lines on black), fitted into H×W with the letterbox. */
+async function prepareSketch(g: GraphRunner, s: Settings, sketch: Planar): Promise<{ image: Planar; box: Box }> {
+  let pre: Planar;
+  if (s.preprocessor === 'extract') {
+    const size = g.pack.manifest.inputs.lineExtractor;
+    const input = resizeBicubicAA(sketch, size, size, { alignCorners: false });
+    const out = await g.run(s.lineExtractor, { image: fromPlanar(input) });
+    // Extractors output one channel (lineart_keras: a batch of three); lines come out dark, so
+    // negate into the model convention and re-stretch to the sketch's own proportions.
+    const one = planar(1, size, size);
+    const n = size * size;
+    const entries = out.lines!.dims[0]!;
+    for (let i = 0; i < n; i++) {
+      let v = -Infinity;
+      for (let b = 0; b < entries; b++) v = Math.max(v, out.lines!.data[b * n + i]!);
+      one.data[i] = -v;
+    }
+    const rgb = planar(3, size, size);
+    for (let c = 0; c < 3; c++) rgb.data.set(one.data, c * n);
+    pre = resizeBicubicAA(rgb, sketch.height, sketch.width, { alignCorners: false });
+  } else {
+    pre = preprocessSketch(sketch, s.preprocessor);
+  }
+  return fitLetterbox(pre, s.height, s.width);
+}
+
+/** Soft sketch mask at latent size [1, 1, h, w] (G8, or the flood-fill fallback). */
+async function sketchMask(g: GraphRunner, s: Settings, sketch: Planar): Promise<Planar> {
+  const factor = g.pack.manifest.latent.factor;
+  if (!g.pack.has('sketch_mask')) return maskToLatent(floodFillForeground(sketch), s.height, s.width, factor);
+  const size = g.pack.manifest.inputs.sketchMask;
+  const white = planar(sketch.channels, sketch.height, sketch.width);
+  for (let i = 0; i < white.data.length; i++) white.data[i] = -sketch.data[i]!;
+  const out = await g.run('sketch_mask', { image: fromPlanar(resizeBicubic(white, size, size)) });
+  return maskToLatent(toPlanar(out.mask!), s.height, s.width, factor);
+}
+
+interface UnetFeeds {
+  feeds: Record<string, Tensor>;
+  layout: Branch[];
+}
+
+/** Everything the UNet gets that stays fixed across steps, for one reference-active state. */
+async function staticFeeds(
+  pack: ModelPack,
+  s: Settings,
+  ctx: ReferenceContext,
+  control: Tensor[],
+  mask: Planar | null,
+  active: boolean,
+): Promise<UnetFeeds> {
+  const unet = await pack.session('unet');
+  const layout = guidanceLayout(s.guidanceScale, s.sketchGuidanceScale);
+  const bs = s.batchSize;
+  const N = layout.length * bs;
+  const D = staticDim(unet, 'context_fg', 2);
+  const h = s.height / pack.manifest.latent.factor;
+  const w = s.width / pack.manifest.latent.factor;
+
+  const perBranch = (make: (b: Branch) => Tensor) => concatBatch(layout.map((b) => tile(make(b), bs)));
+  const zeroToken = zeros([N, 1, D]);
+  const feeds: Record<string, Tensor> = {};
+  if (active) {
+    feeds.context_fg = perBranch((b) => (b === 'U_ref' ? zeros(ctx.emb.dims) : ctx.emb));
+    const bg = ctx.split ? ctx.contextBg : null;
+    feeds.context_bg = bg ? perBranch((b) => (b === 'U_ref' ? zeros(bg.dims) : bg)) : zeroToken;
+  } else {
+    feeds.context_fg = zeroToken;
+    feeds.context_bg = zeroToken;
+  }
+  const blank = ctx.blankControl?.map((t) => scale(t, s.controlScale));
+  CONTROL_NAMES.forEach((name, k) => {
+    feeds[name] = perBranch((b) => (b === 'U_sk' ? blank![k]! : control[k]!));
+  });
+  HS_BG_NAMES.forEach((name, k) => {
+    feeds[name] = ctx.hsBg ? tile(ctx.hsBg[k]!, N) : zeros([N, 1, staticDim(unet, name, 2)]);
+  });
+  STYLE_NAMES.forEach((name, k) => {
+    feeds[name] = ctx.style ? tile(ctx.style[k]!, N) : zeros([N, staticDim(unet, name, 1)]);
+  });
+  feeds.mask = ctx.split && mask ? tile(fromPlanar(mask), N) : filled([N, 1, h, w], 1);
+  feeds.mask_threshold = scalar(ctx.split ? s.maskThresholdSketch : 0.5);
+  feeds.ref_scales = { data: Float32Array.from(s.refScales), dims: [16] };
+  feeds.fg_scale = scalar(ctx.split ? s.fgStrength : 1);
+  feeds.bg_scale = scalar(s.bgStrength);
+  feeds.merge_scale = scalar(ctx.split ? s.mergeScale : 0);
+  feeds.lora_fg_gate = scalar(ctx.loraGate);
+  feeds.lora_bg_gate = scalar(ctx.loraGate);
+  feeds.style_gate = scalar(ctx.styleGate);
+  feeds.bg_inject_gate = scalar(ctx.bgInjectGate);
+  return { feeds, layout };
+}
+
+/** Colorizes one sketch with a prepared reference context. */
+export async function colorizeFrame(
+  pack: ModelPack,
+  s: Settings,
+  ctx: ReferenceContext,
+  sketch: Planar,
+  options: FrameOptions = {},
+): Promise<FrameResult> {
+  if (ctx.pack !== pack.ref) {
+    throw new PipelineError('CONTEXT_INVALID', `context was built with pack ${ctx.pack}, this is ${pack.ref}`, 'context');
+  }
+  if (ctx.width !== s.width || ctx.height !== s.height) {
+    throw new PipelineError('CONTEXT_INVALID', `context is ${ctx.width}×${ctx.height}, settings ask ${s.width}×${s.height}`, 'context');
+  }
+  checkPackServes(pack, s);
+  const { signal, onProgress } = options;
+  const timings: Partial<Record<Stage, number>> = {};
+  const plan = planSampling({ sampler: s.sampler, scheduler: s.scheduler, steps: s.steps });
+  const steps = plan.sigmas.length - 1;
+  const report = (stage: Stage, step = 0) => onProgress?.({ stage, step, steps });
+  const stop = (where: string) => {
+    if (signal?.aborted) throw new PipelineError('CANCELLED', `cancelled during ${where}`);
+  };
+  const g = new GraphRunner(pack);
+  const { factor, channels, scale: latentScale } = pack.manifest.latent;
+  const H = s.height;
+  const W = s.width;
+  const h = H / factor;
+  const w = W / factor;
+
+  let t0 = now();
+  report('preprocess');
+  const fitted = await prepareSketch(g, s, sketch);
+  timings.preprocess = now() - t0;
+  stop('preprocess');
+
+  t0 = now();
+  let mask: Planar | null = null;
+  if (ctx.split) {
+    report('mask');
+    mask = await sketchMask(g, s, fitted.image);
+  }
+  timings.mask = now() - t0;
+  stop('mask');
+
+  t0 = now();
+  report('encode');
+  const control = (await g.control(fitted.image)).map((t) => scale(t, s.controlScale));
+  if (s.sketchGuidanceScale > 1 && !ctx.blankControl) {
+    ctx = { ...ctx, blankControl: await g.control(blankSketch(H, W)) };
+  }
+  const feedsActive = await staticFeeds(pack, s, ctx, control, mask, true);
+  const needInactive = s.guidanceStart > 0 || s.guidanceEnd < 1;
+  const feedsInactive = needInactive ? await staticFeeds(pack, s, ctx, control, mask, false) : feedsActive;
+  timings.encode = now() - t0;
+  stop('encode');
+
+  t0 = now();
+  const bs = s.batchSize;
+  const per = channels * h * w;
+  const x = new Float32Array(bs * per);
+  for (let b = 0; b < bs; b++) {
+    const eps = gaussianNoise(s.seed, per, b);
+    for (let i = 0; i < per; i++) x[b * per + i] = eps[i]! * plan.initNoiseScale;
+  }
+  const unet = await pack.session('unet');
+  const layout = feedsActive.layout;
+  const N = layout.length * bs;
+  const denoise = async (xv: Float32Array, sigma: number, i: number): Promise<Float32Array> => {
+    const t = plan.timesteps[i]!;
+    const { cIn, cSkip, cOut } = modelScalings(sigma, pack.manifest.prediction);
+    const xin = new Float32Array(xv.length);
+    for (let k = 0; k < xv.length; k++) xin[k] = xv[k]! * cIn;
+    const base = referenceActive(t, s.guidanceStart, s.guidanceEnd) ? feedsActive : feedsInactive;
+    const out = await unet.run({
+      ...base.feeds,
+      x: tile({ data: xin, dims: [bs, channels, h, w] }, layout.length),
+      timestep: filled([N], t),
+    });
+    const model = combineGuidance(out.model_output!.data, layout, bs * per, s.guidanceScale, s.sketchGuidanceScale);
+    const d = new Float32Array(xv.length);
+    for (let k = 0; k < d.length; k++) d[k] = cSkip * xv[k]! + cOut * model[k]!;
+    return d;
+  };
+  const sampler = samplers[plan.method];
+  const noiseFor = (i: number) => gaussianNoise(s.seed, bs * per, 1000 + i);
+  const z = (await sampler(denoise, x, plan.sigmas, {
+    noise: noiseFor,
+    signal,
+    onStep: (i: number) => report('sample', i + 1),
+  })) as Float32Array;
+  timings.sample = now() - t0;
+  stop('sample');
+
+  t0 = now();
+  report('decode');
+  const latent = new Float32Array(z.length);
+  for (let k = 0; k < z.length; k++) latent[k] = z[k]! / latentScale;
+  const decoded = (await g.run('vae_decoder', { latent: { data: latent, dims: [bs, channels, h, w] } })).image!;
+  timings.decode = now() - t0;
+
+  t0 = now();
+  report('postprocess');
+  const images: Planar[] = [];
+  for (let b = 0; b < bs; b++) {
+    let img = toPlanar(decoded, b);
+    for (let k = 0; k < img.data.length; k++) img.data[k] = Math.min(1, Math.max(-1, img.data[k]!));
+    if (s.crop) img = crop(img, fitted.box);
+    if (s.removeBackground) {
+      const m = await g.referenceMask(img, false);
+      const hw = img.height * img.width;
+      for (let p = 0; p < hw; p++) {
+        if (m.data[p]! < s.maskThresholdRef) for (let c = 0; c < img.channels; c++) img.data[c * hw + p] = 1;
+      }
+    }
+    images.push(img);
+  }
+  timings.postprocess = now() - t0;
+  return { images, box: fitted.box, sketchMask: mask, seed: s.seed, timings };
+}
+
+export interface ColorizeInputs extends ReferenceInputs {
+  sketch: Planar;
+}
+
+/** One request end to end: reference context, then the frame. */
+export async function colorize(
+  pack: ModelPack,
+  s: Settings,
+  inputs: ColorizeInputs,
+  options: FrameOptions = {},
+): Promise<FrameResult & { context: ReferenceContext }> {
+  if (!inputs.sketch) throw new PipelineError('MISSING_INPUT', 'a sketch image is required', 'sketch');
+  checkPackServes(pack, s);
+  options.onProgress?.({ stage: 'prepare', step: 0, steps: s.steps });
+  const t0 = now();
+  const context = await prepareReference(pack, s, inputs, { signal: options.signal });
+  const prepareSeconds = now() - t0;
+  const result = await colorizeFrame(pack, s, context, inputs.sketch, options);
+  return { ...result, timings: { prepare: prepareSeconds, ...result.timings }, context };
+}

@@ -1,0 +1,184 @@
+/**
+ * Loads a model pack folder: parses pack.json, verifies every listed file's sha256, and opens
+ * graph sessions lazily. Each session is checked against the contract (input/output names and
+ * ranks) before it is used; errors name the pack, graph and tensor.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PipelineError } from '../errors.ts';
+import type { GraphSession, OrtRuntime, TensorInfo } from '../ort/runtime.ts';
+import { CORE_GRAPHS, GRAPH_SPECS, type GraphName, type GraphSpec } from './contract.ts';
+import { packSchema, type PackManifest } from './schema.ts';
+
+async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** Compares a session's metadata with the contract; returns every mismatch. */
+export function checkSessionAgainstContract(graph: GraphName, inputs: TensorInfo[], outputs: TensorInfo[]): string[] {
+  const spec: GraphSpec = GRAPH_SPECS[graph];
+  const problems: string[] = [];
+  const check = (
+    kind: 'input' | 'output',
+    actual: TensorInfo[],
+    required: Record<string, number>,
+    optional: Record<string, number> = {},
+  ) => {
+    const byName = new Map(actual.map((t) => [t.name, t]));
+    for (const [name, rank] of Object.entries(required)) {
+      const t = byName.get(name);
+      if (!t) problems.push(`missing ${kind} tensor "${name}"`);
+      else if (t.dims.length !== rank) problems.push(`${kind} "${name}" has rank ${t.dims.length}, contract says ${rank}`);
+    }
+    for (const t of actual) {
+      if (t.name in required) continue;
+      if (t.name in optional) {
+        if (t.dims.length !== optional[t.name]) {
+          problems.push(`${kind} "${t.name}" has rank ${t.dims.length}, contract says ${optional[t.name]}`);
+        }
+      } else if (kind === 'input') problems.push(`unexpected input tensor "${t.name}" (not in the contract)`);
+    }
+    for (const t of actual) {
+      if (t.type !== 'float32') problems.push(`${kind} "${t.name}" is ${t.type}; the contract's tensors are float32`);
+    }
+  };
+  check('input', inputs, spec.inputs, spec.optionalInputs);
+  check('output', outputs, spec.outputs, spec.optionalOutputs);
+  return problems;
+}
+
+export interface LoadOptions {
+  /** Verify each graph file's sha256 at load (default true). */
+  verifyHashes?: boolean;
+}
+
+export class ModelPack {
+  private readonly sessions = new Map<GraphName, Promise<GraphSession>>();
+
+  private constructor(
+    readonly dir: string,
+    readonly manifest: PackManifest,
+    private readonly runtime: OrtRuntime,
+  ) {}
+
+  /** `{id}@{version}`, as reported in lineage and logs. */
+  get ref(): string {
+    return `${this.manifest.id}@${this.manifest.version}`;
+  }
+
+  static async load(dir: string, runtime: OrtRuntime, options: LoadOptions = {}): Promise<ModelPack> {
+    const manifestPath = join(dir, 'pack.json');
+    let raw: string;
+    try {
+      raw = await readFile(manifestPath, 'utf8');
+    } catch {
+      throw new PipelineError('PACK_FILE_MISSING', `no pack.json in ${dir}`, 'pack.json');
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(raw);
+    } catch (e) {
+      throw new PipelineError('PACK_INVALID', `pack.json is not JSON (${(e as Error).message})`, 'pack.json');
+    }
+    const parsed = packSchema.safeParse(json);
+    if (!parsed.success) {
+      const list = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+      throw new PipelineError('PACK_INVALID', `pack.json in ${dir} is invalid: ${list}`, 'pack.json');
+    }
+    const manifest = parsed.data;
+    const id = `${manifest.id}@${manifest.version}`;
+    for (const g of CORE_GRAPHS) {
+      if (!manifest.graphs[g]) throw new PipelineError('PACK_INVALID', `pack ${id} lacks the core graph ${g}`, `graphs.${g}`);
+    }
+    for (const [name, entry] of Object.entries(manifest.graphs)) {
+      const path = join(dir, entry.file);
+      try {
+        await stat(path);
+      } catch {
+        throw new PipelineError('PACK_FILE_MISSING', `pack ${id}: graph ${name} file ${entry.file} is missing`, `graphs.${name}`);
+      }
+      if (options.verifyHashes !== false) {
+        const actual = await sha256File(path);
+        if (actual !== entry.sha256) {
+          throw new PipelineError(
+            'PACK_HASH_MISMATCH',
+            `pack ${id}: graph ${name} (${entry.file}) has sha256 ${actual}, pack.json says ${entry.sha256}`,
+            `graphs.${name}`,
+          );
+        }
+      }
+    }
+    return new ModelPack(dir, manifest, runtime);
+  }
+
+  has(graph: GraphName): boolean {
+    return graph in this.manifest.graphs;
+  }
+
+  /** Throws GRAPH_MISSING (before any compute) when a request needs graphs the pack lacks. */
+  require(graphs: Iterable<GraphName>, why: string, field: string): void {
+    const missing = [...graphs].filter((g) => !this.has(g));
+    if (missing.length) {
+      throw new PipelineError('GRAPH_MISSING', `${why} needs graph(s) ${missing.join(', ')}, which pack ${this.ref} does not have`, field);
+    }
+  }
+
+  /** The session of `graph`, opened on first use and checked against the contract. */
+  session(graph: GraphName): Promise<GraphSession> {
+    let s = this.sessions.get(graph);
+    if (!s) {
+      s = this.open(graph);
+      this.sessions.set(graph, s);
+      s.catch(() => this.sessions.delete(graph));
+    }
+    return s;
+  }
+
+  private async open(graph: GraphName): Promise<GraphSession> {
+    const entry = this.manifest.graphs[graph];
+    if (!entry) throw new PipelineError('GRAPH_MISSING', `pack ${this.ref} has no graph ${graph}`, `graphs.${graph}`);
+    const session = await this.runtime.open(graph, join(this.dir, entry.file));
+    const problems = checkSessionAgainstContract(graph, session.inputs, session.outputs);
+    if (problems.length) {
+      await session.dispose();
+      throw new PipelineError('PACK_INVALID', `pack ${this.ref}, graph ${graph}: ${problems.join('; ')}`, `graphs.${graph}`);
+    }
+    return session;
+  }
+
+  /** Opens every graph now (warm-up), so the first frame does not pay for it. */
+  async openAll(): Promise<void> {
+    await Promise.all(Object.keys(this.manifest.graphs).map((g) => this.session(g as GraphName)));
+  }
+
+  async dispose(): Promise<void> {
+    const all = [...this.sessions.values()];
+    this.sessions.clear();
+    for (const s of all) {
+      try {
+        await (await s).dispose();
+      } catch {
+        // a session that failed to open has nothing to release
+      }
+    }
+  }
+}
+
+/** A static dim of a graph tensor, or an error naming it when the pack left it symbolic. */
+export function staticDim(session: GraphSession, tensorName: string, axis: number, kind: 'input' | 'output' = 'input'): number {
+  const list = kind === 'input' ? session.inputs : session.outputs;
+  const t = list.find((i) => i.name === tensorName);
+  const d = t?.dims[axis];
+  if (typeof d !== 'number' || d <= 0) {
+    throw new PipelineError(
+      'PACK_INVALID',
+      `graph ${session.graph}: ${kind} ${tensorName} axis ${axis} must be a fixed size (got ${String(d)})`,
+      `graphs.${session.graph}`,
+    );
+  }
+  return d;
+}
