@@ -141,9 +141,12 @@ describe('resizeBicubicAA (PyTorch bicubic, antialias=True, a=-0.5)', () => {
       }
       return s / t;
     };
-    close(resizeBicubicAA(row(src), 1, 2, { alignCorners: true }).data, [expect(2), expect(6)]);
-    // weights for out0: K(-0.375), K(-0.125), K(0.125), K(0.375), K(0.625)
-    assert.ok(Math.abs(expect(2) - 1.7906) < 1e-3);
+    // out0 by hand: weights K(0.375), K(0.125), K(0.125), K(0.375), K(0.625)
+    //   = 0.7275390625, 0.9638671875, 0.9638671875, 0.7275390625, 0.3896484375
+    const w = [0.7275390625, 0.9638671875, 0.9638671875, 0.7275390625, 0.3896484375];
+    const out0 = w.reduce((a, k, j) => a + k * src[j], 0) / w.reduce((a, k) => a + k, 0);
+    assert.ok(Math.abs(out0 - 6792 / 3863) < 1e-12, `${out0}`); // 6.6328125 / 3.7724609375
+    close(resizeBicubicAA(row(src), 1, 2, { alignCorners: true }).data, [out0, expect(6)]);
   });
 });
 

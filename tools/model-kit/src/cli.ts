@@ -8,6 +8,7 @@
  * hashes) is skipped unless `--force`.
  */
 import { createHash } from 'node:crypto';
+import { realpathSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -89,7 +90,15 @@ export async function runCli(argv: string[], log: (line: string) => void = conso
   return 0;
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
+const isMain = (): boolean => {
+  try {
+    return !!process.argv[1] && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href;
+  } catch {
+    return false;
+  }
+};
+
+if (isMain()) {
   runCli(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;

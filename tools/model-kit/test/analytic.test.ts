@@ -202,8 +202,8 @@ after(async () => {
   rmSync(root, { recursive: true, force: true });
 });
 
-describe('analytic pack manifest', () => {
-  it('parses with packSchema and carries the documented fields', () => {
+void describe('analytic pack manifest', () => {
+  void it('parses with packSchema and carries the documented fields', () => {
     for (const [dir, m, id, pred] of [
       [dirV, manifestV, 'analytic', 'v'],
       [dirEps, manifestEps, 'analytic-eps', 'eps'],
@@ -227,7 +227,7 @@ describe('analytic pack manifest', () => {
     }
   });
 
-  it('hashes match the files and required flags are set for the core graphs', () => {
+  void it('hashes match the files and required flags are set for the core graphs', () => {
     for (const [name, entry] of Object.entries(manifestV.graphs)) {
       assert.equal(entry.file, `${name}.onnx`);
       const hash = createHash('sha256').update(readFileSync(join(dirV, entry.file))).digest('hex');
@@ -241,7 +241,7 @@ describe('analytic pack manifest', () => {
     }
   });
 
-  it('omit leaves graphs out, custom ids work, and the CLI staleness check sees it', async () => {
+  void it('omit leaves graphs out, custom ids work, and the CLI staleness check sees it', async () => {
     const dir = join(root, 'omit');
     const m = await buildAnalyticPack(dir, { id: 'analytic-small', omit: ['bg_encoder', 'lineart'] });
     assert.equal(m.id, 'analytic-small');
@@ -253,9 +253,9 @@ describe('analytic pack manifest', () => {
   });
 });
 
-describe('analytic graphs follow the contract', () => {
+void describe('analytic graphs follow the contract', () => {
   for (const graph of ANALYTIC_GRAPHS) {
-    it(`${graph}: names and ranks`, async () => {
+    void it(`${graph}: names and ranks`, async () => {
       const s = await session(graph);
       const spec: GraphSpec = GRAPH_SPECS[graph];
       const inputs = Object.fromEntries(s.inputs.map((i) => [i.name, i.dims.length]));
@@ -276,7 +276,7 @@ describe('analytic graphs follow the contract', () => {
     });
   }
 
-  it('the unet has the 43 contract inputs; the other extractors are absent', async () => {
+  void it('the unet has the 43 contract inputs; the other extractors are absent', async () => {
     const s = await session('unet');
     assert.equal(s.inputs.length, 43);
     assert.deepEqual(s.inputs.find((i) => i.name === 'mask_threshold')?.dims, []);
@@ -287,8 +287,8 @@ describe('analytic graphs follow the contract', () => {
   });
 });
 
-describe('analytic graphs: closed-form behaviour', () => {
-  it('clip_image: a uniform red image gives 16 red tokens; tokens are row-major over 4×4 cells', async () => {
+void describe('analytic graphs: closed-form behaviour', () => {
+  void it('clip_image: a uniform red image gives 16 red tokens; tokens are row-major over 4×4 cells', async () => {
     const s = await session('clip_image');
     const red = normalise(image(1, 224, 224, () => RED), CLIP_MEAN, CLIP_STD);
     const out = await s.run({ pixels: red });
@@ -318,7 +318,7 @@ describe('analytic graphs: closed-form behaviour', () => {
     allClose(tok(1, 5), token([-1, -1, -1]), 1e-5, 'black image');
   });
 
-  it('vae_encoder → vae_decoder round-trips an 8×8-block image', async () => {
+  void it('vae_encoder → vae_decoder round-trips an 8×8-block image', async () => {
     const enc = await session('vae_encoder');
     const dec = await session('vae_decoder');
     const blocks = noise([1, 3, 2, 3], 7);
@@ -340,7 +340,7 @@ describe('analytic graphs: closed-form behaviour', () => {
     allClose(back.data, img.data, 1e-5, 'round trip');
   });
 
-  it('control_encoder: blank sketch hints are −1 at every scale; pooling follows the documented widths', async () => {
+  void it('control_encoder: blank sketch hints are −1 at every scale; pooling follows the documented widths', async () => {
     const s = await session('control_encoder');
     const blank = await s.run({ sketch: full([1, 3, 64, 128], -1) });
     const shapes = {
@@ -364,7 +364,7 @@ describe('analytic graphs: closed-form behaviour', () => {
     assert.deepEqual(one.control_4!.data, one.control_3!.data);
   });
 
-  it('bg_encoder: feature tokens of latent/S at the documented pooling levels', async () => {
+  void it('bg_encoder: feature tokens of latent/S at the documented pooling levels', async () => {
     const s = await session('bg_encoder');
     const rgb = [0.5, -0.25, 0.75];
     const latent = full([1, 4, 8, 8], 0);
@@ -379,7 +379,7 @@ describe('analytic graphs: closed-form behaviour', () => {
     }
   });
 
-  it('style_encoder: scale −0.5, shift half the mean colour', async () => {
+  void it('style_encoder: scale −0.5, shift half the mean colour', async () => {
     const s = await session('style_encoder');
     const latent = full([2, 4, 8, 8], 0);
     // Batch 0: left half rgb (1, 0, −1), right half (0, 0, 1) → mean (0.5, 0, 0); batch 1: all 0.4 red.
@@ -400,7 +400,7 @@ describe('analytic graphs: closed-form behaviour', () => {
     }
   });
 
-  it('unet (v): D = α·x − σ̂·v is the red reference scaled by S·s·fg_scale, lines are −S', async () => {
+  void it('unet (v): D = α·x − σ̂·v is the red reference scaled by S·s·fg_scale, lines are −S', async () => {
     const s = await session('unet');
     const x = noise([1, 4, H, H], 3);
     const timestep = 500.3;
@@ -418,7 +418,7 @@ describe('analytic graphs: closed-form behaviour', () => {
     allClose(denoised('v', x, out.model_output!, timestep), expected, 2e-5, 'D');
   });
 
-  it('unet: σ(941) = 10.4250 through the v relation; σ_min, σ_max and fractional t', async () => {
+  void it('unet: σ(941) = 10.4250 through the v relation; σ_min, σ_max and fractional t', async () => {
     const s = await session('unet');
     const x = full([1, 4, H, H], 1);
     // Target 0 (reference scales 0, blank sketch) → v = α·x/σ̂ = 1/σ.
@@ -435,7 +435,7 @@ describe('analytic graphs: closed-form behaviour', () => {
     close(await sigmaAt(941.25), Math.exp(0.75 * Math.log(sigmaOfT(941)) + 0.25 * Math.log(sigmaOfT(942))), 1e-5, 'log-linear');
   });
 
-  it('unet: mask split, merge, warp injection and style modulation', async () => {
+  void it('unet: mask split, merge, warp injection and style modulation', async () => {
     const s = await session('unet');
     const x = noise([1, 4, H, H], 5);
     const timestep = 300;
@@ -492,7 +492,7 @@ describe('analytic graphs: closed-form behaviour', () => {
     allClose(await D({ contextFg, contextBg, mask, style11, scalars: { bg_scale: bgScale } }), split(RED, bgc), 2e-5, 'no style');
   });
 
-  it('unet (eps): D = (x − σ̂·ε)/α is the same target; batch entries are independent', async () => {
+  void it('unet (eps): D = (x − σ̂·ε)/α is the same target; batch entries are independent', async () => {
     const s = await session('unet', dirEps);
     const N = 2;
     const x = noise([N, 4, H, H], 9);
@@ -517,7 +517,7 @@ describe('analytic graphs: closed-form behaviour', () => {
     }
   });
 
-  it('sketch_mask: a closed black square outline is foreground inside, background outside', async () => {
+  void it('sketch_mask: a closed black square outline is foreground inside, background outside', async () => {
     const s = await session('sketch_mask');
     // White paper, 2-px black outline of the square [62, 193].
     const onOutline = (y: number, x: number) =>
@@ -536,7 +536,7 @@ describe('analytic graphs: closed-form behaviour', () => {
     assert.equal(leak.data[62 * 256 + 62], 1);
   });
 
-  it('ref_mask: saturated colours are foreground, greys background', async () => {
+  void it('ref_mask: saturated colours are foreground, greys background', async () => {
     const s = await session('ref_mask');
     const img = normalise(
       image(1, 256, 256, (_y, x) => (x < 128 ? RED : [0.3, 0.3, 0.3])),
@@ -550,7 +550,7 @@ describe('analytic graphs: closed-form behaviour', () => {
     assert.ok(mask!.data[10 * 256 + 200]! < 1e-4);
   });
 
-  it('lineart: tanh(4·channel mean)', async () => {
+  void it('lineart: tanh(4·channel mean)', async () => {
     const s = await session('lineart');
     const img = image(1, 256, 256, (y) => (y < 128 ? [1, 1, 1] : [0.1, -0.2, 0.4]));
     const { lines } = await s.run({ image: img });

@@ -90,6 +90,20 @@ export class GaussianRng {
     this.s3 = Number(b.out >> 32n) | 0;
   }
 
+  /**
+   * A generator started from an explicit xoshiro128** state (uint32 words, not all zero), bypassing
+   * the SplitMix64 seeding — for checking against published xoshiro128** test vectors.
+   */
+  static fromState(s0: number, s1: number, s2: number, s3: number): GaussianRng {
+    if ((s0 | s1 | s2 | s3) === 0) throw new RangeError('xoshiro128** state must not be all zero');
+    const rng = new GaussianRng(0, 0);
+    rng.s0 = s0 | 0;
+    rng.s1 = s1 | 0;
+    rng.s2 = s2 | 0;
+    rng.s3 = s3 | 0;
+    return rng;
+  }
+
   /** Next xoshiro128** output, an unsigned 32-bit integer. */
   nextUint32(): number {
     const result = Math.imul(rotl(Math.imul(this.s1, 5), 7), 9) >>> 0;
