@@ -47,7 +47,7 @@ function expectedUniform(sketch: Planar, colour: number[]): Planar {
           for (let c = 0; c < 3; c++) sum -= sketch.data[(c * H + y) * W + x]!; // invert preprocessor
         }
       }
-      const ink = Math.min(1, Math.max(0, (sum / 192 + 1) / 2));
+      const ink = Math.min(1, Math.max(0, sum / 192 + 1));
       for (let y = cy * 8; y < cy * 8 + 8; y++) {
         for (let x = cx * 8; x < cx * 8 + 8; x++) {
           for (let c = 0; c < 3; c++) {

@@ -48,7 +48,8 @@ describe('fitLetterbox (contract 2.1 step 1)', () => {
     }
   });
   it('truncates like int(oh*r) and never goes below 1 pixel', () => {
-    assert.deepEqual(fitLetterbox(planar(1, 3, 1000), 64, 64).box, { left: 0, top: 32, width: 64, height: 1 });
+    // r = 64/1000 → (trunc(0.192) → 1, 64); top = (64-1)//2 = 31
+    assert.deepEqual(fitLetterbox(planar(1, 3, 1000), 64, 64).box, { left: 0, top: 31, width: 64, height: 1 });
     // 7 × 3 into 10 × 10: r = 10/7, w' = trunc(3·10/7) = trunc(4.285..) = 4, left = 3
     assert.deepEqual(fitLetterbox(planar(1, 7, 3), 10, 10).box, { left: 3, top: 0, width: 4, height: 10 });
   });

@@ -65,12 +65,16 @@ describe('dilateMax', () => {
   it('padding never wins: a corner pixel gives a 6×6 block; maxima of different values', () => {
     const m = planar(1, 12, 12);
     m.data[at(m, 0, 0, 0)] = 0.5;
-    m.data[at(m, 0, 11, 11)] = 0.8;
+    m.data[at(m, 0, 0, 8)] = 0.8;
     const d = dilateMax(m);
-    assert.equal(d.data[at(d, 0, 5, 5)], 0.5);
-    assert.equal(d.data[at(d, 0, 6, 6)], Math.fround(0.8)); // both in reach: 0.8 wins
-    assert.equal(d.data[at(d, 0, 0, 6)], 0.5);
-    assert.equal(d.data[at(d, 0, 0, 7)], 0); // out of both windows
+    // 0.5 reaches rows 0..5, cols 0..5; 0.8 reaches rows 0..5, cols 3..11
+    assert.equal(d.data[at(d, 0, 5, 2)], 0.5);
+    assert.equal(d.data[at(d, 0, 5, 4)], Math.fround(0.8)); // both in reach: the max wins
+    assert.equal(d.data[at(d, 0, 3, 11)], Math.fround(0.8));
+    assert.equal(d.data[at(d, 0, 6, 0)], 0); // out of both windows
+    let count05 = 0;
+    for (const v of d.data) if (v === 0.5) count05++;
+    assert.equal(count05, 6 * 3); // rows 0..5 × cols 0..2
     assert.equal(dilateMax(m, 3).data[at(m, 0, 1, 1)], 0.5);
     assert.throws(() => dilateMax(m, 4), RangeError);
   });

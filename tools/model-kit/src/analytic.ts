@@ -14,7 +14,7 @@ import { packSchema, type PackManifest } from '@celfarm/pipeline/pack/schema';
 import { GraphBuilder, type Dim } from './onnx-builder.ts';
 
 /** Bumped whenever any analytic graph or the manifest changes; the CLI rebuilds stale packs. */
-export const ANALYTIC_BUILDER = 'model-kit/analytic@1';
+export const ANALYTIC_BUILDER = 'model-kit/analytic@2';
 /** Attention sharpness of the analytic softmax pooling. */
 export const KAPPA = 40;
 /** Latent scale S (z = S · VAE mean). */
@@ -259,7 +259,9 @@ function unet(prediction: Prediction): Uint8Array {
   colour = g.add(colour, g.mul(sc.style_gate, g.add(g.mul(colour, scale), shift)));
 
   // Black lines from the sketch hint.
-  const ink = g.clip(g.div(g.add(g.slice(controls[0]!, 1, 0, 1), one), g.scalar(2)), 0, 1);
+  // Gain 2 (not 1): a cell a stroke crosses goes fully black, so guidance (which amplifies
+  // colour) cannot wash thin lines out.
+  const ink = g.clip(g.add(g.slice(controls[0]!, 1, 0, 1), one), 0, 1);
   const rgb = g.sub(g.mul(g.sub(one, ink), colour), ink);
   const target = g.mul(g.concat([rgb, g.fill(ink, 0)], 1), g.scalar(LATENT_SCALE)); // [N,4,h,w]
 

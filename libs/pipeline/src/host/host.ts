@@ -11,7 +11,7 @@ import type { FrameOutput, HostEvent, HostInit, HostRequest, PrepareOutput, Seri
 
 export type { FrameOutput, PrepareOutput } from './protocol.ts';
 
-export interface HostOptions extends Omit<HostInit, 'cancel'> {}
+export type HostOptions = Omit<HostInit, 'cancel'>;
 
 export interface JobOptions {
   onProgress?: (p: Progress) => void;
@@ -51,12 +51,7 @@ export class PipelineHost {
 
   constructor(options: HostOptions) {
     const init: HostInit = { ...options, cancel: this.cancelSlot.buffer as SharedArrayBuffer };
-    this.worker = new Worker(new URL('./worker.ts', import.meta.url), {
-      workerData: init,
-      // The thread runs TypeScript sources like the caller does; tsx is resolved from this
-      // package so the host works from any working directory.
-      execArgv: ['--import', import.meta.resolve('tsx')],
-    });
+    this.worker = new Worker(new URL('./worker-entry.mjs', import.meta.url), { workerData: init, execArgv: [] });
     this.ready = new Promise<HostInfo>((resolve, reject) => {
       const onEvent = (e: HostEvent) => {
         if (e.type === 'ready') resolve({ provider: e.provider, pack: e.pack, licence: e.licence });
