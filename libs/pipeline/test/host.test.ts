@@ -1,0 +1,86 @@
+/**
+ * The off-thread host: the caller's timers keep firing while a long inference runs, progress
+ * arrives per sampler step, cancellation stops at a step boundary, and errors keep their code.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { COLOURS, halfImage, sketchFrame } from '@celfarm/model-kit/samples';
+import { PipelineError } from '../src/errors.ts';
+import { PipelineHost } from '../src/host/host.ts';
+import type { Progress } from '../src/colorize.ts';
+import { analyticPackDir } from './fixtures.ts';
+
+const inputs = (size: number) => ({
+  sketch: sketchFrame(size, size).image,
+  reference: halfImage(size, size, COLOURS.red, COLOURS.grey),
+});
+
+describe('PipelineHost', () => {
+  let host: PipelineHost;
+  before(async () => {
+    host = new PipelineHost({ packDir: await analyticPackDir(), intraOpThreads: 1 });
+    const info = await host.ready;
+    assert.equal(info.pack, 'analytic@1.0.0');
+    assert.equal(info.provider, 'cpu');
+  });
+  after(() => host.close());
+
+  it('keeps the caller’s timers firing during a long inference', async () => {
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 5);
+    const t0 = performance.now();
+    const progress: Progress[] = [];
+    // Batch 8 at 512² for 60 steps: long enough that a blocked loop would miss most ticks.
+    const r = await host.colorize(inputs(512), { mode: 'full', steps: 60, batchSize: 8, width: 512, height: 512, seed: 1 }, {
+      onProgress: (p) => progress.push(p),
+    });
+    clearInterval(timer);
+    const ms = performance.now() - t0;
+    assert.equal(r.images.length, 8);
+    assert.ok(ms > 300, `the job should take a while (took ${ms.toFixed(0)} ms)`);
+    // setInterval(5) can fire at most ms/5 times; demand at least a third of that.
+    assert.ok(ticks >= ms / 5 / 3, `${ticks} ticks in ${ms.toFixed(0)} ms: the main loop was blocked`);
+    const steps = progress.filter((p) => p.stage === 'sample').map((p) => p.step);
+    assert.deepEqual(steps, Array.from({ length: 60 }, (_, i) => i + 1));
+    assert.deepEqual([...new Set(progress.map((p) => p.stage))], ['prepare', 'preprocess', 'mask', 'encode', 'sample', 'decode', 'postprocess']);
+  });
+
+  it('cancels at a step boundary and keeps serving', async () => {
+    const ac = new AbortController();
+    const seen: number[] = [];
+    await assert.rejects(
+      host.colorize(inputs(256), { steps: 80, width: 256, height: 256, seed: 1 }, {
+        signal: ac.signal,
+        onProgress: (p) => {
+          if (p.stage !== 'sample') return;
+          seen.push(p.step);
+          if (p.step === 3) ac.abort();
+        },
+      }),
+      (e: unknown) => e instanceof PipelineError && e.code === 'CANCELLED',
+    );
+    assert.ok(Math.max(...seen) < 80, `stopped early (last step ${Math.max(...seen)})`);
+    const r = await host.colorize(inputs(128), { steps: 4, seed: 2 });
+    assert.equal(r.images[0]!.width, 128);
+  });
+
+  it('reports bad settings with their field, and reuses a prepared context', async () => {
+    await assert.rejects(
+      host.colorize(inputs(128), { steps: 500 }),
+      (e: unknown) => e instanceof PipelineError && e.code === 'INVALID_KNOB' && e.field === 'settings.steps',
+    );
+    const { reference } = inputs(128);
+    const prepared = await host.prepare({ reference }, { mode: 'background', steps: 4, seed: 3 });
+    assert.match(prepared.key, /^[0-9a-f]{64}$/);
+    assert.ok(prepared.referenceMask, 'background mode stores the reference mask');
+    const a = await host.frame(prepared.context.slice(), sketchFrame(128, 128).image, { mode: 'background', steps: 4, seed: 3 });
+    const b = await host.frame(prepared.context.slice(), sketchFrame(128, 128).image, { mode: 'background', steps: 4, seed: 3 });
+    assert.deepEqual(a.images[0]!.data, b.images[0]!.data);
+  });
+
+  it('fails to start with a clear error when the pack is missing', async () => {
+    const bad = new PipelineHost({ packDir: '/nonexistent/pack' });
+    await assert.rejects(bad.ready, (e: unknown) => e instanceof PipelineError && e.code === 'PACK_FILE_MISSING');
+    await bad.close();
+  });
+});

@@ -1,0 +1,116 @@
+/** Pack loading: a good pack loads; every kind of broken pack is refused with a named error. */
+import assert from 'node:assert/strict';
+import { cp, mkdtemp, readFile, rm, writeFile, appendFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { createHash } from 'node:crypto';
+import { COLOURS, halfImage, sketchFrame } from '@celfarm/model-kit/samples';
+import { colorize } from '../src/colorize.ts';
+import { PipelineError } from '../src/errors.ts';
+import { ModelPack } from '../src/pack/loader.ts';
+import { OrtRuntime } from '../src/ort/runtime.ts';
+import { analyticPackDir, loadPack, settingsFor } from './fixtures.ts';
+
+const runtime = new OrtRuntime({ intraOpThreads: 1 });
+const temps: string[] = [];
+after(async () => {
+  for (const t of temps) await rm(t, { recursive: true, force: true });
+});
+
+async function copyPack(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'celfarm-pack-'));
+  temps.push(dir);
+  await cp(await analyticPackDir(), dir, { recursive: true });
+  return dir;
+}
+
+async function editManifest(dir: string, edit: (m: Record<string, unknown>) => void) {
+  const path = join(dir, 'pack.json');
+  const m = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
+  edit(m);
+  await writeFile(path, JSON.stringify(m));
+}
+
+async function rejects(p: Promise<unknown>, code: string, field: string, text?: RegExp) {
+  await assert.rejects(p, (e: unknown) => {
+    assert.ok(e instanceof PipelineError, `expected PipelineError, got ${String(e)}`);
+    assert.equal(e.code, code, e.message);
+    assert.equal(e.field, field, e.message);
+    if (text) assert.match(e.message, text);
+    return true;
+  });
+}
+
+describe('model packs', () => {
+  it('loads the analytic pack and reports id, version and licence', async () => {
+    const pack = await ModelPack.load(await analyticPackDir(), runtime);
+    assert.equal(pack.ref, 'analytic@1.0.0');
+    assert.equal(pack.manifest.licence.commercialUse, true);
+    assert.equal(pack.manifest.prediction, 'v');
+    const unet = await pack.session('unet');
+    assert.equal(unet.inputs.length, 43);
+    assert.equal(unet.provider, 'cpu');
+    await pack.dispose();
+  });
+
+  it('names the graph whose file is missing', async () => {
+    const dir = await copyPack();
+    await rm(join(dir, 'style_encoder.onnx'));
+    await rejects(ModelPack.load(dir, runtime), 'PACK_FILE_MISSING', 'graphs.style_encoder', /style_encoder\.onnx is missing/);
+  });
+
+  it('names the graph whose hash does not match', async () => {
+    const dir = await copyPack();
+    await appendFile(join(dir, 'unet.onnx'), Buffer.from([0]));
+    await rejects(ModelPack.load(dir, runtime), 'PACK_HASH_MISMATCH', 'graphs.unet', /pack\.json says [0-9a-f]{64}/);
+  });
+
+  it('lists every schema problem of pack.json', async () => {
+    const dir = await copyPack();
+    await editManifest(dir, (m) => {
+      m.contract = 'colorize-diffusion-v3@1';
+      (m.graphs as Record<string, unknown>).teleporter = { file: 'x.onnx', sha256: '0'.repeat(64) };
+    });
+    await rejects(ModelPack.load(dir, runtime), 'PACK_INVALID', 'pack.json', /contract.*teleporter|teleporter.*contract/s);
+    await writeFile(join(dir, 'pack.json'), '{ not json');
+    await rejects(ModelPack.load(dir, runtime), 'PACK_INVALID', 'pack.json', /not JSON/);
+    await rejects(ModelPack.load(join(dir, 'nowhere'), runtime), 'PACK_FILE_MISSING', 'pack.json');
+  });
+
+  it('refuses a pack without a core graph', async () => {
+    const dir = await copyPack();
+    await editManifest(dir, (m) => delete (m.graphs as Record<string, unknown>).unet);
+    await rejects(ModelPack.load(dir, runtime), 'PACK_INVALID', 'graphs.unet', /core graph unet/);
+  });
+
+  it('checks tensor names against the contract when a session opens', async () => {
+    const dir = await copyPack();
+    const bytes = await readFile(join(dir, 'vae_decoder.onnx'));
+    await writeFile(join(dir, 'unet.onnx'), bytes);
+    await editManifest(dir, (m) => {
+      (m.graphs as Record<string, { sha256: string }>).unet!.sha256 = createHash('sha256').update(bytes).digest('hex');
+    });
+    const pack = await ModelPack.load(dir, runtime);
+    await rejects(pack.session('unet'), 'PACK_INVALID', 'graphs.unet', /missing input tensor "x".*unexpected input tensor "latent"/s);
+  });
+
+  it('rejects a request that needs a graph the pack lacks, before any compute', async () => {
+    const pack = await loadPack({ omit: ['style_encoder'] });
+    const s = settingsFor(pack, { mode: 'style', steps: 4 });
+    const t0 = performance.now();
+    await rejects(
+      colorize(pack, s, { sketch: sketchFrame(128, 128).image, reference: halfImage(128, 128, COLOURS.red, COLOURS.grey) }),
+      'GRAPH_MISSING',
+      'settings.mode',
+      /style_encoder/,
+    );
+    assert.ok(performance.now() - t0 < 50, 'rejected without running graphs');
+    const extract = settingsFor(pack, { preprocessor: 'extract', lineExtractor: 'lineart_keras' });
+    await rejects(
+      colorize(pack, extract, { sketch: sketchFrame(128, 128).image, reference: halfImage(128, 128, COLOURS.red, COLOURS.grey) }),
+      'GRAPH_MISSING',
+      'settings.lineExtractor',
+    );
+  });
+});
