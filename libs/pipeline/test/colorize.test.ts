@@ -226,3 +226,52 @@ describe('colorize on the analytic pack', () => {
     assertClose(rgbAt(r.images[0]!, ...outside), COLOURS.blue, 2e-3, 'fallback background');
   });
 });
+
+describe('colorize options', () => {
+  it('extract runs the pack’s line extractor on a colour drawing', async () => {
+    const pack = await loadPack();
+    const { image: sketch, circle } = frame();
+    const base = { steps: 6, guidanceScale: 1, seed: 1, width: SIZE, height: SIZE } as const;
+    const extracted = await colorize(pack, settingsFor(pack, { ...base, preprocessor: 'extract' }), { sketch, reference: reference() });
+    const inverted = await colorize(pack, settingsFor(pack, base), { sketch, reference: reference() });
+    // The analytic extractor turns dark strokes into lines: the ring stays black, the fill red.
+    const ring = [circle.cx + circle.r, circle.cy] as const;
+    assert.ok(rgbAt(extracted.images[0]!, ...ring, 0)[0]! < -0.5, 'extracted line is dark');
+    assertClose(rgbAt(extracted.images[0]!, ...inside(circle)), rgbAt(inverted.images[0]!, ...inside(circle)), 1e-3, 'fill');
+  });
+
+  it('remove background whitens what the reference-mask graph calls background', async () => {
+    const pack = await loadPack();
+    const { image: sketch, circle } = frame();
+    const r = await colorize(
+      pack,
+      settingsFor(pack, { mode: 'background', steps: 6, guidanceScale: 1, seed: 1, width: SIZE, height: SIZE, removeBackground: true }),
+      { sketch, reference: reference() },
+    );
+    assertClose(rgbAt(r.images[0]!, ...outside), COLOURS.white, 1e-6, 'grey background became white');
+    assertClose(rgbAt(r.images[0]!, ...inside(circle)), mostChromatic(r.context.emb), 2e-3, 'red foreground kept');
+  });
+
+  it('FG enhance splits attention without warp injection', async () => {
+    const pack = await loadPack();
+    const { image: sketch, circle } = frame();
+    const r = await colorize(
+      pack,
+      settingsFor(pack, { fgEnhance: true, steps: 6, guidanceScale: 1, seed: 1, width: SIZE, height: SIZE, bgStrength: 0.5 }),
+      { sketch, reference: reference() },
+    );
+    assert.equal(r.context.hsBg, null);
+    // context_bg is the reference itself: background pixels take its darkest colour × bg strength.
+    assertClose(rgbAt(r.images[0]!, ...outside), darkest(r.context.emb).map((v) => 0.5 * v), 2e-3, 'fg-enhance background');
+    assertClose(rgbAt(r.images[0]!, ...inside(circle)), mostChromatic(r.context.emb), 2e-3, 'fg-enhance foreground');
+  });
+
+  it('refuses a missing reference and a context of another size', async () => {
+    const pack = await loadPack();
+    const s = settingsFor(pack, { steps: 4, width: SIZE, height: SIZE });
+    await assert.rejects(colorize(pack, s, { sketch: frame().image }), /reference: a colour reference image is required/);
+    const ctx = await prepareReference(pack, s, { reference: reference() });
+    const other = settingsFor(pack, { steps: 4, width: 256, height: 256 });
+    await assert.rejects(colorizeFrame(pack, other, ctx, frame().image), /context is 128×128, settings ask 256×256/);
+  });
+});

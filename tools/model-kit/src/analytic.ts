@@ -14,7 +14,7 @@ import { packSchema, type PackManifest } from '@celfarm/pipeline/pack/schema';
 import { GraphBuilder, type Dim } from './onnx-builder.ts';
 
 /** Bumped whenever any analytic graph or the manifest changes; the CLI rebuilds stale packs. */
-export const ANALYTIC_BUILDER = 'model-kit/analytic@2';
+export const ANALYTIC_BUILDER = 'model-kit/analytic@3';
 /** Attention sharpness of the analytic softmax pooling. */
 export const KAPPA = 40;
 /** Latent scale S (z = S · VAE mean). */
@@ -393,7 +393,8 @@ export async function buildAnalyticPack(outDir: string, opts: AnalyticPackOption
     size: { multiple: 64, min: 64, max: 1024, default: 128 },
     inputs: { ...ANALYTIC_INPUTS },
     graphs,
-    defaults: {},
+    // The only line extractor this pack has, so `preprocessor: 'extract'` works without naming it.
+    defaults: { lineExtractor: 'lineart' },
   });
   await writeFile(join(outDir, 'pack.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   return manifest;

@@ -60,6 +60,26 @@ function info(meta: readonly ort.InferenceSession.ValueMetadata[]): TensorInfo[]
   );
 }
 
+/** Time spent inside ORT `run()` calls, per graph and in total (for benches and metrics). */
+export class RunStats {
+  runs = 0;
+  seconds = 0;
+  readonly byGraph = new Map<string, { runs: number; seconds: number }>();
+  record(graph: string, seconds: number) {
+    this.runs++;
+    this.seconds += seconds;
+    const g = this.byGraph.get(graph) ?? { runs: 0, seconds: 0 };
+    g.runs++;
+    g.seconds += seconds;
+    this.byGraph.set(graph, g);
+  }
+  reset() {
+    this.runs = 0;
+    this.seconds = 0;
+    this.byGraph.clear();
+  }
+}
+
 class OrtGraphSession implements GraphSession {
   readonly inputs: TensorInfo[];
   readonly outputs: TensorInfo[];
@@ -67,6 +87,7 @@ class OrtGraphSession implements GraphSession {
     readonly graph: string,
     readonly provider: ProviderSpec,
     private readonly session: ort.InferenceSession,
+    private readonly stats: RunStats,
   ) {
     this.inputs = info(session.inputMetadata);
     this.outputs = info(session.outputMetadata);
@@ -76,8 +97,10 @@ class OrtGraphSession implements GraphSession {
     const ortFeeds: Record<string, ort.Tensor> = {};
     for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = new ort.Tensor('float32', t.data, t.dims);
     let result: ort.InferenceSession.ReturnType;
+    const t0 = performance.now();
     try {
       result = outputNames ? await this.session.run(ortFeeds, outputNames) : await this.session.run(ortFeeds);
+      this.stats.record(this.graph, (performance.now() - t0) / 1000);
     } catch (e) {
       const shapes = Object.entries(feeds)
         .map(([n, t]) => `${n}[${t.dims.join(',')}]`)
@@ -102,6 +125,8 @@ export class OrtRuntime {
   private readonly providers: ProviderSpec[];
   /** Provider of the last session opened (what the worker registry reports). */
   provider: ProviderSpec | undefined;
+  /** Time inside ORT across every session this runtime opened. */
+  readonly stats = new RunStats();
 
   constructor(private readonly options: RuntimeOptions = {}) {
     this.providers = options.providers?.length ? options.providers : ['cpu'];
@@ -125,7 +150,7 @@ export class OrtRuntime {
             ? await ort.InferenceSession.create(model, opts)
             : await ort.InferenceSession.create(model, opts);
         this.provider = spec;
-        return new OrtGraphSession(graph, spec, session);
+        return new OrtGraphSession(graph, spec, session, this.stats);
       } catch (e) {
         failures.push(`${spec}: ${(e as Error).message.split('\n')[0]}`);
       }
