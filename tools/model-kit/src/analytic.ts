@@ -6,12 +6,10 @@
  * The behaviour of each graph is specified in tools/model-kit/README.md; this file is its
  * implementation. Nothing here is trained; building a pack takes well under a second.
  */
-import { createHash } from 'node:crypto';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { CONTRACT_VERSION, GRAPH_NAMES, type GraphName } from '@celfarm/pipeline/pack/contract';
-import { packSchema, type PackManifest } from '@celfarm/pipeline/pack/schema';
+import { UNET_SCALAR_INPUTS, type GraphName } from '@celfarm/pipeline/pack/contract';
+import type { PackManifest } from '@celfarm/pipeline/pack/schema';
 import { GraphBuilder, type Dim } from './onnx-builder.ts';
+import { writePack } from './pack-writer.ts';
 
 /** Bumped whenever any analytic graph or the manifest changes; the CLI rebuilds stale packs. */
 export const ANALYTIC_BUILDER = 'model-kit/analytic@3';
@@ -44,7 +42,6 @@ export const ANALYTIC_GRAPHS = [
   'lineart',
 ] as const satisfies readonly GraphName[];
 
-const REQUIRED: readonly GraphName[] = ['clip_image', 'vae_decoder', 'control_encoder', 'unet'];
 
 export type Prediction = 'v' | 'eps';
 
@@ -201,19 +198,12 @@ function styleEncoder(): Uint8Array {
   return g.build(18, doc('style_encoder', 'scale −0.5, shift = half the mean colour of latent[:,0:3]/S.'));
 }
 
-const UNET_SCALARS = [
-  'mask_threshold',
-  'fg_scale',
-  'bg_scale',
-  'merge_scale',
-  'lora_fg_gate',
-  'lora_bg_gate',
-  'style_gate',
-  'bg_inject_gate',
-] as const;
 
-function unet(prediction: Prediction): Uint8Array {
-  const g = new GraphBuilder('unet');
+/**
+ * Declares the UNet's 43 contract inputs at the analytic widths (feature tokens 8 wide, control
+ * widths 4/4/8/8/8, a symbolic token axis per hs_bg_k); shared with the bench pack's UNet.
+ */
+export function declareUnetInputs(g: GraphBuilder) {
   const x = g.input('x', ['N', 4, 'h', 'w']);
   const timestep = g.input('timestep', ['N']);
   const ctxFg = g.input('context_fg', ['N', 'Lf', FEATURE_WIDTH]);
@@ -230,11 +220,17 @@ function unet(prediction: Prediction): Uint8Array {
   const styles = Array.from({ length: 12 }, (_, k) => g.input(`style_${k}`, ['N', FEATURE_WIDTH]));
   const mask = g.input('mask', ['N', 1, 'h', 'w']);
   const refScales = g.input('ref_scales', [16]);
-  const sc = Object.fromEntries(UNET_SCALARS.map((n) => [n, g.input(n, [])])) as Record<
-    (typeof UNET_SCALARS)[number],
+  const sc = Object.fromEntries(UNET_SCALAR_INPUTS.map((n) => [n, g.input(n, [])])) as Record<
+    (typeof UNET_SCALAR_INPUTS)[number],
     string
   >;
 
+  return { x, timestep, ctxFg, ctxBg, controls, hsBg, styles, mask, refScales, sc };
+}
+
+function unet(prediction: Prediction): Uint8Array {
+  const g = new GraphBuilder('unet');
+  const { x, timestep, ctxFg, ctxBg, controls, hsBg, styles, mask, refScales, sc } = declareUnetInputs(g);
   const one = g.scalar(1);
   const toMap = (v: string) => g.unsqueeze(v, [2, 3]); // [N,3] → [N,3,1,1]
 
@@ -357,29 +353,9 @@ export async function buildAnalyticPack(outDir: string, opts: AnalyticPackOption
   const prediction = opts.prediction ?? 'v';
   const id = opts.id ?? (prediction === 'v' ? 'analytic' : 'analytic-eps');
   const omit = new Set<GraphName>(opts.omit ?? []);
-  await mkdir(outDir, { recursive: true });
-  // pack.json goes last: a half-written pack never looks complete.
-  await rm(join(outDir, 'pack.json'), { force: true });
-
-  const bytes = analyticGraphs(prediction);
-  const graphs: Record<string, { file: string; sha256: string; required: boolean }> = {};
-  for (const name of GRAPH_NAMES) {
-    const file = `${name}.onnx`;
-    const data = (bytes as Partial<Record<GraphName, Uint8Array>>)[name];
-    if (!data || omit.has(name)) {
-      await rm(join(outDir, file), { force: true });
-      continue;
-    }
-    await writeFile(join(outDir, file), data);
-    graphs[name] = {
-      file,
-      sha256: createHash('sha256').update(data).digest('hex'),
-      required: REQUIRED.includes(name),
-    };
-  }
-
-  const manifest = packSchema.parse({
-    contract: CONTRACT_VERSION,
+  const all = analyticGraphs(prediction) as Partial<Record<GraphName, Uint8Array>>;
+  const bytes = Object.fromEntries(Object.entries(all).filter(([name]) => !omit.has(name as GraphName)));
+  return writePack(outDir, bytes, {
     id,
     version: '1.0.0',
     description: analyticDescription(prediction),
@@ -392,10 +368,7 @@ export async function buildAnalyticPack(outDir: string, opts: AnalyticPackOption
     latent: { factor: 8, channels: 4, scale: LATENT_SCALE },
     size: { multiple: 64, min: 64, max: 1024, default: 128 },
     inputs: { ...ANALYTIC_INPUTS },
-    graphs,
     // The only line extractor this pack has, so `preprocessor: 'extract'` works without naming it.
     defaults: { lineExtractor: 'lineart' },
   });
-  await writeFile(join(outDir, 'pack.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-  return manifest;
 }

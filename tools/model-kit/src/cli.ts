@@ -6,35 +6,29 @@
  * builds `<dir>/analytic` (v-prediction) and `<dir>/analytic-eps` (eps-prediction). A pack whose
  * pack.json was written by the same builder version (and whose graph files still match their
  * hashes) is skipped unless `--force`.
+ *
+ *   tsx tools/model-kit/src/cli.ts bench-pack --out <dir> [--force]
+ *
+ * builds `<dir>/bench`, the random-weight bench pack (src/bench-pack.ts; not part of `build`),
+ * skipped the same way when current.
  */
-import { createHash } from 'node:crypto';
 import { realpathSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { packSchema } from '@celfarm/pipeline/pack/schema';
 import { ANALYTIC_BUILDER, buildAnalyticPack, type Prediction } from './analytic.ts';
+import { BENCH_BUILDER, buildBenchPack, isBenchPackCurrent } from './bench-pack.ts';
+import { packIsCurrent } from './pack-writer.ts';
 
-const USAGE = 'usage: model-kit build --out <dir> [--force]';
+const USAGE = 'usage: model-kit build --out <dir> [--force]\n       model-kit bench-pack --out <dir> [--force]';
 
 const PACKS: { id: string; prediction: Prediction }[] = [
   { id: 'analytic', prediction: 'v' },
   { id: 'analytic-eps', prediction: 'eps' },
 ];
 
-/** True when `dir/pack.json` exists, was written by this builder version, and every file's hash matches. */
-export async function isPackCurrent(dir: string, prediction: Prediction): Promise<boolean> {
-  try {
-    const manifest = packSchema.parse(JSON.parse(await readFile(join(dir, 'pack.json'), 'utf8')));
-    if (!manifest.description.includes(`builder=${ANALYTIC_BUILDER}`) || manifest.prediction !== prediction) return false;
-    for (const entry of Object.values(manifest.graphs)) {
-      const hash = createHash('sha256').update(await readFile(join(dir, entry.file))).digest('hex');
-      if (hash !== entry.sha256) return false;
-    }
-    return true;
-  } catch {
-    return false;
-  }
+/** True when `dir/pack.json` was written by this builder version for this prediction and every file's hash matches. */
+export function isPackCurrent(dir: string, prediction: Prediction): Promise<boolean> {
+  return packIsCurrent(dir, (m) => m.description.includes(`builder=${ANALYTIC_BUILDER}`) && m.prediction === prediction);
 }
 
 interface Args {
@@ -69,6 +63,18 @@ export async function runCli(argv: string[], log: (line: string) => void = conso
   }
   if (args.command === 'help') {
     log(USAGE);
+    return 0;
+  }
+  if (args.command === 'bench-pack' && args.out) {
+    const dir = join(resolve(args.out), 'bench');
+    const t0 = performance.now();
+    if (!args.force && (await isBenchPackCurrent(dir))) {
+      log(`bench: up to date (${BENCH_BUILDER}) at ${dir} [${(performance.now() - t0).toFixed(0)} ms]`);
+      return 0;
+    }
+    const manifest = await buildBenchPack(dir);
+    const n = Object.keys(manifest.graphs).length;
+    log(`bench: built ${n} graphs at ${dir} in ${(performance.now() - t0).toFixed(0)} ms`);
     return 0;
   }
   if (args.command !== 'build' || !args.out) {

@@ -21,3 +21,18 @@ export {
   type Prediction,
 } from './analytic.ts';
 export { isPackCurrent, runCli } from './cli.ts';
+export {
+  BENCH_BLOCKS,
+  BENCH_BUILDER,
+  BENCH_GRAPHS,
+  BENCH_HEADS,
+  BENCH_SEED,
+  BENCH_WIDTH,
+  benchDescription,
+  benchUnet,
+  buildBenchPack,
+  isBenchPackCurrent,
+  seededRandom,
+  type BenchPackOptions,
+  type BenchUnetOptions,
+} from './bench-pack.ts';

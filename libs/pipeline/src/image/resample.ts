@@ -103,15 +103,32 @@ function aaTaps(inSize: number, outSize: number, step: number, interpSize: numbe
 }
 
 /** Applies width taps then height taps (float64 intermediate), storing float32. */
+/** True when the taps map every output pixel to its own input pixel with weight exactly 1. */
+function isIdentity(t: Taps, inSize: number, outSize: number): boolean {
+  if (inSize !== outSize) return false;
+  for (let o = 0; o < outSize; o++) {
+    for (let k = 0; k < t.n; k++) {
+      const w = t.w[o * t.n + k];
+      if (t.idx[o * t.n + k] === o ? w !== 1 : w !== 0) return false;
+    }
+  }
+  return true;
+}
+
 function separable(src: Planar, outH: number, outW: number, tx: Taps, ty: Taps): Planar {
   const { channels: C, height: inH, width: inW, data } = src;
   checkSize('source channels', C);
   checkSize('source height', inH);
   checkSize('source width', inW);
   if (data.length !== C * inH * inW) throw new RangeError('planar data length does not match its shape');
-  const tmp = new Float64Array(C * inH * outW);
+  // An axis whose taps are the identity (same size, weight 1 on its own pixel) is skipped: the
+  // result is bit-identical and same-size fits (a 512² sketch into 512²) cost nothing.
+  const sameX = isIdentity(tx, inW, outW);
+  const sameY = isIdentity(ty, inH, outH);
+  if (sameX && sameY) return { data: data.slice(), channels: C, height: outH, width: outW };
+  const tmp: Float32Array | Float64Array = sameX ? data : new Float64Array(C * inH * outW);
   const { n: nx, idx: ix, w: wx } = tx;
-  for (let r = 0; r < C * inH; r++) {
+  for (let r = 0; r < C * inH && !sameX; r++) {
     const sRow = r * inW;
     const dRow = r * outW;
     for (let x = 0; x < outW; x++) {
@@ -121,6 +138,7 @@ function separable(src: Planar, outH: number, outW: number, tx: Taps, ty: Taps):
       tmp[dRow + x] = acc;
     }
   }
+  if (sameY) return { data: Float32Array.from(tmp), channels: C, height: outH, width: outW };
   const out = planar(C, outH, outW);
   const od = out.data;
   const { n: ny, idx: iy, w: wy } = ty;

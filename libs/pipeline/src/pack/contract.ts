@@ -25,7 +25,8 @@ export interface GraphSpec {
 const ranks = (names: readonly string[], rank: number): TensorRanks =>
   Object.fromEntries(names.map((n) => [n, rank]));
 
-const SCALAR_INPUTS = [
+/** The UNet's rank-0 inputs (scales, threshold and gates). */
+export const UNET_SCALAR_INPUTS = [
   'mask_threshold',
   'fg_scale',
   'bg_scale',
@@ -66,7 +67,7 @@ export const GRAPH_SPECS = {
       ...ranks(STYLE_NAMES, 2),
       mask: 4,
       ref_scales: 1,
-      ...ranks(SCALAR_INPUTS, 0),
+      ...ranks(UNET_SCALAR_INPUTS, 0),
     },
     outputs: { model_output: 4 },
   },
