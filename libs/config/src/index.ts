@@ -1,0 +1,70 @@
+/**
+ * The farm's configuration: environment variables parsed once at boot by one schema. Nothing
+ * else reads `process.env`. Every problem is listed in one error.
+ */
+import { z } from 'zod';
+
+const bool = z
+  .enum(['true', 'false', '1', '0'])
+  .transform((v) => v === 'true' || v === '1');
+const int = (d: number, min = 0) => z.coerce.number().int().min(min).default(d);
+
+export const configSchema = z.object({
+  /** redis://host:port/db — the queue and shot records (AOF on, maxmemory-policy noeviction). */
+  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').default('redis://127.0.0.1:6379'),
+  /** Key prefix for BullMQ queues and shot records, so several farms can share one Redis. */
+  REDIS_PREFIX: z.string().regex(/^[a-z0-9_-]+$/i).default('celfarm'),
+  /** Any S3-compatible endpoint (s3rver, MinIO, AWS); unset means AWS's own. */
+  S3_ENDPOINT: z.string().url().optional(),
+  S3_REGION: z.string().default('us-east-1'),
+  S3_BUCKET: z.string().min(3).default('celfarm'),
+  S3_ACCESS_KEY_ID: z.string().default('S3RVER'),
+  S3_SECRET_ACCESS_KEY: z.string().default('S3RVER'),
+  S3_FORCE_PATH_STYLE: bool.default(true),
+  /** Prefix of every object key (`{prefix}/projects/...`). */
+  S3_PREFIX: z.string().regex(/^[A-Za-z0-9._/-]*$/).default(''),
+  API_HOST: z.string().default('127.0.0.1'),
+  API_PORT: int(8080),
+  /** Largest accepted image in pixels (width × height). */
+  MAX_PIXELS: int(4096 * 4096, 1),
+  /** Most frames in one shot. */
+  MAX_FRAMES: int(2000, 1),
+  /** Presigned URL lifetime in seconds. */
+  PRESIGN_SECONDS: int(3600, 60),
+  /** Attempts per frame before it counts as failed (transient errors only). */
+  FRAME_ATTEMPTS: int(3, 1),
+  /** A shot fails when more than this share of its frames fail (0–1). */
+  FAILED_FRAME_SHARE: z.coerce.number().min(0).max(1).default(0),
+  /** Model pack: a local folder, or an S3 prefix (`s3://bucket/prefix` or a key prefix in S3_BUCKET). */
+  PACK_DIR: z.string().optional(),
+  PACK_S3_PREFIX: z.string().optional(),
+  /** Where packs downloaded from S3 are cached (sha256-verified). */
+  PACK_CACHE_DIR: z.string().default('.cache/packs'),
+  WORKER_ID: z.string().optional(),
+  /** Execution providers in order of preference, e.g. `cuda:0,cpu`. */
+  WORKER_PROVIDERS: z.string().default('cpu'),
+  WORKER_THREADS: int(0),
+  /** BullMQ lock duration: above the worst-case frame time; renewed at half this. */
+  LOCK_DURATION_MS: int(120_000, 1000),
+  /** Worker heartbeat period and expiry in the registry. */
+  HEARTBEAT_MS: int(5000, 100),
+  /** Port of the worker's /metrics endpoint (0 = none). */
+  WORKER_METRICS_PORT: int(0),
+});
+
+export type Config = z.infer<typeof configSchema>;
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** Parses `env` once; throws one ConfigError listing every bad variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const relevant = Object.fromEntries(Object.keys(configSchema.shape).map((k) => [k, env[k] === '' ? undefined : env[k]]));
+  const parsed = configSchema.safeParse(relevant);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  return parsed.data;
+}

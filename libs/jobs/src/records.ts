@@ -1,0 +1,85 @@
+/**
+ * Shot and frame records: what the farm knows about a shot, stored in Redis (AOF) and mirrored
+ * into S3 as shot.json when the shot finishes. The state machine lives here, in one place.
+ */
+import { z } from 'zod';
+
+export const SHOT_STATES = ['queued', 'preparing', 'running', 'completed', 'failed', 'cancelled'] as const;
+export type ShotState = (typeof SHOT_STATES)[number];
+export const FRAME_STATES = ['waiting', 'active', 'completed', 'failed', 'cancelled'] as const;
+export type FrameState = (typeof FRAME_STATES)[number];
+
+export const TERMINAL_SHOT: readonly ShotState[] = ['completed', 'failed', 'cancelled'];
+const SHOT_TRANSITIONS: Record<ShotState, readonly ShotState[]> = {
+  queued: ['preparing', 'running', 'failed', 'cancelled'],
+  preparing: ['running', 'failed', 'cancelled', 'queued'],
+  running: ['completed', 'failed', 'cancelled'],
+  // A retry of failed frames reopens a finished shot.
+  completed: ['running'],
+  failed: ['running'],
+  cancelled: [],
+};
+export const canShotTransition = (from: ShotState, to: ShotState): boolean => from === to || SHOT_TRANSITIONS[from].includes(to);
+
+export const errorInfoSchema = z.object({ code: z.string(), field: z.string().optional(), message: z.string() });
+export type ErrorInfo = z.infer<typeof errorInfoSchema>;
+
+export const shotRecordSchema = z.object({
+  id: z.string(),
+  project: z.string(),
+  state: z.enum(SHOT_STATES),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  /** Pipeline settings as submitted (validated against the pack by the API). */
+  settings: z.record(z.string(), z.unknown()),
+  /** Base seed (resolved at submit when the request said −1); frame k uses base + k − 1. */
+  seed: z.number().int(),
+  priority: z.number().int(),
+  pack: z.object({ id: z.string(), version: z.string() }),
+  frameCount: z.number().int(),
+  inputs: z.object({
+    frames: z.array(z.string()),
+    reference: z.string(),
+    background: z.string().optional(),
+  }),
+  /** Share of frames that may fail before the shot fails. */
+  failedFrameShare: z.number(),
+  idempotencyKey: z.string().optional(),
+  /** Content hash of the ReferenceContext once prepared. */
+  contextKey: z.string().optional(),
+  error: errorInfoSchema.optional(),
+  /** Input uploads still expected (presigned PUT flow) before the shot can start. */
+  awaitingUploads: z.boolean().default(false),
+});
+export type ShotRecord = z.infer<typeof shotRecordSchema>;
+
+export const frameRecordSchema = z.object({
+  frame: z.number().int(),
+  state: z.enum(FRAME_STATES),
+  stage: z.string().optional(),
+  step: z.number().int().optional(),
+  steps: z.number().int().optional(),
+  attempts: z.number().int().default(0),
+  worker: z.string().optional(),
+  seed: z.number().int(),
+  output: z.string().optional(),
+  /** Wall seconds of the last successful run (for ETAs) and per stage. */
+  seconds: z.number().optional(),
+  error: errorInfoSchema.optional(),
+  updatedAt: z.string().optional(),
+});
+export type FrameRecord = z.infer<typeof frameRecordSchema>;
+
+/** Worker registry entry (heartbeat). */
+export const workerInfoSchema = z.object({
+  id: z.string(),
+  host: z.string(),
+  pid: z.number().int(),
+  provider: z.string(),
+  pack: z.string(),
+  startedAt: z.string(),
+  lastSeen: z.string(),
+  currentJob: z.string().nullable(),
+  framesDone: z.number().int(),
+});
+export type WorkerInfo = z.infer<typeof workerInfoSchema>;

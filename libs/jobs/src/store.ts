@@ -1,0 +1,243 @@
+/**
+ * Shot, frame and worker records in Redis. Updates are optimistic read-modify-write
+ * transactions (WATCH/MULTI), so concurrent workers and the API never lose each other's writes;
+ * state transitions are checked against the state machine in records.ts.
+ */
+import type { Redis } from 'ioredis';
+import {
+  canShotTransition,
+  frameRecordSchema,
+  shotRecordSchema,
+  workerInfoSchema,
+  type FrameRecord,
+  type FrameState,
+  type ShotRecord,
+  type ShotState,
+  type WorkerInfo,
+} from './records.ts';
+
+export class StateConflictError extends Error {
+  override readonly name = 'StateConflictError';
+}
+
+export interface FrameProgress {
+  stage: string;
+  step: number;
+  steps: number;
+}
+
+export interface ListOptions {
+  project?: string;
+  state?: ShotState;
+  limit?: number;
+  /** Return shots created strictly before this cursor (from a previous page's `next`). */
+  before?: string;
+}
+
+const IDEMPOTENCY_TTL_S = 24 * 3600;
+
+export class ShotStore {
+  constructor(
+    readonly redis: Redis,
+    readonly prefix = 'celfarm',
+    private readonly clock: () => Date = () => new Date(),
+  ) {}
+
+  private k = {
+    shot: (id: string) => `${this.prefix}:shot:${id}`,
+    frames: (id: string) => `${this.prefix}:shot:${id}:frames`,
+    progress: (id: string) => `${this.prefix}:shot:${id}:progress`,
+    all: () => `${this.prefix}:shots`,
+    project: (p: string) => `${this.prefix}:project:${p}:shots`,
+    idem: (p: string, key: string) => `${this.prefix}:idem:${p}:${key}`,
+    workers: () => `${this.prefix}:workers`,
+  };
+
+  /**
+   * Stores a new shot and its frame records. With an idempotency key, a second create with the
+   * same (project, key) returns the first shot's id and writes nothing.
+   */
+  async create(shot: ShotRecord, frames: FrameRecord[]): Promise<{ id: string; created: boolean }> {
+    if (shot.idempotencyKey) {
+      const ok = await this.redis.set(this.k.idem(shot.project, shot.idempotencyKey), shot.id, 'EX', IDEMPOTENCY_TTL_S, 'NX');
+      if (ok !== 'OK') {
+        const existing = await this.redis.get(this.k.idem(shot.project, shot.idempotencyKey));
+        if (existing) return { id: existing, created: false };
+      }
+    }
+    const score = Date.parse(shot.createdAt);
+    const m = this.redis.multi();
+    m.set(this.k.shot(shot.id), JSON.stringify(shotRecordSchema.parse(shot)));
+    if (frames.length) {
+      m.hset(this.k.frames(shot.id), Object.fromEntries(frames.map((f) => [String(f.frame), JSON.stringify(f)])));
+    }
+    m.zadd(this.k.all(), score, shot.id);
+    m.zadd(this.k.project(shot.project), score, shot.id);
+    await m.exec();
+    return { id: shot.id, created: true };
+  }
+
+  /** The id a (project, idempotency key) pair already maps to, if any. */
+  idempotent(project: string, key: string): Promise<string | null> {
+    return this.redis.get(this.k.idem(project, key));
+  }
+
+  async get(id: string): Promise<ShotRecord | null> {
+    const raw = await this.redis.get(this.k.shot(id));
+    return raw ? shotRecordSchema.parse(JSON.parse(raw)) : null;
+  }
+
+  /**
+   * Applies `patch` to a shot atomically. With `to`, the state changes only if the state machine
+   * allows it from the current state (and from one of `from`, when given); otherwise throws
+   * StateConflictError. Returns the updated record, or null when the shot does not exist.
+   */
+  async update(
+    id: string,
+    patch: Partial<ShotRecord>,
+    opts: { from?: readonly ShotState[] } = {},
+  ): Promise<ShotRecord | null> {
+    const key = this.k.shot(id);
+    for (let attempt = 0; attempt < 50; attempt++) {
+      await this.redis.watch(key);
+      const raw = await this.redis.get(key);
+      if (!raw) {
+        await this.redis.unwatch();
+        return null;
+      }
+      const cur = shotRecordSchema.parse(JSON.parse(raw));
+      if (patch.state && (!canShotTransition(cur.state, patch.state) || (opts.from && !opts.from.includes(cur.state)))) {
+        await this.redis.unwatch();
+        throw new StateConflictError(`shot ${id} is ${cur.state}; cannot become ${patch.state}`);
+      }
+      const next = shotRecordSchema.parse({ ...cur, ...patch, updatedAt: this.clock().toISOString() });
+      const r = await this.redis.multi().set(key, JSON.stringify(next)).exec();
+      if (r) return next;
+    }
+    throw new StateConflictError(`shot ${id}: too many concurrent updates`);
+  }
+
+  async frames(id: string): Promise<FrameRecord[]> {
+    const [raw, progress] = await Promise.all([this.redis.hgetall(this.k.frames(id)), this.redis.hgetall(this.k.progress(id))]);
+    return Object.values(raw)
+      .map((v) => frameRecordSchema.parse(JSON.parse(v)))
+      .map((f) => {
+        const p = progress[String(f.frame)];
+        if (!p || f.state !== 'active') return f;
+        const [stage, step, steps] = p.split('|');
+        return { ...f, stage, step: Number(step), steps: Number(steps) };
+      })
+      .sort((a, b) => a.frame - b.frame);
+  }
+
+  async frame(id: string, frame: number): Promise<FrameRecord | null> {
+    const raw = await this.redis.hget(this.k.frames(id), String(frame));
+    return raw ? frameRecordSchema.parse(JSON.parse(raw)) : null;
+  }
+
+  /**
+   * Merges `patch` into one frame record atomically; when `onlyIf` is given and the frame's state
+   * is not in it, nothing is written and null is returned.
+   */
+  async setFrame(
+    id: string,
+    frame: number,
+    patch: Partial<FrameRecord> | ((cur: FrameRecord) => Partial<FrameRecord>),
+    onlyIf?: readonly FrameState[],
+  ): Promise<FrameRecord | null> {
+    const key = this.k.frames(id);
+    for (let attempt = 0; attempt < 50; attempt++) {
+      await this.redis.watch(key);
+      const raw = await this.redis.hget(key, String(frame));
+      if (!raw) {
+        await this.redis.unwatch();
+        return null;
+      }
+      const cur = frameRecordSchema.parse(JSON.parse(raw));
+      if (onlyIf && !onlyIf.includes(cur.state)) {
+        await this.redis.unwatch();
+        return null;
+      }
+      const p = typeof patch === 'function' ? patch(cur) : patch;
+      const next = frameRecordSchema.parse({ ...cur, ...p, updatedAt: this.clock().toISOString() });
+      const r = await this.redis.multi().hset(key, String(frame), JSON.stringify(next)).exec();
+      if (r) return next;
+    }
+    throw new StateConflictError(`shot ${id} frame ${frame}: too many concurrent updates`);
+  }
+
+  /** Sampler progress of an active frame (overwritten per step; cheap). */
+  async setProgress(id: string, frame: number, p: FrameProgress): Promise<void> {
+    await this.redis.hset(this.k.progress(id), String(frame), `${p.stage}|${p.step}|${p.steps}`);
+  }
+
+  async list(opts: ListOptions = {}): Promise<{ shots: ShotRecord[]; next: string | null }> {
+    const limit = Math.min(Math.max(opts.limit ?? 50, 1), 500);
+    const key = opts.project ? this.k.project(opts.project) : this.k.all();
+    const max = opts.before ? `(${Number(opts.before)}` : '+inf';
+    const shots: ShotRecord[] = [];
+    let offset = 0;
+    let next: string | null = null;
+    // Scan newest first in pages until `limit` shots match the state filter.
+    for (;;) {
+      const ids = await this.redis.zrevrangebyscore(key, max, '-inf', 'WITHSCORES', 'LIMIT', offset, 200);
+      if (ids.length === 0) break;
+      offset += ids.length / 2;
+      for (let i = 0; i < ids.length; i += 2) {
+        const shot = await this.get(ids[i]!);
+        if (!shot || (opts.state && shot.state !== opts.state)) continue;
+        shots.push(shot);
+        if (shots.length === limit) {
+          next = ids[i + 1]!;
+          return { shots, next };
+        }
+      }
+    }
+    return { shots, next };
+  }
+
+  async delete(id: string): Promise<void> {
+    const shot = await this.get(id);
+    const m = this.redis.multi().del(this.k.shot(id), this.k.frames(id), this.k.progress(id)).zrem(this.k.all(), id);
+    if (shot) {
+      m.zrem(this.k.project(shot.project), id);
+      if (shot.idempotencyKey) m.del(this.k.idem(shot.project, shot.idempotencyKey));
+    }
+    await m.exec();
+  }
+
+  /** Registers or refreshes a worker; entries older than `expireMs` are dropped on read. */
+  async heartbeat(info: WorkerInfo): Promise<void> {
+    await this.redis.hset(this.k.workers(), info.id, JSON.stringify(workerInfoSchema.parse(info)));
+  }
+
+  async removeWorker(id: string): Promise<void> {
+    await this.redis.hdel(this.k.workers(), id);
+  }
+
+  /** Live workers; expired entries (no heartbeat for `expireMs`) are deleted. */
+  async workers(expireMs: number): Promise<WorkerInfo[]> {
+    const all = await this.redis.hgetall(this.k.workers());
+    const now = this.clock().getTime();
+    const live: WorkerInfo[] = [];
+    for (const [id, raw] of Object.entries(all)) {
+      const w = workerInfoSchema.parse(JSON.parse(raw));
+      if (now - Date.parse(w.lastSeen) > expireMs) await this.redis.hdel(this.k.workers(), id);
+      else live.push(w);
+    }
+    return live.sort((a, b) => a.id.localeCompare(b.id));
+  }
+}
+
+/** ETA in seconds from measured frame times: remaining frames × mean seconds ÷ active workers. */
+export function estimateSeconds(frames: FrameRecord[], workers: number): number | null {
+  const done = frames.filter((f) => f.state === 'completed' && f.seconds !== undefined);
+  const remaining = frames.filter((f) => f.state === 'waiting' || f.state === 'active');
+  if (remaining.length === 0) return 0;
+  if (done.length === 0) return null;
+  const mean = done.reduce((a, f) => a + f.seconds!, 0) / done.length;
+  const activeShare = remaining
+    .filter((f) => f.state === 'active' && f.step !== undefined && f.steps)
+    .reduce((a, f) => a + f.step! / f.steps!, 0);
+  return Math.max(0, ((remaining.length - activeShare) * mean) / Math.max(1, workers));
+}

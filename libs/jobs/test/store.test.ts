@@ -1,0 +1,101 @@
+/** ShotStore against a real redis-server: idempotent create, atomic transitions, frames, workers. */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
+import { startRedis, type RunningRedis } from '@celfarm/services';
+import { estimateSeconds, ShotStore, StateConflictError } from '../src/store.ts';
+import type { FrameRecord, ShotRecord } from '../src/records.ts';
+import { frameSeed, jobIds, newShotId, parseJobData, JobPayloadError } from '../src/catalogue.ts';
+
+function shot(id: string, over: Partial<ShotRecord> = {}): ShotRecord {
+  const now = new Date().toISOString();
+  return {
+    id, project: 'demo', state: 'queued', createdAt: now, updatedAt: now, settings: { mode: 'full' }, seed: 7, priority: 0,
+    pack: { id: 'analytic', version: '1.0.0' }, frameCount: 2, inputs: { frames: ['a', 'b'], reference: 'r' },
+    failedFrameShare: 0, awaitingUploads: false, ...over,
+  };
+}
+const frames = (n: number): FrameRecord[] =>
+  Array.from({ length: n }, (_, i) => ({ frame: i + 1, state: 'waiting' as const, attempts: 0, seed: frameSeed(7, i + 1) }));
+
+describe('ShotStore on redis-server', () => {
+  let dir: string;
+  let server: RunningRedis;
+  let redis: Redis;
+  let store: ShotStore;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'celfarm-redis-'));
+    server = await startRedis(dir);
+    redis = new Redis(server.url);
+    store = new ShotStore(redis, `t${process.pid}`);
+  });
+  after(async () => {
+    redis.disconnect();
+    await server.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('creates once per idempotency key and returns the first shot afterwards', async () => {
+    const a = await store.create(shot('sidem1', { idempotencyKey: 'k1' }), frames(2));
+    const b = await store.create(shot('sidem2', { idempotencyKey: 'k1' }), frames(2));
+    assert.deepEqual(a, { id: 'sidem1', created: true });
+    assert.deepEqual(b, { id: 'sidem1', created: false });
+    assert.equal(await store.get('sidem2'), null);
+  });
+
+  it('enforces the state machine and keeps concurrent frame writes', async () => {
+    await store.create(shot('sstate1'), frames(3));
+    await store.update('sstate1', { state: 'running' });
+    await store.update('sstate1', { state: 'cancelled' });
+    await assert.rejects(store.update('sstate1', { state: 'running' }), StateConflictError);
+    await Promise.all([1, 2, 3].map((f) => store.setFrame('sstate1', f, (cur) => ({ attempts: cur.attempts + 1, state: 'active' }))));
+    await Promise.all([1, 2, 3].map((f) => store.setFrame('sstate1', f, (cur) => ({ attempts: cur.attempts + 1 }))));
+    const fr = await store.frames('sstate1');
+    assert.deepEqual(fr.map((f) => f.attempts), [2, 2, 2]);
+    assert.equal(await store.setFrame('sstate1', 1, { state: 'completed' }, ['waiting']), null, 'onlyIf guards');
+    await store.setProgress('sstate1', 2, { stage: 'sample', step: 5, steps: 20 });
+    assert.equal((await store.frame('sstate1', 2))!.state, 'active');
+    assert.deepEqual((await store.frames('sstate1'))[1]!.step, 5);
+  });
+
+  it('lists newest first with a state filter and a cursor', async () => {
+    const s = new ShotStore(redis, `list${process.pid}`);
+    for (let i = 0; i < 5; i++) {
+      await s.create(shot(`slist${i}`, { createdAt: new Date(1_700_000_000_000 + i * 1000).toISOString(), state: i % 2 ? 'failed' : 'queued' }), []);
+    }
+    const page1 = await s.list({ limit: 2 });
+    assert.deepEqual(page1.shots.map((x) => x.id), ['slist4', 'slist3']);
+    const page2 = await s.list({ limit: 2, before: page1.next! });
+    assert.deepEqual(page2.shots.map((x) => x.id), ['slist2', 'slist1']);
+    assert.deepEqual((await s.list({ state: 'failed' })).shots.map((x) => x.id), ['slist3', 'slist1']);
+  });
+
+  it('expires workers that stop sending heartbeats', async () => {
+    const now = Date.now();
+    const w = { host: 'h', pid: 1, provider: 'cpu', pack: 'p@1', startedAt: new Date(now).toISOString(), currentJob: null, framesDone: 0 };
+    await store.heartbeat({ ...w, id: 'w-old', lastSeen: new Date(now - 60_000).toISOString() });
+    await store.heartbeat({ ...w, id: 'w-new', lastSeen: new Date(now).toISOString() });
+    assert.deepEqual((await store.workers(15_000)).map((x) => x.id), ['w-new']);
+  });
+});
+
+describe('job catalogue', () => {
+  it('has deterministic ids without colons and validates payloads', () => {
+    const id = newShotId(1_700_000_000_000, () => 0.5);
+    assert.match(id, /^[a-z0-9]+$/);
+    assert.equal(jobIds.frame(id, 3), `${id}-3`);
+    assert.ok(!jobIds.prepare(id).includes(':'), 'BullMQ refuses ":" in ids');
+    assert.deepEqual(parseJobData('frame', { shotId: id, project: 'demo', frame: 2 }), { shotId: id, project: 'demo', frame: 2 });
+    assert.throws(() => parseJobData('frame', { shotId: id, project: 'demo', frame: 0 }), JobPayloadError);
+    assert.throws(() => parseJobData('frame', { shotId: id, project: 'Demo!', frame: 1 }), /project/);
+  });
+
+  it('estimates the remaining time from measured frame times', () => {
+    const f = (state: FrameRecord['state'], seconds?: number): FrameRecord => ({ frame: 1, state, attempts: 0, seed: 0, seconds });
+    assert.equal(estimateSeconds([f('waiting'), f('waiting')], 1), null);
+    assert.equal(estimateSeconds([f('completed', 2), f('completed', 4), f('waiting'), f('waiting')], 2), 3);
+  });
+});

@@ -1,0 +1,144 @@
+/**
+ * The object-store port the farm speaks, and its S3 adapter (any S3-compatible endpoint through
+ * @aws-sdk/client-s3). Domain code depends on {@link ObjectStore}, never on the SDK.
+ */
+import {
+  CreateBucketCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  type S3ClientConfig,
+} from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+
+export interface ObjectInfo {
+  key: string;
+  size: number;
+  etag?: string;
+}
+
+export interface ObjectStore {
+  put(key: string, body: Uint8Array, contentType?: string): Promise<void>;
+  /** The object's bytes, or null when it does not exist. */
+  get(key: string): Promise<Uint8Array | null>;
+  head(key: string): Promise<ObjectInfo | null>;
+  /** Every key under `prefix`, sorted. */
+  list(prefix: string): Promise<ObjectInfo[]>;
+  deletePrefix(prefix: string): Promise<number>;
+  presignPut(key: string, seconds: number, contentType?: string): Promise<string>;
+  presignGet(key: string, seconds: number): Promise<string>;
+  /** Throws when the bucket cannot be reached. */
+  ping(): Promise<void>;
+}
+
+export interface S3StoreOptions {
+  endpoint?: string;
+  region: string;
+  bucket: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  forcePathStyle: boolean;
+}
+
+const isNotFound = (e: unknown) => {
+  const err = e as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return err.name === 'NoSuchKey' || err.name === 'NotFound' || err.$metadata?.httpStatusCode === 404;
+};
+
+export class S3ObjectStore implements ObjectStore {
+  readonly client: S3Client;
+  readonly bucket: string;
+
+  constructor(opts: S3StoreOptions) {
+    const config: S3ClientConfig = {
+      region: opts.region,
+      endpoint: opts.endpoint,
+      forcePathStyle: opts.forcePathStyle,
+      credentials: { accessKeyId: opts.accessKeyId, secretAccessKey: opts.secretAccessKey },
+      // Retries with backoff ride out endpoint restarts without losing the caller's work.
+      maxAttempts: 5,
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+    };
+    this.client = new S3Client(config);
+    this.bucket = opts.bucket;
+  }
+
+  /** Creates the bucket when missing (embedded endpoints start empty). */
+  async ensureBucket(): Promise<void> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+      await this.client.send(new CreateBucketCommand({ Bucket: this.bucket }));
+    }
+  }
+
+  async put(key: string, body: Uint8Array, contentType = 'application/octet-stream'): Promise<void> {
+    await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: contentType }));
+  }
+
+  async get(key: string): Promise<Uint8Array | null> {
+    try {
+      const r = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      return r.Body ? await r.Body.transformToByteArray() : new Uint8Array();
+    } catch (e) {
+      if (isNotFound(e)) return null;
+      throw e;
+    }
+  }
+
+  async head(key: string): Promise<ObjectInfo | null> {
+    try {
+      const r = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      return { key, size: r.ContentLength ?? 0, etag: r.ETag };
+    } catch (e) {
+      if (isNotFound(e)) return null;
+      throw e;
+    }
+  }
+
+  async list(prefix: string): Promise<ObjectInfo[]> {
+    const out: ObjectInfo[] = [];
+    let token: string | undefined;
+    do {
+      const r = await this.client.send(
+        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }),
+      );
+      for (const o of r.Contents ?? []) if (o.Key) out.push({ key: o.Key, size: o.Size ?? 0, etag: o.ETag });
+      token = r.IsTruncated ? r.NextContinuationToken : undefined;
+    } while (token);
+    return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  async deletePrefix(prefix: string): Promise<number> {
+    const keys = await this.list(prefix);
+    for (let i = 0; i < keys.length; i += 1000) {
+      const batch = keys.slice(i, i + 1000).map((k) => ({ Key: k.key }));
+      await this.client.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch, Quiet: true } }));
+    }
+    return keys.length;
+  }
+
+  presignPut(key: string, seconds: number, contentType = 'image/png'): Promise<string> {
+    return getSignedUrl(this.client, new PutObjectCommand({ Bucket: this.bucket, Key: key, ContentType: contentType }), {
+      expiresIn: seconds,
+    });
+  }
+
+  presignGet(key: string, seconds: number): Promise<string> {
+    return getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.bucket, Key: key }), { expiresIn: seconds });
+  }
+
+  async ping(): Promise<void> {
+    await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+  }
+
+  destroy(): void {
+    this.client.destroy();
+  }
+}

@@ -1,0 +1,112 @@
+/**
+ * Local instances of the farm's real dependencies, started by the project itself (demo, tests,
+ * benches): Redis from Debian's `redis-server` (AOF on, maxmemory-policy noeviction) and an
+ * embedded S3 endpoint (s3rver). Each binds 127.0.0.1 on a free port and lives in its own folder.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdir } from 'node:fs/promises';
+import { createServer, connect } from 'node:net';
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForPort(port: number, timeoutMs: number, what: string, child?: ChildProcess): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    if (child && child.exitCode !== null) throw new Error(`${what} exited with code ${child.exitCode}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = connect(port, '127.0.0.1', () => {
+        s.end();
+        resolve(true);
+      });
+      s.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > until) throw new Error(`${what} did not listen on port ${port} within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export interface RunningRedis {
+  url: string;
+  port: number;
+  process: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** Path of Debian's redis-server, or an error that says how to install it. */
+export function redisServerPath(): string {
+  const r = spawnSync('sh', ['-c', 'command -v redis-server || ls /usr/bin/redis-server'], { encoding: 'utf8' });
+  const path = r.stdout.trim().split('\n')[0];
+  if (!path) throw new Error('redis-server not found: install it with `apt-get install -y redis-server` (or set REDIS_URL)');
+  return path;
+}
+
+/** Starts redis-server with AOF on and `maxmemory-policy noeviction` in `dir`. */
+export async function startRedis(dir: string, port?: number): Promise<RunningRedis> {
+  await mkdir(dir, { recursive: true });
+  const p = port ?? (await freePort());
+  const child = spawn(
+    redisServerPath(),
+    [
+      '--port', String(p),
+      '--bind', '127.0.0.1',
+      '--dir', dir,
+      '--appendonly', 'yes',
+      '--appendfsync', 'everysec',
+      '--save', '',
+      '--maxmemory-policy', 'noeviction',
+      '--protected-mode', 'no',
+      '--daemonize', 'no',
+      '--logfile', '',
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
+  await waitForPort(p, 10_000, 'redis-server', child);
+  return {
+    url: `redis://127.0.0.1:${p}`,
+    port: p,
+    process: child,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+export interface RunningS3 {
+  endpoint: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+interface S3rverInstance {
+  run(): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+/** Starts the embedded S3 endpoint (s3rver) storing objects under `dir`, with `bucket` created. */
+export async function startS3(dir: string, bucket: string, port?: number): Promise<RunningS3> {
+  await mkdir(dir, { recursive: true });
+  const p = port ?? (await freePort());
+  // s3rver is CommonJS without types.
+  const S3rver = require('s3rver') as new (opts: Record<string, unknown>) => S3rverInstance;
+  const server = new S3rver({ port: p, address: '127.0.0.1', directory: dir, silent: true, configureBuckets: [{ name: bucket }] });
+  await server.run();
+  return { endpoint: `http://127.0.0.1:${p}`, port: p, stop: () => server.close() };
+}
