@@ -50,6 +50,11 @@ export const shotRecordSchema = z.object({
   error: errorInfoSchema.optional(),
   /** Input uploads still expected (presigned PUT flow) before the shot can start. */
   awaitingUploads: z.boolean().default(false),
+  /** Retry round: 0 for the first run, +1 per "retry failed frames" (job ids carry it). */
+  round: z.number().int().default(0),
+  /** sha256 of the reference / background bytes (lineage). */
+  referenceSha256: z.string().optional(),
+  backgroundSha256: z.string().optional(),
 });
 export type ShotRecord = z.infer<typeof shotRecordSchema>;
 
@@ -67,6 +72,8 @@ export const frameRecordSchema = z.object({
   seconds: z.number().optional(),
   error: errorInfoSchema.optional(),
   updatedAt: z.string().optional(),
+  /** sha256 of the sketch input bytes (lineage). */
+  sketchSha256: z.string().optional(),
 });
 export type FrameRecord = z.infer<typeof frameRecordSchema>;
 

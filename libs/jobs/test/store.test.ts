@@ -15,7 +15,7 @@ function shot(id: string, over: Partial<ShotRecord> = {}): ShotRecord {
   return {
     id, project: 'demo', state: 'queued', createdAt: now, updatedAt: now, settings: { mode: 'full' }, seed: 7, priority: 0,
     pack: { id: 'analytic', version: '1.0.0' }, frameCount: 2, inputs: { frames: ['a', 'b'], reference: 'r' },
-    failedFrameShare: 0, awaitingUploads: false, ...over,
+    failedFrameShare: 0, awaitingUploads: false, round: 0, ...over,
   };
 }
 const frames = (n: number): FrameRecord[] =>

@@ -20,6 +20,7 @@ import { planar, type Planar } from './image/tensor.ts';
 import type { Tensor } from './ort/runtime.ts';
 import { CONTROL_NAMES, HS_BG_NAMES, STYLE_NAMES, type GraphName } from './pack/contract.ts';
 import { staticDim, type ModelPack } from './pack/loader.ts';
+import type { PackManifest } from './pack/schema.ts';
 import { decodeSafetensors, encodeSafetensors } from './safetensors.ts';
 import type { Settings } from './settings.ts';
 import { sizeEmbedding } from './size-embedding.ts';
@@ -80,11 +81,14 @@ const hashPlanar = (h: ReturnType<typeof createHash>, p: Planar | undefined) => 
   return h.update(new Uint8Array(p.data.buffer, p.data.byteOffset, p.data.byteLength));
 };
 
-/** sha256 over the pack (id, version, graph hashes), the decoded images and the context knobs. */
-export function referenceContextKey(pack: ModelPack, settings: Settings, inputs: ReferenceInputs): string {
+/**
+ * sha256 over the pack (id, version, graph hashes), the decoded images and the context knobs.
+ * Needs only the manifest, so a process without ORT sessions can look a context up by it.
+ */
+export function referenceContextKey(manifest: PackManifest, settings: Settings, inputs: ReferenceInputs): string {
   const h = createHash('sha256');
-  h.update(`${pack.ref}\n`);
-  for (const [g, e] of Object.entries(pack.manifest.graphs).sort()) h.update(`${g}:${e.sha256}\n`);
+  h.update(`${manifest.id}@${manifest.version}\n`);
+  for (const [g, e] of Object.entries(manifest.graphs).sort()) h.update(`${g}:${e.sha256}\n`);
   h.update(JSON.stringify(contextKnobs(settings)));
   hashPlanar(h, inputs.reference);
   hashPlanar(h, inputs.background);
@@ -242,7 +246,7 @@ export async function prepareReference(
   const blankControl = settings.sketchGuidanceScale > 1 ? await g.control(blankSketch(H, W)) : null;
 
   return {
-    key: referenceContextKey(pack, settings, inputs),
+    key: referenceContextKey(pack.manifest, settings, inputs),
     pack: pack.ref,
     width: W,
     height: H,
