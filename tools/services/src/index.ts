@@ -110,3 +110,5 @@ export async function startS3(dir: string, bucket: string, port?: number): Promi
   await server.run();
   return { endpoint: `http://127.0.0.1:${p}`, port: p, stop: () => server.close() };
 }
+
+export * from './process.ts';
