@@ -1,7 +1,9 @@
 /**
- * Shot, frame and worker records in Redis. Updates are optimistic read-modify-write
- * transactions (WATCH/MULTI), so concurrent workers and the API never lose each other's writes;
- * state transitions are checked against the state machine in records.ts.
+ * Shot, frame and worker records in Redis. Updates are optimistic read-modify-write with an
+ * atomic compare-and-set in a Lua script (the write happens only if the stored value is still
+ * the one that was read), so concurrent workers and the API never lose each other's writes even
+ * over one shared connection (WATCH is per connection and would not be safe there). State
+ * transitions are checked against the state machine in records.ts.
  */
 import type { Redis } from 'ioredis';
 import {
@@ -36,12 +38,26 @@ export interface ListOptions {
 
 const IDEMPOTENCY_TTL_S = 24 * 3600;
 
+/** SET key new IF GET key == old (KEYS[1]; ARGV old, new). */
+const CAS_SET = `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2]) return 1 end return 0`;
+/** HSET key field new IF HGET key field == old (KEYS[1]; ARGV field, old, new). */
+const CAS_HSET = `if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) return 1 end return 0`;
+const MAX_CAS_TRIES = 100;
+
 export class ShotStore {
   constructor(
     readonly redis: Redis,
     readonly prefix = 'celfarm',
     private readonly clock: () => Date = () => new Date(),
   ) {}
+
+  private async cas(key: string, old: string, next: string): Promise<boolean> {
+    return (await this.redis.eval(CAS_SET, 1, key, old, next)) === 1;
+  }
+
+  private async hcas(key: string, field: string, old: string, next: string): Promise<boolean> {
+    return (await this.redis.eval(CAS_HSET, 1, key, field, old, next)) === 1;
+  }
 
   private k = {
     shot: (id: string) => `${this.prefix}:shot:${id}`,
@@ -98,21 +114,15 @@ export class ShotStore {
     opts: { from?: readonly ShotState[] } = {},
   ): Promise<ShotRecord | null> {
     const key = this.k.shot(id);
-    for (let attempt = 0; attempt < 50; attempt++) {
-      await this.redis.watch(key);
+    for (let attempt = 0; attempt < MAX_CAS_TRIES; attempt++) {
       const raw = await this.redis.get(key);
-      if (!raw) {
-        await this.redis.unwatch();
-        return null;
-      }
+      if (!raw) return null;
       const cur = shotRecordSchema.parse(JSON.parse(raw));
       if (patch.state && (!canShotTransition(cur.state, patch.state) || (opts.from && !opts.from.includes(cur.state)))) {
-        await this.redis.unwatch();
         throw new StateConflictError(`shot ${id} is ${cur.state}; cannot become ${patch.state}`);
       }
       const next = shotRecordSchema.parse({ ...cur, ...patch, updatedAt: this.clock().toISOString() });
-      const r = await this.redis.multi().set(key, JSON.stringify(next)).exec();
-      if (r) return next;
+      if (await this.cas(key, raw, JSON.stringify(next))) return next;
     }
     throw new StateConflictError(`shot ${id}: too many concurrent updates`);
   }
@@ -146,22 +156,14 @@ export class ShotStore {
     onlyIf?: readonly FrameState[],
   ): Promise<FrameRecord | null> {
     const key = this.k.frames(id);
-    for (let attempt = 0; attempt < 50; attempt++) {
-      await this.redis.watch(key);
+    for (let attempt = 0; attempt < MAX_CAS_TRIES; attempt++) {
       const raw = await this.redis.hget(key, String(frame));
-      if (!raw) {
-        await this.redis.unwatch();
-        return null;
-      }
+      if (!raw) return null;
       const cur = frameRecordSchema.parse(JSON.parse(raw));
-      if (onlyIf && !onlyIf.includes(cur.state)) {
-        await this.redis.unwatch();
-        return null;
-      }
+      if (onlyIf && !onlyIf.includes(cur.state)) return null;
       const p = typeof patch === 'function' ? patch(cur) : patch;
       const next = frameRecordSchema.parse({ ...cur, ...p, updatedAt: this.clock().toISOString() });
-      const r = await this.redis.multi().hset(key, String(frame), JSON.stringify(next)).exec();
-      if (r) return next;
+      if (await this.hcas(key, String(frame), raw, JSON.stringify(next))) return next;
     }
     throw new StateConflictError(`shot ${id} frame ${frame}: too many concurrent updates`);
   }
@@ -171,29 +173,40 @@ export class ShotStore {
     await this.redis.hset(this.k.progress(id), String(frame), `${p.stage}|${p.step}|${p.steps}`);
   }
 
+  /**
+   * Shots newest first. The cursor is `<createdAt ms>.<id>` of the last shot of the previous
+   * page, so shots created in the same millisecond are never skipped or repeated.
+   */
   async list(opts: ListOptions = {}): Promise<{ shots: ShotRecord[]; next: string | null }> {
     const limit = Math.min(Math.max(opts.limit ?? 50, 1), 500);
     const key = opts.project ? this.k.project(opts.project) : this.k.all();
-    const max = opts.before ? `(${Number(opts.before)}` : '+inf';
+    let maxScore = '+inf';
+    let afterId: string | null = null;
+    let afterScore = Infinity;
+    if (opts.before) {
+      const dot = opts.before.indexOf('.');
+      afterScore = Number(dot < 0 ? opts.before : opts.before.slice(0, dot));
+      afterId = dot < 0 ? null : opts.before.slice(dot + 1);
+      maxScore = afterId === null ? `(${afterScore}` : String(afterScore);
+    }
     const shots: ShotRecord[] = [];
     let offset = 0;
-    let next: string | null = null;
-    // Scan newest first in pages until `limit` shots match the state filter.
+    // ZREVRANGEBYSCORE orders equal scores by member descending: skip up to and including the cursor.
     for (;;) {
-      const ids = await this.redis.zrevrangebyscore(key, max, '-inf', 'WITHSCORES', 'LIMIT', offset, 200);
-      if (ids.length === 0) break;
-      offset += ids.length / 2;
-      for (let i = 0; i < ids.length; i += 2) {
-        const shot = await this.get(ids[i]!);
+      const page = await this.redis.zrevrangebyscore(key, maxScore, '-inf', 'WITHSCORES', 'LIMIT', offset, 200);
+      if (page.length === 0) break;
+      offset += page.length / 2;
+      for (let i = 0; i < page.length; i += 2) {
+        const id = page[i]!;
+        const score = Number(page[i + 1]);
+        if (afterId !== null && score === afterScore && id >= afterId) continue;
+        const shot = await this.get(id);
         if (!shot || (opts.state && shot.state !== opts.state)) continue;
         shots.push(shot);
-        if (shots.length === limit) {
-          next = ids[i + 1]!;
-          return { shots, next };
-        }
+        if (shots.length === limit) return { shots, next: `${score}.${id}` };
       }
     }
-    return { shots, next };
+    return { shots, next: null };
   }
 
   async delete(id: string): Promise<void> {

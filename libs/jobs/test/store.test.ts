@@ -71,6 +71,19 @@ describe('ShotStore on redis-server', () => {
     const page2 = await s.list({ limit: 2, before: page1.next! });
     assert.deepEqual(page2.shots.map((x) => x.id), ['slist2', 'slist1']);
     assert.deepEqual((await s.list({ state: 'failed' })).shots.map((x) => x.id), ['slist3', 'slist1']);
+    // Shots created in the same millisecond are neither skipped nor repeated across pages.
+    const same = new ShotStore(redis, `same${process.pid}`);
+    const at = new Date(1_700_000_000_000).toISOString();
+    for (const id of ['ssamea', 'ssameb', 'ssamec']) await same.create(shot(id, { createdAt: at }), []);
+    const seen: string[] = [];
+    let before: string | undefined;
+    for (;;) {
+      const page = await same.list({ limit: 1, before });
+      seen.push(...page.shots.map((x) => x.id));
+      if (!page.next) break;
+      before = page.next;
+    }
+    assert.deepEqual(seen, ['ssamec', 'ssameb', 'ssamea']);
   });
 
   it('expires workers that stop sending heartbeats', async () => {

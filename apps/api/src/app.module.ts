@@ -1,0 +1,18 @@
+/** The API's root module: infrastructure from the config, then one module per resource. */
+import { Module, type DynamicModule } from '@nestjs/common';
+import type { Config } from '@celfarm/config';
+import { CoreModule, type CoreOptions } from './core/core.module.ts';
+import { DocsModule } from './docs/docs.controller.ts';
+import { HealthModule } from './health/health.module.ts';
+import { ShotsModule } from './shots/shots.module.ts';
+import { WorkersModule } from './workers/workers.module.ts';
+
+@Module({})
+export class AppModule {
+  static forRoot(config: Config, options: CoreOptions = {}): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [CoreModule.forRoot(config, options), ShotsModule, WorkersModule, HealthModule, DocsModule],
+    };
+  }
+}

@@ -1,0 +1,138 @@
+/** /v1/shots: HTTP in, ShotsService out. */
+import { Body, Controller, Delete, Get, Headers, HttpCode, Inject, Param, Post, Query, Req, Res } from '@nestjs/common';
+import { ApiBody, ApiConsumes, ApiHeader, ApiOperation, ApiParam, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { ZodValidationPipe } from 'nestjs-zod';
+import type { Config } from '@celfarm/config';
+import { SHOT_STATES } from '@celfarm/jobs';
+import { badRequest } from '../core/api-error.ts';
+import { LIMITS } from '../core/limits.ts';
+import { CONFIG } from '../core/tokens.ts';
+import { readShotForm } from './inputs.ts';
+import { ShotsService } from './shots.service.ts';
+import {
+  ErrorDto,
+  ShotListDto,
+  ShotViewDto,
+  SubmitShotDto,
+  SubmitViewDto,
+  idempotencyKeySchema,
+  listQuerySchema,
+  type ListQuery,
+  type ShotList,
+  type ShotView,
+} from './shots.dto.ts';
+
+const SUBMIT_DOC = `Three input styles, all with \`project\`, \`settings\`, \`priority\` and optional \`failedFrameShare\`:
+
+* **multipart/form-data** — a \`request\` field (JSON of project/settings/priority/failedFrameShare), files
+  \`reference\`, optional \`background\`, and one \`frames\` file per frame, in order. Every image is decoded;
+  errors name the part (\`frames[2]\` is the third frame, 0-based).
+* **application/json, existing objects** — \`reference: {key}\`, \`background?: {key}\`, \`frames: {keys: [...]}\`
+  or \`frames: {prefix}\` (every .png/.jpg/.jpeg/.webp under it, sorted). Keys must lie under the project's prefix.
+* **application/json, presigned uploads** — \`reference: {upload: true}\`, \`frames: {upload: N}\`: answers 201 with
+  \`awaitingUploads: true\` and \`uploads\` (presigned PUTs); then call \`POST /v1/shots/{id}/start\`.
+
+A retried submit with the same \`Idempotency-Key\` for the same project answers 200 with the first shot.`;
+
+@ApiTags('shots')
+@Controller('v1/shots')
+export class ShotsController {
+  constructor(
+    @Inject(ShotsService) private readonly shots: ShotsService,
+    @Inject(CONFIG) private readonly config: Config,
+  ) {}
+
+  @Post()
+  @ApiOperation({ summary: 'Submit a shot', description: SUBMIT_DOC })
+  @ApiConsumes('application/json', 'multipart/form-data')
+  @ApiBody({ type: SubmitShotDto })
+  @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'Retries with the same key return the first shot.' })
+  @ApiResponse({ status: 201, description: 'Created (queued, or awaiting uploads)', type: SubmitViewDto })
+  @ApiResponse({ status: 200, description: 'Idempotent replay: the first shot of this key', type: SubmitViewDto })
+  @ApiResponse({ status: 400, description: 'Bad input; `error.field` names it', type: ErrorDto })
+  @ApiResponse({ status: 413, description: 'An image or the upload is too large', type: ErrorDto })
+  async submit(
+    @Req() req: FastifyRequest,
+    @Res() reply: FastifyReply,
+    @Body() body: unknown,
+    @Headers('idempotency-key') idempotencyKey: string | undefined,
+  ): Promise<void> {
+    const key = idempotencyKeySchema.safeParse(idempotencyKey);
+    if (!key.success) throw badRequest('Idempotency-Key', key.error.issues[0]?.message ?? 'invalid');
+    const result = req.isMultipart()
+      ? await this.shots.submitForm(
+          await readShotForm(req.parts(), {
+            fileBytes: LIMITS.fileBytes,
+            totalBytes: LIMITS.multipartBytes,
+            requestBytes: LIMITS.requestFieldBytes,
+            maxFrames: this.config.MAX_FRAMES,
+          }),
+          key.data,
+        )
+      : await this.shots.submitJson(body, key.data);
+    void reply.status(result.created ? 201 : 200).send(result.view);
+  }
+
+  @Get()
+  @ApiOperation({ summary: 'List shots, newest first' })
+  @ApiQuery({ name: 'state', required: false, enum: SHOT_STATES })
+  @ApiQuery({ name: 'project', required: false, type: String })
+  @ApiQuery({ name: 'limit', required: false, type: Number, description: '1–500, default 50' })
+  @ApiQuery({ name: 'before', required: false, type: String, description: '`next` of the previous page' })
+  @ApiResponse({ status: 200, type: ShotListDto })
+  @ApiResponse({ status: 400, type: ErrorDto })
+  list(@Query(new ZodValidationPipe(listQuerySchema)) query: ListQuery): Promise<ShotList> {
+    return this.shots.list(query);
+  }
+
+  @Get(':id')
+  @ApiOperation({ summary: 'A shot with its frames, progress and ETA' })
+  @ApiParam({ name: 'id' })
+  @ApiResponse({ status: 200, type: ShotViewDto })
+  @ApiResponse({ status: 404, type: ErrorDto })
+  view(@Param('id') id: string): Promise<ShotView> {
+    return this.shots.view(id);
+  }
+
+  @Post(':id/start')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Start a shot whose inputs were uploaded to presigned URLs' })
+  @ApiParam({ name: 'id' })
+  @ApiResponse({ status: 200, type: ShotViewDto })
+  @ApiResponse({ status: 400, description: 'An upload is missing or not an image', type: ErrorDto })
+  @ApiResponse({ status: 409, type: ErrorDto })
+  start(@Param('id') id: string): Promise<ShotView> {
+    return this.shots.start(id);
+  }
+
+  @Post(':id/cancel')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Cancel a shot (idempotent); active frames stop at their next step' })
+  @ApiParam({ name: 'id' })
+  @ApiResponse({ status: 200, type: ShotViewDto })
+  @ApiResponse({ status: 409, description: 'Already completed or failed', type: ErrorDto })
+  cancel(@Param('id') id: string): Promise<ShotView> {
+    return this.shots.cancel(id);
+  }
+
+  @Post(':id/retry')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Retry the failed frames of a finished shot' })
+  @ApiParam({ name: 'id' })
+  @ApiResponse({ status: 200, type: ShotViewDto })
+  @ApiResponse({ status: 409, description: 'Nothing failed, or the shot has not finished', type: ErrorDto })
+  retry(@Param('id') id: string): Promise<ShotView> {
+    return this.shots.retry(id);
+  }
+
+  @Delete(':id')
+  @HttpCode(204)
+  @ApiOperation({ summary: "Delete a shot: cancel it, then remove its objects and records" })
+  @ApiParam({ name: 'id' })
+  @ApiResponse({ status: 204 })
+  @ApiResponse({ status: 404, type: ErrorDto })
+  async remove(@Param('id') id: string): Promise<void> {
+    await this.shots.remove(id);
+  }
+}

@@ -1,0 +1,436 @@
+/**
+ * The API against real redis-server and s3rver with the analytic pack's manifest (no workers):
+ * what a studio sees over HTTP, and what the farm holds afterwards — shot records, objects at
+ * their deterministic keys, BullMQ jobs — including nothing at all for a refused request.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { Redis } from 'ioredis';
+import { loadConfig, type Config } from '@celfarm/config';
+import { FarmQueues, ShotStore, type FrameRecord } from '@celfarm/jobs';
+import { buildAnalyticPack } from '@celfarm/model-kit/analytic';
+import { COLOURS, halfImage, sketchFrame } from '@celfarm/model-kit/samples';
+import { encodePng } from '@celfarm/pipeline/image/codec';
+import { startRedis, startS3, type RunningRedis, type RunningS3 } from '@celfarm/services';
+import { S3ObjectStore, shotKeys } from '@celfarm/storage';
+import { createApp } from '../src/app.ts';
+
+interface ErrorBody {
+  error: { code: string; field?: string; message: string };
+}
+interface View {
+  id: string;
+  project: string;
+  state: string;
+  seed: number;
+  priority: number;
+  settings: Record<string, unknown>;
+  frameCount: number;
+  counts: Record<string, number>;
+  progress: number;
+  etaSeconds: number | null;
+  awaitingUploads: boolean;
+  round: number;
+  frames: (Omit<FrameRecord, 'updatedAt'> & { input: string; outputUrl?: string })[];
+  uploads?: { field: string; key: string; method: string; url: string; headers: Record<string, string> }[];
+}
+
+const SIZE = 64;
+const BUCKET = 'celfarm';
+
+/** CRC-32 of PNG chunks (ISO 3309), to forge a well-formed header. */
+function crc32(bytes: Uint8Array): number {
+  let c = ~0;
+  for (const b of bytes) {
+    c ^= b;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0xedb88320 : c >>> 1;
+  }
+  return ~c >>> 0;
+}
+
+/** A PNG whose IHDR claims width × height, with a correct CRC (pixel data stays tiny). */
+function pngClaiming(png: Buffer, width: number, height: number): Buffer {
+  const out = Buffer.from(png);
+  assert.equal(out.toString('latin1', 12, 16), 'IHDR');
+  out.writeUInt32BE(width, 16);
+  out.writeUInt32BE(height, 20);
+  out.writeUInt32BE(crc32(out.subarray(12, 29)), 29);
+  return out;
+}
+
+function form(request: unknown, files: { reference?: Uint8Array; background?: Uint8Array; frames: Uint8Array[] }): FormData {
+  const f = new FormData();
+  f.append('request', typeof request === 'string' ? request : JSON.stringify(request));
+  if (files.reference) f.append('reference', new Blob([files.reference], { type: 'image/png' }), 'reference.png');
+  if (files.background) f.append('background', new Blob([files.background], { type: 'image/png' }), 'background.png');
+  files.frames.forEach((b, i) => f.append('frames', new Blob([b], { type: 'image/png' }), `${String(i + 1).padStart(5, '0')}.png`));
+  return f;
+}
+
+describe('apps/api on redis-server + s3rver', () => {
+  let dir: string;
+  let redisServer: RunningRedis;
+  let s3: RunningS3;
+  let config: Config;
+  let app: NestFastifyApplication;
+  let base: string;
+  let redis: Redis;
+  let store: ShotStore;
+  let queues: FarmQueues;
+  let objects: S3ObjectStore;
+  let sketches: Buffer[];
+  let reference: Buffer;
+  const prefix = `api${process.pid}`;
+
+  const call = async <T = View>(method: string, path: string, init: { json?: unknown; body?: FormData; headers?: Record<string, string> } = {}) => {
+    const headers: Record<string, string> = { ...init.headers };
+    let body: string | FormData | undefined = init.body;
+    if (init.json !== undefined) {
+      headers['content-type'] = 'application/json';
+      body = JSON.stringify(init.json);
+    }
+    const r = await fetch(`${base}${path}`, { method, headers, body });
+    const text = await r.text();
+    return { status: r.status, text, body: (text && r.headers.get('content-type')?.includes('json') ? JSON.parse(text) : text) as T };
+  };
+  const submitForm = (request: unknown, files: Parameters<typeof form>[1], headers: Record<string, string> = {}) =>
+    call<View & ErrorBody>('POST', '/v1/shots', { body: form(request, files), headers });
+  const jobCount = async () => {
+    let n = 0;
+    for (const q of Object.values(queues.queues)) n += Object.values(await q.getJobCounts()).reduce((a, b) => a + b, 0);
+    return n;
+  };
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'celfarm-api-'));
+    [redisServer, s3] = await Promise.all([startRedis(join(dir, 'redis')), startS3(join(dir, 's3'), BUCKET)]);
+    await buildAnalyticPack(join(dir, 'pack'));
+    config = loadConfig({
+      REDIS_URL: redisServer.url,
+      REDIS_PREFIX: prefix,
+      S3_ENDPOINT: s3.endpoint,
+      S3_BUCKET: BUCKET,
+      PACK_DIR: join(dir, 'pack'),
+      MAX_FRAMES: '8',
+      HEARTBEAT_MS: '1000',
+    });
+    app = await createApp(config, { logger: false });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    base = await app.getUrl();
+    base = base.replace('[::1]', '127.0.0.1');
+    redis = new Redis(redisServer.url);
+    store = new ShotStore(redis, prefix);
+    queues = new FarmQueues({ connection: { host: '127.0.0.1', port: redisServer.port }, prefix, frameAttempts: 3 });
+    objects = new S3ObjectStore({ endpoint: s3.endpoint, region: 'us-east-1', bucket: BUCKET, accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER', forcePathStyle: true });
+    sketches = await Promise.all([0, 1].map((i) => encodePng(sketchFrame(SIZE, SIZE, i, 2).image)));
+    reference = await encodePng(halfImage(SIZE, SIZE, COLOURS.red, COLOURS.grey));
+  });
+
+  after(async () => {
+    await app?.close();
+    await queues?.close();
+    redis?.disconnect();
+    objects?.destroy();
+    await redisServer?.stop();
+    await s3?.stop().catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('accepts a multipart shot of 2 frames: objects at their keys, records, prepare job', async () => {
+    const r = await submitForm({ project: 'demo', settings: { mode: 'full', steps: 8, seed: 11 }, priority: 70 }, { reference, frames: sketches });
+    assert.equal(r.status, 201, r.text);
+    const shot = r.body;
+    assert.equal(shot.state, 'queued');
+    assert.equal(shot.frameCount, 2);
+    assert.equal(shot.seed, 11);
+    assert.equal(shot.priority, 70);
+    assert.deepEqual(shot.settings, { mode: 'full', steps: 8, seed: 11 }, 'the request settings, as sent');
+    assert.deepEqual(shot.frames.map((f) => [f.frame, f.state, f.seed, f.attempts]), [[1, 'waiting', 11, 0], [2, 'waiting', 12, 0]]);
+    const keys = shotKeys('', 'demo', shot.id);
+    assert.deepEqual(Buffer.from((await objects.get(keys.frameInput(1)))!), sketches[0]);
+    assert.deepEqual(Buffer.from((await objects.get(keys.frameInput(2)))!), sketches[1]);
+    assert.deepEqual(Buffer.from((await objects.get(keys.reference))!), reference);
+    assert.equal(await objects.head(keys.background), null);
+    const record = await store.get(shot.id);
+    assert.equal(record?.inputs.frames[1], keys.frameInput(2));
+    assert.equal(record?.pack.id, 'analytic');
+    const job = await queues.queues.prepare.getJob(`${shot.id}-prepare`);
+    assert.ok(job, 'prepare job enqueued');
+    assert.deepEqual(job.data, { shotId: shot.id, project: 'demo' });
+  });
+
+  it('returns the first shot for a repeated Idempotency-Key and creates nothing more', async () => {
+    const req = { project: 'demo', settings: { steps: 4 } };
+    const headers = { 'Idempotency-Key': 'take-7' };
+    const a = await submitForm(req, { reference, frames: sketches }, headers);
+    const jobs = await jobCount();
+    const b = await submitForm(req, { reference, frames: sketches }, headers);
+    assert.equal(a.status, 201, a.text);
+    assert.equal(b.status, 200, b.text);
+    assert.equal(b.body.id, a.body.id);
+    assert.equal(b.body.seed, a.body.seed, 'the first shot, its random seed included');
+    assert.equal(await jobCount(), jobs);
+    const { shots } = await store.list({ project: 'demo', limit: 500 });
+    assert.equal(shots.filter((s) => s.idempotencyKey === 'take-7').length, 1);
+    // Same key, other project: a different shot.
+    const c = await submitForm({ ...req, project: 'other' }, { reference, frames: sketches }, headers);
+    assert.equal(c.status, 201);
+    assert.notEqual(c.body.id, a.body.id);
+  });
+
+  it('refuses bad input with a 4xx naming the field, and stores and enqueues nothing', async () => {
+    await objects.put('projects/bad/library/ref.png', reference, 'image/png');
+    const jobs = await jobCount();
+    const ok = { project: 'bad', settings: { steps: 4 } };
+    const [f0, f1] = sketches as [Buffer, Buffer];
+    const huge = pngClaiming(reference, 20000, 20000);
+    const multipartCases: [string, unknown, Parameters<typeof form>[1], number, string][] = [
+      ['corrupt PNG', ok, { reference, frames: [Buffer.concat([f0.subarray(0, 40), Buffer.from('garbage')])] }, 400, 'frames[0]'],
+      ['text file as an image', ok, { reference, frames: [f0, Buffer.from('hello, I am a text file')] }, 400, 'frames[1]'],
+      ['20000×20000 header', ok, { reference: huge, frames: [f0] }, 413, 'reference'],
+      ['unknown mode', { ...ok, settings: { mode: 'sepia' } }, { reference, frames: [f0] }, 400, 'settings.mode'],
+      ['steps out of range', { ...ok, settings: { steps: 500 } }, { reference, frames: [f0] }, 400, 'settings.steps'],
+      ['unknown settings key', { ...ok, settings: { stepz: 4 } }, { reference, frames: [f0] }, 400, 'settings.stepz'],
+      ['missing reference', ok, { frames: [f0, f1] }, 400, 'reference'],
+      ['no frames', ok, { reference, frames: [] }, 400, 'frames'],
+      ['too many frames', ok, { reference, frames: Array.from({ length: 9 }, () => f0) }, 400, 'frames'],
+      ['priority out of range', { ...ok, priority: 101 }, { reference, frames: [f0] }, 400, 'priority'],
+      ['project not a slug', { ...ok, project: 'Bad Project' }, { reference, frames: [f0] }, 400, 'project'],
+      ['request not JSON', '{"project":', { reference, frames: [f0] }, 400, 'request'],
+    ];
+    for (const [what, req, files, status, field] of multipartCases) {
+      const r = await submitForm(req, files);
+      assert.equal(r.status, status, `${what}: ${r.text}`);
+      assert.equal(r.body.error.field, field, `${what}: ${r.text}`);
+    }
+    const ref = { key: 'projects/bad/library/ref.png' };
+    const jsonCases: [string, unknown, number, string][] = [
+      ['frame key outside the project', { ...ok, reference: ref, frames: { keys: ['projects/other/a.png'] } }, 400, 'frames.keys[0]'],
+      ['reference key outside the project', { ...ok, reference: { key: 'elsewhere/ref.png' }, frames: { keys: [ref.key] } }, 400, 'reference.key'],
+      ['".." in a key', { ...ok, reference: ref, frames: { keys: ['projects/bad/../other/a.png'] } }, 400, 'frames.keys[0]'],
+      ['missing object', { ...ok, reference: ref, frames: { keys: [ref.key, 'projects/bad/nope.png'] } }, 400, 'frames.keys[1]'],
+      ['empty prefix', { ...ok, reference: ref, frames: { prefix: 'projects/bad/empty/' } }, 400, 'frames.prefix'],
+      ['missing reference (JSON)', { ...ok, frames: { keys: [ref.key] } }, 400, 'reference'],
+      ['two frame styles', { ...ok, reference: ref, frames: { keys: [ref.key], upload: 2 } }, 400, 'frames'],
+      ['unknown top-level key', { ...ok, reference: ref, frames: { keys: [ref.key] }, colour: 'red' }, 400, 'colour'],
+    ];
+    for (const [what, body, status, field] of jsonCases) {
+      const r = await call<ErrorBody>('POST', '/v1/shots', { json: body });
+      assert.equal(r.status, status, `${what}: ${r.text}`);
+      assert.equal(r.body.error.field ?? '', field, `${what}: ${r.text}`);
+    }
+    // Multipart is not held to the JSON body limit (8 MiB); a JSON body over it is a 413.
+    const bigFrame = Buffer.concat([f0.subarray(0, 8), Buffer.alloc(12 * 1024 * 1024, 7)]);
+    const big = await submitForm(ok, { reference, frames: [bigFrame] });
+    assert.equal(big.status, 400, big.text);
+    assert.deepEqual([big.body.error.code, big.body.error.field], ['INVALID_IMAGE', 'frames[0]']);
+    const bigJson = await call<ErrorBody>('POST', '/v1/shots', { json: { ...ok, pad: 'x'.repeat(9 * 1024 * 1024) } });
+    assert.equal(bigJson.status, 413, bigJson.text);
+    const missing = await call<ErrorBody>('POST', '/v1/shots', { json: { ...ok, frames: { keys: [ref.key] } } });
+    assert.equal(missing.body.error.message, 'reference: required');
+    const badJson = await fetch(`${base}/v1/shots`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"project":' });
+    assert.equal(badJson.status, 400);
+    assert.ok(((await badJson.json()) as ErrorBody).error.code);
+
+    assert.equal(await jobCount(), jobs, 'nothing enqueued');
+    assert.deepEqual((await store.list({ project: 'bad' })).shots, [], 'no shot record');
+    assert.deepEqual((await objects.list('projects/bad/shots/')).map((o) => o.key), [], 'no object stored');
+  });
+
+  it('runs the presigned-upload flow: 201 awaiting uploads, PUT, start validates and enqueues', async () => {
+    const r = await call('POST', '/v1/shots', { json: { project: 'demo', settings: { seed: 3 }, reference: { upload: true }, frames: { upload: 2 } } });
+    assert.equal(r.status, 201, r.text);
+    const shot = r.body;
+    assert.equal(shot.state, 'queued');
+    assert.equal(shot.awaitingUploads, true);
+    const keys = shotKeys('', 'demo', shot.id);
+    assert.deepEqual(shot.uploads!.map((u) => [u.field, u.key, u.method]), [
+      ['reference', keys.reference, 'PUT'],
+      ['frames[0]', keys.frameInput(1), 'PUT'],
+      ['frames[1]', keys.frameInput(2), 'PUT'],
+    ]);
+    assert.equal(await queues.queues.prepare.getJob(`${shot.id}-prepare`), undefined, 'not enqueued before start');
+    const put = async (i: number, bytes: Uint8Array) => {
+      const u = shot.uploads![i]!;
+      const res = await fetch(u.url, { method: 'PUT', headers: u.headers, body: bytes });
+      assert.equal(res.status, 200, await res.text());
+    };
+    await put(0, reference);
+    await put(1, sketches[0]!);
+    const early = await call<ErrorBody>('POST', `/v1/shots/${shot.id}/start`);
+    assert.equal(early.status, 400, early.text);
+    assert.equal(early.body.error.field, 'frames[1]');
+    await put(2, Buffer.from('not a png'));
+    const corrupt = await call<ErrorBody>('POST', `/v1/shots/${shot.id}/start`);
+    assert.equal(corrupt.status, 400, corrupt.text);
+    assert.deepEqual([corrupt.body.error.code, corrupt.body.error.field], ['INVALID_IMAGE', 'frames[1]']);
+    assert.equal(await queues.queues.prepare.getJob(`${shot.id}-prepare`), undefined);
+    await put(2, sketches[1]!);
+    const started = await call('POST', `/v1/shots/${shot.id}/start`);
+    assert.equal(started.status, 200, started.text);
+    assert.equal(started.body.awaitingUploads, false);
+    assert.equal(started.body.state, 'queued');
+    assert.ok(await queues.queues.prepare.getJob(`${shot.id}-prepare`), 'prepare job enqueued');
+    const again = await call('POST', `/v1/shots/${shot.id}/start`);
+    assert.equal(again.status, 200, 'start is idempotent');
+  });
+
+  it('takes existing objects by keys and by prefix (images only, sorted)', async () => {
+    const lib = 'projects/demo/library/seq1/';
+    await objects.put(`${lib}0002.png`, sketches[1]!, 'image/png');
+    await objects.put(`${lib}0001.png`, sketches[0]!, 'image/png');
+    await objects.put(`${lib}notes.txt`, Buffer.from('not a frame'), 'text/plain');
+    await objects.put('projects/demo/library/ref.png', reference, 'image/png');
+    const byKeys = await call('POST', '/v1/shots', {
+      json: { project: 'demo', reference: { key: 'projects/demo/library/ref.png' }, frames: { keys: [`${lib}0002.png`, `${lib}0001.png`] } },
+    });
+    assert.equal(byKeys.status, 201, byKeys.text);
+    assert.deepEqual(byKeys.body.frames.map((f) => f.input), [`${lib}0002.png`, `${lib}0001.png`]);
+    assert.ok(await queues.queues.prepare.getJob(`${byKeys.body.id}-prepare`));
+    const byPrefix = await call('POST', '/v1/shots', {
+      json: { project: 'demo', reference: { key: 'projects/demo/library/ref.png' }, frames: { prefix: lib } },
+    });
+    assert.equal(byPrefix.status, 201, byPrefix.text);
+    assert.deepEqual(byPrefix.body.frames.map((f) => f.input), [`${lib}0001.png`, `${lib}0002.png`]);
+    assert.equal(byPrefix.body.awaitingUploads, false);
+    assert.ok(await queues.queues.prepare.getJob(`${byPrefix.body.id}-prepare`));
+  });
+
+  it('cancels: state, waiting frames and pending jobs; idempotent; 409 once finished', async () => {
+    const { body: shot } = await submitForm({ project: 'demo', settings: { steps: 4 } }, { reference, frames: sketches });
+    const r = await call('POST', `/v1/shots/${shot.id}/cancel`);
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.body.state, 'cancelled');
+    assert.deepEqual((await store.frames(shot.id)).map((f) => f.state), ['cancelled', 'cancelled']);
+    assert.equal(await queues.queues.prepare.getJob(`${shot.id}-prepare`), undefined, 'prepare job removed');
+    const again = await call('POST', `/v1/shots/${shot.id}/cancel`);
+    assert.equal(again.status, 200);
+    assert.equal(again.body.state, 'cancelled');
+
+    const { body: done } = await submitForm({ project: 'demo', settings: { steps: 4 } }, { reference, frames: sketches });
+    await store.update(done.id, { state: 'running' });
+    await store.update(done.id, { state: 'completed' });
+    const late = await call<ErrorBody>('POST', `/v1/shots/${done.id}/cancel`);
+    assert.equal(late.status, 409, late.text);
+    assert.equal(late.body.error.code, 'STATE_CONFLICT');
+    assert.equal((await store.get(done.id))?.state, 'completed');
+  });
+
+  it('retries failed frames as a new round; progress and output URLs in the view', async () => {
+    const { body: shot } = await submitForm({ project: 'demo', settings: { steps: 4, seed: 40 } }, { reference, frames: sketches });
+    const nothing = await call<ErrorBody>('POST', `/v1/shots/${shot.id}/retry`);
+    assert.equal(nothing.status, 409, nothing.text);
+    const keys = shotKeys('', 'demo', shot.id);
+    await store.update(shot.id, { state: 'running' });
+    await store.setFrame(shot.id, 1, { state: 'completed', attempts: 1, output: keys.output(1), seconds: 2, worker: 'w1' });
+    await store.setFrame(shot.id, 2, { state: 'active', attempts: 1, worker: 'w2' });
+    await store.setProgress(shot.id, 2, { stage: 'sample', step: 1, steps: 4 });
+    const running = await call('GET', `/v1/shots/${shot.id}`);
+    assert.equal(running.body.progress, (1 + 1 / 4) / 2);
+    assert.deepEqual(running.body.counts, { waiting: 0, active: 1, completed: 1, failed: 0, cancelled: 0 });
+    assert.match(running.body.frames[0]!.outputUrl ?? '', new RegExp(`${keys.output(1)}.*X-Amz-Signature=`));
+    assert.equal(running.body.frames[1]!.outputUrl, undefined);
+    assert.equal(running.body.frames[1]!.stage, 'sample');
+    const early = await call<ErrorBody>('POST', `/v1/shots/${shot.id}/retry`);
+    assert.equal(early.status, 409, 'nothing failed yet');
+
+    await store.setFrame(shot.id, 2, { state: 'failed', attempts: 3, error: { code: 'RUNTIME', message: 'boom' } });
+    await store.update(shot.id, { state: 'failed', error: { code: 'FRAMES_FAILED', message: '1 of 2 frames failed' } });
+    const r = await call('POST', `/v1/shots/${shot.id}/retry`);
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.body.state, 'running');
+    assert.equal(r.body.round, 1);
+    const frame2 = (await store.frame(shot.id, 2))!;
+    assert.deepEqual([frame2.state, frame2.attempts, frame2.error, frame2.seed], ['waiting', 3, undefined, 41]);
+    assert.equal((await store.frame(shot.id, 1))!.state, 'completed');
+    assert.ok(await queues.queues.shots.getJob(`${shot.id}-finalize-r1`), 'finalize of round 1');
+    assert.ok(await queues.queues.frames.getJob(`${shot.id}-2-r1`), 'frame 2 of round 1');
+    assert.equal(await queues.queues.frames.getJob(`${shot.id}-1-r1`), undefined, 'completed frames are not rerun');
+    const twice = await call<ErrorBody>('POST', `/v1/shots/${shot.id}/retry`);
+    assert.equal(twice.status, 409);
+  });
+
+  it('lists newest first in pages, filters by state, refuses a bad state name', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const r = await call('POST', '/v1/shots', { json: { project: 'paging', reference: { upload: true }, frames: { upload: 1 } } });
+      assert.equal(r.status, 201, r.text);
+      ids.push(r.body.id);
+    }
+    await call('POST', `/v1/shots/${ids[0]}/cancel`);
+    type Page = { shots: View[]; next: string | null };
+    const p1 = await call<Page>('GET', '/v1/shots?project=paging&limit=2');
+    assert.equal(p1.status, 200, p1.text);
+    assert.deepEqual(p1.body.shots.map((s) => s.id), [ids[2], ids[1]]);
+    assert.ok(p1.body.next);
+    const p2 = await call<Page>('GET', `/v1/shots?project=paging&limit=2&before=${p1.body.next}`);
+    assert.deepEqual(p2.body.shots.map((s) => s.id), [ids[0]]);
+    assert.equal(p2.body.next, null);
+    const cancelled = await call<Page>('GET', '/v1/shots?project=paging&state=cancelled');
+    assert.deepEqual(cancelled.body.shots.map((s) => s.id), [ids[0]]);
+    const bad = await call<ErrorBody>('GET', '/v1/shots?state=finished');
+    assert.equal(bad.status, 400, bad.text);
+    assert.equal(bad.body.error.field, 'state');
+  });
+
+  it('deletes a shot: cancelled, objects and records gone; 404 afterwards', async () => {
+    const { body: shot } = await submitForm({ project: 'demo', settings: { steps: 4 } }, { reference, frames: sketches });
+    const keys = shotKeys('', 'demo', shot.id);
+    assert.equal((await objects.list(`${keys.root}/`)).length, 3);
+    const r = await call('DELETE', `/v1/shots/${shot.id}`);
+    assert.equal(r.status, 204, r.text);
+    assert.deepEqual(await objects.list(`${keys.root}/`), []);
+    assert.equal(await store.get(shot.id), null);
+    assert.equal(await queues.queues.prepare.getJob(`${shot.id}-prepare`), undefined);
+    const gone = await call<ErrorBody>('GET', `/v1/shots/${shot.id}`);
+    assert.equal(gone.status, 404);
+    assert.equal(gone.body.error.code, 'NOT_FOUND');
+    assert.equal((await call('DELETE', `/v1/shots/${shot.id}`)).status, 404);
+    assert.equal((await call<ErrorBody>('POST', '/v1/shots/nosuchshot/cancel')).status, 404);
+  });
+
+  it('lists live workers only', async () => {
+    const now = new Date().toISOString();
+    const w = { host: 'gpu-1', pid: 42, provider: 'cuda:0', pack: 'analytic@1.0.0', startedAt: now, currentJob: null, framesDone: 3 };
+    await store.heartbeat({ ...w, id: 'live-1', lastSeen: now });
+    await store.heartbeat({ ...w, id: 'stale-1', lastSeen: new Date(Date.now() - 60_000).toISOString() });
+    const r = await call<{ workers: { id: string; host: string; provider: string; currentJob: string | null; lastSeen: string }[] }>('GET', '/v1/workers');
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.body.workers.map((x) => [x.id, x.host, x.provider, x.currentJob, x.lastSeen]), [['live-1', 'gpu-1', 'cuda:0', null, now]]);
+  });
+
+  it('serves metrics with route patterns and queue depths, and the OpenAPI document', async () => {
+    await call('GET', '/v1/shots/does-not-exist');
+    const m = await call<string>('GET', '/metrics');
+    assert.equal(m.status, 200);
+    assert.match(m.body, /celfarm_http_request_duration_seconds_count\{[^}]*route="\/v1\/shots\/:id"[^}]*status="404"/);
+    assert.doesNotMatch(m.body, /route="\/v1\/shots\/does-not-exist"/);
+    assert.match(m.body, /celfarm_queue_jobs\{[^}]*queue="prepare"/);
+    assert.match(m.body, /celfarm_shots_submitted_total\{[^}]*\} [1-9]/);
+    const doc = await call<{ openapi: string; paths: Record<string, Record<string, unknown>> }>('GET', '/docs/json');
+    assert.equal(doc.status, 200);
+    assert.match(doc.body.openapi, /^3\./);
+    assert.ok(doc.body.paths['/v1/shots']?.post, 'POST /v1/shots documented');
+    assert.ok(doc.body.paths['/v1/shots/{id}']?.get);
+    assert.ok(doc.body.paths['/v1/workers']?.get);
+    const ui = await call<string>('GET', '/docs');
+    assert.equal(ui.status, 200);
+    assert.match(ui.body, /swagger-ui/);
+    assert.equal((await fetch(`${base}/docs/assets/swagger-ui-bundle.js`)).status, 200);
+  });
+
+  it('reports health, and readiness that names S3 once it is down', async () => {
+    assert.deepEqual((await call('GET', '/healthz')).body, { status: 'ok' });
+    const ready = await call('GET', '/readyz');
+    assert.equal(ready.status, 200, ready.text);
+    await s3.stop();
+    const down = await call<ErrorBody & { checks: Record<string, { status: string }> }>('GET', '/readyz');
+    assert.equal(down.status, 503, down.text);
+    assert.match(down.body.error.message, /s3/);
+    assert.deepEqual([down.body.checks.redis!.status, down.body.checks.s3!.status], ['up', 'down']);
+  });
+});
