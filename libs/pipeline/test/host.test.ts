@@ -83,4 +83,14 @@ describe('PipelineHost', () => {
     await assert.rejects(bad.ready, (e: unknown) => e instanceof PipelineError && e.code === 'PACK_FILE_MISSING');
     await bad.close();
   });
+
+  it('rejects at once, never hangs, after the inference thread has died', async () => {
+    const doomed = new PipelineHost({ packDir: await analyticPackDir(), intraOpThreads: 1 });
+    await doomed.ready;
+    // Kill the thread from outside, as a crash would.
+    await (doomed as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+    const reason = await doomed.exited;
+    assert.match(reason.message, /inference thread exited/);
+    await assert.rejects(doomed.colorize(inputs(64), { steps: 2 }), /inference thread exited/);
+  });
 });

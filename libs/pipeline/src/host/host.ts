@@ -46,11 +46,19 @@ export class PipelineHost {
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private closed = false;
+  private dead: Error | null = null;
   /** Resolves when the pack is loaded and the UNet session is open. */
   readonly ready: Promise<HostInfo>;
+  /**
+   * Resolves with the reason when the inference thread ends (crash, or close()). After that every
+   * call rejects at once, so a caller (a queue worker) can exit and be restarted instead of hanging.
+   */
+  readonly exited: Promise<Error>;
+  private markExited!: (e: Error) => void;
 
   constructor(options: HostOptions) {
     const init: HostInit = { ...options, cancel: this.cancelSlot.buffer as SharedArrayBuffer };
+    this.exited = new Promise<Error>((resolve) => (this.markExited = resolve));
     this.worker = new Worker(new URL('./worker-entry.mjs', import.meta.url), { workerData: init, execArgv: [] });
     this.ready = new Promise<HostInfo>((resolve, reject) => {
       const onEvent = (e: HostEvent) => {
@@ -60,13 +68,16 @@ export class PipelineHost {
       };
       this.worker.on('message', onEvent);
       this.worker.on('error', (err) => {
+        this.dead ??= err;
         reject(err);
         this.failAll(err);
       });
       this.worker.on('exit', (code) => {
         const err = new PipelineError('RUNTIME', `inference thread exited (code ${code})`);
+        this.dead ??= err;
         reject(err);
         this.failAll(err);
+        this.markExited(this.dead);
       });
     });
     // Callers that never await `ready` still see failures through their jobs.
@@ -91,6 +102,7 @@ export class PipelineHost {
 
   private submit(req: HostRequest & { id: number }, transfer: ArrayBuffer[], opts: JobOptions) {
     if (this.closed) return Promise.reject(new PipelineError('RUNTIME', 'pipeline host is closed'));
+    if (this.dead) return Promise.reject(this.dead);
     return new Promise<{ frame?: FrameOutput; prepare?: PrepareOutput }>((resolve, reject) => {
       this.pending.set(req.id, { resolve, reject, onProgress: opts.onProgress });
       if (opts.signal) {

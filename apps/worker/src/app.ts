@@ -1,0 +1,163 @@
+/**
+ * The worker process, wired: object store, model pack, inference host, Redis, the three queue
+ * workers, the registry heartbeat and the metrics endpoint. main.ts parses the config and owns
+ * the signals; this module owns the order things start and stop in.
+ */
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
+import { Redis } from 'ioredis';
+import type { Config } from '@celfarm/config';
+import { FarmQueues, ShotStore } from '@celfarm/jobs';
+import { createMetrics } from '@celfarm/metrics';
+import { PipelineHost } from '@celfarm/pipeline';
+import { S3ObjectStore, type S3StoreOptions } from '@celfarm/storage';
+import { FarmWorker } from './farm-worker.ts';
+import { Heartbeat } from './heartbeat.ts';
+import { startMetricsServer } from './metrics-server.ts';
+import { fetchPack, parsePackLocation, readManifest, type ResolvedPack } from './pack-source.ts';
+import { createProcessors } from './processors.ts';
+import { startQueueWorkers } from './queue-workers.ts';
+
+export interface WorkerApp {
+  id: string;
+  /** Stops taking jobs, lets the current ones finish, leaves the registry, releases everything. */
+  stop(): Promise<void>;
+}
+
+export interface Logger {
+  info(line: string): void;
+  error(line: string): void;
+}
+
+const consoleLogger: Logger = { info: (l) => console.log(l), error: (l) => console.error(l) };
+const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+function s3Options(config: Config, bucket = config.S3_BUCKET): S3StoreOptions {
+  return {
+    endpoint: config.S3_ENDPOINT,
+    region: config.S3_REGION,
+    bucket,
+    accessKeyId: config.S3_ACCESS_KEY_ID,
+    secretAccessKey: config.S3_SECRET_ACCESS_KEY,
+    forcePathStyle: config.S3_FORCE_PATH_STYLE,
+  };
+}
+
+/** PACK_DIR in place, else PACK_S3_PREFIX downloaded into PACK_CACHE_DIR (sha256-verified). */
+export async function resolvePack(config: Config, objects: S3ObjectStore): Promise<ResolvedPack> {
+  if (config.PACK_DIR) {
+    const dir = resolve(config.PACK_DIR);
+    return { dir, manifest: await readManifest(dir), source: 'dir' };
+  }
+  if (!config.PACK_S3_PREFIX) throw new Error('no model pack: set PACK_DIR (a pack folder) or PACK_S3_PREFIX (an object-store prefix with pack.json)');
+  const { bucket, prefix } = parsePackLocation(config.PACK_S3_PREFIX, config.S3_BUCKET);
+  const store = bucket === objects.bucket ? objects : new S3ObjectStore(s3Options(config, bucket));
+  try {
+    return await fetchPack(store, prefix, resolve(config.PACK_CACHE_DIR));
+  } finally {
+    if (store !== objects) store.destroy();
+  }
+}
+
+export async function startWorkerApp(config: Config, log: Logger = consoleLogger): Promise<WorkerApp> {
+  const id = config.WORKER_ID ?? `${hostname()}-${process.pid}`;
+  const startedAt = new Date();
+  const objects = new S3ObjectStore(s3Options(config));
+  await objects.ensureBucket();
+
+  const redis = new Redis(config.REDIS_URL);
+  // BullMQ's blocking reads must wait out Redis restarts instead of failing after N retries.
+  const bull = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
+  for (const [name, conn] of [['records', redis], ['queues', bull]] as const) {
+    conn.on('error', (e: Error) => log.error(`worker ${id}: redis (${name}): ${e.message}`));
+  }
+  const store = new ShotStore(redis, config.REDIS_PREFIX);
+  const queues = new FarmQueues({ connection: bull, prefix: config.REDIS_PREFIX, frameAttempts: config.FRAME_ATTEMPTS });
+  const onQueueError = (e: Error) => log.error(`worker ${id}: queue: ${e.message}`);
+  for (const queue of Object.values(queues.queues)) queue.on('error', onQueueError);
+  queues.flows.on('error', onQueueError);
+  const metrics = createMetrics('worker', queues);
+
+  // Model load = resolving the pack (download when not cached) + opening it on the inference thread.
+  const t0 = performance.now();
+  const pack = await resolvePack(config, objects);
+  const providers = config.WORKER_PROVIDERS.split(',').map((p) => p.trim()).filter(Boolean);
+  const host = new PipelineHost({
+    packDir: pack.dir,
+    providers,
+    intraOpThreads: config.WORKER_THREADS > 0 ? config.WORKER_THREADS : undefined,
+    // A download was verified file by file a moment ago; a folder in place is verified by the host.
+    verifyHashes: pack.source === 'dir',
+  });
+  const info = await host.ready;
+  const loadSeconds = (performance.now() - t0) / 1000;
+  metrics.modelLoad.set({ pack: info.pack }, loadSeconds);
+  log.info(
+    `worker ${id}: pack ${info.pack} (${pack.source} ${pack.dir}, licence ${info.licence.name}) on ${info.provider}, loaded in ${loadSeconds.toFixed(2)} s`,
+  );
+
+  const farm = new FarmWorker({
+    workerId: id,
+    store,
+    objects,
+    queues,
+    host,
+    manifest: pack.manifest,
+    metrics,
+    objectPrefix: config.S3_PREFIX,
+    maxPixels: config.MAX_PIXELS,
+    log: log.info,
+  });
+  const workers = startQueueWorkers(createProcessors(farm), {
+    connection: bull,
+    prefix: config.REDIS_PREFIX,
+    lockDuration: config.LOCK_DURATION_MS,
+    name: id,
+    onFailed: (queue, jobId, e) => log.error(`worker ${id}: job ${queue}/${jobId} failed: ${e.message}`),
+    onError: (queue, e) => log.error(`worker ${id}: queue ${queue}: ${e.message}`),
+  });
+  const heartbeat = new Heartbeat({
+    store,
+    identity: { id, host: hostname(), pid: process.pid, provider: info.provider, pack: info.pack, startedAt: startedAt.toISOString() },
+    status: () => farm.status(),
+    periodMs: config.HEARTBEAT_MS,
+    onError: (e) => log.error(`worker ${id}: heartbeat: ${messageOf(e)}`),
+  });
+  await heartbeat.start();
+
+  let stopping = false;
+  // A dead inference thread cannot be revived in-process: exit so the supervisor restarts the
+  // worker; the frames it held come back to the queue through BullMQ's stalled-job check.
+  void host.exited.then((reason) => {
+    if (stopping) return;
+    log.error(`worker ${id}: ${reason.message}; exiting`);
+    process.exit(1);
+  });
+  const server =
+    config.WORKER_METRICS_PORT > 0
+      ? await startMetricsServer({
+          registry: metrics.registry,
+          port: config.WORKER_METRICS_PORT,
+          health: () => ({ ok: !stopping, worker: id, pack: info.pack, provider: info.provider, ...farm.status() }),
+        })
+      : undefined;
+  log.info(
+    `worker ${id}: queues under ${config.REDIS_PREFIX}, lock ${config.LOCK_DURATION_MS} ms, metrics ${server ? `on :${config.WORKER_METRICS_PORT}` : 'off'}`,
+  );
+  log.info(`worker ${id} ready`);
+
+  return {
+    id,
+    async stop() {
+      stopping = true;
+      // close() stops fetching and waits for the jobs in progress to finish.
+      await Promise.all(workers.map((w) => w.close()));
+      await heartbeat.stop();
+      await host.close();
+      await queues.close();
+      if (server) await new Promise<void>((done) => server.close(() => done()));
+      await Promise.all([redis.quit(), bull.quit()]);
+      objects.destroy();
+    },
+  };
+}

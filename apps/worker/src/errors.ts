@@ -1,0 +1,29 @@
+/**
+ * How the worker tells bad input (fail now, a retry cannot fix it) from a transient failure (let
+ * BullMQ retry with backoff), and how errors are recorded on shots and frames.
+ */
+import { JobPayloadError, type ErrorInfo } from '@celfarm/jobs';
+import { PipelineError } from '@celfarm/pipeline';
+
+/** The job names a shot or frame record that does not exist (deleted, or never created). */
+export class ShotNotFoundError extends Error {
+  override readonly name = 'ShotNotFoundError';
+}
+
+/**
+ * True for errors no retry can fix: permanent pipeline errors (bad image, bad knob, missing
+ * input, bad pack), a payload that fails the catalogue, a shot that does not exist. A CANCELLED
+ * error is not bad input: when it is not the shot's own cancellation it is retried.
+ */
+export function isBadInput(e: unknown): boolean {
+  if (e instanceof PipelineError) return e.permanent && e.code !== 'CANCELLED';
+  return e instanceof JobPayloadError || e instanceof ShotNotFoundError;
+}
+
+/** The error as stored on shot and frame records: pipeline errors keep their code and field. */
+export function errorInfo(e: unknown): ErrorInfo {
+  if (e instanceof PipelineError) return { code: e.code, field: e.field, message: e.message };
+  const err = e instanceof Error ? e : new Error(String(e));
+  if (err instanceof ShotNotFoundError || err instanceof JobPayloadError) return { code: 'BAD_JOB', message: err.message };
+  return { code: 'INTERNAL', message: `${err.name}: ${err.message}` };
+}

@@ -1,0 +1,43 @@
+/** The worker's HTTP endpoint for Prometheus (`/metrics`) and liveness probes (`/healthz`). */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { FarmMetrics } from '@celfarm/metrics';
+
+export interface MetricsServerOptions {
+  registry: FarmMetrics['registry'];
+  port: number;
+  host?: string;
+  /** Body of /healthz; 503 while `ok` is false (e.g. shutting down). */
+  health: () => { ok: boolean } & Record<string, unknown>;
+}
+
+async function handle(opts: MetricsServerOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const path = (req.url ?? '/').split('?')[0];
+  if (req.method !== 'GET') {
+    res.writeHead(405).end();
+  } else if (path === '/metrics') {
+    const body = await opts.registry.metrics();
+    res.writeHead(200, { 'content-type': opts.registry.contentType }).end(body);
+  } else if (path === '/healthz') {
+    const health = opts.health();
+    res.writeHead(health.ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(health));
+  } else {
+    res.writeHead(404).end();
+  }
+}
+
+/** Listens on `port`; resolves with the server once it accepts connections. */
+export function startMetricsServer(opts: MetricsServerOptions): Promise<Server> {
+  const server = createServer((req, res) => {
+    handle(opts, req, res).catch((e: unknown) => {
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+      res.end(String(e));
+    });
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.host ?? '0.0.0.0', () => {
+      server.off('error', reject);
+      resolve(server);
+    });
+  });
+}
