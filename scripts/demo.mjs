@@ -1,10 +1,13 @@
 #!/usr/bin/env node
-// `npm run demo`: installs what is missing, builds the analytic pack, and colorizes a generated
-// shot end to end. Node builtins only here; the work is in scripts/demo.ts.
+// `npm run demo` (the farm) and `npm run demo:pipeline` (the pipeline alone): installs npm
+// dependencies when missing, then runs scripts/demo.ts or scripts/pipeline-demo.ts.
 import { spawnSync } from 'node:child_process';
 import { ensureDeps } from './ensure-deps.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
 ensureDeps(root);
-const r = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/demo.ts', ...process.argv.slice(2)], { cwd: root, stdio: 'inherit' });
+const args = process.argv.slice(2);
+const script = args[0] === '--pipeline' ? 'scripts/pipeline-demo.ts' : 'scripts/demo.ts';
+const rest = args[0] === '--pipeline' ? args.slice(1) : args;
+const r = spawnSync(process.execPath, ['--import', 'tsx', script, ...rest], { cwd: root, stdio: 'inherit' });
 process.exit(r.status ?? 1);

@@ -3,7 +3,7 @@
  * prepares the reference once and colorizes every frame on the pipeline host's inference
  * thread, printing progress, then tells where the outputs are.
  *
- *   npm run demo [-- --frames 4 --size 256 --mode full --steps 20 --out out/demo]
+ *   npm run demo:pipeline [-- --frames 4 --size 256 --mode full --steps 20 --out out/pipeline-demo]
  */
 import { spawnSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -20,7 +20,7 @@ const { values } = parseArgs({
     mode: { type: 'string', default: 'full' },
     steps: { type: 'string', default: '20' },
     seed: { type: 'string', default: '7' },
-    out: { type: 'string', default: 'out/demo' },
+    out: { type: 'string', default: 'out/pipeline-demo' },
   },
 });
 const frames = Number(values.frames);

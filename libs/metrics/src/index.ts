@@ -15,6 +15,11 @@ export function createMetrics(role: 'api' | 'worker', queues?: QueueDepthSource)
   const registry = new Registry();
   registry.setDefaultLabels({ role });
   collectDefaultMetrics({ register: registry, prefix: 'celfarm_' });
+  // prom-client names three gauges `*_total`, which Prometheus reserves for counters (promtool
+  // check metrics refuses them); their non-`_total` twins carry the same values.
+  for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+    registry.removeSingleMetric(`celfarm_${name}`);
+  }
 
   const queueJobs = new Gauge({
     name: 'celfarm_queue_jobs',

@@ -1,0 +1,147 @@
+/**
+ * `npm run demo`: the farm end to end on embedded defaults. Installs redis-server when missing
+ * (Debian, as root), builds the analytic pack, starts Redis (AOF on, noeviction) and the embedded
+ * S3 endpoint (s3rver) unless REDIS_URL / S3_ENDPOINT are set, starts the API and a worker,
+ * submits a generated 4-frame shot, follows its progress, downloads the outputs and tells where
+ * everything is. `--keep` leaves the farm running (Ctrl-C stops it).
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { encodePng } from '@celfarm/pipeline/image/codec';
+import { COLOURS, halfImage, sketchFrame } from '@celfarm/model-kit/samples';
+import { freePort, redisServerPath, startNodeProcess, startRedis, startS3, type NodeProcess } from '@celfarm/services';
+
+const root = resolve(import.meta.dirname, '..');
+const { values } = parseArgs({
+  options: {
+    frames: { type: 'string', default: '4' },
+    size: { type: 'string', default: '256' },
+    mode: { type: 'string', default: 'full' },
+    steps: { type: 'string', default: '20' },
+    out: { type: 'string', default: 'out/demo' },
+    keep: { type: 'boolean', default: false },
+  },
+});
+const frames = Number(values.frames);
+const size = Number(values.size);
+const outDir = resolve(root, values.out!);
+const env = process.env;
+
+function ensureRedisServer() {
+  try {
+    redisServerPath();
+  } catch {
+    if (process.getuid?.() !== 0) throw new Error('redis-server is missing: run `sudo apt-get install -y redis-server`, or set REDIS_URL');
+    console.log('installing redis-server (apt-get) …');
+    for (const args of [['update', '-q'], ['install', '-y', '-q', 'redis-server']]) {
+      const r = spawnSync('apt-get', args, { stdio: 'inherit', env: { ...env, DEBIAN_FRONTEND: 'noninteractive' } });
+      if (r.status !== 0) throw new Error(`apt-get ${args.join(' ')} failed`);
+    }
+  }
+}
+
+async function main() {
+  const stops: (() => Promise<unknown>)[] = [];
+  const stopAll = async () => {
+    for (const s of stops.reverse()) await s().catch(() => undefined);
+  };
+  process.once('SIGINT', () => void stopAll().then(() => process.exit(130)));
+  try {
+    const built = spawnSync(process.execPath, ['--import', 'tsx', 'tools/model-kit/src/cli.ts', 'build', '--out', 'packs'], { cwd: root, stdio: 'inherit' });
+    if (built.status !== 0) throw new Error('building the analytic pack failed');
+    const state = join(root, '.cache', 'demo');
+
+    let redisUrl = env.REDIS_URL;
+    if (!redisUrl) {
+      ensureRedisServer();
+      const redis = await startRedis(join(state, 'redis'));
+      stops.push(redis.stop);
+      redisUrl = redis.url;
+      console.log(`redis-server on ${redis.url} (AOF on, maxmemory-policy noeviction)`);
+    }
+    let s3Endpoint = env.S3_ENDPOINT;
+    const bucket = env.S3_BUCKET ?? 'celfarm';
+    if (!s3Endpoint) {
+      const s3 = await startS3(join(state, 's3'), bucket);
+      stops.push(s3.stop);
+      s3Endpoint = s3.endpoint;
+      console.log(`embedded S3 (s3rver) on ${s3.endpoint}, bucket ${bucket}`);
+    }
+    const apiPort = env.API_PORT ?? String(await freePort());
+    const farmEnv: Record<string, string> = {
+      REDIS_URL: redisUrl,
+      S3_ENDPOINT: s3Endpoint,
+      S3_BUCKET: bucket,
+      PACK_DIR: env.PACK_DIR ?? join(root, 'packs', 'analytic'),
+      API_PORT: apiPort,
+      WORKER_METRICS_PORT: String(await freePort()),
+    };
+    const procs: NodeProcess[] = [];
+    stops.push(() => Promise.all(procs.map((p) => p.kill('SIGTERM'))));
+    const api = startNodeProcess('api', join(root, 'apps/api/src/main.ts'), farmEnv, root);
+    procs.push(api);
+    await api.waitFor(/api listening/, 60_000);
+    const worker = startNodeProcess('worker', join(root, 'apps/worker/src/main.ts'), { ...farmEnv, WORKER_ID: 'demo-worker-1' }, root);
+    procs.push(worker);
+    await worker.waitFor(/worker .* ready/, 60_000);
+    const apiUrl = `http://127.0.0.1:${apiPort}`;
+    console.log(`API on ${apiUrl} (OpenAPI docs: ${apiUrl}/docs), worker demo-worker-1 ready`);
+
+    await mkdir(join(outDir, 'inputs', 'frames'), { recursive: true });
+    await mkdir(join(outDir, 'outputs'), { recursive: true });
+    const form = new FormData();
+    form.append('request', JSON.stringify({ project: 'demo', settings: { mode: values.mode, steps: Number(values.steps), seed: 7, width: size, height: size } }));
+    const reference = await encodePng(halfImage(size, size, COLOURS.red, COLOURS.grey));
+    await writeFile(join(outDir, 'inputs', 'reference.png'), reference);
+    form.append('reference', new Blob([reference], { type: 'image/png' }), 'reference.png');
+    for (let i = 0; i < frames; i++) {
+      const png = await encodePng(sketchFrame(size, size, i, frames).image);
+      const name = `${String(i + 1).padStart(5, '0')}.png`;
+      await writeFile(join(outDir, 'inputs', 'frames', name), png);
+      form.append('frames', new Blob([png], { type: 'image/png' }), name);
+    }
+    const submitted = await fetch(`${apiUrl}/v1/shots`, { method: 'POST', body: form });
+    const shot = (await submitted.json()) as { id: string; error?: unknown };
+    if (submitted.status !== 201) throw new Error(`submit failed (${submitted.status}): ${JSON.stringify(shot)}`);
+    console.log(`submitted shot ${shot.id} (${frames} frames, mode ${values.mode}); following it:`);
+
+    type View = { state: string; progress: number; etaSeconds: number | null; frames: { frame: number; state: string; step?: number; steps?: number; output?: string; outputUrl?: string }[]; error?: unknown };
+    let view: View;
+    let lastLine = '';
+    for (;;) {
+      view = (await (await fetch(`${apiUrl}/v1/shots/${shot.id}`)).json()) as View;
+      const line = `  ${view.state.padEnd(9)} ${(view.progress * 100).toFixed(0).padStart(3)}%  ` +
+        view.frames.map((f) => (f.state === 'active' ? `#${f.frame}:${f.step ?? 0}/${f.steps ?? '?'}` : `#${f.frame}:${f.state}`)).join(' ') +
+        (view.etaSeconds !== null ? `  eta ${view.etaSeconds.toFixed(1)} s` : '');
+      if (line !== lastLine) console.log(line);
+      lastLine = line;
+      if (['completed', 'failed', 'cancelled'].includes(view.state)) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    if (view.state !== 'completed') throw new Error(`shot ended ${view.state}: ${JSON.stringify(view.error)}`);
+    for (const f of view.frames) {
+      const bytes = Buffer.from(await (await fetch(f.outputUrl!)).arrayBuffer());
+      await writeFile(join(outDir, 'outputs', `${String(f.frame).padStart(5, '0')}.png`), bytes);
+    }
+    console.log(`\nshot ${shot.id} completed.`);
+    console.log(`  outputs (S3, bucket ${bucket}): ${view.frames[0]!.output!.replace(/[^/]+$/, '')}`);
+    console.log(`  outputs (downloaded):        ${join(outDir, 'outputs')}`);
+    console.log(`  inputs:                      ${join(outDir, 'inputs')}`);
+    console.log(`  shot:                        ${apiUrl}/v1/shots/${shot.id}`);
+    console.log(`  API docs:                    ${apiUrl}/docs`);
+    console.log(`  metrics:                     ${apiUrl}/metrics`);
+    if (values.keep) {
+      console.log('\nthe farm keeps running (--keep); Ctrl-C stops it.');
+      await new Promise(() => undefined);
+    }
+  } finally {
+    await stopAll();
+  }
+}
+
+main().catch((e: unknown) => {
+  console.error(`demo failed: ${e instanceof Error ? e.message : String(e)}`);
+  process.exit(1);
+});

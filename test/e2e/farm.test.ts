@@ -1,0 +1,178 @@
+/**
+ * The farm end to end on one machine: real redis-server, s3rver, the API and two worker
+ * processes. Asserts what a studio sees: frames colorized with the reference's colours, nothing
+ * lost or doubled when a worker dies mid-frame, cancellation, idempotent submits, clear 4xx errors.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import sharp from 'sharp';
+import { COLOURS, halfImage, sketchFrame } from '@celfarm/model-kit/samples';
+import { encodePng } from '@celfarm/pipeline/image/codec';
+import { S3ObjectStore, shotKeys } from '@celfarm/storage';
+import { shotForm, startFarm, waitForShot, type Farm, type ShotView } from '../harness.ts';
+
+const SIZE = 128;
+
+async function pngs(frames: number, size = SIZE) {
+  const sketches = await Promise.all(Array.from({ length: frames }, (_, i) => encodePng(sketchFrame(size, size, i, frames).image)));
+  const reference = await encodePng(halfImage(size, size, COLOURS.red, COLOURS.grey));
+  return { sketches, reference, circles: Array.from({ length: frames }, (_, i) => sketchFrame(size, size, i, frames).circle) };
+}
+
+async function pixel(url: string, x: number, y: number): Promise<number[]> {
+  const bytes = Buffer.from(await (await fetch(url)).arrayBuffer());
+  const { data, info } = await sharp(bytes).raw().toBuffer({ resolveWithObject: true });
+  const i = (Math.round(y) * info.width + Math.round(x)) * info.channels;
+  return [data[i]!, data[i + 1]!, data[i + 2]!];
+}
+
+async function submit(farm: Farm, request: Record<string, unknown>, files: Parameters<typeof shotForm>[1], headers: Record<string, string> = {}) {
+  const r = await fetch(`${farm.apiUrl}/v1/shots`, { method: 'POST', body: shotForm(request, files), headers });
+  return { status: r.status, body: (await r.json()) as ShotView & { error?: { code: string; field?: string; message: string } } };
+}
+
+describe('celfarm end to end', () => {
+  let farm: Farm;
+  let store: S3ObjectStore;
+  before(async () => {
+    farm = await startFarm({ workers: 2 });
+    store = new S3ObjectStore({
+      endpoint: farm.s3.endpoint, region: 'us-east-1', bucket: 'celfarm', accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER', forcePathStyle: true,
+    });
+  });
+  after(async () => {
+    store?.destroy();
+    await farm?.stop();
+  });
+
+  it('colorizes a 4-frame shot with the reference colours on two workers', async () => {
+    const { sketches, reference, circles } = await pngs(4);
+    const { status, body } = await submit(
+      farm,
+      { project: 'demo', settings: { mode: 'background', steps: 8, guidanceScale: 1, seed: 5, width: SIZE, height: SIZE } },
+      { reference, frames: sketches },
+    );
+    assert.equal(status, 201, JSON.stringify(body));
+    const shot = await waitForShot(farm.apiUrl, body.id, (s) => s.state === 'completed' || s.state === 'failed');
+    assert.equal(shot.state, 'completed', JSON.stringify(shot.error));
+    assert.deepEqual(shot.frames.map((f) => f.state), ['completed', 'completed', 'completed', 'completed']);
+    for (const [i, f] of shot.frames.entries()) {
+      assert.ok(f.outputUrl, `frame ${f.frame} has an output URL`);
+      const inside = await pixel(f.outputUrl!, circles[i]!.cx, circles[i]!.cy);
+      const corner = await pixel(f.outputUrl!, 6, 6);
+      // Foreground takes the reference's red, background its grey (0.2 → 153).
+      assert.ok(inside[0]! > 240 && inside[1]! < 15 && inside[2]! < 15, `frame ${f.frame} inside ${inside}`);
+      assert.ok(corner.every((v) => Math.abs(v - 153) <= 3), `frame ${f.frame} corner ${corner}`);
+    }
+    const outputs = await store.list(shotKeys('', 'demo', body.id).outputsPrefix);
+    assert.deepEqual(outputs.map((o) => o.key.split('/').pop()), ['00001.png', '00002.png', '00003.png', '00004.png']);
+    const manifest = JSON.parse(Buffer.from((await store.get(shotKeys('', 'demo', body.id).manifest))!).toString('utf8'));
+    assert.deepEqual(manifest.frames.map((f: { seed: number }) => f.seed), [5, 6, 7, 8]);
+  });
+
+  it('finishes every frame exactly once when a worker is killed mid-frame', async () => {
+    const { sketches, reference } = await pngs(4, 512);
+    const { body } = await submit(
+      farm,
+      { project: 'demo', settings: { mode: 'vanilla', steps: 100, seed: 9, width: 1024, height: 1024, batchSize: 2 } },
+      { reference, frames: sketches },
+    );
+    // Wait until some frame is sampling, then kill -9 the worker that has it.
+    const busy = await waitForShot(farm.apiUrl, body.id, (s) => s.frames.some((f) => f.state === 'active' && (f.step ?? 0) > 2 && !!f.worker), 60_000);
+    const victimFrame = busy.frames.find((f) => f.state === 'active' && (f.step ?? 0) > 2)!;
+    const victim = farm.workers.find((w) => w.name === victimFrame.worker)!;
+    assert.ok(victim, `worker ${victimFrame.worker} is one of ours`);
+    await victim.kill('SIGKILL');
+    const done = await waitForShot(farm.apiUrl, body.id, (s) => s.state === 'completed' || s.state === 'failed', 120_000);
+    assert.equal(done.state, 'completed', JSON.stringify(done.frames.map((f) => [f.frame, f.state, f.error])));
+    const again = done.frames.find((f) => f.frame === victimFrame.frame)!;
+    assert.notEqual(again.worker, victim.name, 'the killed frame completed on the other worker');
+    assert.ok(again.attempts >= 2, `attempts ${again.attempts}`);
+    const outputs = await store.list(shotKeys('', 'demo', body.id).outputsPrefix);
+    assert.equal(outputs.length, 4, outputs.map((o) => o.key).join(', '));
+    // Bring the pool back to two workers for the next tests.
+    farm.workers.splice(farm.workers.indexOf(victim), 1);
+    await farm.startWorker(`${victim.name}-b`);
+  });
+
+  it('stops the rest of a shot when it is cancelled', async () => {
+    const { sketches, reference } = await pngs(8, 512);
+    const { body } = await submit(
+      farm,
+      { project: 'demo', settings: { mode: 'vanilla', steps: 100, seed: 1, width: 1024, height: 1024, batchSize: 2 } },
+      { reference, frames: sketches },
+    );
+    await waitForShot(farm.apiUrl, body.id, (s) => s.frames.some((f) => f.state === 'active' && (f.step ?? 0) > 1), 60_000);
+    const r = await fetch(`${farm.apiUrl}/v1/shots/${body.id}/cancel`, { method: 'POST' });
+    assert.equal(r.status, 200);
+    const cancelled = await waitForShot(farm.apiUrl, body.id, (s) => s.state === 'cancelled' && s.frames.every((f) => f.state !== 'active' && f.state !== 'waiting'), 30_000);
+    const completed = cancelled.frames.filter((f) => f.state === 'completed').length;
+    assert.ok(completed < 8, `only some frames completed (${completed})`);
+    await new Promise((res) => setTimeout(res, 1500));
+    const later = await waitForShot(farm.apiUrl, body.id, () => true);
+    assert.equal(later.frames.filter((f) => f.state === 'completed').length, completed, 'nothing ran after the cancel');
+    const outputs = await store.list(shotKeys('', 'demo', body.id).outputsPrefix);
+    assert.equal(outputs.length, completed);
+  });
+
+  it('returns the first shot for a repeated Idempotency-Key', async () => {
+    const { sketches, reference } = await pngs(1);
+    const req = { project: 'demo', settings: { steps: 4, width: SIZE, height: SIZE } };
+    const a = await submit(farm, req, { reference, frames: sketches }, { 'Idempotency-Key': 'submit-42' });
+    const b = await submit(farm, req, { reference, frames: sketches }, { 'Idempotency-Key': 'submit-42' });
+    assert.equal(a.status, 201);
+    assert.ok(b.status === 200 || b.status === 201, `second submit status ${b.status}`);
+    assert.equal(b.body.id, a.body.id);
+    const list = (await (await fetch(`${farm.apiUrl}/v1/shots?project=demo&limit=100`)).json()) as { shots: { id: string }[] };
+    assert.equal(list.shots.filter((s) => s.id === a.body.id).length, 1);
+  });
+
+  it('refuses bad input with a 4xx naming the field, and keeps working', async () => {
+    const { sketches, reference } = await pngs(1);
+    const ok = { project: 'demo', settings: { steps: 4, width: SIZE, height: SIZE } };
+    const huge = Buffer.from(reference);
+    huge.writeUInt32BE(20000, 16);
+    huge.writeUInt32BE(20000, 20); // IHDR width/height (CRC now wrong or right, either way refused)
+    const cases: [string, Record<string, unknown>, Parameters<typeof shotForm>[1], RegExp][] = [
+      ['corrupt PNG', ok, { reference, frames: [Buffer.from('\x89PNG\r\n\x1a\n garbage')] }, /frames\[0\]/],
+      ['not an image', ok, { reference, frames: [Buffer.from('hello, I am a text file')] }, /frames\[0\]/],
+      ['20000×20000', ok, { reference: huge, frames: sketches }, /reference/],
+      ['unknown mode', { ...ok, settings: { mode: 'sepia' } }, { reference, frames: sketches }, /settings\.mode/],
+      ['missing reference', ok, { frames: sketches }, /reference/],
+    ];
+    for (const [what, req, files, field] of cases) {
+      const r = await submit(farm, req, files);
+      assert.ok(r.status >= 400 && r.status < 500, `${what}: status ${r.status}`);
+      assert.match(JSON.stringify(r.body), field, `${what}: ${JSON.stringify(r.body)}`);
+    }
+    const outside = await fetch(`${farm.apiUrl}/v1/shots`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ ...ok, reference: { key: 'projects/other/ref.png' }, frames: { keys: ['projects/other/a.png'] } }),
+    });
+    assert.ok(outside.status >= 400 && outside.status < 500, `outside project: ${outside.status}`);
+    assert.match(await outside.text(), /reference|frames/);
+    // Workers are unharmed: a good shot still completes.
+    const good = await submit(farm, ok, { reference, frames: sketches });
+    const done = await waitForShot(farm.apiUrl, good.body.id, (s) => s.state === 'completed' || s.state === 'failed');
+    assert.equal(done.state, 'completed');
+  });
+
+  it('serves Prometheus metrics that promtool accepts, on the API and on a worker', async () => {
+    for (const url of [`${farm.apiUrl}/metrics`, farm.workers[0]!.metricsUrl!]) {
+      const text = await (await fetch(url)).text();
+      assert.match(text, /celfarm_/);
+      const file = join(farm.dir, 'metrics.txt');
+      await writeFile(file, text);
+      const r = spawnSync('sh', ['-c', `promtool check metrics < ${file}`], { encoding: 'utf8' });
+      assert.equal(r.status, 0, `promtool on ${url}: ${r.stdout}${r.stderr}`);
+    }
+    const worker = await (await fetch(farm.workers[0]!.metricsUrl!)).text();
+    for (const name of ['celfarm_frame_stage_duration_seconds', 'celfarm_sampler_step_seconds', 'celfarm_frames_total', 'celfarm_worker_busy_seconds_total', 'celfarm_model_load_seconds']) {
+      assert.match(worker, new RegExp(name));
+    }
+  });
+});
