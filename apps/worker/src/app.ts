@@ -13,6 +13,7 @@ import { PipelineHost } from '@celfarm/pipeline';
 import { S3ObjectStore, type S3StoreOptions } from '@celfarm/storage';
 import { FarmWorker } from './farm-worker.ts';
 import { Heartbeat } from './heartbeat.ts';
+import { NoopHost } from './noop-host.ts';
 import { startMetricsServer } from './metrics-server.ts';
 import { fetchPack, parsePackLocation, readManifest, type ResolvedPack } from './pack-source.ts';
 import { createProcessors } from './processors.ts';
@@ -82,13 +83,16 @@ export async function startWorkerApp(config: Config, log: Logger = consoleLogger
   const t0 = performance.now();
   const pack = await resolvePack(config, objects);
   const providers = config.WORKER_PROVIDERS.split(',').map((p) => p.trim()).filter(Boolean);
-  const host = new PipelineHost({
-    packDir: pack.dir,
-    providers,
-    intraOpThreads: config.WORKER_THREADS > 0 ? config.WORKER_THREADS : undefined,
-    // A download was verified file by file a moment ago; a folder in place is verified by the host.
-    verifyHashes: pack.source === 'dir',
-  });
+  const host =
+    config.WORKER_ENGINE === 'noop'
+      ? new NoopHost(pack.manifest)
+      : new PipelineHost({
+          packDir: pack.dir,
+          providers,
+          intraOpThreads: config.WORKER_THREADS > 0 ? config.WORKER_THREADS : undefined,
+          // A download was verified file by file a moment ago; a folder in place is verified by the host.
+          verifyHashes: pack.source === 'dir',
+        });
   const info = await host.ready;
   const loadSeconds = (performance.now() - t0) / 1000;
   metrics.modelLoad.set({ pack: info.pack }, loadSeconds);

@@ -44,6 +44,8 @@ export const configSchema = z.object({
   /** Execution providers in order of preference, e.g. `cuda:0,cpu`. */
   WORKER_PROVIDERS: z.string().default('cpu'),
   WORKER_THREADS: int(0),
+  /** `pipeline` (the model) or `noop` (answers instantly; for control-plane benchmarks only). */
+  WORKER_ENGINE: z.enum(['pipeline', 'noop']).default('pipeline'),
   /** BullMQ lock duration: above the worst-case frame time; renewed at half this. */
   LOCK_DURATION_MS: int(120_000, 1000),
   /** Worker heartbeat period and expiry in the registry. */
