@@ -72,8 +72,8 @@ export async function startFarm(opts: FarmOptions = {}): Promise<Farm> {
     },
     async stop() {
       await Promise.all([api, ...workers].map((p) => p.kill('SIGKILL')));
-      await redis.stop();
-      await s3.stop();
+      await farm.redis.stop();
+      await farm.s3.stop();
       await rm(dir, { recursive: true, force: true });
     },
   };

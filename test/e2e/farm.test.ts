@@ -11,6 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { COLOURS, halfImage, sketchFrame } from '@celfarm/model-kit/samples';
 import { encodePng } from '@celfarm/pipeline/image/codec';
+import { startRedis, startS3 } from '@celfarm/services';
 import { S3ObjectStore, shotKeys } from '@celfarm/storage';
 import { shotForm, startFarm, waitForShot, type Farm, type ShotView } from '../harness.ts';
 
@@ -116,6 +117,28 @@ describe('celfarm end to end', () => {
     assert.equal(later.frames.filter((f) => f.state === 'completed').length, completed, 'nothing ran after the cancel');
     const outputs = await store.list(shotKeys('', 'demo', body.id).outputsPrefix);
     assert.equal(outputs.length, completed);
+  });
+
+  it('rides out a Redis restart and an S3 restart mid-shot without losing a frame', async () => {
+    const { sketches, reference } = await pngs(4, 512);
+    const { body } = await submit(
+      farm,
+      { project: 'demo', settings: { mode: 'vanilla', steps: 100, seed: 3, width: 1024, height: 1024, batchSize: 2 } },
+      { reference, frames: sketches },
+    );
+    await waitForShot(farm.apiUrl, body.id, (s) => s.frames.some((f) => f.state === 'active' && (f.step ?? 0) > 1), 60_000);
+    // Redis goes away for a second (AOF keeps the queue), then S3 does.
+    const port = farm.redis.port;
+    await farm.redis.stop();
+    await new Promise((r) => setTimeout(r, 1000));
+    farm.redis = await startRedis(join(farm.dir, 'redis'), port);
+    await farm.s3.stop();
+    await new Promise((r) => setTimeout(r, 1000));
+    farm.s3 = await startS3(join(farm.dir, 's3'), 'celfarm', farm.s3.port);
+    const done = await waitForShot(farm.apiUrl, body.id, (s) => s.state === 'completed' || s.state === 'failed', 120_000);
+    assert.equal(done.state, 'completed', JSON.stringify(done.frames.map((f) => [f.frame, f.state, f.error])));
+    const outputs = await store.list(shotKeys('', 'demo', body.id).outputsPrefix);
+    assert.equal(outputs.length, 4);
   });
 
   it('returns the first shot for a repeated Idempotency-Key', async () => {
