@@ -10,7 +10,7 @@ import type { Config } from '@celfarm/config';
 import { FarmQueues, ShotStore } from '@celfarm/jobs';
 import { createMetrics } from '@celfarm/metrics';
 import { PipelineHost } from '@celfarm/pipeline';
-import { S3ObjectStore, type S3StoreOptions } from '@celfarm/storage';
+import { S3ObjectStore, s3OptionsFrom } from '@celfarm/storage';
 import { FarmWorker } from './farm-worker.ts';
 import { Heartbeat } from './heartbeat.ts';
 import { NoopHost } from './noop-host.ts';
@@ -33,16 +33,6 @@ export interface Logger {
 const consoleLogger: Logger = { info: (l) => console.log(l), error: (l) => console.error(l) };
 const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
-function s3Options(config: Config, bucket = config.S3_BUCKET): S3StoreOptions {
-  return {
-    endpoint: config.S3_ENDPOINT,
-    region: config.S3_REGION,
-    bucket,
-    accessKeyId: config.S3_ACCESS_KEY_ID,
-    secretAccessKey: config.S3_SECRET_ACCESS_KEY,
-    forcePathStyle: config.S3_FORCE_PATH_STYLE,
-  };
-}
 
 /** PACK_DIR in place, else PACK_S3_PREFIX downloaded into PACK_CACHE_DIR (sha256-verified). */
 export async function resolvePack(config: Config, objects: S3ObjectStore): Promise<ResolvedPack> {
@@ -52,7 +42,7 @@ export async function resolvePack(config: Config, objects: S3ObjectStore): Promi
   }
   if (!config.PACK_S3_PREFIX) throw new Error('no model pack: set PACK_DIR (a pack folder) or PACK_S3_PREFIX (an object-store prefix with pack.json)');
   const { bucket, prefix } = parsePackLocation(config.PACK_S3_PREFIX, config.S3_BUCKET);
-  const store = bucket === objects.bucket ? objects : new S3ObjectStore(s3Options(config, bucket));
+  const store = bucket === objects.bucket ? objects : new S3ObjectStore(s3OptionsFrom(config, bucket));
   try {
     return await fetchPack(store, prefix, resolve(config.PACK_CACHE_DIR));
   } finally {
@@ -63,7 +53,7 @@ export async function resolvePack(config: Config, objects: S3ObjectStore): Promi
 export async function startWorkerApp(config: Config, log: Logger = consoleLogger): Promise<WorkerApp> {
   const id = config.WORKER_ID ?? `${hostname()}-${process.pid}`;
   const startedAt = new Date();
-  const objects = new S3ObjectStore(s3Options(config));
+  const objects = new S3ObjectStore(s3OptionsFrom(config));
   await objects.ensureBucket();
 
   const redis = new Redis(config.REDIS_URL);

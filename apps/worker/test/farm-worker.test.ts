@@ -8,8 +8,9 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { frameSeed, jobIds } from '@celfarm/jobs';
+import { analyticAttention } from '@celfarm/model-kit';
 import { createMetrics } from '@celfarm/metrics';
-import { deserializeReferenceContext, PipelineError, type Tensor } from '@celfarm/pipeline';
+import { deserializeReferenceContext, PipelineError } from '@celfarm/pipeline';
 import { referenceContextKey, shotKeys } from '@celfarm/storage';
 import {
   assertClose,
@@ -26,19 +27,8 @@ import {
 import { toQueueError } from '../src/processors.ts';
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
-const KAPPA = 40;
 
-/** Σ softmax(sign·κ·token[feature])·token[0:3] (the analytic pack's attention, README §7). */
-function attend(t: Tensor, feature: number, sign: 1 | -1): number[] {
-  const [, L, D] = t.dims as [number, number, number];
-  const scores = Array.from({ length: L }, (_, i) => sign * KAPPA * t.data[i * D + feature]!);
-  const max = Math.max(...scores);
-  const w = scores.map((s) => Math.exp(s - max));
-  const sum = w.reduce((a, b) => a + b, 0);
-  const out = [0, 0, 0];
-  for (let i = 0; i < L; i++) for (let c = 0; c < 3; c++) out[c]! += (w[i]! / sum) * t.data[i * D + c]!;
-  return out;
-}
+const attend = analyticAttention;
 
 describe('FarmWorker on redis-server + s3rver', () => {
   let f: TestFarm;

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { analyticAttention } from '@celfarm/model-kit';
 import { COLOURS, halfImage, sketchFrame, uniformImage } from '@celfarm/model-kit/samples';
 import { colorize, colorizeFrame } from '../src/colorize.ts';
 import { encodePng } from '../src/image/index.ts';
@@ -13,20 +14,9 @@ import type { Tensor } from '../src/ort/runtime.ts';
 import { deserializeReferenceContext, prepareReference, serializeReferenceContext } from '../src/reference.ts';
 import { assertClose, loadPack, rgbAt, settingsFor } from './fixtures.ts';
 
-const KAPPA = 40;
 const SIZE = 128;
 
-/** Σ softmax(sign·κ·token[feature])·token[0:3] over the tokens of entry 0 (the analytic attention). */
-function attend(t: Tensor, feature: number, sign: 1 | -1): number[] {
-  const [, L, D] = t.dims as [number, number, number];
-  const scores = Array.from({ length: L }, (_, i) => sign * KAPPA * t.data[i * D + feature]!);
-  const max = Math.max(...scores);
-  const w = scores.map((s) => Math.exp(s - max));
-  const sum = w.reduce((a, b) => a + b, 0);
-  const out = [0, 0, 0];
-  for (let i = 0; i < L; i++) for (let c = 0; c < 3; c++) out[c]! += (w[i]! / sum) * t.data[i * D + c]!;
-  return out;
-}
+const attend = analyticAttention;
 const mostChromatic = (t: Tensor) => attend(t, 3, 1);
 const darkest = (t: Tensor) => attend(t, 4, -1);
 

@@ -44,6 +44,25 @@ export interface S3StoreOptions {
   forcePathStyle: boolean;
 }
 
+/** The S3 variables of the farm's configuration (libs/config), as the adapter's options. */
+export interface S3Config {
+  S3_ENDPOINT?: string;
+  S3_REGION: string;
+  S3_BUCKET: string;
+  S3_ACCESS_KEY_ID: string;
+  S3_SECRET_ACCESS_KEY: string;
+  S3_FORCE_PATH_STYLE: boolean;
+}
+
+export const s3OptionsFrom = (c: S3Config, bucket = c.S3_BUCKET): S3StoreOptions => ({
+  endpoint: c.S3_ENDPOINT,
+  region: c.S3_REGION,
+  bucket,
+  accessKeyId: c.S3_ACCESS_KEY_ID,
+  secretAccessKey: c.S3_SECRET_ACCESS_KEY,
+  forcePathStyle: c.S3_FORCE_PATH_STYLE,
+});
+
 const isNotFound = (e: unknown) => {
   const err = e as { name?: string; $metadata?: { httpStatusCode?: number } };
   return err.name === 'NoSuchKey' || err.name === 'NotFound' || err.$metadata?.httpStatusCode === 404;

@@ -372,3 +372,20 @@ export async function buildAnalyticPack(outDir: string, opts: AnalyticPackOption
     defaults: { lineExtractor: 'lineart' },
   });
 }
+
+/**
+ * The analytic attention in plain TypeScript, for tests that predict outputs: the colour that
+ * Σ softmax(sign·κ·token[feature])·token[0:3] gives over the tokens of batch entry 0 of a
+ * [B, L, 8] tensor. feature 3 with sign +1 is the UNet's foreground attention (the most chromatic
+ * colour); feature 4 with sign −1 its background and warp attention (the darkest colour).
+ */
+export function analyticAttention(tokens: { data: Float32Array; dims: number[] }, feature: 3 | 4, sign: 1 | -1): number[] {
+  const [, L, D] = tokens.dims as [number, number, number];
+  const scores = Array.from({ length: L }, (_, i) => sign * KAPPA * tokens.data[i * D + feature]!);
+  const max = Math.max(...scores);
+  const w = scores.map((s) => Math.exp(s - max));
+  const sum = w.reduce((a, b) => a + b, 0);
+  const out = [0, 0, 0];
+  for (let i = 0; i < L; i++) for (let c = 0; c < 3; c++) out[c]! += (w[i]! / sum) * tokens.data[i * D + c]!;
+  return out;
+}

@@ -11,6 +11,7 @@ export {
   KAPPA,
   LATENT_SCALE,
   SKETCH_MASK_ITERATIONS,
+  analyticAttention,
   analyticDescription,
   analyticGraphs,
   buildAnalyticPack,

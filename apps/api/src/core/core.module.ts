@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import type { Config } from '@celfarm/config';
 import { FarmQueues, ShotStore } from '@celfarm/jobs';
 import { createMetrics } from '@celfarm/metrics';
-import { S3ObjectStore } from '@celfarm/storage';
+import { S3ObjectStore, s3OptionsFrom } from '@celfarm/storage';
 import { loadPackManifest } from './pack.ts';
 import { CLOCK, CONFIG, FARM_QUEUES, METRICS, OBJECT_STORE, PACK, QUEUE_REDIS, RANDOM, REDIS, SHOT_STORE } from './tokens.ts';
 
@@ -81,14 +81,7 @@ export class CoreModule {
         {
           provide: OBJECT_STORE,
           useFactory: async () => {
-            const store = new S3ObjectStore({
-              endpoint: config.S3_ENDPOINT,
-              region: config.S3_REGION,
-              bucket: config.S3_BUCKET,
-              accessKeyId: config.S3_ACCESS_KEY_ID,
-              secretAccessKey: config.S3_SECRET_ACCESS_KEY,
-              forcePathStyle: config.S3_FORCE_PATH_STYLE,
-            });
+            const store = new S3ObjectStore(s3OptionsFrom(config));
             await store.ensureBucket();
             return store;
           },

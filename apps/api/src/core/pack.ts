@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from '@celfarm/config';
 import { packSchema, type PackManifest } from '@celfarm/pipeline/pack/schema';
-import { S3ObjectStore, type ObjectStore } from '@celfarm/storage';
+import { S3ObjectStore, s3OptionsFrom, type ObjectStore } from '@celfarm/storage';
 
 export class PackManifestError extends Error {
   override readonly name = 'PackManifestError';
@@ -42,14 +42,7 @@ export async function loadPackManifest(config: Config, objects: ObjectStore): Pr
     const other =
       bucket === config.S3_BUCKET
         ? null
-        : new S3ObjectStore({
-            endpoint: config.S3_ENDPOINT,
-            region: config.S3_REGION,
-            bucket,
-            accessKeyId: config.S3_ACCESS_KEY_ID,
-            secretAccessKey: config.S3_SECRET_ACCESS_KEY,
-            forcePathStyle: config.S3_FORCE_PATH_STYLE,
-          });
+        : new S3ObjectStore(s3OptionsFrom(config, bucket));
     try {
       const bytes = await (other ?? objects).get(key);
       if (!bytes) throw new PackManifestError(`${where} does not exist`);
