@@ -2,3 +2,4 @@ export * from './catalogue.ts';
 export * from './records.ts';
 export * from './store.ts';
 export * from './queues.ts';
+export * from './events.ts';
