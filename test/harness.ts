@@ -5,7 +5,9 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { Redis } from 'ioredis';
 import { buildAnalyticPack } from '@celfarm/model-kit';
+import { KeyStore, type Scope } from '@celfarm/tenancy';
 import { freePort, startNodeProcess, startRedis, startS3, type NodeProcess, type RunningRedis, type RunningS3 } from '@celfarm/services';
 
 export type FarmProcess = NodeProcess;
@@ -138,4 +140,18 @@ export function shotForm(request: unknown, files: { reference?: Uint8Array; back
   if (files.background) form.append('background', new Blob([files.background], { type: 'image/png' }), 'background.png');
   files.frames.forEach((f, i) => form.append('frames', new Blob([f], { type: 'image/png' }), `${String(i + 1).padStart(5, '0')}.png`));
   return form;
+}
+
+/**
+ * Creates an API key for `project` directly in the farm's Redis (as the admin command does) and
+ * returns its token, for `Authorization: Bearer <token>`.
+ */
+export async function createApiKey(farm: Farm, project = 'demo', scopes: Scope[] = ['submit', 'read', 'admin'], name = 'e2e'): Promise<string> {
+  const redis = new Redis(farm.redis.url);
+  try {
+    const { token } = await new KeyStore(redis, farm.env.REDIS_PREFIX).create(project, name, scopes);
+    return token;
+  } finally {
+    redis.disconnect();
+  }
 }
