@@ -12,6 +12,8 @@ import { parseArgs } from 'node:util';
 import { encodePng } from '@celfarm/pipeline/image/codec';
 import { COLOURS, halfImage, sketchFrame } from '@celfarm/model-kit/samples';
 import { freePort, redisServerPath, startNodeProcess, startRedis, startS3, type NodeProcess } from '@celfarm/services';
+import { KeyStore } from '@celfarm/tenancy';
+import { Redis } from 'ioredis';
 
 const root = resolve(import.meta.dirname, '..');
 const { values } = parseArgs({
@@ -61,6 +63,15 @@ async function main() {
       redisUrl = redis.url;
       console.log(`redis-server on ${redis.url} (AOF on, maxmemory-policy noeviction)`);
     }
+    // An API key for the demo project, straight in Redis (what `admin.ts keys create` does).
+    const keyRedis = new Redis(redisUrl);
+    let token: string;
+    try {
+      ({ token } = await new KeyStore(keyRedis, env.REDIS_PREFIX ?? 'celfarm').create('demo', 'demo', ['submit', 'read', 'admin']));
+    } finally {
+      keyRedis.disconnect();
+    }
+    const auth = { authorization: `Bearer ${token}` };
     let s3Endpoint = env.S3_ENDPOINT;
     const bucket = env.S3_BUCKET ?? 'celfarm';
     if (!s3Endpoint) {
@@ -88,6 +99,8 @@ async function main() {
     await worker.waitFor(/worker .* ready/, 60_000);
     const apiUrl = `http://127.0.0.1:${apiPort}`;
     console.log(`API on ${apiUrl} (OpenAPI docs: ${apiUrl}/docs), worker demo-worker-1 ready`);
+    console.log(`API key for project demo (scopes submit, read, admin): ${token}`);
+    console.log(`dashboard: ${apiUrl}/ (sign in with this key)`);
 
     await mkdir(join(outDir, 'inputs', 'frames'), { recursive: true });
     await mkdir(join(outDir, 'outputs'), { recursive: true });
@@ -102,7 +115,7 @@ async function main() {
       await writeFile(join(outDir, 'inputs', 'frames', name), png);
       form.append('frames', new Blob([png], { type: 'image/png' }), name);
     }
-    const submitted = await fetch(`${apiUrl}/v1/shots`, { method: 'POST', body: form });
+    const submitted = await fetch(`${apiUrl}/v1/shots`, { method: 'POST', body: form, headers: auth });
     const shot = (await submitted.json()) as { id: string; error?: unknown };
     if (submitted.status !== 201) throw new Error(`submit failed (${submitted.status}): ${JSON.stringify(shot)}`);
     console.log(`submitted shot ${shot.id} (${frames} frames, mode ${values.mode}); following it:`);
@@ -111,7 +124,7 @@ async function main() {
     let view: View;
     let lastLine = '';
     for (;;) {
-      view = (await (await fetch(`${apiUrl}/v1/shots/${shot.id}`)).json()) as View;
+      view = (await (await fetch(`${apiUrl}/v1/shots/${shot.id}`, { headers: auth })).json()) as View;
       const line = `  ${view.state.padEnd(9)} ${(view.progress * 100).toFixed(0).padStart(3)}%  ` +
         view.frames.map((f) => (f.state === 'active' ? `#${f.frame}:${f.step ?? 0}/${f.steps ?? '?'}` : `#${f.frame}:${f.state}`)).join(' ') +
         (view.etaSeconds !== null ? `  eta ${view.etaSeconds.toFixed(1)} s` : '');
@@ -129,7 +142,8 @@ async function main() {
     console.log(`  outputs (S3, bucket ${bucket}): ${view.frames[0]!.output!.replace(/[^/]+$/, '')}`);
     console.log(`  outputs (downloaded):        ${join(outDir, 'outputs')}`);
     console.log(`  inputs:                      ${join(outDir, 'inputs')}`);
-    console.log(`  shot:                        ${apiUrl}/v1/shots/${shot.id}`);
+    console.log(`  shot:                        ${apiUrl}/v1/shots/${shot.id} (Authorization: Bearer ${token})`);
+    console.log(`  dashboard:                   ${apiUrl}/ (sign in with this key)`);
     console.log(`  API docs:                    ${apiUrl}/docs`);
     console.log(`  metrics:                     ${apiUrl}/metrics`);
     if (values.keep) {

@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { ensureDeps } from './ensure-deps.mjs';
+import { ensureDashboard, ensureDeps } from './ensure-deps.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
 const filters = process.argv.slice(2);
@@ -23,7 +23,7 @@ function collect(dir, out) {
   return out;
 }
 
-const files = ['libs', 'tools', 'apps', 'test']
+const files = ['libs', 'tools', 'apps', 'clients', 'test']
   .flatMap((d) => collect(join(root, d), []))
   .map((f) => relative(root, f))
   .filter((f) => filters.length === 0 || filters.some((p) => f.includes(p)))
@@ -37,6 +37,8 @@ const build = spawnSync(process.execPath, ['--import', 'tsx', 'tools/model-kit/s
   cwd: root, stdio: 'inherit',
 });
 if (build.status !== 0) process.exit(build.status ?? 1);
+
+ensureDashboard(root);
 
 const run = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], {
   cwd: root, stdio: 'inherit',

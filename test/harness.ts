@@ -89,17 +89,24 @@ export async function startFarm(opts: FarmOptions = {}): Promise<Farm> {
   return farm;
 }
 
-/** Polls GET /v1/shots/:id until `done(shot)` or the timeout. */
+/** Headers that authenticate as the API key `token`. */
+export function authed(token: string, headers: Record<string, string> = {}): Record<string, string> {
+  return { ...headers, authorization: `Bearer ${token}` };
+}
+
+/** Polls GET /v1/shots/:id (as the key `token`) until `done(shot)` or the timeout. */
 export async function waitForShot(
   apiUrl: string,
   id: string,
   done: (shot: ShotView) => boolean,
   timeoutMs = 60_000,
+  token?: string,
 ): Promise<ShotView> {
   const until = Date.now() + timeoutMs;
   let last: ShotView | undefined;
   while (Date.now() < until) {
-    const r = await fetch(`${apiUrl}/v1/shots/${id}`);
+    const r = await fetch(`${apiUrl}/v1/shots/${id}`, { headers: token ? authed(token) : {} });
+    if (r.status === 401 || r.status === 403) throw new Error(`GET /v1/shots/${id}: ${r.status} ${await r.text()} (pass the API key to waitForShot)`);
     last = (await r.json()) as ShotView;
     if (done(last)) return last;
     await new Promise((res) => setTimeout(res, 100));

@@ -17,7 +17,7 @@ import { Queue, Worker } from 'bullmq';
 import { buildBenchPack } from '@celfarm/model-kit';
 import { COLOURS, halfImage, sketchFrame } from '@celfarm/model-kit/samples';
 import { encodePng } from '@celfarm/pipeline/image/codec';
-import { ROOT, shotForm, startFarm, waitForShot, type Farm } from '../../test/harness.ts';
+import { ROOT, authed, createApiKey, shotForm, startFarm, waitForShot, type Farm, type ShotView } from '../../test/harness.ts';
 
 const { values } = parseArgs({
   options: {
@@ -35,12 +35,22 @@ const quantile = (xs: number[], q: number) => {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
 };
 
-async function submit(farm: Farm, request: unknown, files: Parameters<typeof shotForm>[1]): Promise<string> {
-  const r = await fetch(`${farm.apiUrl}/v1/shots`, { method: 'POST', body: shotForm(request, files) });
+/** One API key per farm, for the project its shots go to (each bench farm serves one project). */
+const tokens = new Map<Farm, string>();
+
+async function submit(farm: Farm, request: { project: string; settings: Record<string, unknown> }, files: Parameters<typeof shotForm>[1]): Promise<string> {
+  let token = tokens.get(farm);
+  if (!token) {
+    token = await createApiKey(farm, request.project, ['submit', 'read'], 'bench');
+    tokens.set(farm, token);
+  }
+  const r = await fetch(`${farm.apiUrl}/v1/shots`, { method: 'POST', body: shotForm(request, files), headers: authed(token) });
   const body = (await r.json()) as { id: string };
   if (r.status !== 201) throw new Error(`submit failed ${r.status}: ${JSON.stringify(body)}`);
   return body.id;
 }
+
+const wait = (farm: Farm, id: string, done: (s: ShotView) => boolean, timeoutMs: number) => waitForShot(farm.apiUrl, id, done, timeoutMs, tokens.get(farm));
 
 async function throughput() {
   const n = Number(values.frames);
@@ -67,7 +77,7 @@ async function throughput() {
     const reference = await encodePng(halfImage(64, 64, COLOURS.red, COLOURS.grey));
     const t1 = now();
     const id = await submit(farm, { project: 'bench', settings: { steps: 1, width: 64, height: 64, seed: 1 } }, { reference, frames: Array(n).fill(png) });
-    const shot = await waitForShot(farm.apiUrl, id, (s) => s.state === 'completed' || s.state === 'failed', 600_000);
+    const shot = await wait(farm, id, (s) => s.state === 'completed' || s.state === 'failed', 600_000);
     const farmSeconds = (now() - t1) / 1000;
     if (shot.state !== 'completed') throw new Error(`throughput shot ${shot.state}`);
     const bareFps = n / bareSeconds;
@@ -89,7 +99,7 @@ async function latency() {
     for (let i = 0; i < runs; i++) {
       const t0 = now();
       const id = await submit(farm, { project: 'bench', settings: { steps: 20, width: 128, height: 128, seed: i } }, { reference, frames: [png] });
-      await waitForShot(farm.apiUrl, id, (s) => s.frames.some((f) => (f.step ?? 0) >= 1) || s.state === 'completed', 60_000);
+      await wait(farm, id, (s) => s.frames.some((f) => (f.step ?? 0) >= 1) || s.state === 'completed', 60_000);
       ms.push(now() - t0);
     }
     results.latency = { runs, p50ms: quantile(ms, 0.5), p99ms: quantile(ms, 0.99), ms };
@@ -109,9 +119,9 @@ async function dutyCycle() {
     const reference = await encodePng(halfImage(512, 512, COLOURS.red, COLOURS.grey));
     const t0 = now();
     const id = await submit(farm, { project: 'duty', settings: { mode: 'vanilla', steps: 20, width: 512, height: 512, seed: 1 } }, { reference, frames });
-    const running = await waitForShot(farm.apiUrl, id, (s) => s.frames.some((f) => f.state !== 'waiting'), 600_000);
+    const running = await wait(farm, id, (s) => s.frames.some((f) => f.state !== 'waiting'), 600_000);
     const tActive = now();
-    const shot = await waitForShot(farm.apiUrl, id, (s) => s.state === 'completed' || s.state === 'failed', 1_800_000);
+    const shot = await wait(farm, id, (s) => s.state === 'completed' || s.state === 'failed', 1_800_000);
     const tEnd = now();
     if (shot.state !== 'completed') throw new Error(`duty shot ${shot.state}`);
     void running;

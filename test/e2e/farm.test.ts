@@ -13,7 +13,7 @@ import { COLOURS, halfImage, sketchFrame } from '@celfarm/model-kit/samples';
 import { encodePng } from '@celfarm/pipeline/image/codec';
 import { startRedis, startS3 } from '@celfarm/services';
 import { S3ObjectStore, shotKeys } from '@celfarm/storage';
-import { shotForm, startFarm, waitForShot, type Farm, type ShotView } from '../harness.ts';
+import { authed, createApiKey, shotForm, startFarm, waitForShot, type Farm, type ShotView } from '../harness.ts';
 
 const SIZE = 128;
 
@@ -30,8 +30,15 @@ async function pixel(url: string, x: number, y: number): Promise<number[]> {
   return [data[i]!, data[i + 1]!, data[i + 2]!];
 }
 
+/** The API key (project demo, every scope) the suite calls the API with. */
+let token: string;
+let apiUrl: string;
+
+/** Polls the shot as the suite's key until `done`. */
+const wait = (id: string, done: (s: ShotView) => boolean, timeoutMs = 60_000) => waitForShot(apiUrl, id, done, timeoutMs, token);
+
 async function submit(farm: Farm, request: Record<string, unknown>, files: Parameters<typeof shotForm>[1], headers: Record<string, string> = {}) {
-  const r = await fetch(`${farm.apiUrl}/v1/shots`, { method: 'POST', body: shotForm(request, files), headers });
+  const r = await fetch(`${farm.apiUrl}/v1/shots`, { method: 'POST', body: shotForm(request, files), headers: authed(token, headers) });
   return { status: r.status, body: (await r.json()) as ShotView & { error?: { code: string; field?: string; message: string } } };
 }
 
@@ -40,6 +47,8 @@ describe('celfarm end to end', () => {
   let store: S3ObjectStore;
   before(async () => {
     farm = await startFarm({ workers: 2 });
+    token = await createApiKey(farm, 'demo');
+    apiUrl = farm.apiUrl;
     store = new S3ObjectStore({
       endpoint: farm.s3.endpoint, region: 'us-east-1', bucket: 'celfarm', accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER', forcePathStyle: true,
     });
@@ -57,7 +66,7 @@ describe('celfarm end to end', () => {
       { reference, frames: sketches },
     );
     assert.equal(status, 201, JSON.stringify(body));
-    const shot = await waitForShot(farm.apiUrl, body.id, (s) => s.state === 'completed' || s.state === 'failed');
+    const shot = await wait(body.id, (s) => s.state === 'completed' || s.state === 'failed');
     assert.equal(shot.state, 'completed', JSON.stringify(shot.error));
     assert.deepEqual(shot.frames.map((f) => f.state), ['completed', 'completed', 'completed', 'completed']);
     for (const [i, f] of shot.frames.entries()) {
@@ -82,12 +91,12 @@ describe('celfarm end to end', () => {
       { reference, frames: sketches },
     );
     // Wait until some frame is sampling, then kill -9 the worker that has it.
-    const busy = await waitForShot(farm.apiUrl, body.id, (s) => s.frames.some((f) => f.state === 'active' && (f.step ?? 0) > 2 && !!f.worker), 60_000);
+    const busy = await wait(body.id, (s) => s.frames.some((f) => f.state === 'active' && (f.step ?? 0) > 2 && !!f.worker), 60_000);
     const victimFrame = busy.frames.find((f) => f.state === 'active' && (f.step ?? 0) > 2)!;
     const victim = farm.workers.find((w) => w.name === victimFrame.worker)!;
     assert.ok(victim, `worker ${victimFrame.worker} is one of ours`);
     await victim.kill('SIGKILL');
-    const done = await waitForShot(farm.apiUrl, body.id, (s) => s.state === 'completed' || s.state === 'failed', 120_000);
+    const done = await wait(body.id, (s) => s.state === 'completed' || s.state === 'failed', 120_000);
     assert.equal(done.state, 'completed', JSON.stringify(done.frames.map((f) => [f.frame, f.state, f.error])));
     const again = done.frames.find((f) => f.frame === victimFrame.frame)!;
     assert.notEqual(again.worker, victim.name, 'the killed frame completed on the other worker');
@@ -106,14 +115,14 @@ describe('celfarm end to end', () => {
       { project: 'demo', settings: { mode: 'vanilla', steps: 100, seed: 1, width: 1024, height: 1024, batchSize: 2 } },
       { reference, frames: sketches },
     );
-    await waitForShot(farm.apiUrl, body.id, (s) => s.frames.some((f) => f.state === 'active' && (f.step ?? 0) > 1), 60_000);
-    const r = await fetch(`${farm.apiUrl}/v1/shots/${body.id}/cancel`, { method: 'POST' });
+    await wait(body.id, (s) => s.frames.some((f) => f.state === 'active' && (f.step ?? 0) > 1), 60_000);
+    const r = await fetch(`${farm.apiUrl}/v1/shots/${body.id}/cancel`, { method: 'POST', headers: authed(token) });
     assert.equal(r.status, 200);
-    const cancelled = await waitForShot(farm.apiUrl, body.id, (s) => s.state === 'cancelled' && s.frames.every((f) => f.state !== 'active' && f.state !== 'waiting'), 30_000);
+    const cancelled = await wait(body.id, (s) => s.state === 'cancelled' && s.frames.every((f) => f.state !== 'active' && f.state !== 'waiting'), 30_000);
     const completed = cancelled.frames.filter((f) => f.state === 'completed').length;
     assert.ok(completed < 8, `only some frames completed (${completed})`);
     await new Promise((res) => setTimeout(res, 1500));
-    const later = await waitForShot(farm.apiUrl, body.id, () => true);
+    const later = await wait(body.id, () => true);
     assert.equal(later.frames.filter((f) => f.state === 'completed').length, completed, 'nothing ran after the cancel');
     const outputs = await store.list(shotKeys('', 'demo', body.id).outputsPrefix);
     assert.equal(outputs.length, completed);
@@ -126,7 +135,7 @@ describe('celfarm end to end', () => {
       { project: 'demo', settings: { mode: 'vanilla', steps: 100, seed: 3, width: 1024, height: 1024, batchSize: 2 } },
       { reference, frames: sketches },
     );
-    await waitForShot(farm.apiUrl, body.id, (s) => s.frames.some((f) => f.state === 'active' && (f.step ?? 0) > 1), 60_000);
+    await wait(body.id, (s) => s.frames.some((f) => f.state === 'active' && (f.step ?? 0) > 1), 60_000);
     // Redis goes away for a second (AOF keeps the queue), then S3 does.
     const port = farm.redis.port;
     await farm.redis.stop();
@@ -135,7 +144,7 @@ describe('celfarm end to end', () => {
     await farm.s3.stop();
     await new Promise((r) => setTimeout(r, 1000));
     farm.s3 = await startS3(join(farm.dir, 's3'), 'celfarm', farm.s3.port);
-    const done = await waitForShot(farm.apiUrl, body.id, (s) => s.state === 'completed' || s.state === 'failed', 120_000);
+    const done = await wait(body.id, (s) => s.state === 'completed' || s.state === 'failed', 120_000);
     assert.equal(done.state, 'completed', JSON.stringify(done.frames.map((f) => [f.frame, f.state, f.error])));
     const outputs = await store.list(shotKeys('', 'demo', body.id).outputsPrefix);
     assert.equal(outputs.length, 4);
@@ -149,7 +158,7 @@ describe('celfarm end to end', () => {
     assert.equal(a.status, 201);
     assert.ok(b.status === 200 || b.status === 201, `second submit status ${b.status}`);
     assert.equal(b.body.id, a.body.id);
-    const list = (await (await fetch(`${farm.apiUrl}/v1/shots?project=demo&limit=100`)).json()) as { shots: { id: string }[] };
+    const list = (await (await fetch(`${farm.apiUrl}/v1/shots?project=demo&limit=100`, { headers: authed(token) })).json()) as { shots: { id: string }[] };
     assert.equal(list.shots.filter((s) => s.id === a.body.id).length, 1);
   });
 
@@ -173,14 +182,14 @@ describe('celfarm end to end', () => {
     }
     const outside = await fetch(`${farm.apiUrl}/v1/shots`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: authed(token, { 'content-type': 'application/json' }),
       body: JSON.stringify({ ...ok, reference: { key: 'projects/other/ref.png' }, frames: { keys: ['projects/other/a.png'] } }),
     });
     assert.ok(outside.status >= 400 && outside.status < 500, `outside project: ${outside.status}`);
     assert.match(await outside.text(), /reference|frames/);
     // Workers are unharmed: a good shot still completes.
     const good = await submit(farm, ok, { reference, frames: sketches });
-    const done = await waitForShot(farm.apiUrl, good.body.id, (s) => s.state === 'completed' || s.state === 'failed');
+    const done = await wait(good.body.id, (s) => s.state === 'completed' || s.state === 'failed');
     assert.equal(done.state, 'completed');
   });
 

@@ -12,6 +12,7 @@ import type { FarmMetrics } from '@celfarm/metrics';
 import { AppModule } from './app.module.ts';
 import type { CoreOptions } from './core/core.module.ts';
 import { ApiExceptionFilter } from './core/error-filter.ts';
+import { serveDashboard } from './dashboard/static.ts';
 import { installHttpMetrics } from './core/http-metrics.ts';
 import { LIMITS } from './core/limits.ts';
 import { METRICS } from './core/tokens.ts';
@@ -44,6 +45,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     app.useGlobalFilters(new ApiExceptionFilter());
     installHttpMetrics(app.getHttpAdapter().getInstance(), app.get<FarmMetrics>(METRICS));
     serveOpenApi(app);
+    await serveDashboard(app);
     await app.init();
   } catch (e) {
     await app.close();

@@ -17,6 +17,7 @@ import { COLOURS, halfImage, sketchFrame } from '@celfarm/model-kit/samples';
 import { encodePng } from '@celfarm/pipeline/image/codec';
 import { startRedis, startS3, type RunningRedis, type RunningS3 } from '@celfarm/services';
 import { S3ObjectStore, shotKeys } from '@celfarm/storage';
+import { KeyStore } from '@celfarm/tenancy';
 import { createApp } from '../src/app.ts';
 
 interface ErrorBody {
@@ -85,9 +86,21 @@ describe('apps/api on redis-server + s3rver', () => {
   let sketches: Buffer[];
   let reference: Buffer;
   const prefix = `api${process.pid}`;
+  /** One key (all scopes) per project the tests use. */
+  const tokens: Record<string, string> = {};
+  const PROJECTS = ['demo', 'other', 'bad', 'paging'];
+  /** The token of `project`, or demo's for a project without one (e.g. a malformed name). */
+  const tokenFor = (project: unknown) => tokens[typeof project === 'string' && project in tokens ? project : 'demo']!;
 
-  const call = async <T = View>(method: string, path: string, init: { json?: unknown; body?: FormData; headers?: Record<string, string> } = {}) => {
-    const headers: Record<string, string> = { ...init.headers };
+  const call = async <T = View>(
+    method: string,
+    path: string,
+    init: { json?: unknown; body?: FormData; headers?: Record<string, string>; as?: string } = {},
+  ) => {
+    const headers: Record<string, string> = {
+      authorization: `Bearer ${tokenFor(init.as ?? (init.json as { project?: unknown } | undefined)?.project)}`,
+      ...init.headers,
+    };
     let body: string | FormData | undefined = init.body;
     if (init.json !== undefined) {
       headers['content-type'] = 'application/json';
@@ -98,7 +111,7 @@ describe('apps/api on redis-server + s3rver', () => {
     return { status: r.status, text, body: (text && r.headers.get('content-type')?.includes('json') ? JSON.parse(text) : text) as T };
   };
   const submitForm = (request: unknown, files: Parameters<typeof form>[1], headers: Record<string, string> = {}) =>
-    call<View & ErrorBody>('POST', '/v1/shots', { body: form(request, files), headers });
+    call<View & ErrorBody>('POST', '/v1/shots', { body: form(request, files), headers, as: (request as { project?: string }).project });
   const jobCount = async () => {
     let n = 0;
     for (const q of Object.values(queues.queues)) n += Object.values(await q.getJobCounts()).reduce((a, b) => a + b, 0);
@@ -123,6 +136,8 @@ describe('apps/api on redis-server + s3rver', () => {
     base = await app.getUrl();
     base = base.replace('[::1]', '127.0.0.1');
     redis = new Redis(redisServer.url);
+    const keys = new KeyStore(redis, prefix);
+    for (const p of PROJECTS) tokens[p] = (await keys.create(p, 'api-test', ['submit', 'read', 'admin'])).token;
     store = new ShotStore(redis, prefix);
     queues = new FarmQueues({ connection: { host: '127.0.0.1', port: redisServer.port }, prefix, frameAttempts: 3 });
     objects = new S3ObjectStore({ endpoint: s3.endpoint, region: 'us-east-1', bucket: BUCKET, accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER', forcePathStyle: true });
@@ -232,7 +247,11 @@ describe('apps/api on redis-server + s3rver', () => {
     assert.equal(bigJson.status, 413, bigJson.text);
     const missing = await call<ErrorBody>('POST', '/v1/shots', { json: { ...ok, frames: { keys: [ref.key] } } });
     assert.equal(missing.body.error.message, 'reference: required');
-    const badJson = await fetch(`${base}/v1/shots`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"project":' });
+    const badJson = await fetch(`${base}/v1/shots`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${tokens.bad}` },
+      body: '{"project":',
+    });
     assert.equal(badJson.status, 400);
     assert.ok(((await badJson.json()) as ErrorBody).error.code);
 
@@ -361,16 +380,16 @@ describe('apps/api on redis-server + s3rver', () => {
       assert.equal(r.status, 201, r.text);
       ids.push(r.body.id);
     }
-    await call('POST', `/v1/shots/${ids[0]}/cancel`);
+    await call('POST', `/v1/shots/${ids[0]}/cancel`, { as: 'paging' });
     type Page = { shots: View[]; next: string | null };
-    const p1 = await call<Page>('GET', '/v1/shots?project=paging&limit=2');
+    const p1 = await call<Page>('GET', '/v1/shots?project=paging&limit=2', { as: 'paging' });
     assert.equal(p1.status, 200, p1.text);
     assert.deepEqual(p1.body.shots.map((s) => s.id), [ids[2], ids[1]]);
     assert.ok(p1.body.next);
-    const p2 = await call<Page>('GET', `/v1/shots?project=paging&limit=2&before=${p1.body.next}`);
+    const p2 = await call<Page>('GET', `/v1/shots?limit=2&before=${p1.body.next}`, { as: 'paging' });
     assert.deepEqual(p2.body.shots.map((s) => s.id), [ids[0]]);
     assert.equal(p2.body.next, null);
-    const cancelled = await call<Page>('GET', '/v1/shots?project=paging&state=cancelled');
+    const cancelled = await call<Page>('GET', '/v1/shots?project=paging&state=cancelled', { as: 'paging' });
     assert.deepEqual(cancelled.body.shots.map((s) => s.id), [ids[0]]);
     const bad = await call<ErrorBody>('GET', '/v1/shots?state=finished');
     assert.equal(bad.status, 400, bad.text);

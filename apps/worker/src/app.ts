@@ -7,10 +7,11 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import type { Config } from '@celfarm/config';
-import { FarmQueues, ShotStore } from '@celfarm/jobs';
+import { EventBus, FarmQueues, ShotStore } from '@celfarm/jobs';
 import { createMetrics } from '@celfarm/metrics';
 import { PipelineHost } from '@celfarm/pipeline';
 import { S3ObjectStore, s3OptionsFrom } from '@celfarm/storage';
+import { EventArchive, publishAndFanout, SubscriptionStore, WebhookFanout } from '@celfarm/webhooks';
 import { FarmWorker } from './farm-worker.ts';
 import { Heartbeat } from './heartbeat.ts';
 import { NoopHost } from './noop-host.ts';
@@ -68,6 +69,14 @@ export async function startWorkerApp(config: Config, log: Logger = consoleLogger
   for (const queue of Object.values(queues.queues)) queue.on('error', onQueueError);
   queues.flows.on('error', onQueueError);
   const metrics = createMetrics('worker', queues);
+  // Events are published here and fanned out to webhooks; the API process delivers them.
+  const webhooks = new WebhookFanout(new SubscriptionStore(redis, config.REDIS_PREFIX), new EventArchive(redis, config.REDIS_PREFIX), {
+    connection: bull,
+    prefix: config.REDIS_PREFIX,
+    attempts: config.WEBHOOK_ATTEMPTS,
+    backoffMs: config.WEBHOOK_BACKOFF_MS,
+  });
+  webhooks.queue.on('error', onQueueError);
 
   // Model load = resolving the pack (download when not cached) + opening it on the inference thread.
   const t0 = performance.now();
@@ -101,6 +110,7 @@ export async function startWorkerApp(config: Config, log: Logger = consoleLogger
     objectPrefix: config.S3_PREFIX,
     maxPixels: config.MAX_PIXELS,
     log: log.info,
+    events: publishAndFanout(new EventBus(redis, config.REDIS_PREFIX), webhooks),
   });
   const workers = startQueueWorkers(createProcessors(farm), {
     connection: bull,
@@ -149,6 +159,7 @@ export async function startWorkerApp(config: Config, log: Logger = consoleLogger
       await heartbeat.stop();
       await host.close();
       await queues.close();
+      await webhooks.close();
       if (server) await new Promise<void>((done) => server.close(() => done()));
       await Promise.all([redis.quit(), bull.quit()]);
       objects.destroy();

@@ -5,9 +5,11 @@
  * unchanged so the queue can retry them, and bad input is recorded before it is thrown.
  */
 import {
+  FRAME_STATES,
   frameSeed,
   StateConflictError,
   type ErrorInfo,
+  type EventType,
   type FarmQueues,
   type FrameRecord,
   type JobData,
@@ -51,6 +53,14 @@ export interface FrameAttempt extends Attempt {
 
 export type FrameOutcome = 'completed' | 'cancelled';
 
+/**
+ * Where farm events go: the event bus with webhook fan-out (`publishAndFanout`). The bus
+ * publishes an event id once, so a frame that runs twice still yields one `frame.completed`.
+ */
+export interface FarmEvents {
+  publish(type: EventType, ref: { project: string; shotId: string; frame?: number; round?: number }, data?: Record<string, unknown>): Promise<unknown>;
+}
+
 export interface FarmWorkerOptions {
   /** This worker's id, written on the frames it renders. */
   workerId: string;
@@ -75,6 +85,8 @@ export interface FarmWorkerOptions {
   cancelCheckMs?: number;
   /** Least milliseconds between progress writes per frame (default 100). */
   progressIntervalMs?: number;
+  /** Farm events (shot.started, frame.completed/failed, shot.completed/failed); default: none. */
+  events?: FarmEvents;
 }
 
 const MAX_LISTED_FAILURES = 5;
@@ -112,6 +124,7 @@ export class FarmWorker {
     const shot = await this.shot(ref.shotId);
     if (shot.state === 'running') {
       await this.addFrameFlow(shot);
+      await this.publish('shot.started', shot, undefined, { state: 'running', frameCount: shot.frameCount });
       return shot.state;
     }
     if (shot.state !== 'queued' && shot.state !== 'preparing') return shot.state;
@@ -131,10 +144,11 @@ export class FarmWorker {
         { from: ['preparing'] },
       );
       await this.addFrameFlow(running ?? shot);
+      await this.publish('shot.started', shot, undefined, { state: 'running', frameCount: shot.frameCount, contextKey: ctx.key });
       return 'running';
     } catch (e) {
       if (e instanceof StateConflictError && (await this.opts.store.get(shot.id))?.state === 'cancelled') return 'cancelled';
-      if (isBadInput(e) || attempt.attempt >= attempt.attempts) await this.failShot(shot.id, { ...lineage, error: errorInfo(e) });
+      if (isBadInput(e) || attempt.attempt >= attempt.attempts) await this.failShot(shot, { ...lineage, error: errorInfo(e) });
       throw e;
     } finally {
       this.active.delete(attempt.jobId);
@@ -204,6 +218,7 @@ export class FarmWorker {
     const inferenceSeconds = Object.values(out.timings).reduce((a, s) => a + (s ?? 0), 0);
     const seconds = decodeSeconds + inferenceSeconds + uploadSeconds;
     await store.setFrame(shot.id, frame, { ...lineage, state: 'completed', output: keys.output(frame), seconds, error: undefined });
+    await this.publish('frame.completed', shot, frame, { output: keys.output(frame), seconds, seed: settings.seed });
 
     const stages: Partial<Record<FrameStage, number>> = {
       decode: decodeSeconds, // S3 fetch + decode of the sketch, on this thread
@@ -238,7 +253,10 @@ export class FarmWorker {
     const error = errorInfo(e);
     const final = isBadInput(e) || attempt.attempt >= attempt.attempts;
     await this.opts.store.setFrame(shot.id, frame, { ...lineage, state: final ? 'failed' : 'waiting', error });
-    if (final) this.opts.metrics.frames.inc({ outcome: 'failed', reason: error.code });
+    if (final) {
+      this.opts.metrics.frames.inc({ outcome: 'failed', reason: error.code });
+      await this.publish('frame.failed', shot, frame, { error, attempts: attempt.attempt });
+    }
     throw e;
   }
 
@@ -271,6 +289,10 @@ export class FarmWorker {
     }
     const manifest = canonicalJson(shotManifest(shot, frames));
     await this.opts.objects.put(this.keys(shot).manifest, new TextEncoder().encode(manifest), 'application/json');
+    // After shot.json, so a receiver of the event can read it.
+    if (shot.state === 'completed' || shot.state === 'failed') {
+      await this.publish(`shot.${shot.state}`, shot, undefined, { counts: frameCounts(frames), ...(shot.error ? { error: shot.error } : {}) });
+    }
     return shot.state;
   }
 
@@ -341,14 +363,27 @@ export class FarmWorker {
     await this.opts.queues.addFrameFlow({ shotId: shot.id, project: shot.project }, frames, shot.priority, shot.round);
   }
 
-  private async failShot(id: string, patch: Partial<ShotRecord>): Promise<void> {
+  private async failShot(shot: ShotRecord, patch: Partial<ShotRecord>): Promise<void> {
     try {
-      await this.opts.store.update(id, { ...patch, state: 'failed' });
+      await this.opts.store.update(shot.id, { ...patch, state: 'failed' });
     } catch (e) {
       // Cancelled meanwhile: the user's decision stands.
       if (!(e instanceof StateConflictError)) throw e;
+      return;
     }
+    // Prepare failed: the shot never reaches finalize, so its outcome is told here.
+    await this.publish('shot.failed', shot, undefined, { counts: frameCounts(await this.opts.store.frames(shot.id)), ...(patch.error ? { error: patch.error } : {}) });
   }
+
+  private async publish(type: EventType, shot: ShotRecord, frame: number | undefined, data: Record<string, unknown>): Promise<void> {
+    await this.opts.events?.publish(type, { project: shot.project, shotId: shot.id, round: shot.round, ...(frame !== undefined ? { frame } : {}) }, data);
+  }
+}
+
+function frameCounts(frames: FrameRecord[]): Record<string, number> {
+  const counts: Record<string, number> = Object.fromEntries(FRAME_STATES.map((s) => [s, 0]));
+  for (const f of frames) counts[f.state] = (counts[f.state] ?? 0) + 1;
+  return counts;
 }
 
 function failureSummary(shot: ShotRecord, failed: FrameRecord[], count: number): ErrorInfo {

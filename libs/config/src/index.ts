@@ -52,6 +52,34 @@ export const configSchema = z.object({
   HEARTBEAT_MS: int(5000, 100),
   /** Port of the worker's /metrics endpoint (0 = none). */
   WORKER_METRICS_PORT: int(0),
+  /** Requests per second an API key may make (token-bucket refill), unless the key sets its own `rateLimit`. */
+  RATE_LIMIT_PER_SECOND: z.coerce.number().positive().default(20),
+  /** Token-bucket size: requests a key may make at once after a quiet spell. */
+  RATE_LIMIT_BURST: int(100, 1),
+  /** Lifetime of a dashboard session (the `celfarm_session` cookie), in seconds. */
+  SESSION_TTL_SECONDS: int(12 * 3600, 60),
+  /** Mark the session cookie `Secure` (set it when the API is served over HTTPS). */
+  SESSION_COOKIE_SECURE: bool.default(false),
+  /** Whether this API process delivers webhooks (runs the BullMQ worker of the `webhooks` queue). */
+  WEBHOOK_DELIVERY: bool.default(true),
+  /**
+   * Attempts per webhook delivery, with exponential backoff from WEBHOOK_BACKOFF_MS: 13 attempts
+   * from 20 s put the last one about 23 hours after the first (20 s · (2¹² − 1)).
+   */
+  WEBHOOK_ATTEMPTS: int(13, 1),
+  WEBHOOK_BACKOFF_MS: int(20_000, 1),
+  /** Time a receiver has to answer one delivery. */
+  WEBHOOK_TIMEOUT_MS: int(10_000, 100),
+  /** Deliveries in flight per API process. */
+  WEBHOOK_CONCURRENCY: int(8, 1),
+  /**
+   * Webhook targets on private or loopback addresses allowed for every project (comma-separated
+   * `host` or `host:port`); per project, `webhookAllowHosts`.
+   */
+  WEBHOOK_ALLOW_HOSTS: z
+    .string()
+    .default('')
+    .transform((v) => v.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean)),
 });
 
 export type Config = z.infer<typeof configSchema>;

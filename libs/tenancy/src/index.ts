@@ -1,1 +1,4 @@
 export * from './keys.ts';
+export * from './sessions.ts';
+export * from './rate-limit.ts';
+export * from './audit.ts';

@@ -33,6 +33,19 @@ export const projectSchema = z.object({
 });
 export type Project = z.infer<typeof projectSchema>;
 
+/** A webhook allow-list entry: a host name, an IPv4 address or a bracketed IPv6 one, with an optional port. */
+export const webhookHostSchema = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .regex(/^([a-z0-9.-]+|\[[0-9a-f:.]+\])(:\d{1,5})?$/, 'a host or host:port, e.g. 127.0.0.1:8765');
+
+function parseWebhookHost(host: string): string {
+  const r = webhookHostSchema.safeParse(host);
+  if (!r.success) throw new Error(`invalid webhook host ${JSON.stringify(host)}: ${r.error.issues[0]?.message ?? 'invalid'}`);
+  return r.data;
+}
+
 export const hashToken = (token: string): string => createHash('sha256').update(token).digest('hex');
 
 export class KeyStore {
@@ -100,11 +113,24 @@ export class KeyStore {
 
   /** The live (not revoked) key of a token, or null. */
   async verify(token: string): Promise<ApiKey | null> {
+    const key = await this.identify(token);
+    return key && !key.revokedAt ? key : null;
+  }
+
+  /**
+   * The key a token belongs to, revoked or not (null for an unknown token): who made a refused
+   * request, for the audit log. Authorise with `verify`, never with this.
+   */
+  async identify(token: string): Promise<ApiKey | null> {
     if (!token.startsWith('cf_')) return null;
     const raw = await this.redis.get(this.k.key(hashToken(token)));
-    if (!raw) return null;
-    const key = apiKeySchema.parse(JSON.parse(raw));
-    return key.revokedAt ? null : key;
+    return raw ? apiKeySchema.parse(JSON.parse(raw)) : null;
+  }
+
+  /** The key with this id when it exists and is not revoked (sessions re-check it every request). */
+  async live(id: string): Promise<ApiKey | null> {
+    const key = await this.byId(id);
+    return key && !key.revokedAt ? key : null;
   }
 
   async byId(id: string): Promise<ApiKey | null> {
@@ -118,6 +144,25 @@ export class KeyStore {
     const ids = await this.redis.smembers(this.k.projectKeys(project));
     const keys = await Promise.all(ids.map((id) => this.byId(id)));
     return keys.filter((k): k is ApiKey => !!k).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  }
+
+  /** Allows webhook targets on `host` (host or host:port, lowercased) for an existing project. */
+  async allowWebhookHost(project: string, host: string): Promise<Project> {
+    const cur = await this.mustProject(project);
+    const h = parseWebhookHost(host);
+    return cur.webhookAllowHosts.includes(h) ? cur : this.updateProject(project, { webhookAllowHosts: [...cur.webhookAllowHosts, h] });
+  }
+
+  async disallowWebhookHost(project: string, host: string): Promise<Project> {
+    const cur = await this.mustProject(project);
+    const h = parseWebhookHost(host);
+    return this.updateProject(project, { webhookAllowHosts: cur.webhookAllowHosts.filter((x) => x !== h) });
+  }
+
+  private async mustProject(id: string): Promise<Project> {
+    const p = await this.project(id);
+    if (!p) throw new Error(`project ${id} does not exist (creating a key creates its project)`);
+    return p;
   }
 
   /** Revokes a key of `project`; false when there is no such key. Takes effect on the next request. */

@@ -12,8 +12,35 @@ export function buildOpenApi(app: INestApplication): OpenAPIObject {
     .setTitle('celfarm API')
     .setDescription('Render farm for reference-based line-art colorization: submit shots, follow frames, manage workers.')
     .setVersion('1')
+    .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'An API key, `cf_…` (admin command `keys create`, or POST /v1/keys)' }, 'bearer')
+    .addCookieAuth('celfarm_session', { type: 'apiKey', in: 'cookie', description: 'Dashboard session, set by POST /v1/session' }, 'session')
+    .addSecurityRequirements('bearer')
+    .addSecurityRequirements('session')
     .build();
-  return withMultipartSubmit(cleanupOpenApiDoc(SwaggerModule.createDocument(app, config)));
+  return withSecurity(withMultipartSubmit(cleanupOpenApiDoc(SwaggerModule.createDocument(app, config))));
+}
+
+const AUTH_RESPONSES = {
+  '401': { description: 'No valid API key or session (`UNAUTHENTICATED`)' },
+  '403': { description: 'The key lacks the scope this route needs (`FORBIDDEN`, "needs scope …")' },
+  '429': { description: "Over the key's rate limit (`RATE_LIMITED`); see `Retry-After`" },
+};
+
+/**
+ * Every /v1 route needs a key (bearer or session cookie, as the document's default security);
+ * probes, docs and signing in/out need none.
+ */
+function withSecurity(doc: OpenAPIObject): OpenAPIObject {
+  for (const [path, item] of Object.entries(doc.paths)) {
+    for (const method of ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'] as const) {
+      const op = item[method];
+      if (!op) continue;
+      if (!path.startsWith('/v1/')) op.security = [];
+      if (op.security?.length === 0) continue;
+      op.responses = { ...AUTH_RESPONSES, ...op.responses };
+    }
+  }
+  return doc;
 }
 
 /**

@@ -42,12 +42,16 @@ export function shotSummary(shot: ShotRecord, frames: readonly FrameRecord[], li
   };
 }
 
-/** The full view; `outputUrls` maps frame numbers to presigned GETs of completed outputs. */
+/**
+ * The full view; `outputUrls` maps frame numbers to presigned GETs of completed outputs,
+ * `inputUrls` to presigned GETs of the sketch inputs (the dashboard's thumbnails).
+ */
 export function shotView(
   shot: ShotRecord,
   frames: readonly FrameRecord[],
   liveWorkers: number,
   outputUrls: ReadonlyMap<number, string> = new Map(),
+  inputUrls: ReadonlyMap<number, string> = new Map(),
 ): ShotView {
   return {
     ...shotSummary(shot, frames, liveWorkers),
@@ -64,6 +68,7 @@ export function shotView(
         seed: f.seed,
         ...(f.error ? { error: f.error } : {}),
         input: shot.inputs.frames[f.frame - 1] ?? '',
+        ...(inputUrls.has(f.frame) ? { inputUrl: inputUrls.get(f.frame) } : {}),
         ...(f.output !== undefined ? { output: f.output } : {}),
         ...(url ? { outputUrl: url } : {}),
       };

@@ -5,6 +5,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ZodValidationPipe } from 'nestjs-zod';
 import type { Config } from '@celfarm/config';
 import { SHOT_STATES } from '@celfarm/jobs';
+import { CurrentPrincipal, RequireScope, type Principal } from '../auth/principal.ts';
 import { badRequest } from '../core/api-error.ts';
 import { LIMITS } from '../core/limits.ts';
 import { CONFIG } from '../core/tokens.ts';
@@ -23,7 +24,8 @@ import {
   type ShotView,
 } from './shots.dto.ts';
 
-const SUBMIT_DOC = `Three input styles, all with \`project\`, \`settings\`, \`priority\` and optional \`failedFrameShare\`:
+const SUBMIT_DOC = `Three input styles, all with \`settings\`, \`priority\` and optional \`project\` (the key's own; default) and
+\`failedFrameShare\`:
 
 * **multipart/form-data** — a \`request\` field (JSON of project/settings/priority/failedFrameShare), files
   \`reference\`, optional \`background\`, and one \`frames\` file per frame, in order. Every image is decoded;
@@ -44,6 +46,7 @@ export class ShotsController {
   ) {}
 
   @Post()
+  @RequireScope('submit')
   @ApiOperation({ summary: 'Submit a shot', description: SUBMIT_DOC })
   @ApiConsumes('application/json', 'multipart/form-data')
   @ApiBody({ type: SubmitShotDto })
@@ -51,8 +54,10 @@ export class ShotsController {
   @ApiResponse({ status: 201, description: 'Created (queued, or awaiting uploads)', type: SubmitViewDto })
   @ApiResponse({ status: 200, description: 'Idempotent replay: the first shot of this key', type: SubmitViewDto })
   @ApiResponse({ status: 400, description: 'Bad input; `error.field` names it', type: ErrorDto })
+  @ApiResponse({ status: 403, description: "`project` is not the key's project", type: ErrorDto })
   @ApiResponse({ status: 413, description: 'An image or the upload is too large', type: ErrorDto })
   async submit(
+    @CurrentPrincipal() principal: Principal,
     @Req() req: FastifyRequest,
     @Res() reply: FastifyReply,
     @Body() body: unknown,
@@ -68,71 +73,78 @@ export class ShotsController {
             requestBytes: LIMITS.requestFieldBytes,
             maxFrames: this.config.MAX_FRAMES,
           }),
+          principal.project,
           key.data,
         )
-      : await this.shots.submitJson(body, key.data);
+      : await this.shots.submitJson(body, principal.project, key.data);
     void reply.status(result.created ? 201 : 200).send(result.view);
   }
 
   @Get()
-  @ApiOperation({ summary: 'List shots, newest first' })
+  @RequireScope('read')
+  @ApiOperation({ summary: "List the key's project's shots, newest first" })
   @ApiQuery({ name: 'state', required: false, enum: SHOT_STATES })
-  @ApiQuery({ name: 'project', required: false, type: String })
+  @ApiQuery({ name: 'project', required: false, type: String, description: "Only the key's own project (another: 403)" })
   @ApiQuery({ name: 'limit', required: false, type: Number, description: '1–500, default 50' })
   @ApiQuery({ name: 'before', required: false, type: String, description: '`next` of the previous page' })
   @ApiResponse({ status: 200, type: ShotListDto })
   @ApiResponse({ status: 400, type: ErrorDto })
-  list(@Query(new ZodValidationPipe(listQuerySchema)) query: ListQuery): Promise<ShotList> {
-    return this.shots.list(query);
+  list(@CurrentPrincipal() p: Principal, @Query(new ZodValidationPipe(listQuerySchema)) query: ListQuery): Promise<ShotList> {
+    return this.shots.list(query, p.project);
   }
 
   @Get(':id')
+  @RequireScope('read')
   @ApiOperation({ summary: 'A shot with its frames, progress and ETA' })
   @ApiParam({ name: 'id' })
   @ApiResponse({ status: 200, type: ShotViewDto })
   @ApiResponse({ status: 404, type: ErrorDto })
-  view(@Param('id') id: string): Promise<ShotView> {
-    return this.shots.view(id);
+  view(@CurrentPrincipal() p: Principal, @Param('id') id: string): Promise<ShotView> {
+    return this.shots.view(id, p.project);
   }
 
   @Post(':id/start')
+  @RequireScope('submit')
   @HttpCode(200)
   @ApiOperation({ summary: 'Start a shot whose inputs were uploaded to presigned URLs' })
   @ApiParam({ name: 'id' })
   @ApiResponse({ status: 200, type: ShotViewDto })
   @ApiResponse({ status: 400, description: 'An upload is missing or not an image', type: ErrorDto })
   @ApiResponse({ status: 409, type: ErrorDto })
-  start(@Param('id') id: string): Promise<ShotView> {
-    return this.shots.start(id);
+  start(@CurrentPrincipal() p: Principal, @Param('id') id: string): Promise<ShotView> {
+    return this.shots.start(id, p.project);
   }
 
   @Post(':id/cancel')
+  @RequireScope('submit')
   @HttpCode(200)
   @ApiOperation({ summary: 'Cancel a shot (idempotent); active frames stop at their next step' })
   @ApiParam({ name: 'id' })
   @ApiResponse({ status: 200, type: ShotViewDto })
   @ApiResponse({ status: 409, description: 'Already completed or failed', type: ErrorDto })
-  cancel(@Param('id') id: string): Promise<ShotView> {
-    return this.shots.cancel(id);
+  cancel(@CurrentPrincipal() p: Principal, @Param('id') id: string): Promise<ShotView> {
+    return this.shots.cancel(id, p.project);
   }
 
   @Post(':id/retry')
+  @RequireScope('submit')
   @HttpCode(200)
   @ApiOperation({ summary: 'Retry the failed frames of a finished shot' })
   @ApiParam({ name: 'id' })
   @ApiResponse({ status: 200, type: ShotViewDto })
   @ApiResponse({ status: 409, description: 'Nothing failed, or the shot has not finished', type: ErrorDto })
-  retry(@Param('id') id: string): Promise<ShotView> {
-    return this.shots.retry(id);
+  retry(@CurrentPrincipal() p: Principal, @Param('id') id: string): Promise<ShotView> {
+    return this.shots.retry(id, p.project);
   }
 
   @Delete(':id')
+  @RequireScope('submit')
   @HttpCode(204)
   @ApiOperation({ summary: "Delete a shot: cancel it, then remove its objects and records" })
   @ApiParam({ name: 'id' })
   @ApiResponse({ status: 204 })
   @ApiResponse({ status: 404, type: ErrorDto })
-  async remove(@Param('id') id: string): Promise<void> {
-    await this.shots.remove(id);
+  async remove(@CurrentPrincipal() p: Principal, @Param('id') id: string): Promise<void> {
+    await this.shots.remove(id, p.project);
   }
 }

@@ -16,7 +16,8 @@ export const projectSchema = z
 const settingsInput = z.record(z.string(), z.unknown()).meta({ description: 'Pipeline knobs (shared/model-contract.md §5); unknown keys are refused.' });
 
 const requestFields = {
-  project: projectSchema,
+  /** Defaults to the API key's project; any other is refused (403). */
+  project: projectSchema.optional(),
   settings: settingsInput.default({}),
   /** 0–100, higher first. */
   priority: z.number().int().min(0).max(100).default(50),
@@ -88,6 +89,8 @@ export const frameViewSchema = z.object({
   error: errorInfo.optional(),
   /** Input sketch key. */
   input: z.string(),
+  /** Presigned GET of the input sketch (absent while it awaits its upload). */
+  inputUrl: z.string().optional(),
   /** Output key (set when completed). */
   output: z.string().optional(),
   /** Presigned GET of the output, when completed. */

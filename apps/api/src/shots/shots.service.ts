@@ -19,10 +19,13 @@ import { decodeImage } from '@celfarm/pipeline/image/codec';
 import type { PackManifest } from '@celfarm/pipeline/pack/schema';
 import { resolveSettings } from '@celfarm/pipeline/settings';
 import { projectPrefix, shotKeys, type ObjectStore, type ShotKeys } from '@celfarm/storage';
+import type { EventPublisher } from '@celfarm/webhooks';
 import { ApiError, badRequest, missingInput, notFound, tooLarge } from '../core/api-error.ts';
+import { forbidden } from '../auth/principal.ts';
 import { mapLimit } from '../core/concurrency.ts';
 import { LIMITS } from '../core/limits.ts';
 import { CLOCK, CONFIG, FARM_QUEUES, METRICS, OBJECT_STORE, PACK, RANDOM, SHOT_STORE } from '../core/tokens.ts';
+import { EVENT_PUBLISHER } from '../webhooks/webhooks.tokens.ts';
 import { IMAGE_KEY, checkKeyScope, sha256, sniffContentType, type ShotForm } from './inputs.ts';
 import { checkPackServes } from './pack-check.ts';
 import { shotSummary, shotView } from './shot-view.ts';
@@ -43,9 +46,12 @@ export interface SubmitResult {
   view: SubmitView;
 }
 
+/** A submit's request fields with the project settled: the caller's own. */
+type OwnedRequest = FormRequest & { project: string };
+
 interface NewShot {
   id: string;
-  request: FormRequest;
+  request: OwnedRequest;
   seed: number;
   inputs: ShotRecord['inputs'];
   awaitingUploads: boolean;
@@ -69,10 +75,14 @@ export class ShotsService {
     @Inject(METRICS) private readonly metrics: FarmMetrics,
     @Inject(CLOCK) private readonly clock: () => Date,
     @Inject(RANDOM) private readonly random: () => number,
+    @Inject(EVENT_PUBLISHER) private readonly events: EventPublisher,
   ) {}
 
-  /** Multipart submit: images arrive in the request, are decoded, then stored at the shot's keys. */
-  async submitForm(form: ShotForm, idempotencyKey?: string): Promise<SubmitResult> {
+  /**
+   * Multipart submit: images arrive in the request, are decoded, then stored at the shot's keys.
+   * `owner` is the caller's project (every method takes it): the request may name only that one.
+   */
+  async submitForm(form: ShotForm, owner: string, idempotencyKey?: string): Promise<SubmitResult> {
     if (form.request === undefined) throw missingInput('request', 'required: a JSON field with project, settings, priority');
     let json: unknown;
     try {
@@ -80,7 +90,7 @@ export class ShotsService {
     } catch (e) {
       throw badRequest('request', `not valid JSON (${(e as Error).message})`);
     }
-    const request = formRequestSchema.parse(json);
+    const request = owned(formRequestSchema.parse(json), owner);
     const replay = await this.replay(request.project, idempotencyKey);
     if (replay) return replay;
     const seed = this.resolveSeed(request.settings);
@@ -129,11 +139,11 @@ export class ShotsService {
   }
 
   /** JSON submit: inputs are existing objects under the project's prefix, or presigned uploads. */
-  async submitJson(body: unknown, idempotencyKey?: string): Promise<SubmitResult> {
+  async submitJson(body: unknown, owner: string, idempotencyKey?: string): Promise<SubmitResult> {
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
       throw badRequest('body', 'expected a JSON object (application/json) or multipart/form-data');
     }
-    const request = jsonSubmitSchema.parse(body);
+    const request = owned(jsonSubmitSchema.parse(body), owner);
     const replay = await this.replay(request.project, idempotencyKey);
     if (replay) return replay;
     const seed = this.resolveSeed(request.settings);
@@ -191,8 +201,8 @@ export class ShotsService {
   }
 
   /** Presigned flow: checks the uploaded objects (present, decodable), then enqueues the shot. */
-  async start(id: string): Promise<ShotView> {
-    const shot = await this.mustGet(id);
+  async start(id: string, owner: string): Promise<ShotView> {
+    const shot = await this.mustGet(id, owner);
     if (!shot.awaitingUploads) return this.viewOf(shot);
     if (shot.state !== 'queued') throw new ApiError(409, 'STATE_CONFLICT', `shot ${id} is ${shot.state}; it can no longer start`);
     const keys = this.keysOf(shot.project, shot.id);
@@ -227,14 +237,16 @@ export class ShotsService {
     return this.viewOf(updated);
   }
 
-  async view(id: string): Promise<ShotView> {
-    return this.viewOf(await this.mustGet(id));
+  async view(id: string, owner: string): Promise<ShotView> {
+    return this.viewOf(await this.mustGet(id, owner));
   }
 
-  async list(query: ListQuery): Promise<ShotList> {
+  /** The caller's shots only; naming another project is refused. */
+  async list(query: ListQuery, owner: string): Promise<ShotList> {
+    if (query.project !== undefined && query.project !== owner) throw forbidden(`this key belongs to project ${owner}`, 'project');
     const { shots, next } = await this.store.list({
       limit: query.limit,
-      ...(query.project ? { project: query.project } : {}),
+      project: owner,
       ...(query.state ? { state: query.state } : {}),
       ...(query.before ? { before: query.before } : {}),
     });
@@ -247,8 +259,8 @@ export class ShotsService {
    * Cancels a shot: pending jobs are removed and waiting frames marked cancelled; active frames
    * stop at their next step (workers poll the shot state). Idempotent on a cancelled shot.
    */
-  async cancel(id: string): Promise<ShotView> {
-    const shot = await this.mustGet(id);
+  async cancel(id: string, owner: string): Promise<ShotView> {
+    const shot = await this.mustGet(id, owner);
     if (shot.state === 'cancelled') return this.viewOf(shot);
     const cancelled = await this.store.update(id, { state: 'cancelled' });
     if (!cancelled) throw notFound('shot', id);
@@ -260,12 +272,13 @@ export class ShotsService {
       IO_CONCURRENCY,
       (f) => this.store.setFrame(id, f.frame, { state: 'cancelled' }, ['waiting']),
     );
+    await this.events.publish('shot.cancelled', { project: shot.project, shotId: id, round: shot.round }, { state: 'cancelled', previousState: shot.state });
     return this.viewOf(cancelled);
   }
 
   /** Re-runs the failed frames of a finished shot as a new round (job ids carry the round). */
-  async retry(id: string): Promise<ShotView> {
-    const shot = await this.mustGet(id);
+  async retry(id: string, owner: string): Promise<ShotView> {
+    const shot = await this.mustGet(id, owner);
     const failed = (await this.store.frames(id)).filter((f) => f.state === 'failed').map((f) => f.frame);
     if (failed.length === 0) throw new ApiError(409, 'NOTHING_TO_RETRY', `shot ${id} has no failed frames`);
     if (shot.state !== 'failed' && shot.state !== 'completed') {
@@ -283,15 +296,16 @@ export class ShotsService {
       ),
     );
     await this.queues.addFrameFlow({ shotId: id, project: shot.project }, failed, shot.priority, round);
+    await this.events.publish('shot.started', { project: shot.project, shotId: id, round }, { state: 'running', round, frames: failed });
     return this.viewOf(reopened);
   }
 
   /** Cancels (when still running), then deletes the shot's objects and records. */
-  async remove(id: string): Promise<void> {
-    const shot = await this.mustGet(id);
+  async remove(id: string, owner: string): Promise<void> {
+    const shot = await this.mustGet(id, owner);
     if (!TERMINAL_SHOT.includes(shot.state)) {
       try {
-        await this.cancel(id);
+        await this.cancel(id, owner);
       } catch (e) {
         // Finished meanwhile: nothing left to stop.
         if (!(e instanceof Error && e.name === 'StateConflictError')) throw e;
@@ -320,6 +334,11 @@ export class ShotsService {
       }
     }
     this.metrics.shotsSubmitted.inc();
+    await this.events.publish(
+      'shot.created',
+      { project: record.project, shotId: record.id, round: record.round },
+      { state: record.state, frameCount: record.frameCount, priority: record.priority, awaitingUploads: record.awaitingUploads },
+    );
     return { created: true, view: await this.submitView(record, uploads) };
   }
 
@@ -391,7 +410,10 @@ export class ShotsService {
     const [frames, workers] = await Promise.all([this.store.frames(shot.id), this.liveWorkers()]);
     const done = frames.filter((f) => f.state === 'completed' && f.output);
     const urls = await mapLimit(done, IO_CONCURRENCY, async (f) => [f.frame, await this.objects.presignGet(f.output!, this.config.PRESIGN_SECONDS)] as const);
-    return shotView(shot, frames, workers, new Map(urls));
+    // Sketch inputs too (the dashboard's frame strip); none while they are still being uploaded.
+    const inputs = shot.awaitingUploads ? [] : shot.inputs.frames.map((key, i) => ({ frame: i + 1, key }));
+    const inputUrls = await mapLimit(inputs, IO_CONCURRENCY, async (f) => [f.frame, await this.objects.presignGet(f.key, this.config.PRESIGN_SECONDS)] as const);
+    return shotView(shot, frames, workers, new Map(urls), new Map(inputUrls));
   }
 
   private async liveWorkers(): Promise<number> {
@@ -402,9 +424,10 @@ export class ShotsService {
     await this.queues.enqueuePrepare({ shotId: shot.id, project: shot.project }, shot.priority);
   }
 
-  private async mustGet(id: string): Promise<ShotRecord> {
+  /** The shot when it belongs to `owner`; another project's shot is as absent as a missing one. */
+  private async mustGet(id: string, owner: string): Promise<ShotRecord> {
     const shot = await this.store.get(id);
-    if (!shot) throw notFound('shot', id);
+    if (!shot || shot.project !== owner) throw notFound('shot', id);
     return shot;
   }
 
@@ -440,4 +463,12 @@ export class ShotsService {
   private async discardObjects(keys: ShotKeys): Promise<void> {
     await this.objects.deletePrefix(`${keys.root}/`);
   }
+}
+
+/** The request with its project settled: omitted means the caller's; another one is refused. */
+function owned<T extends { project?: string }>(request: T, owner: string): T & { project: string } {
+  if (request.project !== undefined && request.project !== owner) {
+    throw forbidden(`this key belongs to project ${owner}; it cannot submit into ${request.project}`, 'project');
+  }
+  return { ...request, project: owner };
 }

@@ -3,6 +3,7 @@ import { Controller, Get, Inject } from '@nestjs/common';
 import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { createZodDto } from 'nestjs-zod';
 import { z } from 'zod';
+import { RequireScope } from '../auth/principal.ts';
 import { WorkersService } from './workers.service.ts';
 
 const workerViewSchema = z.object({
@@ -28,6 +29,7 @@ export class WorkersController {
   constructor(@Inject(WorkersService) private readonly workers: WorkersService) {}
 
   @Get()
+  @RequireScope('read')
   @ApiOperation({ summary: 'Live workers (heartbeat within 3 × HEARTBEAT_MS)' })
   @ApiResponse({ status: 200, type: WorkerListDto })
   async list(): Promise<WorkerList> {

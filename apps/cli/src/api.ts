@@ -1,0 +1,280 @@
+/**
+ * A small client of the celfarm REST API for the CLI: every call sends the API key as a bearer
+ * token, 429 and 503 answers are retried after their Retry-After, and error bodies
+ * (`{error: {code, field?, message}}`) become `ApiError`s.
+ */
+
+export interface ErrorInfo {
+  code: string;
+  field?: string;
+  message: string;
+}
+
+/** An error answer of the API (or a transport failure, with status 0). */
+export class ApiError extends Error {
+  override readonly name = 'ApiError';
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly field?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Bad input found by the CLI itself, before anything was sent (exit status 2). */
+export class InputError extends Error {
+  override readonly name = 'InputError';
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly field?: string,
+  ) {
+    super(message);
+  }
+}
+
+export type ShotState = 'queued' | 'preparing' | 'running' | 'completed' | 'failed' | 'cancelled';
+export const TERMINAL_STATES: readonly string[] = ['completed', 'failed', 'cancelled'];
+
+export interface FrameView {
+  frame: number;
+  state: string;
+  stage?: string;
+  step?: number;
+  steps?: number;
+  attempts: number;
+  worker?: string;
+  seed: number;
+  error?: ErrorInfo;
+  input: string;
+  output?: string;
+  outputUrl?: string;
+}
+
+export interface ShotSummary {
+  id: string;
+  project: string;
+  state: ShotState;
+  createdAt: string;
+  updatedAt: string;
+  settings: Record<string, unknown>;
+  seed: number;
+  priority: number;
+  frameCount: number;
+  counts: Record<string, number>;
+  progress: number;
+  etaSeconds: number | null;
+  awaitingUploads: boolean;
+  round: number;
+  error?: ErrorInfo;
+}
+
+export interface ShotView extends ShotSummary {
+  frames: FrameView[];
+}
+
+export interface ShotList {
+  shots: ShotSummary[];
+  next: string | null;
+}
+
+export interface ClientOptions {
+  api: string;
+  key?: string;
+  /** Retries of a 429/503 answer (default 5). */
+  maxRetries?: number;
+  /** Called before waiting out a 429/503. */
+  onRetry?: (info: { status: number; waitMs: number; attempt: number }) => void;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export interface RequestOptions {
+  query?: Record<string, string | number | undefined>;
+  json?: unknown;
+  form?: FormData;
+  headers?: Record<string, string>;
+}
+
+const RETRYABLE = new Set([429, 503]);
+const MAX_WAIT_MS = 60_000;
+
+/** Milliseconds to wait from a Retry-After header (seconds or an HTTP date); undefined when absent or unreadable. */
+export function retryAfterMs(header: string | null, now = Date.now()): number | undefined {
+  if (!header) return undefined;
+  const s = header.trim();
+  if (/^\d+(\.\d+)?$/.test(s)) return Math.min(MAX_WAIT_MS, Number(s) * 1000);
+  const at = Date.parse(s);
+  return Number.isNaN(at) ? undefined : Math.min(MAX_WAIT_MS, Math.max(0, at - now));
+}
+
+const defaultSleep = (ms: number) => new Promise<void>((res) => setTimeout(res, ms));
+
+export class CelfarmApi {
+  readonly api: string;
+  private readonly key?: string;
+  private readonly maxRetries: number;
+  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly onRetry?: ClientOptions['onRetry'];
+
+  constructor(opts: ClientOptions) {
+    this.api = opts.api.replace(/\/+$/, '');
+    this.key = opts.key;
+    this.maxRetries = opts.maxRetries ?? 5;
+    this.sleep = opts.sleep ?? defaultSleep;
+    this.onRetry = opts.onRetry;
+  }
+
+  private authHeaders(): Record<string, string> {
+    return this.key ? { authorization: `Bearer ${this.key}` } : {};
+  }
+
+  /** One API call; resolves with the parsed JSON body (undefined for 204), rejects with ApiError. */
+  async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<{ status: number; body: T }> {
+    const url = new URL(this.api + path);
+    for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined && v !== '') url.searchParams.set(k, String(v));
+    const headers: Record<string, string> = { accept: 'application/json', ...this.authHeaders(), ...opts.headers };
+    let body: string | FormData | undefined;
+    if (opts.form) body = opts.form;
+    else if (opts.json !== undefined) {
+      headers['content-type'] = 'application/json';
+      body = JSON.stringify(opts.json);
+    }
+    for (let attempt = 0; ; attempt++) {
+      let res: Response;
+      try {
+        res = await fetch(url, { method, headers, body });
+      } catch (e) {
+        const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+        throw new ApiError(0, 'UNREACHABLE', `cannot reach the API at ${this.api}: ${cause?.code ?? cause?.message ?? (e as Error).message}`);
+      }
+      if (RETRYABLE.has(res.status) && attempt < this.maxRetries) {
+        const waitMs = retryAfterMs(res.headers.get('retry-after')) ?? Math.min(MAX_WAIT_MS, 500 * 2 ** attempt);
+        await res.body?.cancel();
+        this.onRetry?.({ status: res.status, waitMs, attempt: attempt + 1 });
+        await this.sleep(waitMs);
+        continue;
+      }
+      const text = await res.text();
+      let parsed: unknown = undefined;
+      if (text) {
+        try {
+          parsed = JSON.parse(text);
+        } catch {
+          parsed = undefined;
+        }
+      }
+      if (!res.ok) {
+        const err = (parsed as { error?: Partial<ErrorInfo> } | undefined)?.error;
+        if (err && typeof err.code === 'string') {
+          throw new ApiError(res.status, err.code, err.message ?? res.statusText, err.field);
+        }
+        throw new ApiError(res.status, `HTTP_${res.status}`, text.slice(0, 200).trim() || res.statusText || `status ${res.status}`);
+      }
+      if (text && parsed === undefined) throw new ApiError(res.status, 'BAD_RESPONSE', `${method} ${path}: the API answered something that is not JSON`);
+      return { status: res.status, body: parsed as T };
+    }
+  }
+
+  /** GET of an output: the API key is only sent to the API's own origin (never to presigned S3 URLs). */
+  async download(href: string): Promise<Uint8Array> {
+    const url = new URL(href, this.api + '/');
+    const sameOrigin = url.origin === new URL(this.api).origin;
+    for (let attempt = 0; ; attempt++) {
+      let res: Response;
+      try {
+        res = await fetch(url, { headers: sameOrigin ? this.authHeaders() : {} });
+      } catch (e) {
+        const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+        throw new ApiError(0, 'UNREACHABLE', `cannot fetch ${url.origin}${url.pathname}: ${cause?.code ?? cause?.message ?? (e as Error).message}`);
+      }
+      if (RETRYABLE.has(res.status) && attempt < this.maxRetries) {
+        await res.body?.cancel();
+        await this.sleep(retryAfterMs(res.headers.get('retry-after')) ?? Math.min(MAX_WAIT_MS, 500 * 2 ** attempt));
+        continue;
+      }
+      if (!res.ok) {
+        const text = await res.text();
+        throw new ApiError(res.status, 'DOWNLOAD_FAILED', `GET ${url.origin}${url.pathname}: ${res.status} ${text.slice(0, 200).trim() || res.statusText}`);
+      }
+      return new Uint8Array(await res.arrayBuffer());
+    }
+  }
+
+  // Shots
+
+  async submitShot(form: FormData, idempotencyKey?: string): Promise<{ created: boolean; shot: ShotView }> {
+    const r = await this.request<ShotView>('POST', '/v1/shots', { form, headers: idempotencyKey ? { 'idempotency-key': idempotencyKey } : {} });
+    return { created: r.status === 201, shot: r.body };
+  }
+
+  async shot(id: string): Promise<ShotView> {
+    return (await this.request<ShotView>('GET', `/v1/shots/${encodeURIComponent(id)}`)).body;
+  }
+
+  async shots(query: { state?: string; project?: string; limit?: number; before?: string }): Promise<ShotList> {
+    return (await this.request<ShotList>('GET', '/v1/shots', { query })).body;
+  }
+
+  async shotAction(id: string, action: 'cancel' | 'retry' | 'start'): Promise<ShotView> {
+    return (await this.request<ShotView>('POST', `/v1/shots/${encodeURIComponent(id)}/${action}`)).body;
+  }
+
+  async deleteShot(id: string): Promise<void> {
+    await this.request<void>('DELETE', `/v1/shots/${encodeURIComponent(id)}`);
+  }
+
+  // API keys (admin scope)
+
+  async createKey(body: { name: string; scopes: string[]; rateLimit?: number }): Promise<Record<string, unknown>> {
+    return (await this.request<Record<string, unknown>>('POST', '/v1/keys', { json: body })).body;
+  }
+
+  async keys(): Promise<Record<string, unknown>[]> {
+    return listOf((await this.request<unknown>('GET', '/v1/keys')).body, 'keys');
+  }
+
+  async revokeKey(id: string): Promise<void> {
+    await this.request<void>('DELETE', `/v1/keys/${encodeURIComponent(id)}`);
+  }
+
+  // Webhooks (admin scope)
+
+  async createWebhook(body: { url: string; events: string[]; description?: string }): Promise<Record<string, unknown>> {
+    return (await this.request<Record<string, unknown>>('POST', '/v1/webhooks', { json: body })).body;
+  }
+
+  async webhooks(): Promise<Record<string, unknown>[]> {
+    return listOf((await this.request<unknown>('GET', '/v1/webhooks')).body, 'webhooks');
+  }
+
+  async deleteWebhook(id: string): Promise<void> {
+    await this.request<void>('DELETE', `/v1/webhooks/${encodeURIComponent(id)}`);
+  }
+
+  async deliveries(id: string): Promise<Record<string, unknown>[]> {
+    return listOf((await this.request<unknown>('GET', `/v1/webhooks/${encodeURIComponent(id)}/deliveries`)).body, 'deliveries');
+  }
+
+  async redeliver(id: string, eventId: string): Promise<unknown> {
+    return (await this.request<unknown>('POST', `/v1/webhooks/${encodeURIComponent(id)}/deliveries/${encodeURIComponent(eventId)}/redeliver`)).body;
+  }
+
+  async ping(id: string): Promise<unknown> {
+    return (await this.request<unknown>('POST', `/v1/webhooks/${encodeURIComponent(id)}/ping`)).body;
+  }
+}
+
+/** A list answer: a bare array, `{<name>: [...]}`, or the first array property of the object. */
+export function listOf(body: unknown, name: string): Record<string, unknown>[] {
+  if (Array.isArray(body)) return body as Record<string, unknown>[];
+  if (body && typeof body === 'object') {
+    const o = body as Record<string, unknown>;
+    if (Array.isArray(o[name])) return o[name] as Record<string, unknown>[];
+    if (Array.isArray(o.items)) return o.items as Record<string, unknown>[];
+    const first = Object.values(o).find(Array.isArray);
+    if (first) return first as Record<string, unknown>[];
+  }
+  return [];
+}

@@ -1,0 +1,427 @@
+/**
+ * The `celfarm` CLI as a user runs it (a child process): against a real farm for shots, and
+ * against a small stub of the API for keys, webhooks, auth errors and 429/503 retries.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { COLOURS, halfImage, sketchFrame } from '@celfarm/model-kit/samples';
+import { encodePng } from '@celfarm/pipeline/image/codec';
+import { createApiKey, ROOT, startFarm, type Farm } from '../../../test/harness.ts';
+import type { ShotView } from '../src/api.ts';
+import { main } from '../src/cli.ts';
+import { readConfig } from '../src/config.ts';
+
+const BIN = join(ROOT, 'apps/cli/bin/celfarm.mjs');
+const SIZE = 128;
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the CLI asynchronously (the stub API answers from this process's event loop). */
+function celfarm(args: string[], env: Record<string, string | undefined> = {}, cwd = ROOT): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const clean = { ...process.env };
+    delete clean.CELFARM_API;
+    delete clean.CELFARM_KEY;
+    delete clean.CELFARM_PROJECT;
+    const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...clean, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** The same CLI in this process (for the stub API: no process start-up per call). */
+async function celfarmHere(args: string[], env: Record<string, string | undefined> = {}): Promise<Run> {
+  let stdout = '';
+  let stderr = '';
+  const code = await main(['node', 'celfarm', ...args], readConfig(env), { out: (t) => void (stdout += t), err: (t) => void (stderr += t) });
+  return { code, stdout, stderr };
+}
+
+const pngSize = (b: Buffer): [number, number] => {
+  assert.deepEqual([...b.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], 'a PNG signature');
+  return [b.readUInt32BE(16), b.readUInt32BE(20)];
+};
+
+const noStack = (r: Run) => assert.doesNotMatch(r.stderr, /^\s+at /m, `no stack trace:\n${r.stderr}`);
+
+describe('celfarm CLI against a farm', () => {
+  let farm: Farm;
+  let dir: string;
+  let env: Record<string, string>;
+  const knobs = ['--steps', '4', '--width', String(SIZE), '--height', String(SIZE), '--seed', '3'];
+
+  before(async () => {
+    [farm, dir] = await Promise.all([startFarm({ workers: 1, env: { WEBHOOK_ALLOW_HOSTS: '127.0.0.1' } }), mkdtemp(join(tmpdir(), 'celfarm-cli-'))]);
+    env = { CELFARM_API: farm.apiUrl, CELFARM_KEY: await createApiKey(farm) };
+    await mkdir(join(dir, 'sc010'));
+    // Names sort naturally: f2 before f10; the text file and the reference in the folder are skipped.
+    await writeFile(join(dir, 'sc010', 'f2.png'), await encodePng(sketchFrame(SIZE, SIZE, 0, 2).image));
+    await writeFile(join(dir, 'sc010', 'f10.png'), await encodePng(sketchFrame(SIZE, SIZE, 1, 2).image));
+    await writeFile(join(dir, 'sc010', 'notes.txt'), 'not a frame');
+    await writeFile(join(dir, 'sc010', 'ref.png'), await encodePng(halfImage(SIZE, SIZE, COLOURS.red, COLOURS.grey)));
+    await mkdir(join(dir, 'broken'));
+    await writeFile(join(dir, 'broken', '00001.png'), await encodePng(sketchFrame(SIZE, SIZE, 0, 2).image));
+    await writeFile(join(dir, 'broken', '00002.png'), Buffer.from('\x89PNG\r\n\x1a\nnot really a png'));
+  });
+  after(async () => {
+    await farm?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  let shotId = '';
+
+  it('submits a folder, waits with progress and downloads the outputs', async () => {
+    const out = join(dir, 'out');
+    const r = await celfarm(['submit', join(dir, 'sc010'), '--reference', join(dir, 'sc010', 'ref.png'), ...knobs, '--mode', 'full', '--wait', '--out', out], env);
+    assert.equal(r.code, 0, r.stderr);
+    noStack(r);
+    const lines = r.stdout.trim().split('\n');
+    shotId = lines[0]!;
+    assert.match(shotId, /^[a-z0-9]+$/);
+    assert.deepEqual(lines.slice(1), [join(out, '00001.png'), join(out, '00002.png')]);
+    assert.match(r.stderr, new RegExp(`submitted shot ${shotId}: 2 frames`));
+    assert.match(r.stderr, /completed: 2\/2 frames/);
+    assert.deepEqual((await readdir(out)).sort(), ['00001.png', '00002.png']);
+    for (const f of ['00001.png', '00002.png']) assert.deepEqual(pngSize(await readFile(join(out, f))), [SIZE, SIZE]);
+  });
+
+  it('status --json parses; status prints a frame table; list and wait find the shot', async () => {
+    const s = await celfarm(['status', shotId, '--json'], env);
+    assert.equal(s.code, 0, s.stderr);
+    const view = JSON.parse(s.stdout) as ShotView & { settings: Record<string, unknown> };
+    assert.equal(view.id, shotId);
+    assert.equal(view.state, 'completed');
+    assert.deepEqual(view.frames.map((f) => [f.frame, f.state, f.seed]), [[1, 'completed', 3], [2, 'completed', 4]]);
+    assert.equal(view.settings.mode, 'full');
+    assert.match(view.frames[0]!.input, /00001\.png$/);
+
+    const table = await celfarm(['status', shotId], env);
+    assert.equal(table.code, 0, table.stderr);
+    assert.match(table.stdout, /^frame\s+state\s+stage\s+step/m);
+    assert.match(table.stdout, /^2\s+completed\s/m);
+
+    const list = await celfarm(['list', '--state', 'completed', '--json'], env);
+    assert.equal(list.code, 0, list.stderr);
+    assert.ok((JSON.parse(list.stdout) as { shots: { id: string }[] }).shots.some((x) => x.id === shotId));
+    const plain = await celfarm(['list'], env);
+    assert.match(plain.stdout, new RegExp(`^${shotId}\\s+completed\\s+demo\\s+2/2`, 'm'));
+
+    const wait = await celfarm(['wait', shotId, '--json'], env);
+    assert.equal(wait.code, 0, wait.stderr);
+    assert.equal((JSON.parse(wait.stdout) as ShotView).state, 'completed');
+
+    const out = join(dir, 'again');
+    const dl = await celfarm(['download', shotId, '--out', out], env);
+    assert.equal(dl.code, 0, dl.stderr);
+    assert.deepEqual((await readdir(out)).sort(), ['00001.png', '00002.png']);
+  });
+
+  it('a repeated submit without an explicit key returns the same shot', async () => {
+    const args = ['submit', join(dir, 'sc010'), '--reference', join(dir, 'sc010', 'ref.png'), ...knobs, '--mode', 'full'];
+    const again = await celfarm(args, env);
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal(again.stdout.trim(), shotId);
+    assert.match(again.stderr, /already submitted with idempotency key cli-/);
+    // Other settings make another shot; --no-idempotency-key always does.
+    const other = await celfarm([...args, '--steps', '5', '--json'], env);
+    assert.equal(other.code, 0, other.stderr);
+    const otherId = (JSON.parse(other.stdout) as ShotView).id;
+    assert.notEqual(otherId, shotId);
+    const fresh = await celfarm([...args, '--no-idempotency-key'], env);
+    assert.equal(fresh.code, 0, fresh.stderr);
+    assert.notEqual(fresh.stdout.trim(), shotId);
+    const wait = await celfarm(['wait', otherId, fresh.stdout.trim(), '--quiet'], env);
+    assert.equal(wait.code, 0, wait.stderr);
+  });
+
+  it('a bad knob exits 2 naming the field, before anything is sent', async () => {
+    const base = ['submit', join(dir, 'sc010'), '--reference', join(dir, 'sc010', 'ref.png')];
+    const steps = await celfarm([...base, '--steps', '0'], env);
+    assert.equal(steps.code, 2);
+    assert.match(steps.stderr, /^error \[INVALID_KNOB\] \(settings\.steps\): /m);
+    noStack(steps);
+    const mode = await celfarm([...base, '--mode', 'sepia'], env);
+    assert.equal(mode.code, 2);
+    assert.match(mode.stderr, /\[UNKNOWN_MODE\] \(settings\.mode\)/);
+    const unknown = await celfarm([...base, '--settings', '{"colour": 1}'], env);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /\(settings\.colour\)/);
+    const notNumber = await celfarm([...base, '--guidance-scale', 'lots'], env);
+    assert.equal(notNumber.code, 2);
+    assert.match(notNumber.stderr, /--guidance-scale/);
+  });
+
+  it('API errors exit 2 with code and field, no stack trace', async () => {
+    const missing = await celfarm(['status', 'no-such-shot'], env);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /^error \[NOT_FOUND\]: shot no-such-shot not found$/m);
+    noStack(missing);
+    const cancel = await celfarm(['cancel', 'no-such-shot'], env);
+    assert.equal(cancel.code, 2);
+    const corrupt = await celfarm(['submit', join(dir, 'broken'), '--reference', join(dir, 'sc010', 'ref.png'), ...knobs], env);
+    assert.equal(corrupt.code, 2);
+    assert.match(corrupt.stderr, /^error \[INVALID_IMAGE\] \(frames\[1\]\): /m);
+    noStack(corrupt);
+    const noRef = await celfarm(['submit', join(dir, 'sc010')], env);
+    assert.equal(noRef.code, 2);
+    assert.match(noRef.stderr, /\[MISSING_INPUT\] \(reference\)/);
+  });
+
+  it('wait exits 1 when the shot it follows is cancelled', async () => {
+    // The worker is paused so the shot cannot finish before the cancel lands.
+    const worker = farm.workers[0]!.child;
+    worker.kill('SIGSTOP');
+    try {
+      const s = await celfarm(['submit', join(dir, 'sc010'), '--reference', join(dir, 'sc010', 'ref.png'), ...knobs, '--no-idempotency-key', '--json'], env);
+      assert.equal(s.code, 0, s.stderr);
+      const id = (JSON.parse(s.stdout) as ShotView).id;
+      const waiting = celfarm(['wait', id, '--poll', '0.1'], env);
+      await new Promise((res) => setTimeout(res, 600));
+      const c = await celfarm(['cancel', id], env);
+      assert.equal(c.code, 0, c.stderr);
+      assert.equal(c.stdout.trim(), `shot ${id} cancelled`);
+      const w = await waiting;
+      assert.equal(w.code, 1, w.stderr);
+      assert.match(w.stderr, new RegExp(`shot ${id} queued: 0/2 frames`));
+      assert.match(w.stderr, new RegExp(`shot ${id} cancelled: 0/2 frames`));
+    } finally {
+      worker.kill('SIGCONT');
+    }
+  });
+  it('manages API keys and webhooks on the farm', async () => {
+    // A submit/read key: can list shots, cannot manage keys; revoked, it is refused.
+    const created = await celfarm(['keys', 'create', '--name', 'ci', '--scopes', 'submit,read', '--json'], env);
+    assert.equal(created.code, 0, created.stderr);
+    const key = JSON.parse(created.stdout) as { id: string; token: string; scopes: string[] };
+    assert.match(key.token, /^cf_/);
+    assert.deepEqual(key.scopes, ['submit', 'read']);
+    const ci = { ...env, CELFARM_KEY: key.token };
+    const who = await celfarm(['whoami', '--json'], ci);
+    assert.equal(who.code, 0, who.stderr);
+    assert.deepEqual((JSON.parse(who.stdout) as { scopes: string[] }).scopes, ['submit', 'read']);
+    assert.equal((await celfarm(['list'], ci)).code, 0);
+    const forbidden = await celfarm(['keys', 'list'], ci);
+    assert.equal(forbidden.code, 2);
+    assert.match(forbidden.stderr, /^error \[FORBIDDEN\]/m);
+    const listed = await celfarm(['keys', 'list'], env);
+    assert.match(listed.stdout, new RegExp(`^${key.id}\\s+ci\\s+submit,read`, 'm'));
+    const revoked = await celfarm(['keys', 'revoke', key.id], env);
+    assert.equal(revoked.code, 0, revoked.stderr);
+    const refused = await celfarm(['list'], ci);
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /^error \[UNAUTHENTICATED\]/m);
+    const anonymous = await celfarm(['list'], { CELFARM_API: farm.apiUrl });
+    assert.equal(anonymous.code, 2);
+    assert.match(anonymous.stderr, /^error \[UNAUTHENTICATED\]/m);
+
+    // Webhooks, delivered to a receiver in this process (loopback allowed by WEBHOOK_ALLOW_HOSTS).
+    const received: { headers: IncomingMessage['headers']; body: string }[] = [];
+    const receiver = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d: Buffer) => (body += d.toString()));
+      req.on('end', () => {
+        received.push({ headers: req.headers, body });
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((res) => receiver.listen(0, '127.0.0.1', res));
+    try {
+      const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+      const c = await celfarm(['webhooks', 'create', '--url', url, '--events', 'shot.completed,shot.failed', '--description', 'ci'], env);
+      assert.equal(c.code, 0, c.stderr);
+      const id = /^id\s+(\S+)$/m.exec(c.stdout)?.[1];
+      const secret = /^secret\s+(whsec_\S+)$/m.exec(c.stdout)?.[1];
+      assert.ok(id && secret, c.stdout);
+      const l = await celfarm(['webhooks', 'list'], env);
+      assert.match(l.stdout, new RegExp(`^${id}\\s+${url.replace(/[.]/g, '\\.')}\\s+shot\\.completed,shot\\.failed`, 'm'));
+
+      const ping = await celfarm(['webhooks', 'ping', id], env);
+      assert.equal(ping.code, 0, ping.stdout + ping.stderr);
+      assert.match(ping.stdout, /delivered \(HTTP 204\)/);
+      assert.equal(received.length, 1);
+      const { headers, body } = received[0]!;
+      const signed = `${String(headers['webhook-id'])}.${String(headers['webhook-timestamp'])}.${body}`;
+      const mac = createHmac('sha256', Buffer.from(secret.slice('whsec_'.length), 'base64')).update(signed).digest('base64');
+      assert.ok(String(headers['webhook-signature']).split(' ').includes(`v1,${mac}`), 'the delivery is signed with the secret');
+
+      const d = await celfarm(['webhooks', 'deliveries', id, '--json'], env);
+      assert.equal(d.code, 0, d.stderr);
+      const attempts = JSON.parse(d.stdout) as { eventId: string; delivered: boolean }[];
+      assert.ok(attempts.some((a) => a.eventId === headers['webhook-id'] && a.delivered));
+      const table = await celfarm(['webhooks', 'deliveries', id], env);
+      assert.match(table.stdout, /^at\s+eventId\s+type\s+attempt\s+delivered/m);
+
+      const again = await celfarm(['webhooks', 'redeliver', id, String(headers['webhook-id'])], env);
+      assert.equal(again.code, 0, again.stderr);
+      for (let i = 0; i < 100 && received.length < 2; i++) await new Promise((res) => setTimeout(res, 100));
+      assert.equal(received[1]?.headers['webhook-id'], headers['webhook-id'], 'redelivered with the same webhook-id');
+
+      const del = await celfarm(['webhooks', 'delete', id], env);
+      assert.equal(del.code, 0, del.stderr);
+      const gone = await celfarm(['webhooks', 'ping', id], env);
+      assert.equal(gone.code, 2);
+      assert.match(gone.stderr, /^error \[NOT_FOUND\]/m);
+    } finally {
+      await new Promise<void>((res) => receiver.close(() => res()));
+    }
+  });
+});
+
+interface Seen {
+  method: string;
+  url: string;
+  auth?: string;
+  body: string;
+}
+
+/** A stub of the API's key and webhook routes (the contract), with scripted 429/503/401 answers. */
+async function startStub(): Promise<{ url: string; seen: Seen[]; queue: [number, Record<string, string>, unknown][]; server: Server }> {
+  const seen: Seen[] = [];
+  const queue: [number, Record<string, string>, unknown][] = [];
+  const read = async (req: IncomingMessage) => {
+    let s = '';
+    for await (const chunk of req) s += String(chunk);
+    return s;
+  };
+  const server = createServer((req, res) => {
+    void read(req).then((body) => {
+      seen.push({ method: req.method!, url: req.url!, auth: req.headers.authorization, body });
+      const send = (status: number, payload?: unknown, headers: Record<string, string> = {}) => {
+        res.writeHead(status, { 'content-type': 'application/json', ...headers });
+        res.end(payload === undefined ? '' : JSON.stringify(payload));
+      };
+      const scripted = queue.shift();
+      if (scripted) return send(scripted[0], scripted[2], scripted[1]);
+      const route = `${req.method} ${req.url}`;
+      const key = { id: 'key_1', name: 'ci', scopes: ['submit', 'read'], createdAt: '2026-01-01T00:00:00Z' };
+      const hook = { id: 'wh_1', url: 'https://example.com/hook', events: ['shot.completed'], createdAt: '2026-01-01T00:00:00Z' };
+      if (route === 'POST /v1/keys') return send(201, { ...key, ...(JSON.parse(body) as object), token: 'cf_secret_token' });
+      if (route === 'GET /v1/keys') return send(200, { keys: [key] });
+      if (route === 'DELETE /v1/keys/key_1') return send(204);
+      if (route === 'POST /v1/webhooks') return send(201, { ...hook, ...(JSON.parse(body) as object), secret: 'whsec_c2VjcmV0' });
+      if (route === 'GET /v1/webhooks') return send(200, { webhooks: [hook] });
+      if (route === 'DELETE /v1/webhooks/wh_1') return send(204);
+      if (route === 'GET /v1/webhooks/wh_1/deliveries') {
+        return send(200, { deliveries: [{ at: '2026-01-01T00:00:01Z', eventId: 'evt_1', type: 'shot.completed', attempt: 1, status: 200, durationMs: 12, delivered: true }] });
+      }
+      if (route === 'POST /v1/webhooks/wh_1/deliveries/evt_1/redeliver') return send(202, { eventId: 'evt_1', subscriptionId: 'wh_1', jobId: 'j1' });
+      if (route === 'POST /v1/webhooks/wh_1/ping') {
+        return send(200, { at: '2026-01-01T00:00:02Z', eventId: 'evt_ping', type: 'webhook.ping', attempt: 1, durationMs: 5, delivered: false, error: 'connect ECONNREFUSED' });
+      }
+      return send(404, { error: { code: 'NOT_FOUND', message: `${route} not found` } });
+    });
+  });
+  await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen, queue, server };
+}
+
+describe('celfarm CLI: keys, webhooks, auth and retries (stub API)', () => {
+  let stub: Awaited<ReturnType<typeof startStub>>;
+  let env: Record<string, string>;
+  before(async () => {
+    stub = await startStub();
+    env = { CELFARM_API: stub.url, CELFARM_KEY: 'cf_env_key' };
+  });
+  after(() => new Promise<void>((res) => stub.server.close(() => res())));
+
+  it('keys create prints the token; list and revoke; the key from the environment is the bearer', async () => {
+    const c = await celfarmHere(['keys', 'create', '--name', 'ci', '--scopes', 'submit,read', '--rate-limit', '5'], env);
+    assert.equal(c.code, 0, c.stderr);
+    assert.equal(c.stdout, 'cf_secret_token\n');
+    const sent = stub.seen.at(-1)!;
+    assert.equal(sent.auth, 'Bearer cf_env_key');
+    assert.deepEqual(JSON.parse(sent.body), { name: 'ci', scopes: ['submit', 'read'], rateLimit: 5 });
+    const l = await celfarmHere(['keys', 'list'], env);
+    assert.equal(l.code, 0, l.stderr);
+    assert.match(l.stdout, /^id\s+name\s+scopes/m);
+    assert.match(l.stdout, /^key_1\s+ci\s+submit,read/m);
+    const lj = await celfarmHere(['keys', 'list', '--json', '--key', 'cf_flag_key'], env);
+    assert.equal((JSON.parse(lj.stdout) as { id: string }[])[0]!.id, 'key_1');
+    assert.equal(stub.seen.at(-1)!.auth, 'Bearer cf_flag_key', '--key overrides CELFARM_KEY');
+    const r = await celfarmHere(['keys', 'revoke', 'key_1'], env);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(stub.seen.at(-1)!.method, 'DELETE');
+    const bad = await celfarmHere(['keys', 'create', '--name', 'x', '--scopes', 'root'], env);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /\(scopes\)/);
+  });
+
+  it('webhooks create, list, deliveries, redeliver, ping, delete', async () => {
+    const c = await celfarmHere(['webhooks', 'create', '--url', 'https://example.com/hook', '--events', 'shot.completed,shot.failed', '--description', 'ci'], env);
+    assert.equal(c.code, 0, c.stderr);
+    assert.match(c.stdout, /^secret\s+whsec_c2VjcmV0$/m);
+    assert.deepEqual(JSON.parse(stub.seen.at(-1)!.body), { url: 'https://example.com/hook', events: ['shot.completed', 'shot.failed'], description: 'ci' });
+    const all = await celfarmHere(['--api', stub.url, 'webhooks', 'create', '--url', 'https://example.com/all', '--json'], { CELFARM_KEY: 'cf_env_key' });
+    assert.equal(all.code, 0, all.stderr);
+    assert.deepEqual((JSON.parse(all.stdout) as { events: string[] }).events, ['*']);
+    const l = await celfarmHere(['webhooks', 'list'], env);
+    assert.match(l.stdout, /^wh_1\s+https:\/\/example\.com\/hook\s+shot\.completed/m);
+    const d = await celfarmHere(['webhooks', 'deliveries', 'wh_1'], env);
+    assert.equal(d.code, 0, d.stderr);
+    assert.match(d.stdout, /^at\s+eventId\s+type\s+attempt\s+delivered\s+status\s+durationMs/m);
+    assert.match(d.stdout, /\sevt_1\s+shot\.completed\s+1\s+true\s+200\s+12$/m);
+    const rd = await celfarmHere(['webhooks', 'redeliver', 'wh_1', 'evt_1'], env);
+    assert.equal(rd.code, 0, rd.stderr);
+    assert.equal(stub.seen.at(-1)!.url, '/v1/webhooks/wh_1/deliveries/evt_1/redeliver');
+    assert.match(rd.stdout, /queued \(job j1\)/);
+    const p = await celfarmHere(['webhooks', 'ping', 'wh_1'], env);
+    assert.equal(p.code, 1, 'a ping that was not delivered exits 1');
+    assert.match(p.stdout, /^ping evt_ping not delivered: connect ECONNREFUSED in 5 ms$/m);
+    const del = await celfarmHere(['webhooks', 'delete', 'wh_1'], env);
+    assert.equal(del.code, 0, del.stderr);
+    const gone = await celfarmHere(['webhooks', 'deliveries', 'wh_9'], env);
+    assert.equal(gone.code, 2);
+    assert.match(gone.stderr, /^error \[NOT_FOUND\]/m);
+  });
+
+  it('retries 429 and 503 after Retry-After; 401/403 exit 2, 5xx exit 1', async () => {
+    stub.queue.push(
+      [429, { 'retry-after': '1' }, { error: { code: 'RATE_LIMITED', message: 'slow down' } }],
+      [503, { 'retry-after': '0' }, { error: { code: 'UNAVAILABLE', message: 'redis is down' } }],
+    );
+    const before = stub.seen.length;
+    const t0 = Date.now();
+    const ok = await celfarmHere(['keys', 'list', '--json'], env);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(stub.seen.length - before, 3);
+    assert.ok(Date.now() - t0 >= 1000, 'waited out Retry-After: 1');
+    assert.match(ok.stderr, /rate limited \(429\); retrying in 1\.0 s/);
+    assert.match(ok.stderr, /API unavailable \(503\); retrying in 0\.0 s/);
+
+    stub.queue.push([401, {}, { error: { code: 'UNAUTHENTICATED', message: 'missing or invalid API key' } }]);
+    const unauth = await celfarmHere(['list'], env);
+    assert.equal(unauth.code, 2);
+    assert.match(unauth.stderr, /^error \[UNAUTHENTICATED\]: missing or invalid API key$/m);
+    stub.queue.push([403, {}, { error: { code: 'FORBIDDEN', message: 'needs scope admin' } }]);
+    const forbidden = await celfarmHere(['keys', 'list'], env);
+    assert.equal(forbidden.code, 2);
+    assert.match(forbidden.stderr, /\[FORBIDDEN\]/);
+    stub.queue.push([500, {}, { error: { code: 'INTERNAL', message: 'internal error' } }]);
+    const boom = await celfarmHere(['webhooks', 'list'], env);
+    assert.equal(boom.code, 1);
+    assert.match(boom.stderr, /^error \[INTERNAL\]: internal error$/m);
+    noStack(boom);
+    const down = await celfarmHere(['list'], { CELFARM_API: 'http://127.0.0.1:9' });
+    assert.equal(down.code, 1);
+    assert.match(down.stderr, /^error \[UNREACHABLE\]: cannot reach the API at http:\/\/127\.0\.0\.1:9/m);
+  });
+});

@@ -1,0 +1,11 @@
+/** The producers' dashboard: shots, frames, workers, queues and webhook deliveries, live. */
+import { StrictMode } from 'react';
+import { createRoot } from 'react-dom/client';
+import { App } from './App.tsx';
+import './styles.css';
+
+createRoot(document.getElementById('root')!).render(
+  <StrictMode>
+    <App />
+  </StrictMode>,
+);

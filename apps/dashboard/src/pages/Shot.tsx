@@ -1,0 +1,318 @@
+import { useCallback, useEffect, useRef, useState } from 'react';
+import { api, ApiError, TERMINAL, type FrameView, type ShotView } from '../api.ts';
+import { ago, dateTime, eta } from '../format.ts';
+import { useLive } from '../live.tsx';
+import { keepUrls, mergeView } from '../merge.ts';
+import { Link } from '../router.tsx';
+import { Empty, ErrorNote, ProgressBar, StateBadge, useNow } from '../ui.tsx';
+import { Flipbook } from './Flipbook.tsx';
+
+/** Milliseconds between refetches of a shot's view: 0.3 s for a short shot, up to 10 s. */
+const refetchGap = (frames: number): number => Math.min(10_000, Math.max(300, frames * 5));
+
+/**
+ * One shot: header with progress and actions, the flipbook over its colorized frames, and the
+ * frame strip (sketch beside colour, state, stage, sampler step, error), all kept live.
+ */
+export function ShotPage({ id }: { id: string }) {
+  const [view, setView] = useState<ShotView | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [actionError, setActionError] = useState<unknown>(null);
+  const [busy, setBusy] = useState<'cancel' | 'retry' | null>(null);
+  const [shown, setShown] = useState<number | undefined>(undefined);
+  const now = useNow(5000);
+  const viewRef = useRef<ShotView | null>(null);
+  viewRef.current = view;
+
+  // One request at a time; asks made meanwhile fold into one more afterwards.
+  const fetching = useRef<{ running: boolean; again: boolean; fresh: boolean }>({ running: false, again: false, fresh: false });
+  const refetch = useCallback(
+    async (opts: { freshUrls?: boolean } = {}) => {
+      const f = fetching.current;
+      f.fresh ||= !!opts.freshUrls;
+      if (f.running) {
+        f.again = true;
+        return;
+      }
+      f.running = true;
+      try {
+        do {
+          f.again = false;
+          const fresh = f.fresh;
+          f.fresh = false;
+          try {
+            const next = await api.shot(id);
+            setView((prev) => (fresh ? next : keepUrls(prev, next)));
+            setError(null);
+          } catch (e) {
+            setError(e);
+          }
+          // Steps come by the snapshot; refetches (for new colour URLs) are spaced out, more so
+          // for long shots, whose views are heavy to build (two presigned URLs per frame).
+          if (f.again) await new Promise((r) => setTimeout(r, refetchGap(viewRef.current?.frameCount ?? 0)));
+        } while (f.again);
+      } finally {
+        f.running = false;
+      }
+    },
+    [id],
+  );
+
+  useEffect(() => {
+    setView(null);
+    setError(null);
+    void refetch();
+  }, [refetch]);
+
+  // Presigned URLs expire (PRESIGN_SECONDS): a broken image asks for new ones, at most every 30 s.
+  const lastFresh = useRef(0);
+  const renewUrls = () => {
+    if (Date.now() - lastFresh.current < 30_000) return;
+    lastFresh.current = Date.now();
+    void refetch({ freshUrls: true });
+  };
+
+  useLive({
+    shots: (snapshot) => {
+      const current = viewRef.current;
+      if (!current) return;
+      const { view: merged, stale } = mergeView(current, snapshot.shots.find((s) => s.id === id));
+      if (merged !== current) setView(merged);
+      if (stale) void refetch();
+    },
+    farm: (event) => {
+      if (event.shotId === id) void refetch();
+    },
+    reconnected: () => void refetch(),
+  });
+
+  if (error && !view) {
+    const missing = error instanceof ApiError && error.status === 404;
+    return (
+      <main id="main" className="page">
+        <p className="crumbs">
+          <Link to="/shots">← Shots</Link>
+        </p>
+        {missing ? (
+          <Empty title={`No shot ${id} in this project.`}>
+            <p>It may have been deleted, or it belongs to another project.</p>
+          </Empty>
+        ) : (
+          <ErrorNote error={error} title="Could not load the shot." />
+        )}
+      </main>
+    );
+  }
+  if (!view) {
+    return (
+      <main id="main" className="page" aria-busy="true">
+        <p className="crumbs">
+          <Link to="/shots">← Shots</Link>
+        </p>
+        <p className="muted">Loading shot {id}…</p>
+      </main>
+    );
+  }
+
+  const done = view.counts.completed;
+  const finished = TERMINAL.includes(view.state);
+  const canCancel = !finished;
+  const canRetry = (view.state === 'completed' || view.state === 'failed') && view.counts.failed > 0;
+  const colour = view.frames.filter((f) => f.state === 'completed' && f.outputUrl);
+
+  const act = async (what: 'cancel' | 'retry') => {
+    if (what === 'cancel' && !window.confirm(`Cancel shot ${view.id}? Frames not yet rendered will not be rendered.`)) return;
+    setBusy(what);
+    setActionError(null);
+    try {
+      const next = what === 'cancel' ? await api.cancel(view.id) : await api.retry(view.id);
+      setView((prev) => keepUrls(prev, next));
+    } catch (e) {
+      setActionError(e);
+    } finally {
+      setBusy(null);
+    }
+  };
+
+  const mode = typeof view.settings.mode === 'string' ? view.settings.mode : undefined;
+  const steps = typeof view.settings.steps === 'number' ? view.settings.steps : undefined;
+
+  return (
+    <main id="main" className="page">
+      <p className="crumbs">
+        <Link to="/shots">← Shots</Link>
+      </p>
+      <header className="shot-head">
+        <div className="shot-title">
+          <h1 className="mono">{view.id}</h1>
+          <StateBadge state={view.state} />
+        </div>
+        <div className="shot-actions">
+          <button type="button" className="button button-danger" disabled={!canCancel || busy !== null} onClick={() => void act('cancel')}>
+            {busy === 'cancel' ? 'Cancelling…' : 'Cancel shot'}
+          </button>
+          <button
+            type="button"
+            className="button"
+            disabled={!canRetry || busy !== null}
+            onClick={() => void act('retry')}
+            title={canRetry ? undefined : 'Only a finished shot with failed frames can be retried'}
+          >
+            {busy === 'retry' ? 'Retrying…' : `Retry failed${view.counts.failed ? ` (${view.counts.failed})` : ''}`}
+          </button>
+        </div>
+        <div className="shot-progress">
+          <ProgressBar value={view.progress} label={`Progress of shot ${view.id}`} size="large" />
+          <p className="shot-stats">
+            <span>
+              <strong>{done}</strong> of {view.frameCount} frames
+            </span>
+            {view.counts.active > 0 && <span>{view.counts.active} rendering</span>}
+            {view.counts.failed > 0 && <span className="text-failed">{view.counts.failed} failed</span>}
+            {view.counts.cancelled > 0 && <span>{view.counts.cancelled} cancelled</span>}
+            <span>ETA {eta(view.state, view.etaSeconds)}</span>
+          </p>
+          <p className="sr-only" aria-live="polite" aria-atomic="true">
+            Shot {view.state}, {done} of {view.frameCount} frames done{view.counts.failed ? `, ${view.counts.failed} failed` : ''}.
+          </p>
+        </div>
+        <dl className="meta">
+          <div>
+            <dt>Project</dt>
+            <dd>{view.project}</dd>
+          </div>
+          <div>
+            <dt>Created</dt>
+            <dd>
+              <time dateTime={view.createdAt} title={dateTime(view.createdAt)}>
+                {ago(view.createdAt, now)}
+              </time>
+            </dd>
+          </div>
+          <div>
+            <dt>Priority</dt>
+            <dd>{view.priority}</dd>
+          </div>
+          {mode && (
+            <div>
+              <dt>Mode</dt>
+              <dd>{mode}</dd>
+            </div>
+          )}
+          {steps !== undefined && (
+            <div>
+              <dt>Steps</dt>
+              <dd>{steps}</dd>
+            </div>
+          )}
+          <div>
+            <dt>Seed</dt>
+            <dd>{view.seed}</dd>
+          </div>
+          <div>
+            <dt>Pack</dt>
+            <dd>
+              {view.pack.id} {view.pack.version}
+            </dd>
+          </div>
+          {view.round > 0 && (
+            <div>
+              <dt>Retry round</dt>
+              <dd>{view.round}</dd>
+            </div>
+          )}
+        </dl>
+        {view.error && (
+          <p className="note note-error">
+            <strong>{view.error.code}</strong>
+            {view.error.field ? ` (${view.error.field})` : ''}: {view.error.message}
+          </p>
+        )}
+        {view.awaitingUploads && <p className="note note-info">Waiting for its inputs to be uploaded, then for <code>POST /v1/shots/{view.id}/start</code>.</p>}
+        <ErrorNote error={actionError} title="The farm refused:" />
+      </header>
+
+      <Flipbook frames={colour} frameCount={view.frameCount} shown={shown} onShown={setShown} onBrokenImage={renewUrls} />
+
+      <section aria-labelledby="strip-title" className="strip-section">
+        <h2 id="strip-title">Frames</h2>
+        <ol className="strip">
+          {view.frames.map((f) => (
+            <FrameCard key={f.frame} frame={f} onShow={() => setShown(f.frame)} onBrokenImage={renewUrls} />
+          ))}
+        </ol>
+      </section>
+    </main>
+  );
+}
+
+function FrameCard({ frame: f, onShow, onBrokenImage }: { frame: FrameView; onShow: () => void; onBrokenImage: () => void }) {
+  const stepping = f.state === 'active' && f.step !== undefined && f.steps;
+  return (
+    <li className={`frame frame-${f.state}`} data-frame={f.frame} data-state={f.state}>
+      <div className="frame-head">
+        <h3>Frame {f.frame}</h3>
+        <StateBadge state={f.state} />
+      </div>
+      <div className="thumbs">
+        <figure>
+          {f.inputUrl ? (
+            <img src={f.inputUrl} alt={`Frame ${f.frame}, sketch`} loading="lazy" data-kind="sketch" onError={onBrokenImage} />
+          ) : (
+            <div className="thumb-empty">no sketch</div>
+          )}
+          <figcaption>Sketch</figcaption>
+        </figure>
+        <figure>
+          {f.state === 'completed' && f.outputUrl ? (
+            <button type="button" className="thumb-button" onClick={onShow} aria-label={`Show frame ${f.frame} in the flipbook`}>
+              <img src={f.outputUrl} alt={`Frame ${f.frame}, colour`} loading="lazy" data-kind="colour" onError={onBrokenImage} />
+            </button>
+          ) : (
+            <div className={`thumb-empty thumb-${f.state}`}>{f.state === 'active' ? (stepping ? `${f.step}/${f.steps}` : (f.stage ?? 'starting')) : f.state === 'completed' ? 'loading…' : f.state}</div>
+          )}
+          <figcaption>Colour</figcaption>
+        </figure>
+      </div>
+      <dl className="frame-facts">
+        {f.stage && (
+          <div>
+            <dt>Stage</dt>
+            <dd>{f.stage}</dd>
+          </div>
+        )}
+        {f.step !== undefined && f.steps ? (
+          <div>
+            <dt>Step</dt>
+            <dd className="mono">
+              {f.step}/{f.steps}
+            </dd>
+          </div>
+        ) : null}
+        {f.worker && (
+          <div>
+            <dt>Worker</dt>
+            <dd>{f.worker}</dd>
+          </div>
+        )}
+        {f.attempts > 1 && (
+          <div>
+            <dt>Attempts</dt>
+            <dd>{f.attempts}</dd>
+          </div>
+        )}
+        <div>
+          <dt>Seed</dt>
+          <dd>{f.seed}</dd>
+        </div>
+      </dl>
+      {stepping ? <ProgressBar value={f.step! / f.steps!} label={`Frame ${f.frame} sampler`} size="small" /> : null}
+      {f.error && (
+        <p className="frame-error">
+          <strong>{f.error.code}</strong>
+          {f.error.field ? ` (${f.error.field})` : ''}: {f.error.message}
+        </p>
+      )}
+    </li>
+  );
+}

@@ -1,0 +1,89 @@
+/**
+ * The farm events a worker publishes (what webhooks deliver), on real Redis and S3 with the
+ * analytic pack: shot.started after prepare, one frame.completed per frame with its output, seed
+ * and seconds — also when the frame runs again —, frame.failed only when a failure is final, and
+ * the shot's outcome with its frame counts, from finalize or from a failed prepare.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { EventBus, frameSeed, type FarmEvent } from '@celfarm/jobs';
+import { PipelineError } from '@celfarm/pipeline';
+import { shotKeys } from '@celfarm/storage';
+import type { FarmEvents } from '../src/farm-worker.ts';
+import { SIZE, sketchPngs, startTestFarm, submitShot, waitForShot, type TestFarm } from './fixtures.ts';
+
+describe('FarmWorker events', () => {
+  let f: TestFarm;
+  let bus: EventBus;
+  // The bus needs the farm's Redis, which exists only once the farm has started.
+  const events: FarmEvents = { publish: (type, ref, data) => bus.publish(type, ref, data) };
+  before(async () => {
+    f = await startTestFarm(`ev${process.pid}`, { events });
+    bus = new EventBus(f.records, f.prefix);
+  });
+  after(() => f.stop());
+
+  const vanilla = { mode: 'vanilla', steps: 4, width: SIZE, height: SIZE };
+  const summary = (es: FarmEvent[]) => es.map((e) => `${e.type}${e.frame ? `#${e.frame}` : ''}`).sort();
+  /** The project's events once `type` is among them: finalize publishes just after the state changes. */
+  async function eventsOnce(project: string, type: FarmEvent['type']): Promise<FarmEvent[]> {
+    const until = Date.now() + 10_000;
+    for (;;) {
+      const es = await bus.recent(project);
+      if (es.some((e) => e.type === type) || Date.now() > until) return es;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  it('publishes shot.started, frame.completed/failed per frame and shot.failed with the counts', async () => {
+    const [a, , c] = await sketchPngs(3);
+    const corrupt = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 1, 2, 3]);
+    const { shot } = await submitShot(f, { project: 'ev-mixed', settings: vanilla, seed: 21, frames: [a!, corrupt, c!] });
+    await waitForShot(f.store, shot.id, ['failed', 'completed']);
+    const es = await eventsOnce('ev-mixed', 'shot.failed');
+    assert.deepEqual(summary(es), ['frame.completed#1', 'frame.completed#3', 'frame.failed#2', 'shot.failed', 'shot.started']);
+    assert.ok(es.every((e) => e.shotId === shot.id && e.project === 'ev-mixed'));
+    const keys = shotKeys(f.objectPrefix, 'ev-mixed', shot.id);
+    const done = es.find((e) => e.type === 'frame.completed' && e.frame === 3)!;
+    assert.equal(done.data.output, keys.output(3));
+    assert.equal(done.data.seed, frameSeed(21, 3));
+    assert.ok((done.data.seconds as number) > 0);
+    const failed = es.find((e) => e.type === 'frame.failed')!;
+    assert.deepEqual((failed.data.error as { code: string; field: string }).code, 'INVALID_IMAGE');
+    assert.deepEqual((failed.data.error as { code: string; field: string }).field, 'frames[1]');
+    const outcome = es.find((e) => e.type === 'shot.failed')!;
+    assert.deepEqual(outcome.data.counts, { waiting: 0, active: 0, completed: 2, failed: 1, cancelled: 0 });
+    assert.equal((outcome.data.error as { code: string }).code, 'FRAMES_FAILED');
+    // Everything is JSON as it was published.
+    assert.deepEqual(JSON.parse(JSON.stringify(es)), es);
+  });
+
+  it('publishes frame.failed only after the last attempt, and one frame.completed however often a frame runs', async () => {
+    const { shot } = await submitShot(f, { project: 'ev-retry', settings: vanilla, frames: await sketchPngs(1) });
+    await waitForShot(f.store, shot.id, ['completed']);
+    await eventsOnce('ev-retry', 'shot.completed');
+    const ref = { shotId: shot.id, project: shot.project, frame: 1 };
+    const attempt = (n: number) => ({ jobId: 'direct', attempt: n, attempts: 2, reportProgress: async () => undefined });
+    // The frame runs again (a worker died after rendering it): no second frame.completed.
+    assert.equal(await f.freshWorker().renderFrame(ref, attempt(1)), 'completed');
+    assert.deepEqual(summary(await bus.recent('ev-retry')), ['frame.completed#1', 'shot.completed', 'shot.started']);
+
+    const fault = new PipelineError('RUNTIME', 'CUDA error: an illegal memory access was encountered');
+    const faulty = f.freshWorker({ host: { prepare: (i, s, o) => f.host.prepare(i, s, o), frame: () => Promise.reject(fault) } });
+    await assert.rejects(faulty.renderFrame(ref, attempt(1)));
+    assert.equal((await bus.recent('ev-retry')).filter((e) => e.type === 'frame.failed').length, 0, 'attempts remain: nothing final yet');
+    await assert.rejects(faulty.renderFrame(ref, attempt(2)));
+    const failed = (await bus.recent('ev-retry')).filter((e) => e.type === 'frame.failed');
+    assert.equal(failed.length, 1);
+    assert.deepEqual(failed[0]!.data, { error: { code: 'RUNTIME', message: fault.message }, attempts: 2 });
+  });
+
+  it('publishes shot.failed when prepare fails for good (the shot never reaches finalize)', async () => {
+    const { shot } = await submitShot(f, { project: 'ev-prepare', settings: vanilla, frames: await sketchPngs(2), withoutReferenceObject: true });
+    await waitForShot(f.store, shot.id, ['failed']);
+    const es = await eventsOnce('ev-prepare', 'shot.failed');
+    assert.deepEqual(summary(es), ['shot.failed']);
+    assert.deepEqual(es[0]!.data.counts, { waiting: 2, active: 0, completed: 0, failed: 0, cancelled: 0 });
+    assert.deepEqual((es[0]!.data.error as { code: string; field: string }).field, 'reference');
+  });
+});

@@ -1,0 +1,518 @@
+"""celfarm: a Python client for the celfarm render farm (standard library only).
+
+    from celfarm import Client
+
+    client = Client("https://farm.example.com", "cf_...")
+    shot = client.submit(["sc010/00001.png", "sc010/00002.png"], "ref.png",
+                         settings={"mode": "full", "steps": 20})
+    done = client.wait(shot["id"], on_progress=lambda v: print(v["state"], v["progress"]))
+    paths = client.download(shot["id"], "out/sc010")        # out/sc010/00001.png, ...
+
+Every API error raises ``CelfarmError(status, code, field, message)``; 429 and 503 answers are
+retried after their ``Retry-After``. ``verify_webhook`` checks the Standard Webhooks signature of
+a delivery (``webhook-id``, ``webhook-timestamp``, ``webhook-signature``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import os
+import re
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from email.utils import parsedate_to_datetime
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Client",
+    "CelfarmError",
+    "ShotFailed",
+    "WaitTimeout",
+    "WebhookVerificationError",
+    "verify_webhook",
+    "sign_webhook",
+    "TERMINAL_STATES",
+    "DEFAULT_API",
+]
+
+DEFAULT_API = "http://127.0.0.1:8080"
+TERMINAL_STATES = ("completed", "failed", "cancelled")
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+_RETRYABLE = (429, 503)
+_MAX_WAIT = 60.0
+_MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp"}
+
+
+class CelfarmError(Exception):
+    """An error answer of the API: ``{"error": {"code", "field", "message"}}`` and its HTTP status.
+
+    ``status`` is 0 when the API could not be reached at all.
+    """
+
+    def __init__(self, status: int, code: str, field: Optional[str] = None, message: str = "") -> None:
+        self.status = status
+        self.code = code
+        self.field = field
+        self.message = message
+        super().__init__(f"[{code}]{f' ({field})' if field else ''}: {message}")
+
+
+class ShotFailed(Exception):
+    """Raised by ``Client.wait`` when the shot ended ``failed`` or ``cancelled``; ``shot`` is its last view."""
+
+    def __init__(self, shot: Dict[str, Any]) -> None:
+        self.shot = shot
+        self.state: str = shot.get("state", "")
+        err = shot.get("error") or {}
+        detail = f": [{err.get('code')}] {err.get('message')}" if err else ""
+        super().__init__(f"shot {shot.get('id')} {self.state}{detail}")
+
+
+class WaitTimeout(TimeoutError):
+    """Raised by ``Client.wait`` when the shot did not finish in time; ``shot`` is its last view."""
+
+    def __init__(self, shot: Dict[str, Any], timeout: float) -> None:
+        self.shot = shot
+        super().__init__(f"shot {shot.get('id')} still {shot.get('state')} after {timeout:g} s")
+
+
+class WebhookVerificationError(Exception):
+    """A webhook delivery whose signature, timestamp or headers do not check out."""
+
+
+def _retry_after(value: Optional[str], attempt: int) -> float:
+    """Seconds to wait before retrying: the Retry-After header (seconds or HTTP date), else a backoff."""
+    if value:
+        value = value.strip()
+        try:
+            return min(_MAX_WAIT, max(0.0, float(value)))
+        except ValueError:
+            pass
+        try:
+            when = parsedate_to_datetime(value)
+            return min(_MAX_WAIT, max(0.0, when.timestamp() - time.time()))
+        except (TypeError, ValueError, IndexError, OverflowError):
+            pass
+    return min(_MAX_WAIT, 0.5 * 2**attempt)
+
+
+def _safe_filename(name: str) -> str:
+    return re.sub(r'[^A-Za-z0-9._-]', "_", name) or "file"
+
+
+class _Multipart:
+    """multipart/form-data built by hand, with a random boundary."""
+
+    def __init__(self) -> None:
+        self.boundary = f"celfarm-{uuid.uuid4().hex}"
+        self._chunks: List[bytes] = []
+
+    def field(self, name: str, value: str) -> None:
+        self._chunks.append(
+            f'--{self.boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode("utf-8")
+            + value.encode("utf-8")
+            + b"\r\n"
+        )
+
+    def file(self, name: str, filename: str, data: bytes, content_type: str) -> None:
+        head = (
+            f"--{self.boundary}\r\n"
+            f'Content-Disposition: form-data; name="{name}"; filename="{_safe_filename(filename)}"\r\n'
+            f"Content-Type: {content_type}\r\n\r\n"
+        )
+        self._chunks.append(head.encode("utf-8") + data + b"\r\n")
+
+    def body(self) -> bytes:
+        return b"".join(self._chunks) + f"--{self.boundary}--\r\n".encode("ascii")
+
+    @property
+    def content_type(self) -> str:
+        return f"multipart/form-data; boundary={self.boundary}"
+
+
+def _read_image(item: Union[PathLike, bytes], field: str, default_name: str) -> Tuple[str, bytes, str]:
+    if isinstance(item, (bytes, bytearray)):
+        return default_name, bytes(item), "application/octet-stream"
+    path = os.fspath(item)
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise CelfarmError(0, "MISSING_INPUT", field, f"cannot read {path} ({e.strerror or e})") from None
+    name = os.path.basename(path)
+    return name, data, _MIME.get(os.path.splitext(name)[1].lower(), "application/octet-stream")
+
+
+class Client:
+    """A client of one celfarm API.
+
+    ``api_url`` and ``key`` default to the environment (``CELFARM_API``, ``CELFARM_KEY``); the key
+    is sent as ``Authorization: Bearer <key>``. ``project`` (default ``CELFARM_PROJECT``) is named in
+    submits when set; unset, the API uses the key's own project. ``timeout`` is per HTTP request,
+    in seconds.
+    """
+
+    def __init__(
+        self,
+        api_url: Optional[str] = None,
+        key: Optional[str] = None,
+        timeout: float = 30,
+        *,
+        project: Optional[str] = None,
+        max_retries: int = 5,
+    ) -> None:
+        self.api_url = (api_url or os.environ.get("CELFARM_API") or DEFAULT_API).rstrip("/")
+        self.key = key if key is not None else (os.environ.get("CELFARM_KEY") or None)
+        self.timeout = timeout
+        self.project = project or os.environ.get("CELFARM_PROJECT") or None
+        self.max_retries = max_retries
+        self._sleep: Callable[[float], None] = time.sleep
+
+    def __repr__(self) -> str:
+        return f"Client({self.api_url!r}, key={'***' if self.key else None})"
+
+    # -- transport ---------------------------------------------------------------------------
+
+    def _auth(self) -> Dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"} if self.key else {}
+
+    def _open(self, req: urllib.request.Request) -> Tuple[int, Dict[str, str], bytes]:
+        """Sends ``req``, retrying 429/503; returns status, headers (lowercase) and body of the last answer."""
+        for attempt in range(self.max_retries + 1):
+            try:
+                with urllib.request.urlopen(req, timeout=self.timeout) as res:
+                    return res.status, {k.lower(): v for k, v in res.headers.items()}, res.read()
+            except urllib.error.HTTPError as e:
+                status, headers, data = e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
+                e.close()
+                if status in _RETRYABLE and attempt < self.max_retries:
+                    self._sleep(_retry_after(headers.get("retry-after"), attempt))
+                    continue
+                return status, headers, data
+            except urllib.error.URLError as e:
+                raise CelfarmError(0, "UNREACHABLE", None, f"cannot reach {req.full_url}: {e.reason}") from None
+            except OSError as e:  # timeouts, resets
+                raise CelfarmError(0, "UNREACHABLE", None, f"cannot reach {req.full_url}: {e}") from None
+        raise AssertionError("unreachable")
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Optional[Mapping[str, Any]] = None,
+        json_body: Any = None,
+        body: Optional[bytes] = None,
+        content_type: Optional[str] = None,
+        headers: Optional[Mapping[str, str]] = None,
+    ) -> Tuple[int, Any]:
+        url = self.api_url + path
+        q = {k: v for k, v in (query or {}).items() if v is not None and v != ""}
+        if q:
+            url += "?" + urllib.parse.urlencode(q)
+        h = {"Accept": "application/json", **self._auth(), **(headers or {})}
+        data = body
+        if json_body is not None:
+            data = json.dumps(json_body).encode("utf-8")
+            content_type = "application/json"
+        if content_type:
+            h["Content-Type"] = content_type
+        req = urllib.request.Request(url, data=data, headers=h, method=method)
+        status, _headers, raw = self._open(req)
+        parsed: Any = None
+        if raw:
+            try:
+                parsed = json.loads(raw.decode("utf-8"))
+            except ValueError:
+                parsed = None
+        if status >= 400:
+            err = parsed.get("error") if isinstance(parsed, dict) else None
+            if isinstance(err, dict) and isinstance(err.get("code"), str):
+                raise CelfarmError(status, err["code"], err.get("field"), err.get("message", ""))
+            text = raw.decode("utf-8", "replace").strip()[:200]
+            raise CelfarmError(status, f"HTTP_{status}", None, text or f"status {status}")
+        if raw and parsed is None:
+            raise CelfarmError(status, "BAD_RESPONSE", None, f"{method} {path}: the API answered something that is not JSON")
+        return status, parsed
+
+    # -- shots -------------------------------------------------------------------------------
+
+    def submit(
+        self,
+        frames: Sequence[Union[PathLike, bytes]],
+        reference: Union[PathLike, bytes],
+        background: Optional[Union[PathLike, bytes]] = None,
+        settings: Optional[Mapping[str, Any]] = None,
+        priority: Optional[int] = None,
+        idempotency_key: Optional[str] = None,
+        *,
+        project: Optional[str] = None,
+        failed_frame_share: Optional[float] = None,
+    ) -> Dict[str, Any]:
+        """Submits a shot: ``frames`` in order, a colour ``reference``, optional ``background``.
+
+        ``settings`` are the pipeline knobs (``{"mode": "full", "steps": 20}``). Without an
+        ``idempotency_key`` a fresh one is made for this call, so the client's own retries never
+        create two shots; pass the same key again to make a repeated call return the first shot.
+        Returns the shot view (``id``, ``state``, ``frames``, ...).
+        """
+        if not frames:
+            raise CelfarmError(0, "MISSING_INPUT", "frames", "at least one frame is required")
+        request: Dict[str, Any] = {"settings": dict(settings or {})}
+        if project or self.project:
+            request["project"] = project or self.project
+        if priority is not None:
+            request["priority"] = priority
+        if failed_frame_share is not None:
+            request["failedFrameShare"] = failed_frame_share
+        form = _Multipart()
+        form.field("request", json.dumps(request))
+        name, data, ctype = _read_image(reference, "reference", "reference.png")
+        form.file("reference", name, data, ctype)
+        if background is not None:
+            name, data, ctype = _read_image(background, "background", "background.png")
+            form.file("background", name, data, ctype)
+        for i, frame in enumerate(frames):
+            name, data, ctype = _read_image(frame, f"frames[{i}]", f"{i + 1:05d}.png")
+            form.file("frames", name, data, ctype)
+        key = idempotency_key or f"py-{uuid.uuid4().hex}"
+        _, view = self._request("POST", "/v1/shots", body=form.body(), content_type=form.content_type, headers={"Idempotency-Key": key})
+        return view
+
+    def get(self, shot_id: str) -> Dict[str, Any]:
+        """The shot view: state, per-frame state/stage/step/steps, progress, ETA, output URLs."""
+        return self._request("GET", f"/v1/shots/{urllib.parse.quote(shot_id, safe='')}")[1]
+
+    def list(
+        self,
+        state: Optional[str] = None,
+        *,
+        project: Optional[str] = None,
+        limit: Optional[int] = None,
+        before: Optional[str] = None,
+    ) -> List[Dict[str, Any]]:
+        """One page of shots, newest first (``limit`` 1–500, default 50); see ``iter_shots`` for all."""
+        return self._list_page(state, project, limit, before)[0]
+
+    def _list_page(self, state: Optional[str], project: Optional[str], limit: Optional[int], before: Optional[str]) -> Tuple[List[Dict[str, Any]], Optional[str]]:
+        _, page = self._request("GET", "/v1/shots", query={"state": state, "project": project, "limit": limit, "before": before})
+        return list(page.get("shots", [])), page.get("next")
+
+    def iter_shots(self, state: Optional[str] = None, *, project: Optional[str] = None, page_size: int = 100) -> Iterator[Dict[str, Any]]:
+        """Every shot, newest first, fetching pages as needed."""
+        before: Optional[str] = None
+        while True:
+            shots, before = self._list_page(state, project, page_size, before)
+            yield from shots
+            if not before:
+                return
+
+    def wait(
+        self,
+        shot_id: str,
+        timeout: Optional[float] = None,
+        poll: float = 0.5,
+        on_progress: Optional[Callable[[Dict[str, Any]], None]] = None,
+    ) -> Dict[str, Any]:
+        """Polls the shot until it is completed; returns its last view.
+
+        ``on_progress(view)`` is called after every poll. Raises ``ShotFailed`` when the shot ends
+        failed or cancelled and ``WaitTimeout`` after ``timeout`` seconds. Up to 20 consecutive
+        transient errors (unreachable, 5xx) are tolerated.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        errors = 0
+        view: Dict[str, Any] = {"id": shot_id, "state": "unknown"}
+        while True:
+            try:
+                view = self.get(shot_id)
+                errors = 0
+            except CelfarmError as e:
+                errors += 1
+                if not (e.status == 0 or e.status >= 500) or errors >= 20:
+                    raise
+            else:
+                if on_progress is not None:
+                    on_progress(view)
+                state = view.get("state")
+                if state == "completed":
+                    return view
+                if state in ("failed", "cancelled"):
+                    raise ShotFailed(view)
+            if deadline is not None and time.monotonic() >= deadline:
+                raise WaitTimeout(view, timeout or 0)
+            time.sleep(poll if deadline is None else max(0.0, min(poll, deadline - time.monotonic())))
+
+    def download(self, shot_id: str, out_dir: PathLike) -> List[str]:
+        """Writes the outputs of the shot's completed frames to ``out_dir/00001.png``, ...; returns the paths in frame order."""
+        view = self.get(shot_id)
+        os.makedirs(out_dir, exist_ok=True)
+        paths: List[str] = []
+        for frame in view.get("frames", []):
+            url = frame.get("outputUrl")
+            if frame.get("state") != "completed" or not url:
+                continue
+            path = os.path.join(os.fspath(out_dir), f"{int(frame['frame']):05d}.png")
+            with open(path, "wb") as f:
+                f.write(self._fetch(url))
+            paths.append(path)
+        return paths
+
+    def _fetch(self, url: str) -> bytes:
+        full = urllib.parse.urljoin(self.api_url + "/", url)
+        same_origin = urllib.parse.urlsplit(full)[:2] == urllib.parse.urlsplit(self.api_url)[:2]
+        # Presigned storage URLs carry their own signature: the API key goes to the API only.
+        req = urllib.request.Request(full, headers=self._auth() if same_origin else {}, method="GET")
+        status, _, data = self._open(req)
+        if status >= 400:
+            raise CelfarmError(status, "DOWNLOAD_FAILED", None, f"GET {full.split('?')[0]}: {status}")
+        return data
+
+    def cancel(self, shot_id: str) -> Dict[str, Any]:
+        """Cancels the shot (idempotent); returns its view."""
+        return self._request("POST", f"/v1/shots/{urllib.parse.quote(shot_id, safe='')}/cancel")[1]
+
+    def retry(self, shot_id: str) -> Dict[str, Any]:
+        """Runs the failed frames of a finished shot again; returns its view."""
+        return self._request("POST", f"/v1/shots/{urllib.parse.quote(shot_id, safe='')}/retry")[1]
+
+    def whoami(self) -> Dict[str, Any]:
+        """The project, key id, name and scopes of the key in use."""
+        return self._request("GET", "/v1/session")[1]
+
+    def delete(self, shot_id: str) -> None:
+        """Cancels the shot, then deletes its objects and records."""
+        self._request("DELETE", f"/v1/shots/{urllib.parse.quote(shot_id, safe='')}")
+
+    # -- API keys (admin scope) ----------------------------------------------------------------
+
+    def create_key(self, name: str, scopes: Sequence[str] = ("submit", "read"), rate_limit: Optional[float] = None) -> Dict[str, Any]:
+        """Creates an API key; the answer's ``token`` is shown only this once."""
+        body: Dict[str, Any] = {"name": name, "scopes": list(scopes)}
+        if rate_limit is not None:
+            body["rateLimit"] = rate_limit
+        return self._request("POST", "/v1/keys", json_body=body)[1]
+
+    def list_keys(self) -> List[Dict[str, Any]]:
+        return _list_of(self._request("GET", "/v1/keys")[1], "keys")
+
+    def revoke_key(self, key_id: str) -> None:
+        self._request("DELETE", f"/v1/keys/{urllib.parse.quote(key_id, safe='')}")
+
+    # -- webhooks (admin scope) ----------------------------------------------------------------
+
+    def create_webhook(self, url: str, events: Sequence[str] = ("*",), description: Optional[str] = None) -> Dict[str, Any]:
+        """Registers an endpoint; the answer's ``secret`` (``whsec_...``) verifies its deliveries."""
+        body: Dict[str, Any] = {"url": url, "events": list(events)}
+        if description is not None:
+            body["description"] = description
+        return self._request("POST", "/v1/webhooks", json_body=body)[1]
+
+    def list_webhooks(self) -> List[Dict[str, Any]]:
+        return _list_of(self._request("GET", "/v1/webhooks")[1], "webhooks")
+
+    def delete_webhook(self, webhook_id: str) -> None:
+        self._request("DELETE", f"/v1/webhooks/{urllib.parse.quote(webhook_id, safe='')}")
+
+    def deliveries(self, webhook_id: str) -> List[Dict[str, Any]]:
+        return _list_of(self._request("GET", f"/v1/webhooks/{urllib.parse.quote(webhook_id, safe='')}/deliveries")[1], "deliveries")
+
+    def redeliver(self, webhook_id: str, event_id: str) -> Any:
+        wid, eid = urllib.parse.quote(webhook_id, safe=""), urllib.parse.quote(event_id, safe="")
+        return self._request("POST", f"/v1/webhooks/{wid}/deliveries/{eid}/redeliver")[1]
+
+    def ping_webhook(self, webhook_id: str) -> Any:
+        return self._request("POST", f"/v1/webhooks/{urllib.parse.quote(webhook_id, safe='')}/ping")[1]
+
+
+def _list_of(body: Any, name: str) -> List[Dict[str, Any]]:
+    if isinstance(body, list):
+        return body
+    if isinstance(body, dict):
+        for k in (name, "items"):
+            if isinstance(body.get(k), list):
+                return body[k]
+        for v in body.values():
+            if isinstance(v, list):
+                return v
+    return []
+
+
+# -- webhooks: Standard Webhooks signatures ---------------------------------------------------
+
+
+def _secret_key(secret: str) -> bytes:
+    raw = secret[len("whsec_"):] if secret.startswith("whsec_") else secret
+    try:
+        return base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError):
+        raise WebhookVerificationError("the webhook secret is not valid base64 (expected whsec_<base64>)") from None
+
+
+def _as_bytes(body: Union[bytes, bytearray, str]) -> bytes:
+    return body.encode("utf-8") if isinstance(body, str) else bytes(body)
+
+
+def sign_webhook(secret: str, msg_id: str, timestamp: Union[int, float, str], body: Union[bytes, str]) -> str:
+    """The ``webhook-signature`` value of a delivery: ``v1,<base64 HMAC-SHA256>`` over ``id.timestamp.body``."""
+    ts = str(int(float(timestamp)))
+    mac = hmac.new(_secret_key(secret), msg_id.encode("utf-8") + b"." + ts.encode("ascii") + b"." + _as_bytes(body), hashlib.sha256)
+    return "v1," + base64.b64encode(mac.digest()).decode("ascii")
+
+
+def verify_webhook(
+    secret: str,
+    headers: Mapping[str, str],
+    body: Union[bytes, str],
+    tolerance: float = 300,
+    *,
+    now: Optional[float] = None,
+) -> Dict[str, Any]:
+    """Checks a webhook delivery and returns its parsed JSON body.
+
+    ``body`` must be the raw request body, byte for byte. Headers are looked up case-insensitively:
+    ``webhook-id``, ``webhook-timestamp`` (unix seconds, within ``tolerance`` seconds of now) and
+    ``webhook-signature`` (space-separated ``v1,<base64>``; any one matching is enough, compared in
+    constant time). Raises ``WebhookVerificationError`` otherwise.
+    """
+    h = {str(k).lower(): v for k, v in headers.items()}
+    msg_id, ts_text, sig_header = h.get("webhook-id"), h.get("webhook-timestamp"), h.get("webhook-signature")
+    if not msg_id or not ts_text or not sig_header:
+        raise WebhookVerificationError("missing webhook-id, webhook-timestamp or webhook-signature header")
+    try:
+        ts = int(str(ts_text).strip())
+    except ValueError:
+        raise WebhookVerificationError("webhook-timestamp is not an integer") from None
+    current = time.time() if now is None else now
+    if ts < current - tolerance:
+        raise WebhookVerificationError("message timestamp too old")
+    if ts > current + tolerance:
+        raise WebhookVerificationError("message timestamp too new")
+    expected = sign_webhook(secret, msg_id, ts, body).split(",", 1)[1].encode("ascii")
+    matched = False
+    for sig in str(sig_header).split():
+        version, _, value = sig.partition(",")
+        if version != "v1":
+            continue
+        # Keep comparing after a match, so the time taken does not depend on which one matched.
+        matched |= hmac.compare_digest(expected, value.encode("utf-8", "replace"))
+    if not matched:
+        raise WebhookVerificationError("no matching signature")
+    try:
+        payload = json.loads(_as_bytes(body).decode("utf-8"))
+    except ValueError:
+        raise WebhookVerificationError("the body is not JSON") from None
+    if not isinstance(payload, dict):
+        raise WebhookVerificationError("the body is not a JSON object")
+    return payload

@@ -1,0 +1,167 @@
+/**
+ * Delivery: one signed POST of an event to a subscription's URL, logged attempt by attempt, and
+ * the BullMQ processor and Worker of the `webhooks` queue around it. The SSRF guard runs again
+ * before every attempt and the connection goes to the very addresses it checked (no second DNS
+ * lookup), so a name that re-resolves to a private address after the check gains nothing.
+ */
+import * as http from 'node:http';
+import * as https from 'node:https';
+import type { LookupFunction } from 'node:net';
+import { UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import type { DeliveryAttempt, DeliveryLog } from './delivery-log.ts';
+import { eventBody, type WebhookEvent } from './events.ts';
+import { DeliveryJobError, parseDeliveryJob, WEBHOOK_QUEUE } from './fanout.ts';
+import { signatureHeaders } from './signing.ts';
+import type { SubscriptionStore, Subscription } from './subscriptions.ts';
+import { checkTarget, TargetRefusedError, type CheckedTarget, type Lookup, type ResolvedAddress } from './targets.ts';
+
+export interface DelivererOptions {
+  log: DeliveryLog;
+  /** Hosts allow-listed for a project (its `webhookAllowHosts` plus WEBHOOK_ALLOW_HOSTS). */
+  allowHosts: (project: string) => Promise<readonly string[]>;
+  /** Time the receiver has to answer (WEBHOOK_TIMEOUT_MS, default 10 000). */
+  timeoutMs?: number;
+  /** Default: the system clock (attempt times and signature timestamps). */
+  clock?: () => Date;
+  /** Default: the system resolver (every address of the host). */
+  lookup?: Lookup;
+}
+
+const USER_AGENT = 'celfarm-webhooks/1';
+
+/** A lookup that answers only with the addresses the guard already checked. */
+function pinnedLookup(addresses: ResolvedAddress[]): LookupFunction {
+  return (_hostname, options, callback) => {
+    if (options.all) {
+      callback(null, addresses.map((a) => ({ address: a.address, family: a.family })));
+      return;
+    }
+    const family = options.family === 6 || options.family === 'IPv6' ? 6 : options.family === 4 || options.family === 'IPv4' ? 4 : 0;
+    const a = addresses.find((x) => family === 0 || x.family === family) ?? addresses[0]!;
+    callback(null, a.address, a.family);
+  };
+}
+
+/** POSTs `body` to the checked target; resolves with the HTTP status, rejects on no answer. */
+function post(target: CheckedTarget, body: string, headers: Record<string, string>, timeoutMs: number): Promise<number> {
+  const { url } = target;
+  const client = url.protocol === 'https:' ? https : http;
+  return new Promise<number>((resolve, reject) => {
+    const req = client.request(
+      {
+        protocol: url.protocol,
+        hostname: target.host,
+        port: target.port,
+        path: `${url.pathname}${url.search}`,
+        method: 'POST',
+        headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) },
+        lookup: pinnedLookup(target.addresses),
+        agent: false,
+        ...(url.username ? { auth: `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}` } : {}),
+      },
+      (res) => {
+        clearTimeout(timer);
+        // Only the status matters; the connection is not reused (agent: false).
+        res.destroy();
+        resolve(res.statusCode ?? 0);
+      },
+    );
+    const timer = setTimeout(() => req.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    req.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    req.end(body);
+  });
+}
+
+const messageOf = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+
+export class WebhookDeliverer {
+  private readonly clock: () => Date;
+
+  constructor(private readonly opts: DelivererOptions) {
+    this.clock = opts.clock ?? (() => new Date());
+  }
+
+  /**
+   * One attempt: guard, sign, POST, log. Never throws for the receiver's faults (they are in
+   * the result: `delivered`, `status`, `error`, `refused`); only a failure to log reaches the
+   * caller.
+   */
+  async attempt(sub: Subscription, event: WebhookEvent, attempt: number): Promise<DeliveryAttempt> {
+    const started = this.clock();
+    const t0 = performance.now();
+    const body = eventBody(event);
+    let result: Omit<DeliveryAttempt, 'at' | 'eventId' | 'type' | 'attempt' | 'durationMs'>;
+    try {
+      const target = await checkTarget(sub.url, await this.opts.allowHosts(sub.project), this.opts.lookup);
+      const headers = {
+        ...signatureHeaders(sub.secret, event.id, Math.floor(this.clock().getTime() / 1000), body),
+        'content-type': 'application/json',
+        'user-agent': USER_AGENT,
+      };
+      const status = await post(target, body, headers, this.opts.timeoutMs ?? 10_000);
+      const delivered = status >= 200 && status < 300;
+      result = { status, delivered, ...(delivered ? {} : { error: `HTTP ${status}` }) };
+    } catch (e) {
+      result = { delivered: false, error: messageOf(e), ...(e instanceof TargetRefusedError ? { refused: true } : {}) };
+    }
+    const entry: DeliveryAttempt = {
+      at: started.toISOString(),
+      eventId: event.id,
+      type: event.type,
+      attempt,
+      ...result,
+      durationMs: Math.round(performance.now() - t0),
+    };
+    await this.opts.log.append(sub.project, sub.id, entry);
+    return entry;
+  }
+}
+
+export type DeliveryOutcome = DeliveryAttempt | { skipped: string };
+
+/**
+ * The processor of the `webhooks` queue: a 2xx completes the job; any other answer (or none)
+ * throws so BullMQ retries with backoff; a refused target or a bad payload is unrecoverable. A
+ * subscription deleted or disabled meanwhile gets nothing.
+ */
+export function createDeliveryProcessor(deliverer: WebhookDeliverer, subscriptions: SubscriptionStore): (job: Job) => Promise<DeliveryOutcome> {
+  return async (job) => {
+    let data;
+    try {
+      data = parseDeliveryJob(job.data);
+    } catch (e) {
+      if (e instanceof DeliveryJobError) throw new UnrecoverableError(e.message);
+      throw e;
+    }
+    const sub = await subscriptions.get(data.project, data.subscriptionId);
+    if (!sub || sub.disabled) return { skipped: `subscription ${data.subscriptionId} is ${sub ? 'disabled' : 'deleted'}` };
+    const result = await deliverer.attempt(sub, data.event, job.attemptsMade + 1);
+    if (result.delivered) return result;
+    if (result.refused) throw new UnrecoverableError(result.error ?? 'target refused');
+    throw new Error(result.error ?? `HTTP ${result.status}`);
+  };
+}
+
+export interface DeliveryWorkerOptions {
+  /** Needs `maxRetriesPerRequest: null` (BullMQ's blocking reads). */
+  connection: ConnectionOptions;
+  prefix: string;
+  /** Deliveries in flight (WEBHOOK_CONCURRENCY, default 8). */
+  concurrency?: number;
+  /** Connection-level errors; a Worker without an `error` listener would crash the process. */
+  onError?: (error: Error) => void;
+}
+
+/** The BullMQ Worker of the `webhooks` queue. */
+export function startDeliveryWorker(processor: (job: Job) => Promise<DeliveryOutcome>, opts: DeliveryWorkerOptions): Worker {
+  const worker = new Worker(WEBHOOK_QUEUE, processor, {
+    connection: opts.connection,
+    prefix: opts.prefix,
+    concurrency: opts.concurrency ?? 8,
+  });
+  worker.on('error', (e) => opts.onError?.(e));
+  return worker;
+}

@@ -1,0 +1,85 @@
+/**
+ * Webhook subscriptions, per project, in one Redis hash `{prefix}:webhooks:{project}` (id →
+ * JSON), so fan-out reads a project's subscriptions in one round trip. The secret is stored
+ * (deliveries are signed with it) and shown to the client only when the subscription is created.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import { EVENT_TYPES, type EventType } from '@celfarm/jobs';
+import { newSecret } from './signing.ts';
+
+/** Event types a subscription may name; `*` is every type. */
+export const subscribableEventSchema = z.union([z.enum(EVENT_TYPES), z.literal('*')]);
+export type SubscribableEvent = z.infer<typeof subscribableEventSchema>;
+
+export const subscriptionSchema = z.object({
+  /** `wh_` + 24 hex. */
+  id: z.string(),
+  project: z.string(),
+  url: z.string(),
+  events: z.array(subscribableEventSchema).min(1),
+  description: z.string().optional(),
+  /** `whsec_` + base64 of 24 random bytes. */
+  secret: z.string(),
+  createdAt: z.string(),
+  /** A disabled subscription receives nothing (pending deliveries are skipped). */
+  disabled: z.boolean().optional(),
+});
+export type Subscription = z.infer<typeof subscriptionSchema>;
+
+export interface NewSubscription {
+  url: string;
+  events: SubscribableEvent[];
+  description?: string;
+}
+
+export const matches = (sub: Subscription, type: EventType): boolean =>
+  !sub.disabled && (sub.events.includes('*') || sub.events.includes(type));
+
+export class SubscriptionStore {
+  constructor(
+    readonly redis: Redis,
+    readonly prefix = 'celfarm',
+    private readonly clock: () => Date = () => new Date(),
+  ) {}
+
+  key(project: string): string {
+    return `${this.prefix}:webhooks:${project}`;
+  }
+
+  async create(project: string, input: NewSubscription): Promise<Subscription> {
+    const sub = subscriptionSchema.parse({
+      id: `wh_${randomBytes(12).toString('hex')}`,
+      project,
+      url: input.url,
+      events: [...new Set(input.events)],
+      ...(input.description ? { description: input.description } : {}),
+      secret: newSecret(),
+      createdAt: this.clock().toISOString(),
+    });
+    await this.redis.hset(this.key(project), sub.id, JSON.stringify(sub));
+    return sub;
+  }
+
+  /** The subscription `id` of `project`, or null (another project's id is null too). */
+  async get(project: string, id: string): Promise<Subscription | null> {
+    const raw = await this.redis.hget(this.key(project), id);
+    return raw ? subscriptionSchema.parse(JSON.parse(raw)) : null;
+  }
+
+  /** The project's subscriptions, oldest first. */
+  async list(project: string): Promise<Subscription[]> {
+    const all = await this.redis.hvals(this.key(project));
+    return all.map((v) => subscriptionSchema.parse(JSON.parse(v))).sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
+  }
+
+  /** The enabled subscriptions of `project` that want `type`. */
+  async matching(project: string, type: EventType): Promise<Subscription[]> {
+    return (await this.list(project)).filter((s) => matches(s, type));
+  }
+
+  async delete(project: string, id: string): Promise<boolean> {
+    return (await this.redis.hdel(this.key(project), id)) === 1;
+  }
+}

@@ -1,0 +1,211 @@
+/**
+ * Fan-out and delivery against a real redis-server and a local HTTP receiver: one job per
+ * (event, matching subscription) however often an event is fanned out, signed deliveries that
+ * verify, retries on a non-2xx answer, and a target refused at delivery time stopping at once.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import { EventBus } from '@celfarm/jobs';
+import { startRedis, type RunningRedis } from '@celfarm/services';
+import { createDeliveryProcessor, startDeliveryWorker, WebhookDeliverer } from '../src/delivery.ts';
+import { DeliveryLog } from '../src/delivery-log.ts';
+import { EventArchive, type WebhookEvent } from '../src/events.ts';
+import { deliveryJobId, publishAndFanout, WebhookFanout } from '../src/fanout.ts';
+import { verify } from '../src/signing.ts';
+import { SubscriptionStore } from '../src/subscriptions.ts';
+import type { Lookup } from '../src/targets.ts';
+
+interface Received {
+  path: string;
+  headers: IncomingHttpHeaders;
+  body: string;
+  at: number;
+}
+
+async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 10_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('webhook fan-out and delivery on redis-server', () => {
+  const prefix = `wt${process.pid}`;
+  let dir: string;
+  let server: RunningRedis;
+  let redis: Redis;
+  let bull: Redis;
+  let receiver: Server;
+  let base: string;
+  const received: Received[] = [];
+  /** Answers per path, consumed in order; 200 once a path's list is empty. */
+  const script = new Map<string, number[]>();
+  const allow = new Map<string, string[]>();
+  let subs: SubscriptionStore;
+  let fanout: WebhookFanout;
+  let log: DeliveryLog;
+  let worker: Worker;
+  let bus: EventBus;
+
+  // rebound.test resolves to the receiver's loopback address: refused unless allow-listed.
+  const lookup: Lookup = async (host) => {
+    if (host === 'rebound.test') return [{ address: '127.0.0.1', family: 4 }];
+    throw new Error(`getaddrinfo ENOTFOUND ${host}`);
+  };
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'celfarm-webhooks-'));
+    server = await startRedis(dir);
+    redis = new Redis(server.url);
+    bull = new Redis(server.url, { maxRetriesPerRequest: null });
+    receiver = createServer((req, res) => {
+      let body = '';
+      req.setEncoding('utf8');
+      req.on('data', (c: string) => (body += c));
+      req.on('end', () => {
+        received.push({ path: req.url ?? '', headers: req.headers, body, at: Date.now() });
+        res.statusCode = script.get(req.url ?? '')?.shift() ?? 200;
+        res.end();
+      });
+    });
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+    base = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
+    subs = new SubscriptionStore(redis, prefix);
+    const archive = new EventArchive(redis, prefix);
+    log = new DeliveryLog(redis, prefix);
+    fanout = new WebhookFanout(subs, archive, { connection: bull, prefix, attempts: 3, backoffMs: 100 });
+    const deliverer = new WebhookDeliverer({ log, allowHosts: async (p) => allow.get(p) ?? [], timeoutMs: 2000, lookup });
+    worker = startDeliveryWorker(createDeliveryProcessor(deliverer, subs), { connection: bull, prefix, concurrency: 4 });
+    bus = new EventBus(redis, prefix);
+  });
+  after(async () => {
+    await worker?.close();
+    await fanout?.close();
+    await new Promise<void>((r) => receiver.close(() => r()));
+    redis.disconnect();
+    bull.disconnect();
+    await server.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('delivers each event once per matching subscription, signed, however often it is fanned out', async () => {
+    allow.set('alpha', ['127.0.0.1']);
+    const all = await subs.create('alpha', { url: `${base}/all`, events: ['*'] });
+    const frames = await subs.create('alpha', { url: `${base}/frames`, events: ['frame.completed'] });
+    await subs.create('beta', { url: `${base}/beta`, events: ['*'] });
+    const publisher = publishAndFanout(bus, fanout);
+
+    const created = await publisher.publish('shot.created', { project: 'alpha', shotId: 'shot1' }, { frameCount: 2 });
+    assert.ok(created);
+    // Published again (a redelivered job): the bus refuses the id, nothing more is enqueued.
+    assert.equal(await publisher.publish('shot.created', { project: 'alpha', shotId: 'shot1' }, { frameCount: 2 }), null);
+    const frame = await publisher.publish('frame.completed', { project: 'alpha', shotId: 'shot1', frame: 1 }, { output: 'k' });
+    assert.ok(frame);
+    // A repeated fan-out of the same event adds no job.
+    assert.deepEqual(await fanout.fanout(frame), [deliveryJobId(frame.id, all.id), deliveryJobId(frame.id, frames.id)]);
+
+    await until('three deliveries', () => (received.length >= 3 ? true : undefined));
+    await new Promise((r) => setTimeout(r, 300));
+    const byPath = (p: string) => received.filter((r) => r.path === p);
+    assert.deepEqual(byPath('/all').map((r) => JSON.parse(r.body).type).sort(), ['frame.completed', 'shot.created']);
+    assert.deepEqual(byPath('/frames').map((r) => JSON.parse(r.body).type), ['frame.completed']);
+    assert.equal(byPath('/beta').length, 0, 'another project hears nothing');
+    for (const r of received) {
+      const sub = r.path === '/all' ? all : frames;
+      const { id } = verify(sub.secret, r.headers, r.body);
+      assert.equal(id, JSON.parse(r.body).id);
+      assert.equal(r.headers['content-type'], 'application/json');
+    }
+    const body = JSON.parse(byPath('/frames')[0]!.body);
+    assert.deepEqual(body, { id: frame.id, type: 'frame.completed', createdAt: frame.createdAt, project: 'alpha', shotId: 'shot1', frame: 1, data: { output: 'k' } });
+    const entries = await log.list('alpha', all.id);
+    assert.equal(entries.length, 2);
+    assert.ok(entries.every((e) => e.delivered && e.status === 200 && e.attempt === 1));
+  });
+
+  it('retries a failing receiver with backoff and logs every attempt', async () => {
+    allow.set('gamma', ['127.0.0.1']);
+    script.set('/flaky', [503, 500]);
+    const sub = await subs.create('gamma', { url: `${base}/flaky`, events: ['shot.completed'] });
+    const event = (await bus.publish('shot.completed', { project: 'gamma', shotId: 'shot2' }, {}))!;
+    await fanout.fanout(event);
+    const hits = await until('three attempts', () => {
+      const h = received.filter((r) => r.path === '/flaky');
+      return h.length >= 3 ? h : undefined;
+    });
+    assert.ok(hits[1]!.at - hits[0]!.at >= 90, `first retry after ${hits[1]!.at - hits[0]!.at} ms`);
+    assert.ok(hits[2]!.at - hits[1]!.at >= 190, `second retry after ${hits[2]!.at - hits[1]!.at} ms`);
+    assert.ok(hits.every((h) => h.headers['webhook-id'] === event.id), 'the same webhook-id on every attempt');
+    const entries = (await until('three log entries', async () => {
+      const l = await log.list('gamma', sub.id);
+      return l.length >= 3 ? l : undefined;
+    })).reverse();
+    assert.deepEqual(entries.map((e) => [e.attempt, e.status, e.delivered]), [[1, 503, false], [2, 500, false], [3, 200, true]]);
+  });
+
+  it('refuses at delivery time a target that is no longer allowed, without retrying', async () => {
+    allow.set('delta', ['rebound.test']);
+    const sub = await subs.create('delta', { url: 'http://rebound.test:9/x', events: ['*'] });
+    allow.set('delta', []);
+    const event: WebhookEvent = (await bus.publish('shot.failed', { project: 'delta', shotId: 'shot3' }, {}))!;
+    const [jobId] = await fanout.fanout(event);
+    const job = await until('the job to fail', async () => {
+      const j = await fanout.queue.getJob(jobId!);
+      return j && (await j.getState()) === 'failed' ? j : undefined;
+    });
+    assert.equal(job.attemptsMade, 1, 'no retries for a refused target');
+    const [entry] = await log.list('delta', sub.id);
+    assert.equal(entry?.refused, true);
+    assert.match(entry!.error!, /private or loopback address not allowed; an admin can allow-list it \(rebound\.test → 127\.0\.0\.1 is loopback\)/);
+  });
+
+  it('delivers an event whose first fan-out failed once the publishing job runs again', async () => {
+    allow.set('zeta', ['127.0.0.1']);
+    const sub = await subs.create('zeta', { url: `${base}/recovered`, events: ['frame.failed'] });
+    let failures = 1;
+    const flaky = {
+      fanout: (e: WebhookEvent) => {
+        if (failures-- > 0) return Promise.reject(new Error('Redis went away'));
+        return fanout.fanout(e);
+      },
+    };
+    const publisher = publishAndFanout(bus, flaky);
+    const ref = { project: 'zeta', shotId: 'shot5', frame: 2 };
+    await assert.rejects(publisher.publish('frame.failed', ref, { error: { code: 'RUNTIME', message: 'x' } }), /Redis went away/);
+    // The job retries: the bus has the event already, the fan-out happens now.
+    assert.equal(await publisher.publish('frame.failed', ref, { error: { code: 'RUNTIME', message: 'x' } }), null);
+    assert.equal(await publisher.publish('frame.failed', ref, { error: { code: 'RUNTIME', message: 'x' } }), null);
+    const [hit] = await until('the recovered delivery', () => {
+      const h = received.filter((r) => r.path === '/recovered');
+      return h.length ? h : undefined;
+    });
+    verify(sub.secret, hit!.headers, hit!.body);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(received.filter((r) => r.path === '/recovered').length, 1, 'once, although published three times');
+  });
+
+  it('skips the deliveries of a deleted subscription', async () => {
+    allow.set('eps', ['127.0.0.1']);
+    const sub = await subs.create('eps', { url: `${base}/gone`, events: ['*'] });
+    await worker.pause();
+    try {
+      const event = (await bus.publish('shot.created', { project: 'eps', shotId: 'shot4' }, {}))!;
+      await fanout.fanout(event);
+      await subs.delete('eps', sub.id);
+    } finally {
+      await worker.resume();
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(received.filter((r) => r.path === '/gone').length, 0);
+  });
+});
