@@ -9,79 +9,13 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { SingleBar } from 'cli-progress';
-import { Command, InvalidArgumentError, Option } from 'commander';
-import { z } from 'zod';
+import { Command } from 'commander';
 import { isPipelineError, PipelineError } from './errors.ts';
 import { decodeImage, encodePng } from './image/index.ts';
 import { PipelineHost } from './host/host.ts';
-import { settingsSchema } from './settings.ts';
+import { addKnobOptions, KNOB_KEYS, numberArg } from './knob-flags.ts';
 
 const DEFAULT_MAX_PIXELS = 4096 * 4096;
-
-const KNOB_HELP: Record<string, string> = {
-  mode: 'vanilla | style | background | full',
-  fgEnhance: 'FG enhance: split attention only',
-  width: 'output width in px (fitted to the pack multiple, default from the pack)',
-  height: 'output height in px',
-  steps: 'sampler steps 1–100',
-  sampler: 'sampler',
-  scheduler: 'sigma schedule',
-  seed: 'seed, −1 = random',
-  batchSize: 'images per request 1–8',
-  guidanceScale: 'reference guidance scale 1–15',
-  sketchGuidanceScale: 'sketch guidance scale 1–5',
-  guidanceStart: 'reference guidance window start 0–1',
-  guidanceEnd: 'reference guidance window end 0–1',
-  referenceStrength: 'reference strength 0–1',
-  encScale: 'encoder cross-attention scale 0–1',
-  middleScale: 'colour (middle) cross-attention scale 0–1',
-  lowScale: 'semantics (low) cross-attention scale 0–1',
-  refScales: '16 comma-separated per-layer reference scales (overrides the four above)',
-  fgStrength: 'foreground strength 0–1',
-  bgStrength: 'background strength 0–1',
-  controlScale: 'sketch strength 0–3',
-  maskScale: 'background factor 0–2',
-  mergeScale: 'merging scale 0–1',
-  maskThresholdRef: 'reference mask threshold 0–1',
-  maskThresholdSketch: 'sketch mask threshold 0–1',
-  padScale: 'reference padding scale 1–2',
-  crop: 'crop the letterbox off the result',
-  removeForeground: "whiten the background image's own foreground",
-  removeBackground: "whiten the result's background",
-  preprocessor: 'sketch preprocessor',
-  lineExtractor: 'line extractor for --preprocessor extract',
-};
-
-const kebab = (s: string) => s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
-
-function numberArg(name: string) {
-  return (v: string) => {
-    const n = Number(v);
-    if (v.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a number`);
-    return n;
-  };
-}
-
-/** Adds one option per settings key, typed from the zod schema. */
-function addKnobOptions(cmd: Command) {
-  for (const [key, field] of Object.entries(settingsSchema.shape)) {
-    let inner: z.ZodType = field as z.ZodType;
-    while (inner instanceof z.ZodDefault || inner instanceof z.ZodOptional) inner = inner.unwrap() as z.ZodType;
-    const flag = `--${kebab(key)}`;
-    const help = KNOB_HELP[key] ?? key;
-    if (inner instanceof z.ZodBoolean) {
-      cmd.addOption(new Option(flag, help));
-    } else if (inner instanceof z.ZodEnum) {
-      cmd.addOption(new Option(`${flag} <value>`, help).choices(inner.options as string[]));
-    } else if (inner instanceof z.ZodArray) {
-      cmd.addOption(
-        new Option(`${flag} <list>`, help).argParser((v) => v.split(',').map((x) => numberArg(key)(x))),
-      );
-    } else {
-      cmd.addOption(new Option(`${flag} <n>`, help).argParser(numberArg(key)));
-    }
-  }
-}
 
 async function readImage(path: string, field: string) {
   let bytes: Buffer;
@@ -104,12 +38,12 @@ export function buildProgram(): Command {
     .option('--background <png>', 'background image for background replacement')
     .requiredOption('--out <png>', 'output PNG; with --batch-size > 1, -1, -2 … are inserted before .png')
     .option('--providers <list>', 'execution providers in order of preference, e.g. cuda:0,cpu', 'cpu')
-    .option('--threads <n>', 'intra-op threads (0 = one per core)', numberArg('threads'), 0)
+    .option('--threads <n>', 'intra-op threads (0 = one per core)', numberArg('--threads'), 0)
     .option('--quiet', 'no progress bar');
   addKnobOptions(colorizeCmd);
   colorizeCmd.action(async (opts: Record<string, unknown>) => {
     const settings: Record<string, unknown> = {};
-    for (const key of Object.keys(settingsSchema.shape)) if (opts[key] !== undefined) settings[key] = opts[key];
+    for (const key of KNOB_KEYS) if (opts[key] !== undefined) settings[key] = opts[key];
     const sketch = await readImage(String(opts.sketch), 'sketch');
     const reference = await readImage(String(opts.reference), 'reference');
     const background = opts.background ? await readImage(String(opts.background), 'background') : undefined;
