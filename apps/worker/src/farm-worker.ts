@@ -124,7 +124,7 @@ export class FarmWorker {
     const shot = await this.shot(ref.shotId);
     if (shot.state === 'running') {
       await this.addFrameFlow(shot);
-      await this.publish('shot.started', shot, undefined, { state: 'running', frameCount: shot.frameCount });
+      await this.publishStarted(shot, { state: 'running', frameCount: shot.frameCount });
       return shot.state;
     }
     if (shot.state !== 'queued' && shot.state !== 'preparing') return shot.state;
@@ -144,7 +144,7 @@ export class FarmWorker {
         { from: ['preparing'] },
       );
       await this.addFrameFlow(running ?? shot);
-      await this.publish('shot.started', shot, undefined, { state: 'running', frameCount: shot.frameCount, contextKey: ctx.key });
+      await this.publishStarted(shot, { state: 'running', frameCount: shot.frameCount, contextKey: ctx.key });
       return 'running';
     } catch (e) {
       if (e instanceof StateConflictError && (await this.opts.store.get(shot.id))?.state === 'cancelled') return 'cancelled';
@@ -373,6 +373,19 @@ export class FarmWorker {
     }
     // Prepare failed: the shot never reaches finalize, so its outcome is told here.
     await this.publish('shot.failed', shot, undefined, { counts: frameCounts(await this.opts.store.frames(shot.id)), ...(patch.error ? { error: patch.error } : {}) });
+  }
+
+  /**
+   * shot.started, with shot.created guaranteed to go out first: the API publishes shot.created
+   * after queueing prepare, so a fast worker could otherwise start the shot before it is
+   * announced. Publication is once per event id, so this only fills that gap, with the same
+   * payload the API sends.
+   */
+  private async publishStarted(shot: ShotRecord, data: Record<string, unknown>): Promise<void> {
+    if (shot.round === 0) {
+      await this.publish('shot.created', shot, undefined, { state: 'queued', frameCount: shot.frameCount, priority: shot.priority, awaitingUploads: false });
+    }
+    await this.publish('shot.started', shot, undefined, data);
   }
 
   private async publish(type: EventType, shot: ShotRecord, frame: number | undefined, data: Record<string, unknown>): Promise<void> {

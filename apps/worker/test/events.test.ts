@@ -41,7 +41,10 @@ describe('FarmWorker events', () => {
     const { shot } = await submitShot(f, { project: 'ev-mixed', settings: vanilla, seed: 21, frames: [a!, corrupt, c!] });
     await waitForShot(f.store, shot.id, ['failed', 'completed']);
     const es = await eventsOnce('ev-mixed', 'shot.failed');
-    assert.deepEqual(summary(es), ['frame.completed#1', 'frame.completed#3', 'frame.failed#2', 'shot.failed', 'shot.started']);
+    assert.deepEqual(summary(es), ['frame.completed#1', 'frame.completed#3', 'frame.failed#2', 'shot.created', 'shot.failed', 'shot.started']);
+    // A shot is announced before it starts, even when (as here) nothing else announced it.
+    const order = es.map((e) => e.type);
+    assert.ok(order.indexOf('shot.created') < order.indexOf('shot.started'), order.join(', '));
     assert.ok(es.every((e) => e.shotId === shot.id && e.project === 'ev-mixed'));
     const keys = shotKeys(f.objectPrefix, 'ev-mixed', shot.id);
     const done = es.find((e) => e.type === 'frame.completed' && e.frame === 3)!;
@@ -66,7 +69,7 @@ describe('FarmWorker events', () => {
     const attempt = (n: number) => ({ jobId: 'direct', attempt: n, attempts: 2, reportProgress: async () => undefined });
     // The frame runs again (a worker died after rendering it): no second frame.completed.
     assert.equal(await f.freshWorker().renderFrame(ref, attempt(1)), 'completed');
-    assert.deepEqual(summary(await bus.recent('ev-retry')), ['frame.completed#1', 'shot.completed', 'shot.started']);
+    assert.deepEqual(summary(await bus.recent('ev-retry')), ['frame.completed#1', 'shot.completed', 'shot.created', 'shot.started']);
 
     const fault = new PipelineError('RUNTIME', 'CUDA error: an illegal memory access was encountered');
     const faulty = f.freshWorker({ host: { prepare: (i, s, o) => f.host.prepare(i, s, o), frame: () => Promise.reject(fault) } });

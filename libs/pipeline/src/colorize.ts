@@ -18,8 +18,9 @@ import {
 } from './image/index.ts';
 import { planar, type Planar } from './image/tensor.ts';
 import type { Tensor } from './ort/runtime.ts';
-import { CONTROL_NAMES, HS_BG_NAMES, STYLE_NAMES, type GraphName } from './pack/contract.ts';
+import { CONTROL_NAMES, HS_BG_NAMES, STYLE_NAMES } from './pack/contract.ts';
 import { staticDim, type ModelPack } from './pack/loader.ts';
+import { checkPackServes } from './requirements.ts';
 import { GraphRunner, prepareReference, type ReferenceContext, type ReferenceInputs } from './reference.ts';
 import { gaussianNoise, modelScalings, planSampling, samplers } from './sampling/index.ts';
 import type { Settings } from './settings.ts';
@@ -49,28 +50,6 @@ export interface FrameResult {
   seed: number;
   /** Seconds per stage, for metrics. */
   timings: Partial<Record<Stage, number>>;
-}
-
-/** Graphs a request needs; checked before any compute. */
-export function requiredGraphs(pack: ModelPack, s: Settings): { graph: GraphName; why: string; field: string }[] {
-  const need: { graph: GraphName; why: string; field: string }[] = [];
-  const add = (graphs: GraphName[], why: string, field: string) => graphs.forEach((graph) => need.push({ graph, why, field }));
-  if (s.styleEnhance) add(['vae_encoder', 'style_encoder'], `mode ${s.mode} (style enhance)`, 'settings.mode');
-  if (s.bgEnhance) add(['vae_encoder', 'bg_encoder', 'ref_mask'], `mode ${s.mode} (BG enhance)`, 'settings.mode');
-  if (s.fgEnhance) add(['ref_mask'], 'fgEnhance', 'settings.fgEnhance');
-  if (s.removeBackground) add(['ref_mask'], 'removeBackground', 'settings.removeBackground');
-  if (s.preprocessor === 'extract') add([s.lineExtractor], `preprocessor extract with ${s.lineExtractor}`, 'settings.lineExtractor');
-  return need.filter((n) => !pack.has(n.graph));
-}
-
-/** Throws GRAPH_MISSING naming the field when the pack cannot serve these settings. */
-export function checkPackServes(pack: ModelPack, s: Settings): void {
-  const missing = requiredGraphs(pack, s);
-  if (missing.length) {
-    const first = missing[0]!;
-    const graphs = [...new Set(missing.map((m) => m.graph))].join(', ');
-    throw new PipelineError('GRAPH_MISSING', `${first.why} needs graph(s) ${graphs}, which pack ${pack.ref} does not have`, first.field);
-  }
 }
 
 const now = () => performance.now() / 1000;
@@ -182,7 +161,7 @@ export async function colorizeFrame(
   if (ctx.width !== s.width || ctx.height !== s.height) {
     throw new PipelineError('CONTEXT_INVALID', `context is ${ctx.width}×${ctx.height}, settings ask ${s.width}×${s.height}`, 'context');
   }
-  checkPackServes(pack, s);
+  checkPackServes(pack.manifest, s);
   const { signal, onProgress } = options;
   const timings: Partial<Record<Stage, number>> = {};
   const plan = planSampling({ sampler: s.sampler, scheduler: s.scheduler, steps: s.steps });
@@ -301,7 +280,7 @@ export async function colorize(
   options: FrameOptions = {},
 ): Promise<FrameResult & { context: ReferenceContext }> {
   if (!inputs.sketch) throw new PipelineError('MISSING_INPUT', 'a sketch image is required', 'sketch');
-  checkPackServes(pack, s);
+  checkPackServes(pack.manifest, s);
   options.onProgress?.({ stage: 'prepare', step: 0, steps: s.steps });
   const t0 = now();
   const context = await prepareReference(pack, s, inputs, { signal: options.signal });

@@ -25,7 +25,6 @@ export {
 export {
   colorize,
   colorizeFrame,
-  checkPackServes,
   type ColorizeInputs,
   type FrameOptions,
   type FrameResult,
@@ -34,3 +33,4 @@ export {
 } from './colorize.ts';
 export { PipelineHost, type HostOptions, type HostInfo, type JobOptions } from './host/host.ts';
 export type { FrameOutput, PrepareOutput } from './host/protocol.ts';
+export { checkPackServes, missingGraphs, type GraphNeed } from './requirements.ts';

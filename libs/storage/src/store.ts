@@ -68,9 +68,13 @@ const isNotFound = (e: unknown) => {
   return err.name === 'NoSuchKey' || err.name === 'NotFound' || err.$metadata?.httpStatusCode === 404;
 };
 
+const PRESIGN_CACHE_MAX = 50_000;
+
 export class S3ObjectStore implements ObjectStore {
   readonly client: S3Client;
   readonly bucket: string;
+  /** Presigned GETs reused for half their lifetime: shot views list thousands of frames. */
+  private readonly presigned = new Map<string, { url: string; until: number }>();
 
   constructor(opts: S3StoreOptions) {
     const config: S3ClientConfig = {
@@ -149,8 +153,17 @@ export class S3ObjectStore implements ObjectStore {
     });
   }
 
-  presignGet(key: string, seconds: number): Promise<string> {
-    return getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.bucket, Key: key }), { expiresIn: seconds });
+  /** A presigned GET valid for at least `seconds / 2` more seconds (signing is CPU work; cached). */
+  async presignGet(key: string, seconds: number): Promise<string> {
+    const cacheKey = `${seconds}|${key}`;
+    const now = Date.now();
+    const hit = this.presigned.get(cacheKey);
+    if (hit && hit.until > now) return hit.url;
+    const url = await getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.bucket, Key: key }), { expiresIn: seconds });
+    this.presigned.delete(cacheKey);
+    this.presigned.set(cacheKey, { url, until: now + seconds * 500 });
+    if (this.presigned.size > PRESIGN_CACHE_MAX) this.presigned.delete(this.presigned.keys().next().value!);
+    return url;
   }
 
   async ping(): Promise<void> {

@@ -27,7 +27,7 @@ import { LIMITS } from '../core/limits.ts';
 import { CLOCK, CONFIG, FARM_QUEUES, METRICS, OBJECT_STORE, PACK, RANDOM, SHOT_STORE } from '../core/tokens.ts';
 import { EVENT_PUBLISHER } from '../webhooks/webhooks.tokens.ts';
 import { IMAGE_KEY, checkKeyScope, sha256, sniffContentType, type ShotForm } from './inputs.ts';
-import { checkPackServes } from './pack-check.ts';
+import { checkPackServes } from '@celfarm/pipeline/requirements';
 import { shotSummary, shotView } from './shot-view.ts';
 import {
   formRequestSchema,

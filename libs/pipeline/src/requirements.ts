@@ -1,0 +1,39 @@
+/**
+ * Which graphs a request's settings need, checked before any compute (in the worker) and at
+ * submit (in the API, which imports this module alone: it loads no ONNX runtime).
+ */
+import { PipelineError } from './errors.ts';
+import type { GraphName } from './pack/contract.ts';
+import type { PackManifest } from './pack/schema.ts';
+import type { Settings } from './settings.ts';
+
+export interface GraphNeed {
+  graph: GraphName;
+  why: string;
+  field: string;
+}
+
+/** The graphs these settings need that the pack does not have. */
+export function missingGraphs(manifest: PackManifest, s: Settings): GraphNeed[] {
+  const need: GraphNeed[] = [];
+  const add = (graphs: GraphName[], why: string, field: string) => graphs.forEach((graph) => need.push({ graph, why, field }));
+  if (s.styleEnhance) add(['vae_encoder', 'style_encoder'], `mode ${s.mode} (style enhance)`, 'settings.mode');
+  if (s.bgEnhance) add(['vae_encoder', 'bg_encoder', 'ref_mask'], `mode ${s.mode} (BG enhance)`, 'settings.mode');
+  if (s.fgEnhance) add(['ref_mask'], 'fgEnhance', 'settings.fgEnhance');
+  if (s.removeBackground) add(['ref_mask'], 'removeBackground', 'settings.removeBackground');
+  if (s.preprocessor === 'extract') add([s.lineExtractor], `preprocessor extract with ${s.lineExtractor}`, 'settings.lineExtractor');
+  return need.filter((n) => !(n.graph in manifest.graphs));
+}
+
+/** Throws GRAPH_MISSING naming the field when the pack cannot serve these settings. */
+export function checkPackServes(manifest: PackManifest, s: Settings): void {
+  const missing = missingGraphs(manifest, s);
+  if (!missing.length) return;
+  const first = missing[0]!;
+  const graphs = [...new Set(missing.filter((m) => m.field === first.field).map((m) => m.graph))].join(', ');
+  throw new PipelineError(
+    'GRAPH_MISSING',
+    `${first.why} needs graph(s) ${graphs}, which pack ${manifest.id}@${manifest.version} does not have`,
+    first.field,
+  );
+}

@@ -1,0 +1,48 @@
+/** The S3 adapter against a real S3 endpoint (s3rver): objects, listing, presigned URLs. */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { startS3, type RunningS3 } from '@celfarm/services';
+import { shotKeys } from '../src/keys.ts';
+import { S3ObjectStore } from '../src/store.ts';
+
+describe('S3ObjectStore on s3rver', () => {
+  let dir: string;
+  let s3: RunningS3;
+  let store: S3ObjectStore;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'celfarm-s3-'));
+    s3 = await startS3(dir, 'store-test');
+    store = new S3ObjectStore({ endpoint: s3.endpoint, region: 'us-east-1', bucket: 'store-test', accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER', forcePathStyle: true });
+  });
+  after(async () => {
+    store.destroy();
+    await s3.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('puts, gets, lists in order and deletes a shot prefix', async () => {
+    const keys = shotKeys('pre', 'demo', 'shot1');
+    assert.equal(keys.output(3), 'pre/projects/demo/shots/shot1/outputs/00003.png');
+    for (const f of [2, 1, 3]) await store.put(keys.output(f), Buffer.from(`frame ${f}`), 'image/png');
+    assert.equal(Buffer.from((await store.get(keys.output(2)))!).toString(), 'frame 2');
+    assert.equal(await store.get(keys.output(9)), null);
+    assert.equal((await store.head(keys.output(1)))!.size, 7);
+    assert.deepEqual((await store.list(keys.outputsPrefix)).map((o) => o.key.split('/').pop()), ['00001.png', '00002.png', '00003.png']);
+    assert.equal(await store.deletePrefix(`${keys.root}/`), 3);
+    assert.deepEqual(await store.list(keys.outputsPrefix), []);
+  });
+
+  it('presigns GETs that download the object, reusing a URL within half its lifetime', async () => {
+    await store.put('a/b.png', Buffer.from('pixels'), 'image/png');
+    const url = await store.presignGet('a/b.png', 600);
+    assert.equal(await (await fetch(url)).text(), 'pixels');
+    assert.equal(await store.presignGet('a/b.png', 600), url, 'cached');
+    const put = await store.presignPut('a/c.png', 600);
+    assert.equal((await fetch(put, { method: 'PUT', body: 'uploaded', headers: { 'content-type': 'image/png' } })).status, 200);
+    assert.equal(Buffer.from((await store.get('a/c.png'))!).toString(), 'uploaded');
+    await assert.doesNotReject(store.ping());
+  });
+});
