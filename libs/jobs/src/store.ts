@@ -196,11 +196,14 @@ export class ShotStore {
       const page = await this.redis.zrevrangebyscore(key, maxScore, '-inf', 'WITHSCORES', 'LIMIT', offset, 200);
       if (page.length === 0) break;
       offset += page.length / 2;
+      // One round trip for the page's records.
+      const raws = await this.redis.mget(page.filter((_, i) => i % 2 === 0).map((id) => this.k.shot(id)));
       for (let i = 0; i < page.length; i += 2) {
         const id = page[i]!;
         const score = Number(page[i + 1]);
         if (afterId !== null && score === afterScore && id >= afterId) continue;
-        const shot = await this.get(id);
+        const raw = raws[i / 2];
+        const shot = raw ? shotRecordSchema.parse(JSON.parse(raw)) : null;
         if (!shot || (opts.state && shot.state !== opts.state)) continue;
         shots.push(shot);
         if (shots.length === limit) return { shots, next: `${score}.${id}` };
