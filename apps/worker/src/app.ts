@@ -11,7 +11,6 @@ import { EventBus, FarmQueues, ShotStore } from '@celfarm/jobs';
 import { createMetrics } from '@celfarm/metrics';
 import { PipelineHost } from '@celfarm/pipeline';
 import { S3ObjectStore, s3OptionsFrom } from '@celfarm/storage';
-import { EventArchive, publishAndFanout, SubscriptionStore, WebhookFanout } from '@celfarm/webhooks';
 import { FarmWorker } from './farm-worker.ts';
 import { Heartbeat } from './heartbeat.ts';
 import { NoopHost } from './noop-host.ts';
@@ -69,14 +68,8 @@ export async function startWorkerApp(config: Config, log: Logger = consoleLogger
   for (const queue of Object.values(queues.queues)) queue.on('error', onQueueError);
   queues.flows.on('error', onQueueError);
   const metrics = createMetrics('worker', queues);
-  // Events are published here and fanned out to webhooks; the API process delivers them.
-  const webhooks = new WebhookFanout(new SubscriptionStore(redis, config.REDIS_PREFIX), new EventArchive(redis, config.REDIS_PREFIX), {
-    connection: bull,
-    prefix: config.REDIS_PREFIX,
-    attempts: config.WEBHOOK_ATTEMPTS,
-    backoffMs: config.WEBHOOK_BACKOFF_MS,
-  });
-  webhooks.queue.on('error', onQueueError);
+  // Events are only published here: the bus's outbox takes them to the API's webhook dispatcher.
+  const events = new EventBus(redis, config.REDIS_PREFIX);
 
   // Model load = resolving the pack (download when not cached) + opening it on the inference thread.
   const t0 = performance.now();
@@ -110,7 +103,7 @@ export async function startWorkerApp(config: Config, log: Logger = consoleLogger
     objectPrefix: config.S3_PREFIX,
     maxPixels: config.MAX_PIXELS,
     log: log.info,
-    events: publishAndFanout(new EventBus(redis, config.REDIS_PREFIX), webhooks),
+    events,
   });
   const workers = startQueueWorkers(createProcessors(farm), {
     connection: bull,
@@ -159,7 +152,6 @@ export async function startWorkerApp(config: Config, log: Logger = consoleLogger
       await heartbeat.stop();
       await host.close();
       await queues.close();
-      await webhooks.close();
       if (server) await new Promise<void>((done) => server.close(() => done()));
       await Promise.all([redis.quit(), bull.quit()]);
       objects.destroy();

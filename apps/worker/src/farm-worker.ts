@@ -54,7 +54,7 @@ export interface FrameAttempt extends Attempt {
 export type FrameOutcome = 'completed' | 'cancelled';
 
 /**
- * Where farm events go: the event bus with webhook fan-out (`publishAndFanout`). The bus
+ * Where farm events go: the event bus (its outbox feeds the API's webhook dispatcher). The bus
  * publishes an event id once, so a frame that runs twice still yields one `frame.completed`.
  */
 export interface FarmEvents {

@@ -60,7 +60,10 @@ export const configSchema = z.object({
   SESSION_TTL_SECONDS: int(12 * 3600, 60),
   /** Mark the session cookie `Secure` (set it when the API is served over HTTPS). */
   SESSION_COOKIE_SECURE: bool.default(false),
-  /** Whether this API process delivers webhooks (runs the BullMQ worker of the `webhooks` queue). */
+  /**
+   * Whether this API process fans events out to webhook subscriptions (the outbox dispatcher) and
+   * delivers them (the BullMQ worker of the `webhooks` queue). Keep it on in at least one API process.
+   */
   WEBHOOK_DELIVERY: bool.default(true),
   /**
    * Attempts per webhook delivery, with exponential backoff from WEBHOOK_BACKOFF_MS: 13 attempts

@@ -39,13 +39,29 @@ export function eventId(type: EventType, shotId: string, frame?: number, round =
 }
 
 const DEDUPE_TTL_S = 7 * 24 * 3600;
+/** KEYS: dedupe key, project stream, outbox, channel; ARGV: ttl, stream maxlen, outbox maxlen, json. */
+const PUBLISH_ONCE = `
+if not redis.call('SET', KEYS[1], '1', 'EX', ARGV[1], 'NX') then return 0 end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'event', ARGV[4])
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'event', ARGV[4])
+redis.call('PUBLISH', KEYS[4], ARGV[4])
+return 1`;
 const STREAM_MAXLEN = 10_000;
+const OUTBOX_MAXLEN = 100_000;
 
 /**
- * Publishes events: a SET NX on the id (kept 7 days) makes publication idempotent; new events go
- * to the project's Redis stream `{prefix}:events:{project}` (capped, for history and the
- * dashboard) and to the pub/sub channel `{prefix}:events` (live listeners). Listeners (webhook
- * fan-out, SSE) subscribe to the channel.
+ * The farm-wide outbox stream `{prefix}:events:_outbox`: every new event of every project, for
+ * consumers that must see each one (the webhook dispatcher reads it with a consumer group). The
+ * leading `_` keeps it apart from the project streams: a project id starts with a letter or digit.
+ */
+export const outboxKey = (prefix: string): string => `${prefix}:events:_outbox`;
+
+/**
+ * Publishes events: a SET NX on the id (kept 7 days) makes publication idempotent; new events go,
+ * in one MULTI, to the project's Redis stream `{prefix}:events:{project}` (capped, for history
+ * and the dashboard), to the farm-wide outbox stream (capped generously; the webhook dispatcher
+ * fans it out, so an event on the bus is never without its deliveries) and to the pub/sub
+ * channel `{prefix}:events` (live listeners such as SSE).
  */
 export class EventBus {
   constructor(
@@ -62,6 +78,11 @@ export class EventBus {
     return `${this.prefix}:events:${project}`;
   }
 
+  /** The farm-wide outbox stream (see {@link outboxKey}). */
+  get outboxKey(): string {
+    return outboxKey(this.prefix);
+  }
+
   /** Publishes `event` unless its id was published before; returns the event when it is new. */
   async publish(
     type: EventType,
@@ -69,8 +90,6 @@ export class EventBus {
     data: Record<string, unknown> = {},
   ): Promise<FarmEvent | null> {
     const id = eventId(type, ref.shotId, ref.frame, ref.round ?? 0);
-    const fresh = await this.redis.set(`${this.prefix}:event:${id}`, '1', 'EX', DEDUPE_TTL_S, 'NX');
-    if (fresh !== 'OK') return null;
     const event: FarmEvent = {
       id,
       type,
@@ -80,12 +99,21 @@ export class EventBus {
       createdAt: this.clock().toISOString(),
       data,
     };
-    const json = JSON.stringify(event);
-    await this.redis
-      .multi()
-      .xadd(this.streamKey(ref.project), 'MAXLEN', '~', STREAM_MAXLEN, '*', 'event', json)
-      .publish(this.channel, json)
-      .exec();
+    // The once-per-id check and every write happen in one script: a process that dies mid-publish
+    // leaves either nothing (a later publish of the same id goes through) or the whole event.
+    const fresh = await this.redis.eval(
+      PUBLISH_ONCE,
+      4,
+      `${this.prefix}:event:${id}`,
+      this.streamKey(ref.project),
+      this.outboxKey,
+      this.channel,
+      DEDUPE_TTL_S,
+      STREAM_MAXLEN,
+      OUTBOX_MAXLEN,
+      JSON.stringify(event),
+    );
+    if (fresh !== 1) return null;
     return event;
   }
 

@@ -1,12 +1,11 @@
 /**
  * Fan-out: one BullMQ job per (event, matching subscription) on the `webhooks` queue. The job id
  * is `${event.id}-${subscription.id}`, so fanning out the same event twice adds nothing; retries
- * back off exponentially for about a day. `publishAndFanout` joins it to the event bus: an event
- * is fanned out right after its (at-most-once) publication.
+ * back off exponentially for about a day. The WebhookDispatcher (dispatcher.ts) fans out every
+ * event of the bus's outbox stream, so publishers only publish.
  */
 import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
 import { z } from 'zod';
-import { eventId, type EventBus, type EventType, type FarmEvent } from '@celfarm/jobs';
 import { webhookEventSchema, type EventArchive, type WebhookEvent } from './events.ts';
 import { matches, type Subscription, type SubscriptionStore } from './subscriptions.ts';
 
@@ -94,40 +93,4 @@ export class WebhookFanout {
   async close(): Promise<void> {
     await this.queue.close();
   }
-}
-
-/** Publishes farm events; what FarmWorker and the API's shot service are given. */
-export interface EventPublisher {
-  publish(
-    type: EventType,
-    ref: { project: string; shotId: string; frame?: number; round?: number },
-    data?: Record<string, unknown>,
-  ): Promise<FarmEvent | null>;
-}
-
-/**
- * The bus, with every newly published event fanned out to the webhooks. An event the bus has
- * seen before (a re-run frame, a retried job) is not published again; its first publication is
- * looked up among the project's last `lookback` events and fanned out again, which adds nothing
- * when it went out (job ids) but recovers an event whose fan-out failed after it was published
- * (the job that published it fails and is retried).
- */
-export function publishAndFanout(
-  bus: Pick<EventBus, 'publish' | 'recent'>,
-  fanout: Pick<WebhookFanout, 'fanout'>,
-  lookback = 500,
-): EventPublisher {
-  return {
-    async publish(type, ref, data = {}) {
-      const event = await bus.publish(type, ref, data);
-      if (event) {
-        await fanout.fanout(event);
-        return event;
-      }
-      const id = eventId(type, ref.shotId, ref.frame, ref.round ?? 0);
-      const first = (await bus.recent(ref.project, lookback)).find((e) => e.id === id);
-      if (first) await fanout.fanout(first);
-      return null;
-    },
-  };
 }

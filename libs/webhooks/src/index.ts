@@ -4,4 +4,5 @@ export * from './subscriptions.ts';
 export * from './events.ts';
 export * from './delivery-log.ts';
 export * from './fanout.ts';
+export * from './dispatcher.ts';
 export * from './delivery.ts';

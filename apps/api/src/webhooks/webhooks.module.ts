@@ -1,7 +1,9 @@
 /**
  * Webhooks in the API process: the subscription routes, the event publisher the shot service
- * uses (publish once, then fan out), and — with WEBHOOK_DELIVERY (default on) — the BullMQ
- * worker that delivers the `webhooks` queue, started at boot and drained before shutdown.
+ * uses (the event bus: publish once; the bus's outbox carries the event to the dispatcher), and —
+ * with WEBHOOK_DELIVERY (default on) — the outbox dispatcher that fans events out to the
+ * `webhooks` queue and the BullMQ worker that delivers it, started at boot and stopped before
+ * shutdown.
  */
 import {
   Global,
@@ -22,10 +24,11 @@ import {
   createDeliveryProcessor,
   DeliveryLog,
   EventArchive,
-  publishAndFanout,
+  type EventPublisher,
   startDeliveryWorker,
   SubscriptionStore,
   WebhookDeliverer,
+  WebhookDispatcher,
   WebhookFanout,
 } from '@celfarm/webhooks';
 import { KEY_STORE } from '../auth/tokens.ts';
@@ -34,7 +37,10 @@ import { WebhooksController } from './webhooks.controller.ts';
 import { WebhooksService } from './webhooks.service.ts';
 import { EVENT_PUBLISHER, WEBHOOKS, type Webhooks } from './webhooks.tokens.ts';
 
-/** The queue's own connections: one for enqueueing (fails fast), one for the delivery worker. */
+/**
+ * The queue's own connections: one for enqueueing (fails fast), one for the delivery worker (the
+ * outbox dispatcher duplicates it for its blocking reads).
+ */
 const QUEUE_CONNECTION = Symbol('celfarm.webhooks.queue-redis');
 const WORKER_CONNECTION = Symbol('celfarm.webhooks.worker-redis');
 
@@ -42,6 +48,7 @@ const WORKER_CONNECTION = Symbol('celfarm.webhooks.worker-redis');
 class DeliveryLifecycle implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
   private readonly logger = new Logger('webhooks');
   private worker?: Worker;
+  private dispatcher?: WebhookDispatcher;
 
   constructor(
     @Inject(CONFIG) private readonly config: Config,
@@ -53,6 +60,13 @@ class DeliveryLifecycle implements OnApplicationBootstrap, BeforeApplicationShut
   onApplicationBootstrap(): void {
     this.webhooks.fanout.queue.on('error', (e) => this.logger.warn(`queue: ${e.message}`));
     if (!this.config.WEBHOOK_DELIVERY) return;
+    // Every published event reaches the queue through the outbox, whichever process published it.
+    this.dispatcher = new WebhookDispatcher(this.webhooks.fanout, {
+      redis: this.workerRedis,
+      prefix: this.config.REDIS_PREFIX,
+      onError: (e) => this.logger.warn(`outbox dispatcher: ${e.message}`),
+    });
+    this.dispatcher.start();
     this.worker = startDeliveryWorker(createDeliveryProcessor(this.webhooks.deliverer, this.webhooks.subscriptions), {
       connection: this.workerRedis,
       prefix: this.config.REDIS_PREFIX,
@@ -61,9 +75,12 @@ class DeliveryLifecycle implements OnApplicationBootstrap, BeforeApplicationShut
     });
   }
 
-  /** Deliveries in flight finish (their log lines need Redis, which closes after this). */
+  /**
+   * Fan-outs and deliveries in flight finish (they need Redis and the queue, which close after
+   * this); an outbox entry read but not yet fanned out stays pending for the next dispatcher.
+   */
   async beforeApplicationShutdown(): Promise<void> {
-    await this.worker?.close();
+    await Promise.all([this.dispatcher?.stop(), this.worker?.close()]);
   }
 
   async onApplicationShutdown(): Promise<void> {
@@ -109,7 +126,8 @@ class DeliveryLifecycle implements OnApplicationBootstrap, BeforeApplicationShut
         };
       },
     },
-    { provide: EVENT_PUBLISHER, inject: [WEBHOOKS], useFactory: (w: Webhooks) => publishAndFanout(w.bus, w.fanout) },
+    // Publishing is all: the bus writes the event to its outbox in the same MULTI, and the dispatcher fans it out.
+    { provide: EVENT_PUBLISHER, inject: [WEBHOOKS], useFactory: (w: Webhooks): EventPublisher => w.bus },
     DeliveryLifecycle,
     WebhooksService,
   ],

@@ -2,7 +2,10 @@
 import type { DeliveryLog, EventArchive, SubscriptionStore, WebhookDeliverer, WebhookFanout } from '@celfarm/webhooks';
 import type { EventBus } from '@celfarm/jobs';
 
-/** `EventPublisher`: publishes a farm event once and fans it out to the webhooks. */
+/**
+ * `EventPublisher`: publishes a farm event once (the event bus; its outbox stream takes the event
+ * to the webhook dispatcher, so publishing is all a caller does).
+ */
 export const EVENT_PUBLISHER = Symbol('celfarm.event-publisher');
 /** {@link Webhooks}: the webhook stores, queue and deliverer of this process. */
 export const WEBHOOKS = Symbol('celfarm.webhooks');
