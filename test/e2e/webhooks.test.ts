@@ -331,6 +331,17 @@ describe('webhooks end to end', () => {
     assert.equal(log.length, 2);
     assert.equal(log[0]!.eventId, created.id, 'newest first: the redelivery');
 
+    // A disabled subscription receives nothing, not even a redelivery, until it is enabled again.
+    const off = await call<{ disabled: boolean }>(token, 'PATCH', `/v1/webhooks/${sub.id}`, { disabled: true });
+    assert.equal(off.status, 200, JSON.stringify(off.body));
+    assert.equal(off.body.disabled, true);
+    const hitsBefore = receiver.at('/run').length;
+    assert.equal((await call(token, 'POST', `/v1/webhooks/${sub.id}/deliveries/${created.id}/redeliver`)).status, 202);
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(receiver.at('/run').length, hitsBefore, 'nothing delivered while disabled');
+    assert.equal((await call(token, 'PATCH', `/v1/webhooks/${sub.id}`, {})).status, 400);
+    assert.equal((await call<{ disabled: boolean }>(token, 'PATCH', `/v1/webhooks/${sub.id}`, { disabled: false })).body.disabled, false);
+
     assert.equal((await call(token, 'DELETE', `/v1/webhooks/${sub.id}`)).status, 204);
     assert.equal((await call(token, 'GET', `/v1/webhooks/${sub.id}`)).status, 404);
     assert.equal((await call(token, 'POST', `/v1/webhooks/${sub.id}/ping`)).status, 404);

@@ -79,6 +79,20 @@ export class SubscriptionStore {
     return (await this.list(project)).filter((s) => matches(s, type));
   }
 
+  /** Changes events, description or the disabled flag; null when there is no such subscription. */
+  async update(project: string, id: string, patch: { events?: string[]; description?: string; disabled?: boolean }): Promise<Subscription | null> {
+    const cur = await this.get(project, id);
+    if (!cur) return null;
+    const next = subscriptionSchema.parse({
+      ...cur,
+      ...(patch.events ? { events: [...new Set(patch.events)] } : {}),
+      ...(patch.description !== undefined ? { description: patch.description } : {}),
+      ...(patch.disabled !== undefined ? { disabled: patch.disabled } : {}),
+    });
+    await this.redis.hset(this.key(project), id, JSON.stringify(next));
+    return next;
+  }
+
   async delete(project: string, id: string): Promise<boolean> {
     return (await this.redis.hdel(this.key(project), id)) === 1;
   }

@@ -1,5 +1,5 @@
 /** /v1/webhooks: subscriptions of the caller's project (admin scope). */
-import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Query, Req } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Patch, Post, Query, Req } from '@nestjs/common';
 import { ApiBody, ApiOperation, ApiParam, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
 import { ZodValidationPipe } from 'nestjs-zod';
@@ -8,6 +8,7 @@ import { principalOf, RequireScope } from '../auth/principal.ts';
 import { ErrorDto } from '../shots/shots.dto.ts';
 import {
   CreateWebhookDto,
+  UpdateWebhookDto,
   DeliveryAttemptDto,
   DeliveryListDto,
   RedeliveryDto,
@@ -15,8 +16,10 @@ import {
   WebhookListDto,
   WebhookViewDto,
   createWebhookSchema,
+  updateWebhookSchema,
   deliveriesQuerySchema,
   type CreateWebhook,
+  type UpdateWebhook,
   type DeliveriesQuery,
   type DeliveryList,
   type Redelivery,
@@ -64,6 +67,20 @@ export class WebhooksController {
   @ApiResponse({ status: 404, type: ErrorDto })
   view(@Req() req: FastifyRequest, @Param('id') id: string): Promise<WebhookView> {
     return this.webhooks.view(principalOf(req).project, id);
+  }
+
+  @Patch(':id')
+  @ApiOperation({ summary: 'Disable or enable a subscription, or change its events or description' })
+  @ApiParam({ name: 'id' })
+  @ApiBody({ type: UpdateWebhookDto })
+  @ApiResponse({ status: 200, type: WebhookViewDto })
+  @ApiResponse({ status: 404, type: ErrorDto })
+  update(
+    @Req() req: FastifyRequest,
+    @Param('id') id: string,
+    @Body(new ZodValidationPipe(updateWebhookSchema)) body: UpdateWebhook,
+  ): Promise<WebhookView> {
+    return this.webhooks.update(principalOf(req).project, id, body);
   }
 
   @Delete(':id')

@@ -16,6 +16,16 @@ export const createWebhookSchema = z.strictObject({
 });
 export type CreateWebhook = z.output<typeof createWebhookSchema>;
 
+export const updateWebhookSchema = z
+  .strictObject({
+    events: createWebhookSchema.shape.events.optional(),
+    description: z.string().max(500).optional(),
+    /** A disabled subscription receives nothing until it is enabled again. */
+    disabled: z.boolean().optional(),
+  })
+  .refine((b) => b.events !== undefined || b.description !== undefined || b.disabled !== undefined, 'give events, description or disabled');
+export type UpdateWebhook = z.output<typeof updateWebhookSchema>;
+
 export const deliveriesQuerySchema = z.strictObject({
   limit: z.coerce.number().int().min(1).max(1000).default(50),
 });
@@ -47,6 +57,7 @@ export type Redelivery = z.output<typeof redeliverySchema>;
 
 export class CreateWebhookDto extends createZodDto(createWebhookSchema) {}
 export class WebhookViewDto extends createZodDto(webhookViewSchema) {}
+export class UpdateWebhookDto extends createZodDto(updateWebhookSchema) {}
 export class WebhookCreatedDto extends createZodDto(webhookCreatedSchema) {}
 export class WebhookListDto extends createZodDto(webhookListSchema) {}
 export class DeliveryListDto extends createZodDto(deliveryListSchema) {}

@@ -14,7 +14,7 @@ import {
 } from '@celfarm/webhooks';
 import { ApiError, badRequest, notFound } from '../core/api-error.ts';
 import { CLOCK } from '../core/tokens.ts';
-import type { CreateWebhook, DeliveryList, Redelivery, WebhookCreated, WebhookList, WebhookView } from './webhooks.dto.ts';
+import type { CreateWebhook, DeliveryList, Redelivery, UpdateWebhook, WebhookCreated, WebhookList, WebhookView } from './webhooks.dto.ts';
 import { WEBHOOKS, type Webhooks } from './webhooks.tokens.ts';
 
 /** How far back the event stream is searched for an event whose body was not kept. */
@@ -58,6 +58,13 @@ export class WebhooksService {
 
   async view(project: string, id: string): Promise<WebhookView> {
     return view(await this.mustGet(project, id));
+  }
+
+  /** Enables or disables a subscription, or changes its events or description. */
+  async update(project: string, id: string, body: UpdateWebhook): Promise<WebhookView> {
+    await this.mustGet(project, id);
+    const sub = await this.webhooks.subscriptions.update(project, id, body);
+    return view(sub!);
   }
 
   /** Deletes the subscription and its delivery log; pending deliveries are skipped. */
