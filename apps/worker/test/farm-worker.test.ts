@@ -195,9 +195,12 @@ describe('FarmWorker on redis-server + s3rver', () => {
     const done = await waitForShot(f.store, shot.id, ['failed', 'completed']);
     assert.equal(done.state, 'failed');
     assert.deepEqual({ code: done.error?.code, field: done.error?.field }, { code: 'MISSING_INPUT', field: 'reference' });
-    const prepare = await f.queues.queues.prepare.getJob(jobIds.prepare(shot.id));
-    assert.equal(await prepare!.getState(), 'failed');
-    assert.equal(prepare!.attemptsMade, 1, 'bad input is not retried');
+    // The shot record fails inside the processor; BullMQ marks the job failed just after.
+    const prepare = await waitFor(async () => {
+      const job = await f.queues.queues.prepare.getJob(jobIds.prepare(shot.id));
+      return job && (await job.getState()) === 'failed' ? job : null;
+    }, 'the prepare job to be failed');
+    assert.equal(prepare.attemptsMade, 1, 'bad input is not retried');
     assert.deepEqual((await f.store.frames(shot.id)).map((x) => x.state), ['waiting', 'waiting']);
   });
 
