@@ -1,6 +1,7 @@
 /** Request and response shapes of /v1/session, /v1/keys and /v1/audit (zod for validation, DTOs for the document). */
 import { createZodDto } from 'nestjs-zod';
 import { z } from 'zod';
+import { auditEntrySchema } from '@celfarm/tenancy';
 import { AUDIT_CURSOR, SCOPES } from '@celfarm/tenancy';
 
 export const signInSchema = z.strictObject({
@@ -50,19 +51,7 @@ export const auditQuerySchema = z.strictObject({
 export type AuditQuery = z.output<typeof auditQuerySchema>;
 
 export const auditPageSchema = z.object({
-  entries: z.array(
-    z.object({
-      id: z.string(),
-      at: z.string(),
-      keyId: z.string(),
-      keyName: z.string(),
-      method: z.string(),
-      route: z.string(),
-      path: z.string(),
-      status: z.number().int(),
-      target: z.string().optional(),
-    }),
-  ),
+  entries: z.array(auditEntrySchema),
   next: z.string().min(1).nullable(),
 });
 

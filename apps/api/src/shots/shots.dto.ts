@@ -5,7 +5,7 @@
  */
 import { createZodDto } from 'nestjs-zod';
 import { z } from 'zod';
-import { FRAME_STATES, SHOT_STATES } from '@celfarm/jobs';
+import { FRAME_STATES, SHOT_STATES, shotRecordSchema } from '@celfarm/jobs';
 import { settingsSchema } from '@celfarm/pipeline/settings';
 
 export const projectSchema = z
@@ -98,17 +98,9 @@ export const frameViewSchema = z.object({
 });
 export type FrameView = z.output<typeof frameViewSchema>;
 
-export const shotSummarySchema = z.object({
-  id: z.string(),
-  project: z.string(),
-  state: z.enum(SHOT_STATES),
-  createdAt: z.string(),
-  updatedAt: z.string(),
-  settings: z.record(z.string(), z.unknown()),
-  seed: z.number().int(),
-  priority: z.number().int(),
-  pack: z.object({ id: z.string(), version: z.string() }),
-  frameCount: z.number().int(),
+export const shotSummarySchema = shotRecordSchema
+  .pick({ id: true, project: true, state: true, createdAt: true, updatedAt: true, settings: true, seed: true, priority: true, pack: true, frameCount: true })
+  .extend({
   counts: z.object(Object.fromEntries(FRAME_STATES.map((s) => [s, z.number().int()])) as Record<(typeof FRAME_STATES)[number], z.ZodNumber>),
   /** 0–1: completed frames plus the sampled share of active ones, over the frame count. */
   progress: z.number(),
