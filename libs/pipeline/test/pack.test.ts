@@ -2,7 +2,9 @@
 import assert from 'node:assert/strict';
 import { cp, mkdtemp, readFile, rm, writeFile, appendFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { createHash } from 'node:crypto';
 import { COLOURS, halfImage, sketchFrame } from '@celfarm/model-kit/samples';
@@ -52,6 +54,21 @@ describe('model packs', () => {
     assert.equal(unet.inputs.length, 43);
     assert.equal(unet.provider, 'cpu');
     await pack.dispose();
+  });
+
+  it('falls back along the provider preference and reports the provider it chose', async () => {
+    const preferCuda = new OrtRuntime({ providers: ['cuda:0', 'cpu'], intraOpThreads: 1 });
+    const pack = await ModelPack.load(await analyticPackDir(), preferCuda);
+    const unet = await pack.session('unet');
+    const cudaInstalled = existsSync(join(dirname(createRequire(import.meta.url).resolve('onnxruntime-node')), '..', 'bin', 'napi-v6', 'linux', 'x64', 'libonnxruntime_providers_cuda.so'));
+    assert.equal(unet.provider, cudaInstalled ? 'cuda:0' : 'cpu');
+    assert.equal(preferCuda.provider, unet.provider);
+    await pack.dispose();
+    assert.throws(() => new OrtRuntime({ providers: ['tpu'] }), /unknown execution provider "tpu"/);
+    if (!cudaInstalled) {
+      const cudaOnly = new OrtRuntime({ providers: ['cuda:0'] });
+      await rejects(cudaOnly.open('unet', join(await analyticPackDir(), 'unet.onnx')), 'RUNTIME', 'graphs.unet', /on any provider \(cuda:0: /);
+    }
   });
 
   it('names the graph whose file is missing', async () => {
