@@ -78,7 +78,13 @@ describe('celfarm end to end', () => {
       assert.ok(corner.every((v) => Math.abs(v - 153) <= 3), `frame ${f.frame} corner ${corner}`);
     }
     const outputs = await store.list(shotKeys('', 'demo', body.id).outputsPrefix);
-    assert.deepEqual(outputs.map((o) => o.key.split('/').pop()), ['00001.png', '00002.png', '00003.png', '00004.png']);
+    // One PNG per frame, and its small WebP preview under outputs/previews/.
+    assert.deepEqual(outputs.map((o) => o.key.split('/').slice(-2).join('/')), [
+      'outputs/00001.png', 'outputs/00002.png', 'outputs/00003.png', 'outputs/00004.png',
+      'previews/00001.webp', 'previews/00002.webp', 'previews/00003.webp', 'previews/00004.webp',
+    ]);
+    const preview = await sharp(Buffer.from((await store.get(shotKeys('', 'demo', body.id).preview(1)))!)).metadata();
+    assert.deepEqual([preview.format, preview.width, preview.height], ['webp', SIZE, SIZE]);
     const manifest = JSON.parse(Buffer.from((await store.get(shotKeys('', 'demo', body.id).manifest))!).toString('utf8'));
     assert.deepEqual(manifest.frames.map((f: { seed: number }) => f.seed), [5, 6, 7, 8]);
   });
@@ -102,7 +108,8 @@ describe('celfarm end to end', () => {
     assert.notEqual(again.worker, victim.name, 'the killed frame completed on the other worker');
     assert.ok(again.attempts >= 2, `attempts ${again.attempts}`);
     const outputs = await store.list(shotKeys('', 'demo', body.id).outputsPrefix);
-    assert.equal(outputs.length, 4, outputs.map((o) => o.key).join(', '));
+    assert.equal(outputs.filter((o) => o.key.endsWith('.png')).length, 4, outputs.map((o) => o.key).join(', '));
+    assert.equal(outputs.filter((o) => o.key.endsWith('.webp')).length, 4, 'one preview per frame');
     // Bring the pool back to two workers for the next tests.
     farm.workers.splice(farm.workers.indexOf(victim), 1);
     await farm.startWorker(`${victim.name}-b`);
@@ -125,7 +132,7 @@ describe('celfarm end to end', () => {
     const later = await wait(body.id, () => true);
     assert.equal(later.frames.filter((f) => f.state === 'completed').length, completed, 'nothing ran after the cancel');
     const outputs = await store.list(shotKeys('', 'demo', body.id).outputsPrefix);
-    assert.equal(outputs.length, completed);
+    assert.equal(outputs.filter((o) => o.key.endsWith('.png')).length, completed);
   });
 
   it('rides out a Redis restart and an S3 restart mid-shot without losing a frame', async () => {
@@ -147,7 +154,7 @@ describe('celfarm end to end', () => {
     const done = await wait(body.id, (s) => s.state === 'completed' || s.state === 'failed', 120_000);
     assert.equal(done.state, 'completed', JSON.stringify(done.frames.map((f) => [f.frame, f.state, f.error])));
     const outputs = await store.list(shotKeys('', 'demo', body.id).outputsPrefix);
-    assert.equal(outputs.length, 4);
+    assert.equal(outputs.filter((o) => o.key.endsWith('.png')).length, 4);
   });
 
   it('returns the first shot for a repeated Idempotency-Key', async () => {

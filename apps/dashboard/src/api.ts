@@ -56,6 +56,7 @@ export interface FrameView {
   inputUrl?: string;
   output?: string;
   outputUrl?: string;
+  previewUrl?: string;
 }
 
 export interface ShotView extends ShotSummary {

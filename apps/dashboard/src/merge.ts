@@ -43,6 +43,7 @@ export function keepUrls(prev: ShotView | null, next: ShotView): ShotView {
         ...f,
         ...(o.inputUrl && f.inputUrl && o.input === f.input ? { inputUrl: o.inputUrl } : {}),
         ...(o.outputUrl && f.outputUrl && o.output === f.output ? { outputUrl: o.outputUrl } : {}),
+        ...(o.previewUrl && f.previewUrl && o.output === f.output ? { previewUrl: o.previewUrl } : {}),
       };
     }),
   };

@@ -20,6 +20,7 @@ import {
 import type { FarmMetrics, FrameStage } from '@celfarm/metrics';
 import {
   encodePng,
+  encodeWebpPreview,
   PipelineError,
   referenceContextKey,
   resolveSettings,
@@ -213,6 +214,7 @@ export class FarmWorker {
     const out = await this.opts.host.frame(context.bytes, sketch.image, settings, { onProgress: watch.onProgress, signal: watch.signal });
     t = this.clock().getTime();
     await objects.put(keys.output(frame), await encodePng(out.images[0]!), 'image/png');
+    await objects.put(keys.preview(frame), await encodeWebpPreview(out.images[0]!), 'image/webp');
     if (out.sketchMask) await objects.put(keys.sketchMask(frame), await encodeMaskPng(out.sketchMask), 'image/png');
     const uploadSeconds = this.since(t);
     const inferenceSeconds = Object.values(out.timings).reduce((a, s) => a + (s ?? 0), 0);

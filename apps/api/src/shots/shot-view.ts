@@ -44,7 +44,8 @@ export function shotSummary(shot: ShotRecord, frames: readonly FrameRecord[], li
 
 /**
  * The full view; `outputUrls` maps frame numbers to presigned GETs of completed outputs,
- * `inputUrls` to presigned GETs of the sketch inputs (the dashboard's thumbnails).
+ * `inputUrls` to presigned GETs of the sketch inputs, `previewUrls` of the outputs' small WebP
+ * previews (the dashboard's thumbnails).
  */
 export function shotView(
   shot: ShotRecord,
@@ -52,6 +53,7 @@ export function shotView(
   liveWorkers: number,
   outputUrls: ReadonlyMap<number, string> = new Map(),
   inputUrls: ReadonlyMap<number, string> = new Map(),
+  previewUrls: ReadonlyMap<number, string> = new Map(),
 ): ShotView {
   return {
     ...shotSummary(shot, frames, liveWorkers),
@@ -71,6 +73,7 @@ export function shotView(
         ...(inputUrls.has(f.frame) ? { inputUrl: inputUrls.get(f.frame) } : {}),
         ...(f.output !== undefined ? { output: f.output } : {}),
         ...(url ? { outputUrl: url } : {}),
+        ...(url && previewUrls.has(f.frame) ? { previewUrl: previewUrls.get(f.frame) } : {}),
       };
     }),
   };

@@ -95,6 +95,8 @@ export const frameViewSchema = z.object({
   output: z.string().optional(),
   /** Presigned GET of the output, when completed. */
   outputUrl: z.string().optional(),
+  /** Presigned GET of the output's WebP preview (longer side ≤ 256 px), when completed. */
+  previewUrl: z.string().optional(),
 });
 export type FrameView = z.output<typeof frameViewSchema>;
 

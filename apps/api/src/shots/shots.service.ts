@@ -413,7 +413,10 @@ export class ShotsService {
     // Sketch inputs too (the dashboard's frame strip); none while they are still being uploaded.
     const inputs = shot.awaitingUploads ? [] : shot.inputs.frames.map((key, i) => ({ frame: i + 1, key }));
     const inputUrls = await mapLimit(inputs, IO_CONCURRENCY, async (f) => [f.frame, await this.objects.presignGet(f.key, this.config.PRESIGN_SECONDS)] as const);
-    return shotView(shot, frames, workers, new Map(urls), new Map(inputUrls));
+    // The worker writes a WebP preview next to each output (outputs/previews/<frame>.webp).
+    const keys = this.keysOf(shot.project, shot.id);
+    const previewUrls = await mapLimit(done, IO_CONCURRENCY, async (f) => [f.frame, await this.objects.presignGet(keys.preview(f.frame), this.config.PRESIGN_SECONDS)] as const);
+    return shotView(shot, frames, workers, new Map(urls), new Map(inputUrls), new Map(previewUrls));
   }
 
   private async liveWorkers(): Promise<number> {

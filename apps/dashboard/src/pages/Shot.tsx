@@ -266,7 +266,7 @@ function FrameCard({ frame: f, onShow, onBrokenImage }: { frame: FrameView; onSh
         <figure>
           {f.state === 'completed' && f.outputUrl ? (
             <button type="button" className="thumb-button" onClick={onShow} aria-label={`Show frame ${f.frame} in the flipbook`}>
-              <img src={f.outputUrl} alt={`Frame ${f.frame}, colour`} loading="lazy" data-kind="colour" onError={onBrokenImage} />
+              <img src={f.previewUrl ?? f.outputUrl} alt={`Frame ${f.frame}, colour`} loading="lazy" data-kind="colour" onError={onBrokenImage} />
             </button>
           ) : (
             <div className={`thumb-empty thumb-${f.state}`}>{f.state === 'active' ? (stepping ? `${f.step}/${f.steps}` : (f.stage ?? 'starting')) : f.state === 'completed' ? 'loading…' : f.state}</div>

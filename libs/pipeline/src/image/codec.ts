@@ -156,6 +156,17 @@ export async function encodePngRgb8(rgb8: Uint8Array, w: number, h: number): Pro
     .toBuffer();
 }
 
+/**
+ * A small WebP preview (the longer side at most `maxSide`, never enlarged) of a [−1,1] image, for
+ * dashboards and review tools: a 1536² output is a few megabytes as PNG, tens of kilobytes here.
+ */
+export function encodeWebpPreview(img: Planar, maxSide = 256): Promise<Buffer> {
+  return sharp(toRgb8(img), { raw: { width: img.width, height: img.height, channels: 3 } })
+    .resize({ width: maxSide, height: maxSide, fit: 'inside', withoutEnlargement: true, kernel: 'lanczos3' })
+    .webp({ quality: 82, effort: 4 })
+    .toBuffer();
+}
+
 /** Planar [−1,1] → deterministic PNG, via {@link toRgb8} (contract §6 "Output"). */
 export function encodePng(img: Planar): Promise<Buffer> {
   return encodePngRgb8(toRgb8(img), img.width, img.height);
