@@ -5,6 +5,7 @@
  * thumbnails — then the workers and queues pages, and sign out. Screenshots go to out/screenshots.
  */
 import assert from 'node:assert/strict';
+import { until as waitUntil } from '@celfarm/services';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
@@ -20,20 +21,10 @@ const SHOTS_DIR = join(ROOT, 'out', 'screenshots');
 const SIZE = 384;
 
 /** Polls `check` until it returns a value that is not undefined/false, or fails after `ms`. */
-async function until<T>(what: string, check: () => Promise<T | undefined | false>, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  let last: unknown;
-  while (Date.now() < end) {
-    try {
-      const v = await check();
-      if (v !== undefined && v !== false) return v;
-    } catch (e) {
-      last = e;
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
-}
+
+/** Waits on the page: a probe that throws mid-navigation is retried, polled every 100 ms. */
+const until = <T>(what: string, check: () => Promise<T | undefined | false>, ms = 30_000) =>
+  waitUntil(what, check, { timeoutMs: ms, intervalMs: 100, retryErrors: true });
 
 /** Counts decoded colour thumbnails in the frame strip (a string: no DOM types in this program). */
 const LOADED_COLOUR_THUMBS =

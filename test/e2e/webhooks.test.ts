@@ -6,6 +6,7 @@
  * a worker is killed mid-frame; redelivery and ping.
  */
 import assert from 'node:assert/strict';
+import { until as waitUntil } from '@celfarm/services';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
@@ -17,6 +18,9 @@ import { verify } from '@celfarm/webhooks';
 import { createApiKey, shotForm, startFarm, type Farm, type ShotView } from '../harness.ts';
 
 const SIZE = 128;
+
+const until = <T>(what: string, probe: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeoutMs = 60_000) =>
+  waitUntil(what, probe, { timeoutMs, intervalMs: 50 });
 
 interface Hit {
   path: string;
@@ -81,15 +85,6 @@ class Receiver {
   }
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 60_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 async function pngs(frames: number, size = SIZE) {
   const sketches = await Promise.all(Array.from({ length: frames }, (_, i) => encodePng(sketchFrame(size, size, i, frames).image)));

@@ -13,7 +13,7 @@ import { createMetrics, type FarmMetrics } from '@celfarm/metrics';
 import { buildAnalyticPack } from '@celfarm/model-kit';
 import { COLOURS, halfImage, sketchFrame } from '@celfarm/model-kit/samples';
 import { decodeImage, encodePng, PipelineHost, type PackManifest, type Planar } from '@celfarm/pipeline';
-import { startRedis, startS3, type RunningRedis, type RunningS3 } from '@celfarm/services';
+import { startRedis, startS3, type RunningRedis, type RunningS3, until } from '@celfarm/services';
 import { S3ObjectStore, shotKeys } from '@celfarm/storage';
 import { FarmWorker, type FarmWorkerOptions } from '../src/farm-worker.ts';
 import { readManifest } from '../src/pack-source.ts';
@@ -191,16 +191,8 @@ export const sketchPng = async (index: number, count: number): Promise<Uint8Arra
 export const sketchPngs = (count: number): Promise<Uint8Array[]> => Promise.all(Array.from({ length: count }, (_, i) => sketchPng(i, count)));
 
 /** Polls `probe` until it returns a truthy value. */
-export async function waitFor<T>(probe: () => Promise<T | null | undefined | false>, what: string, timeoutMs = 30_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    last = v;
-    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${JSON.stringify(last)})`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+export function waitFor<T>(probe: () => Promise<T | null | undefined | false>, what: string, timeoutMs = 30_000): Promise<T> {
+  return until(what, probe, { timeoutMs });
 }
 
 export async function waitForShot(store: ShotStore, id: string, states: ShotRecord['state'][], timeoutMs = 30_000): Promise<ShotRecord> {

@@ -13,7 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { EventBus } from '@celfarm/jobs';
-import { startRedis, type RunningRedis } from '@celfarm/services';
+import { startRedis, type RunningRedis, until as waitUntil } from '@celfarm/services';
 import { createDeliveryProcessor, startDeliveryWorker, WebhookDeliverer } from '../src/delivery.ts';
 import { DeliveryLog } from '../src/delivery-log.ts';
 import { EventArchive, type WebhookEvent } from '../src/events.ts';
@@ -22,6 +22,9 @@ import { verify } from '../src/signing.ts';
 import { SubscriptionStore } from '../src/subscriptions.ts';
 import type { Lookup } from '../src/targets.ts';
 
+const until = <T>(what: string, probe: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeoutMs = 10_000) =>
+  waitUntil(what, probe, { timeoutMs });
+
 interface Received {
   path: string;
   headers: IncomingHttpHeaders;
@@ -29,15 +32,6 @@ interface Received {
   at: number;
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 10_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('webhook fan-out and delivery on redis-server', () => {
   const prefix = `wt${process.pid}`;

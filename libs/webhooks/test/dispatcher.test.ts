@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { EventBus, outboxKey, type FarmEvent } from '@celfarm/jobs';
-import { startRedis, type RunningRedis } from '@celfarm/services';
+import { startRedis, type RunningRedis, until as waitUntil } from '@celfarm/services';
 import { createDeliveryProcessor, startDeliveryWorker, WebhookDeliverer } from '../src/delivery.ts';
 import { DeliveryLog } from '../src/delivery-log.ts';
 import { DISPATCH_GROUP, WebhookDispatcher, type DispatcherOptions } from '../src/dispatcher.ts';
@@ -24,21 +24,15 @@ import { deliveryJobId, WebhookFanout } from '../src/fanout.ts';
 import { verify } from '../src/signing.ts';
 import { SubscriptionStore, type Subscription } from '../src/subscriptions.ts';
 
+const until = <T>(what: string, probe: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeoutMs = 10_000) =>
+  waitUntil(what, probe, { timeoutMs });
+
 interface Hit {
   path: string;
   headers: IncomingHttpHeaders;
   body: string;
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 10_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -112,3 +112,4 @@ export async function startS3(dir: string, bucket: string, port?: number): Promi
 }
 
 export * from './process.ts';
+export * from './wait.ts';
