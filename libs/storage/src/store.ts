@@ -82,8 +82,10 @@ export class S3ObjectStore implements ObjectStore {
       endpoint: opts.endpoint,
       forcePathStyle: opts.forcePathStyle,
       credentials: { accessKeyId: opts.accessKeyId, secretAccessKey: opts.secretAccessKey },
-      // Retries with backoff ride out endpoint restarts without losing the caller's work.
-      maxAttempts: 5,
+      // Retries with exponential backoff (0.1, 0.2, 0.4 … s) ride out an endpoint restart of
+      // several seconds without failing the caller's job; 5 attempts (~1.5 s) proved too few
+      // for a restart under load in the end-to-end test.
+      maxAttempts: 8,
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
     };
