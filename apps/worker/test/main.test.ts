@@ -6,12 +6,13 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { FarmQueues, ShotStore } from '@celfarm/jobs';
 import { buildAnalyticPack } from '@celfarm/model-kit';
+import { packFiles } from '@celfarm/pipeline';
 import { freePort } from '@celfarm/services';
 import { readManifest } from '../src/pack-source.ts';
 import { BUCKET, sketchPngs, SIZE, startServices, submitShot, waitFor, waitForShot, type Services } from './fixtures.ts';
@@ -93,7 +94,7 @@ describe('worker process (main.ts)', () => {
     s = await startServices();
     const built = join(s.dir, 'built');
     await buildAnalyticPack(built);
-    for (const file of await readdir(built)) await s.objects.put(`models/analytic/${file}`, await readFile(join(built, file)));
+    for (const file of ['pack.json', ...packFiles(await readManifest(built))]) await s.objects.put(`models/analytic/${file}`, await readFile(join(built, file)));
     redis = new Redis(s.redis.url);
     bull = new Redis(s.redis.url, { maxRetriesPerRequest: null });
     store = new ShotStore(redis, prefix);

@@ -5,7 +5,7 @@
 export * from './errors.ts';
 export * from './pack/contract.ts';
 export * from './pack/schema.ts';
-export { ModelPack, checkSessionAgainstContract, type LoadOptions } from './pack/loader.ts';
+export { ModelPack, checkSessionAgainstContract, packFileEntries, packFiles, type LoadOptions, type PackFile } from './pack/loader.ts';
 export { OrtRuntime, RunStats, type GraphSession, type RuntimeOptions, type Tensor, type TensorInfo } from './ort/runtime.ts';
 export * from './image/index.ts';
 export type { Planar } from './image/tensor.ts';

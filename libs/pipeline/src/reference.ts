@@ -88,7 +88,10 @@ const hashPlanar = (h: ReturnType<typeof createHash>, p: Planar | undefined) => 
 export function referenceContextKey(manifest: PackManifest, settings: Settings, inputs: ReferenceInputs): string {
   const h = createHash('sha256');
   h.update(`${manifest.id}@${manifest.version}\n`);
-  for (const [g, e] of Object.entries(manifest.graphs).sort()) h.update(`${g}:${e.sha256}\n`);
+  // External-data files hold the weights of large graphs; a pack without them keeps its old keys.
+  for (const [g, e] of Object.entries(manifest.graphs).sort()) {
+    h.update(`${g}:${e.sha256}${(e.data ?? []).map((d) => `:${d.sha256}`).join('')}\n`);
+  }
   h.update(JSON.stringify(contextKnobs(settings)));
   hashPlanar(h, inputs.reference);
   hashPlanar(h, inputs.background);

@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { createHash } from 'node:crypto';
+import protobuf from 'onnx-proto';
 import { COLOURS, halfImage, sketchFrame } from '@celfarm/model-kit/samples';
 import { colorize } from '../src/colorize.ts';
 import { PipelineError } from '../src/errors.ts';
@@ -32,6 +33,50 @@ async function editManifest(dir: string, edit: (m: Record<string, unknown>) => v
   const m = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
   edit(m);
   await writeFile(path, JSON.stringify(m));
+}
+
+const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+/**
+ * Rewrites `dir/<graph>.onnx` the way exporters write graphs over 2 GB: the float initializers' bytes
+ * move to `<graph>.onnx.data` (4 KiB-aligned) and the graph keeps only their location. Updates
+ * pack.json's hash and lists the data file.
+ */
+async function externalizeGraph(dir: string, graph: string): Promise<string> {
+  const { onnx } = protobuf;
+  const file = `${graph}.onnx`;
+  const data = `${file}.data`;
+  const model = onnx.ModelProto.decode(await readFile(join(dir, file)));
+  const chunks: Buffer[] = [];
+  let offset = 0;
+  for (const t of model.graph!.initializer!) {
+    // As onnx.save does with its size threshold, small integer tensors (axes, shapes) stay
+    // inline: shape inference reads them before any external data is loaded.
+    if (t.dataType !== onnx.TensorProto.DataType.FLOAT) continue;
+    const raw = t.rawData!;
+    const padded = Buffer.alloc(Math.ceil(raw.length / 4096) * 4096);
+    padded.set(raw);
+    chunks.push(padded);
+    t.externalData = [
+      onnx.StringStringEntryProto.create({ key: 'location', value: data }),
+      onnx.StringStringEntryProto.create({ key: 'offset', value: String(offset) }),
+      onnx.StringStringEntryProto.create({ key: 'length', value: String(raw.length) }),
+    ];
+    t.dataLocation = onnx.TensorProto.DataLocation.EXTERNAL;
+    t.rawData = new Uint8Array();
+    offset += padded.length;
+  }
+  assert.ok(offset > 0, `${graph} has float initializers to move`);
+  const graphBytes = onnx.ModelProto.encode(model).finish();
+  const dataBytes = Buffer.concat(chunks);
+  await writeFile(join(dir, file), graphBytes);
+  await writeFile(join(dir, data), dataBytes);
+  await editManifest(dir, (m) => {
+    const entry = (m.graphs as Record<string, { sha256: string; data?: unknown }>)[graph]!;
+    entry.sha256 = sha256(graphBytes);
+    entry.data = [{ file: data, sha256: sha256(dataBytes) }];
+  });
+  return data;
 }
 
 async function rejects(p: Promise<unknown>, code: string, field: string, text?: RegExp) {
@@ -81,6 +126,31 @@ describe('model packs', () => {
     const dir = await copyPack();
     await appendFile(join(dir, 'unet.onnx'), Buffer.from([0]));
     await rejects(ModelPack.load(dir, runtime), 'PACK_HASH_MISMATCH', 'graphs.unet', /pack\.json says [0-9a-f]{64}/);
+  });
+
+  it('opens a graph whose weights are ONNX external data beside it, with the same results', async () => {
+    const dir = await copyPack();
+    const data = await externalizeGraph(dir, 'unet');
+    const inputs = () => ({ sketch: sketchFrame(128, 128).image, reference: halfImage(128, 128, COLOURS.red, COLOURS.grey) });
+    const original = await loadPack();
+    const external = await ModelPack.load(dir, runtime);
+    assert.deepEqual(external.manifest.graphs.unet?.data?.map((d) => d.file), [data]);
+    const settings = settingsFor(original, { mode: 'vanilla', steps: 3, seed: 5 });
+    const a = await colorize(original, settings, inputs());
+    const b = await colorize(external, settings, inputs());
+    assert.deepEqual(b.images[0]!.data, a.images[0]!.data);
+    await external.dispose();
+  });
+
+  it('names the graph and the data file when an external-data file is missing or damaged', async () => {
+    const dir = await copyPack();
+    const data = await externalizeGraph(dir, 'unet');
+    const bytes = await readFile(join(dir, data));
+    await rm(join(dir, data));
+    await rejects(ModelPack.load(dir, runtime), 'PACK_FILE_MISSING', 'graphs.unet.data.0', /graph unet data file unet\.onnx\.data is missing/);
+    bytes[100] ^= 0xff;
+    await writeFile(join(dir, data), bytes);
+    await rejects(ModelPack.load(dir, runtime), 'PACK_HASH_MISMATCH', 'graphs.unet.data.0', /graph unet data file unet\.onnx\.data has sha256 [0-9a-f]{64}, pack\.json says/);
   });
 
   it('lists every schema problem of pack.json', async () => {

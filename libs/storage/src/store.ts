@@ -14,6 +14,10 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 
 export interface ObjectInfo {
   key: string;
@@ -25,6 +29,11 @@ export interface ObjectStore {
   put(key: string, body: Uint8Array, contentType?: string): Promise<void>;
   /** The object's bytes, or null when it does not exist. */
   get(key: string): Promise<Uint8Array | null>;
+  /**
+   * The object's bytes as a stream, or null when it does not exist: for objects too large to
+   * hold in memory (model packs). The caller must consume or destroy the stream.
+   */
+  getStream(key: string): Promise<Readable | null>;
   head(key: string): Promise<ObjectInfo | null>;
   /** Every key under `prefix`, sorted. */
   list(prefix: string): Promise<ObjectInfo[]>;
@@ -117,6 +126,19 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
+  async getStream(key: string): Promise<Readable | null> {
+    try {
+      const r = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      if (!r.Body) return Readable.from([]);
+      // In Node the SDK's body is an http.IncomingMessage; anything else would mean another runtime.
+      if (!(r.Body instanceof Readable)) throw new Error(`GET ${key}: the S3 client returned a body that is not a Node stream`);
+      return r.Body;
+    } catch (e) {
+      if (isNotFound(e)) return null;
+      throw e;
+    }
+  }
+
   async head(key: string): Promise<ObjectInfo | null> {
     try {
       const r = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
@@ -175,4 +197,36 @@ export class S3ObjectStore implements ObjectStore {
   destroy(): void {
     this.client.destroy();
   }
+}
+
+/** What {@link getToFile} wrote. */
+export interface DownloadedFile {
+  bytes: number;
+  /** sha256 of the bytes written, lowercase hex. */
+  sha256: string;
+}
+
+/**
+ * Streams the object at `key` into `path` (created or truncated), hashing it on the way, so a
+ * file of any size passes through a few chunks of memory. Null when the object does not exist
+ * (nothing is written then). A failed transfer leaves `path` partly written: write to a
+ * temporary name and rename it once the hash is checked.
+ */
+export async function getToFile(objects: ObjectStore, key: string, path: string): Promise<DownloadedFile | null> {
+  const body = await objects.getStream(key);
+  if (!body) return null;
+  const hash = createHash('sha256');
+  let bytes = 0;
+  await pipeline(
+    body,
+    async function* (source: AsyncIterable<Buffer>) {
+      for await (const chunk of source) {
+        hash.update(chunk);
+        bytes += chunk.length;
+        yield chunk;
+      }
+    },
+    createWriteStream(path),
+  );
+  return { bytes, sha256: hash.digest('hex') };
 }

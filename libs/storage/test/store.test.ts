@@ -1,12 +1,13 @@
-/** The S3 adapter against a real S3 endpoint (s3rver): objects, listing, presigned URLs. */
+/** The S3 adapter against a real S3 endpoint (s3rver): objects, streamed downloads, listing, presigned URLs. */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startS3, type RunningS3 } from '@celfarm/services';
 import { shotKeys } from '../src/keys.ts';
-import { S3ObjectStore } from '../src/store.ts';
+import { getToFile, S3ObjectStore } from '../src/store.ts';
 
 describe('S3ObjectStore on s3rver', () => {
   let dir: string;
@@ -44,5 +45,22 @@ describe('S3ObjectStore on s3rver', () => {
     assert.equal((await fetch(put, { method: 'PUT', body: 'uploaded', headers: { 'content-type': 'image/png' } })).status, 200);
     assert.equal(Buffer.from((await store.get('a/c.png'))!).toString(), 'uploaded');
     await assert.doesNotReject(store.ping());
+  });
+
+  it('streams an object into a file with its sha256, and answers null for a missing one', async () => {
+    const bytes = randomBytes(3 * 1024 * 1024 + 17);
+    await store.put('big/blob.bin', bytes);
+    const path = join(dir, 'blob.bin');
+    const got = await getToFile(store, 'big/blob.bin', path);
+    assert.deepEqual(got, { bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') });
+    assert.ok((await readFile(path)).equals(bytes));
+
+    const chunks: Buffer[] = [];
+    for await (const c of (await store.getStream('big/blob.bin'))!) chunks.push(c as Buffer);
+    assert.ok(Buffer.concat(chunks).equals(bytes));
+
+    assert.equal(await store.getStream('big/none.bin'), null);
+    assert.equal(await getToFile(store, 'big/none.bin', join(dir, 'none.bin')), null);
+    await assert.rejects(stat(join(dir, 'none.bin')), { code: 'ENOENT' });
   });
 });

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CONTRACT_VERSION, CORE_GRAPHS, GRAPH_NAMES, type GraphName } from '@celfarm/pipeline/pack/contract';
+import { packFileEntries } from '@celfarm/pipeline/pack/loader';
 import { packSchema, type PackManifest } from '@celfarm/pipeline/pack/schema';
 
 const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
@@ -37,13 +38,13 @@ export async function writePack(
   return manifest;
 }
 
-/** True when `dir/pack.json` parses, `accept(manifest)` holds, and every graph file matches its hash. */
+/** True when `dir/pack.json` parses, `accept(manifest)` holds, and every file of the pack matches its hash. */
 export async function packIsCurrent(dir: string, accept: (m: PackManifest) => boolean): Promise<boolean> {
   try {
     const manifest = packSchema.parse(JSON.parse(await readFile(join(dir, 'pack.json'), 'utf8')));
     if (!accept(manifest)) return false;
-    for (const entry of Object.values(manifest.graphs)) {
-      if (sha256(await readFile(join(dir, entry.file))) !== entry.sha256) return false;
+    for (const f of packFileEntries(manifest)) {
+      if (sha256(await readFile(join(dir, f.file))) !== f.sha256) return false;
     }
     return true;
   } catch {

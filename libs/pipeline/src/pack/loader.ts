@@ -18,6 +18,42 @@ async function sha256File(path: string): Promise<string> {
   return hash.digest('hex');
 }
 
+/** One file of a pack, with the graph it belongs to and the manifest field that lists it. */
+export interface PackFile {
+  file: string;
+  sha256: string;
+  graph: GraphName;
+  /** The graph's .onnx file, or one of its external-data files. */
+  kind: 'graph' | 'data';
+  /** `graphs.<graph>` for a graph file, `graphs.<graph>.data.<i>` for an external-data file. */
+  field: string;
+}
+
+/**
+ * Every file of a pack but pack.json — each graph's .onnx file, then its external-data files —
+ * in manifest order, each name once (the schema refuses one name with two hashes).
+ */
+export function packFileEntries(manifest: PackManifest): PackFile[] {
+  const out: PackFile[] = [];
+  const seen = new Set<string>();
+  const add = (f: PackFile) => {
+    if (seen.has(f.file)) return;
+    seen.add(f.file);
+    out.push(f);
+  };
+  for (const [name, entry] of Object.entries(manifest.graphs)) {
+    const graph = name as GraphName;
+    add({ file: entry.file, sha256: entry.sha256, graph, kind: 'graph', field: `graphs.${graph}` });
+    (entry.data ?? []).forEach((d, i) => add({ file: d.file, sha256: d.sha256, graph, kind: 'data', field: `graphs.${graph}.data.${i}` }));
+  }
+  return out;
+}
+
+/** The names of every file of a pack but pack.json (graph files and their external-data files). */
+export function packFiles(manifest: PackManifest): string[] {
+  return packFileEntries(manifest).map((f) => f.file);
+}
+
 /** Compares a session's metadata with the contract; returns every mismatch. */
 export function checkSessionAgainstContract(graph: GraphName, inputs: TensorInfo[], outputs: TensorInfo[]): string[] {
   const spec: GraphSpec = GRAPH_SPECS[graph];
@@ -52,7 +88,7 @@ export function checkSessionAgainstContract(graph: GraphName, inputs: TensorInfo
 }
 
 export interface LoadOptions {
-  /** Verify each graph file's sha256 at load (default true). */
+  /** Verify the sha256 of each graph file and external-data file at load (default true). */
   verifyHashes?: boolean;
 }
 
@@ -94,21 +130,18 @@ export class ModelPack {
     for (const g of CORE_GRAPHS) {
       if (!manifest.graphs[g]) throw new PipelineError('PACK_INVALID', `pack ${id} lacks the core graph ${g}`, `graphs.${g}`);
     }
-    for (const [name, entry] of Object.entries(manifest.graphs)) {
-      const path = join(dir, entry.file);
+    for (const f of packFileEntries(manifest)) {
+      const path = join(dir, f.file);
+      const what = f.kind === 'graph' ? `graph ${f.graph} file ${f.file}` : `graph ${f.graph} data file ${f.file}`;
       try {
         await stat(path);
       } catch {
-        throw new PipelineError('PACK_FILE_MISSING', `pack ${id}: graph ${name} file ${entry.file} is missing`, `graphs.${name}`);
+        throw new PipelineError('PACK_FILE_MISSING', `pack ${id}: ${what} is missing`, f.field);
       }
       if (options.verifyHashes !== false) {
         const actual = await sha256File(path);
-        if (actual !== entry.sha256) {
-          throw new PipelineError(
-            'PACK_HASH_MISMATCH',
-            `pack ${id}: graph ${name} (${entry.file}) has sha256 ${actual}, pack.json says ${entry.sha256}`,
-            `graphs.${name}`,
-          );
+        if (actual !== f.sha256) {
+          throw new PipelineError('PACK_HASH_MISMATCH', `pack ${id}: ${what} has sha256 ${actual}, pack.json says ${f.sha256}`, f.field);
         }
       }
     }
@@ -141,6 +174,8 @@ export class ModelPack {
   private async open(graph: GraphName): Promise<GraphSession> {
     const entry = this.manifest.graphs[graph];
     if (!entry) throw new PipelineError('GRAPH_MISSING', `pack ${this.ref} has no graph ${graph}`, `graphs.${graph}`);
+    // Opened from the path, never from bytes: ORT then finds the graph's external-data files
+    // next to it, and a multi-GB graph is not first read into this process's heap.
     const session = await this.runtime.open(graph, join(this.dir, entry.file));
     const problems = checkSessionAgainstContract(graph, session.inputs, session.outputs);
     if (problems.length) {

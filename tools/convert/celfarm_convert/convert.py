@@ -1,0 +1,353 @@
+"""Checkpoint → model pack: build each module, load and check its weights, export its graph.
+
+The pack is written into a temporary folder next to the destination and renamed into place at
+the end, so a failed or interrupted conversion never leaves a half-written pack behind.
+"""
+from __future__ import annotations
+
+import gc
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import onnx
+import torch
+from torch import nn
+
+from . import __version__
+from .checkpoint import COMPONENTS, Component, TensorSource, check_schedule, check_unclaimed, component_state
+from .config import ModelConfig
+from .errors import ConvertError
+from .graphs import (
+    ClipGraph,
+    ControlGraph,
+    EncoderGraph,
+    UNetGraph,
+    VaeDecoderGraph,
+    VaeEncoderGraph,
+    dynamic_axes,
+    example_inputs,
+)
+from .nets.clip import VisionTransformer
+from .nets.control import MultiEncoder
+from .nets.unet import ColorizerUNet, ConditionEncoder
+from .nets.vae import AutoencoderKL
+
+CONTRACT = "colorize-diffusion-v2@1"
+# ONNX protobufs cannot exceed 2 GiB; larger graphs keep their weights in `<graph>.onnx.data`.
+EXTERNAL_DATA_OVER = 1_900_000_000
+GRAPH_ORDER = ["control_encoder", "vae_encoder", "vae_decoder", "clip_image", "bg_encoder", "style_encoder", "unet"]
+AUX_GRAPHS = ["sketch_mask", "ref_mask", "lineart_keras", "lineart", "lineart_denoise", "lineart_sk"]
+CLIP_PREFIXES = ("visual.", "cond_stage_model.visual.model.", "cond_stage_model.model.")
+LICENCE_TEXT = (
+    "ColorizeDiffusion v2 weights by the ColorizeDiffusion authors, licensed CC BY-NC-SA 4.0 "
+    "(https://creativecommons.org/licenses/by-nc-sa/4.0/): attribution, non-commercial use only, "
+    "derived works under the same licence. The UNet and VAE descend from Stable Diffusion 2.1 "
+    "(CreativeML Open RAIL++-M use restrictions may apply); the image encoder is OpenCLIP "
+    "ViT-H-14 laion2b_s32b_b79k."
+)
+
+
+@dataclass
+class Options:
+    checkpoint: str
+    clip: str | None
+    out: str
+    config: ModelConfig
+    dtype: str = "fp32"
+    pack_id: str = "colorize-v2"
+    version: str | None = None
+    prediction: str | None = None
+    size_min: int = 512
+    size_max: int = 1536
+    size_default: int = 512
+    aux_pack: str | None = None
+    force: bool = False
+    external_data_over: int = EXTERNAL_DATA_OVER
+    graphs: list[str] = field(default_factory=lambda: list(GRAPH_ORDER))
+    log: Callable[[str], None] = lambda m: print(m, file=sys.stderr, flush=True)
+
+
+def build_net(name: str, cfg: ModelConfig) -> nn.Module:
+    """The torch module that holds a graph's weights (random init until loaded)."""
+    if name == "unet":
+        return ColorizerUNet(cfg.unet)
+    if name == "bg_encoder":
+        return ConditionEncoder(cfg.bg_encoder, style=False)
+    if name == "style_encoder":
+        return ConditionEncoder(cfg.style_encoder, style=True)
+    if name == "control_encoder":
+        c = cfg.control
+        return MultiEncoder(in_ch=int(c["in_ch"]), model_channels=int(c["model_channels"]), ch_mults=[int(m) for m in c["ch_mults"]])
+    if name in ("vae_encoder", "vae_decoder", "vae"):
+        return AutoencoderKL(embed_dim=int(cfg.vae["embed_dim"]), ddconfig=cfg.vae["ddconfig"])
+    if name == "clip_image":
+        return VisionTransformer(**cfg.clip)
+    raise KeyError(name)
+
+
+def wrap(name: str, net: nn.Module) -> nn.Module:
+    return {
+        "unet": lambda: UNetGraph(net),  # type: ignore[arg-type]
+        "bg_encoder": lambda: EncoderGraph(net),  # type: ignore[arg-type]
+        "style_encoder": lambda: EncoderGraph(net),  # type: ignore[arg-type]
+        "control_encoder": lambda: ControlGraph(net),  # type: ignore[arg-type]
+        "vae_encoder": lambda: VaeEncoderGraph(net),  # type: ignore[arg-type]
+        "vae_decoder": lambda: VaeDecoderGraph(net),  # type: ignore[arg-type]
+        "clip_image": lambda: ClipGraph(net),  # type: ignore[arg-type]
+    }[name]()
+
+
+def clip_prefix(source: TensorSource) -> str | None:
+    keys = set(source.keys())
+    for p in CLIP_PREFIXES:
+        if f"{p}conv1.weight" in keys:
+            return p
+    return None
+
+
+def load_net(name: str, cfg: ModelConfig, ckpt: TensorSource, clip: TensorSource | None) -> tuple[nn.Module, list[str]]:
+    """Builds the module of `name` and loads its weights with strict key and shape checks."""
+    net = build_net(name, cfg)
+    if name == "clip_image":
+        src = clip or ckpt
+        prefix = clip_prefix(src)
+        if prefix is None:
+            from .checkpoint import describe_keys
+
+            where = "--clip" if clip else "checkpoint (no --clip given)"
+            raise ConvertError(f"{where} {src.path}: no CLIP image encoder (no `visual.conv1.weight`); {describe_keys(src.keys())}")
+        state, notes = component_state(src, Component("clip_image", prefix), net, prefix=prefix)
+    else:
+        comp = COMPONENTS["vae" if name.startswith("vae_") else name]
+        state, notes = component_state(ckpt, comp, net)
+    net.load_state_dict(state, strict=True)
+    net.eval()
+    return net, notes
+
+
+def sha256_file(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(16 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def torch_export(name: str, graph: nn.Module, inputs: list[torch.Tensor], folder: str) -> str:
+    """Traces `graph` into a scratch folder; returns the path of the raw .onnx. Graphs over 2 GB
+    come out with one external file per tensor (torch's own big-model format)."""
+    scratch = tempfile.mkdtemp(prefix=f"{name}-", dir=folder)
+    raw = os.path.join(scratch, f"{name}.onnx")
+    with torch.no_grad():
+        torch.onnx.export(
+            graph,
+            tuple(inputs),
+            raw,
+            input_names=list(graph.inputs),
+            output_names=list(graph.outputs),
+            dynamic_axes=dynamic_axes(name),
+            opset_version=17,
+            do_constant_folding=True,
+        )
+    return raw
+
+
+def finish_graph(name: str, raw: str, folder: str, external_over: int) -> dict:
+    """Writes `<folder>/<name>.onnx` from the traced graph; its weights go into one
+    `<name>.onnx.data` (4 KiB-aligned tensors) when they exceed `external_over` bytes. Tensors are
+    copied one at a time, so a 4 GB UNet never sits in memory twice. Returns the pack entry."""
+    scratch = os.path.dirname(raw)
+    model = onnx.load(raw, load_external_data=False)
+    inits = list(model.graph.initializer)
+
+    def external_info(t: onnx.TensorProto) -> dict[str, str]:
+        return {e.key: e.value for e in t.external_data}
+
+    def size_of(t: onnx.TensorProto) -> int:
+        if t.data_location == onnx.TensorProto.EXTERNAL:
+            return int(external_info(t).get("length") or os.path.getsize(os.path.join(scratch, external_info(t)["location"])))
+        return len(t.raw_data)
+
+    total = sum(size_of(t) for t in inits)
+    path = os.path.join(folder, f"{name}.onnx")
+    entry: dict = {"file": f"{name}.onnx", "required": True}
+    if total > external_over:
+        data_name = f"{name}.onnx.data"
+        offset = 0
+        with open(os.path.join(folder, data_name), "wb") as data:
+            for t in inits:
+                if t.data_location == onnx.TensorProto.EXTERNAL:
+                    info = external_info(t)
+                    with open(os.path.join(scratch, info["location"]), "rb") as f:
+                        f.seek(int(info.get("offset", 0)))
+                        blob = f.read(int(info["length"])) if "length" in info else f.read()
+                elif len(t.raw_data) >= 1024:
+                    blob = t.raw_data
+                else:
+                    continue  # small tensors stay inline
+                pad = (-offset) % 4096
+                data.write(b"\0" * pad)
+                offset += pad
+                data.write(blob)
+                del t.external_data[:]
+                t.ClearField("raw_data")
+                t.data_location = onnx.TensorProto.EXTERNAL
+                for key, value in (("location", data_name), ("offset", str(offset)), ("length", str(len(blob)))):
+                    kv = t.external_data.add()
+                    kv.key, kv.value = key, value
+                offset += len(blob)
+        onnx.save_model(model, path)
+        entry["data"] = [{"file": data_name, "sha256": sha256_file(os.path.join(folder, data_name))}]
+    else:
+        if any(t.data_location == onnx.TensorProto.EXTERNAL for t in inits):
+            onnx.load_external_data_for_model(model, scratch)
+        onnx.save_model(model, path)
+    del model
+    shutil.rmtree(scratch)
+    entry["sha256"] = sha256_file(path)
+    return entry
+
+
+def _copy_aux(aux_dir: str, folder: str, log: Callable[[str], None]) -> tuple[dict, dict, dict]:
+    """Auxiliary graphs (masks, line extractors) taken from another pack, hash-checked."""
+    try:
+        with open(os.path.join(aux_dir, "pack.json"), encoding="utf-8") as f:
+            aux = json.load(f)
+    except (OSError, json.JSONDecodeError) as e:
+        raise ConvertError(f"--aux-pack {aux_dir}: no readable pack.json ({e})") from None
+    graphs: dict = {}
+    for name in AUX_GRAPHS:
+        entry = aux.get("graphs", {}).get(name)
+        if not entry:
+            continue
+        files = [entry["file"]] + [d["file"] for d in entry.get("data", [])]
+        hashes = [entry["sha256"]] + [d["sha256"] for d in entry.get("data", [])]
+        for file, want in zip(files, hashes):
+            src = os.path.join(aux_dir, file)
+            if not os.path.isfile(src) or sha256_file(src) != want:
+                raise ConvertError(f"--aux-pack {aux_dir}: graph {name} file {file} is missing or does not match its sha256")
+            shutil.copyfile(src, os.path.join(folder, file))
+        graphs[name] = {**entry, "required": False}
+        log(f"  {name}: copied from {aux.get('id')}@{aux.get('version')}")
+    inputs = {k: v for k, v in (aux.get("inputs") or {}).items() if k in ("sketchMask", "refMask", "lineExtractor")}
+    return graphs, inputs, {"id": aux.get("id"), "version": aux.get("version"), "graphs": sorted(graphs)}
+
+
+def convert(opts: Options) -> dict:
+    """Runs the whole conversion; returns the written manifest."""
+    log = opts.log
+    cfg = opts.config
+    if opts.dtype != "fp32":
+        raise ConvertError(f"--dtype {opts.dtype}: only fp32 export is implemented so far (fp16 packs are planned; fp32 runs on CUDA too)")
+    for s, label in ((opts.size_min, "--min-size"), (opts.size_max, "--max-size"), (opts.size_default, "--default-size")):
+        if s % 64 or s <= 0:
+            raise ConvertError(f"{label} {s}: must be a positive multiple of 64 (the UNet's three down-samplings of the latent)")
+    if not opts.size_min <= opts.size_default <= opts.size_max:
+        raise ConvertError("sizes: need --min-size ≤ --default-size ≤ --max-size")
+    out = os.path.abspath(opts.out)
+    if os.path.exists(out) and not opts.force:
+        raise ConvertError(f"--out {opts.out}: already exists (pass --force to replace it)")
+    parent = os.path.dirname(out)
+    os.makedirs(parent, exist_ok=True)
+
+    ckpt = TensorSource(opts.checkpoint, "checkpoint")
+    clip = TensorSource(opts.clip, "--clip") if opts.clip else None
+    check_unclaimed(ckpt)
+    check_schedule(ckpt, cfg.schedule["linear_start"], cfg.schedule["linear_end"], int(cfg.schedule["timesteps"]))
+    prediction = opts.prediction or ("eps" if "eps" in os.path.basename(opts.checkpoint).lower() else "v")
+
+    # Check every component before the slow part, so a wrong file fails in seconds.
+    log("checking weights against the v2 architecture …")
+    notes: list[str] = []
+    for name in opts.graphs:
+        if name == "vae_decoder":
+            continue
+        net, n = load_net(name, cfg, ckpt, clip)
+        notes += n
+        del net
+        gc.collect()
+    for n in notes:
+        log(f"  note: {n}")
+
+    work = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.tmp-", dir=parent)
+    try:
+        graphs: dict = {}
+        gen = torch.Generator().manual_seed(0)
+        vae: nn.Module | None = None
+        for i, name in enumerate(opts.graphs, 1):
+            t0 = time.monotonic()
+            log(f"[{i}/{len(opts.graphs)}] {name}: exporting …")
+            if name.startswith("vae_"):
+                vae = vae or load_net(name, cfg, ckpt, clip)[0]
+                net = vae
+            else:
+                net = load_net(name, cfg, ckpt, clip)[0]
+            graph = wrap(name, net).eval()
+            raw = torch_export(name, graph, example_inputs(name, cfg, gen, size=128), work)
+            del graph, net
+            if name != "vae_encoder":
+                vae = None  # the decoder is exported right after the encoder, from the same module
+            gc.collect()
+            graphs[name] = finish_graph(name, raw, work, opts.external_data_over)
+            size = os.path.getsize(os.path.join(work, graphs[name]["file"])) + sum(
+                os.path.getsize(os.path.join(work, d["file"])) for d in graphs[name].get("data", [])
+            )
+            log(f"[{i}/{len(opts.graphs)}] {name}: {size / 1e6:.1f} MB in {time.monotonic() - t0:.1f} s")
+        inputs = {"clip": int(cfg.clip["image_size"]), "sketchMask": 1024, "refMask": 1024, "lineExtractor": 512}
+        aux_info = None
+        if opts.aux_pack:
+            aux_graphs, aux_inputs, aux_info = _copy_aux(opts.aux_pack, work, log)
+            graphs.update(aux_graphs)
+            inputs.update(aux_inputs)
+        log("hashing source files …")
+        sources = [{"role": "checkpoint", "file": os.path.basename(ckpt.path), "sha256": ckpt.sha256(), "bytes": ckpt.bytes}]
+        if clip:
+            sources.append({"role": "clip", "file": os.path.basename(clip.path), "sha256": clip.sha256(), "bytes": clip.bytes})
+        version = opts.version or f"{sources[0]['sha256'][:12]}"
+        factor = 2 ** (len(cfg.vae["ddconfig"]["ch_mult"]) - 1)
+        manifest = {
+            "contract": CONTRACT,
+            "id": opts.pack_id,
+            "version": version,
+            "description": f"ColorizeDiffusion v2 converted from {os.path.basename(ckpt.path)} by celfarm-convert {__version__}",
+            "licence": {
+                "name": "CC-BY-NC-SA-4.0",
+                "text": LICENCE_TEXT,
+                "commercialUse": False,
+                "source": "ColorizeDiffusion v2 checkpoint from the authors' model hub (tellurion/ColorizeDiffusion); OpenCLIP ViT-H-14 laion2b_s32b_b79k",
+            },
+            "prediction": prediction,
+            "latent": {"factor": factor, "channels": int(cfg.vae["embed_dim"]), "scale": cfg.scale_factor},
+            "size": {"multiple": 64, "min": opts.size_min, "max": opts.size_max, "default": opts.size_default},
+            "inputs": inputs,
+            "graphs": graphs,
+            "defaults": {},
+            "provenance": {
+                "converter": f"celfarm-convert@{__version__}",
+                "dtype": opts.dtype,
+                "sources": sources,
+                "config": {**cfg.describe(), "source": cfg.source, **({"auxPack": aux_info} if aux_info else {})},
+            },
+        }
+        with open(os.path.join(work, "pack.json"), "w", encoding="utf-8") as f:
+            json.dump(manifest, f, indent=2)
+            f.write("\n")
+        if os.path.exists(out):
+            old = f"{out}.old-{os.getpid()}"
+            os.rename(out, old)
+            os.rename(work, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(work, out)
+        os.chmod(out, 0o755)
+        return manifest
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise

@@ -1,0 +1,162 @@
+"""Small stand-ins for the authors' files, and PyTorch reference outputs for parity checks.
+
+`make_tiny` writes a config of the v2 structure at tiny widths, a checkpoint in the published key
+layout (component prefixes, LoRA, schedule buffers) and an OpenCLIP-layout image-encoder file.
+Weights are random and perturbed everywhere: the published model zero-initialises many layers,
+and a parity check on zeros proves nothing.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+
+from .config import V2_YAML, ModelConfig, parse_config
+from .convert import GRAPH_ORDER, build_net, clip_prefix, load_net, wrap
+from .checkpoint import TensorSource
+from .graphs import UNET_INPUTS, example_inputs
+from .safetensors_io import write_safetensors
+
+TINY_YAML = """
+model:
+  target: refnet.models.v2-colorizer.InferenceWrapper
+  params:
+    linear_start: 0.00085
+    linear_end: 0.0120
+    timesteps: 1000
+    image_size: 16
+    channels: 4
+    scale_factor: 0.18215
+    bg_encoder_config:
+      target: refnet.modules.unet.UNetEncoder
+      params: {in_channels: 4, model_channels: 64, attention_resolutions: [4, 2, 1], num_res_blocks: 2,
+               channel_mult: [1, 2, 4, 4], num_head_channels: 32, use_spatial_transformer: true,
+               transformer_depth: 1, context_dim: 64, use_checkpoint: false, adm_in_channels: 512,
+               num_classes: sequential}
+    style_encoder_config:
+      target: refnet.modules.unet.UNetEncoder
+      params: {in_channels: 4, model_channels: 64, attention_resolutions: [4, 2, 1], num_res_blocks: 2,
+               channel_mult: [1, 2, 4, 4], num_head_channels: 32, use_spatial_transformer: true,
+               transformer_depth: 1, context_dim: 64, use_checkpoint: false, adm_in_channels: 512,
+               num_classes: sequential, style_modulation: true}
+    unet_config:
+      target: refnet.modules.unet.DualCondUNet
+      params: {in_channels: 4, out_channels: 4, model_channels: 64, attention_resolutions: [4, 2, 1],
+               num_res_blocks: 2, channel_mult: [1, 2, 4, 4], num_head_channels: 32,
+               use_spatial_transformer: true, transformer_depth: 1, context_dim: 64,
+               use_checkpoint: true, warp_module: true, style_modulation: true}
+    first_stage_config:
+      target: ldm.models.autoencoder.AutoencoderKL
+      params:
+        embed_dim: 4
+        ddconfig: {double_z: true, z_channels: 4, resolution: 64, in_channels: 3, out_ch: 3, ch: 32,
+                   ch_mult: [1, 2, 4, 4], num_res_blocks: 1, attn_resolutions: [], dropout: 0.0}
+    cond_stage_config:
+      target: refnet.modules.embedder.OpenCLIP
+      params: {arch: tiny-vit, image_size: 224, patch_size: 14, width: 64, layers: 2, heads: 2, output_dim: 64}
+    control_encoder_config:
+      target: refnet.modules.encoder.MultiEncoder
+      params: {in_ch: 3, model_channels: 64, ch_mults: [1, 2, 4, 4]}
+    ratio_embedder_config:
+      target: refnet.modules.embedder.TimestepEmbedding
+      params: {embed_dim: 256}
+    proj_config:
+      target: torch.nn.Identity
+    lora_config: {fr: 4, br: 4}
+"""
+
+PREFIX = {
+    "unet": "model.diffusion_model.",
+    "bg_encoder": "bg_encoder.",
+    "style_encoder": "style_encoder.",
+    "control_encoder": "control_encoder.",
+    "vae": "first_stage_model.",
+}
+
+
+def _perturbed(net: torch.nn.Module, gen: torch.Generator) -> dict[str, torch.Tensor]:
+    """Every tensor random: norms near 1, biases small, weights at 1/√fan-in."""
+    out = {}
+    for k, v in net.state_dict().items():
+        if v.dim() <= 1 and ("norm" in k or k.endswith("ln_pre.weight") or k.endswith("ln_post.weight") or ".ln_" in k):
+            t = 1.0 + 0.1 * torch.randn(v.shape, generator=gen) if k.endswith("weight") else 0.05 * torch.randn(v.shape, generator=gen)
+        elif v.dim() <= 1:
+            t = 0.05 * torch.randn(v.shape, generator=gen)
+        else:
+            fan_in = int(np.prod(v.shape[1:])) if k != "proj" else v.shape[0]
+            t = torch.randn(v.shape, generator=gen) / max(fan_in, 1) ** 0.5
+        out[k] = t.float()
+    return out
+
+
+def make_tiny(out_dir: str, seed: int = 7, full_size: bool = False) -> dict[str, str]:
+    """Writes tiny-v2.yaml, tiny-v2.safetensors (published layout) and tiny-clip.safetensors;
+    with `full_size`, random-v2.* at the published v2 size instead (about 9.5 GB, for benches)."""
+    os.makedirs(out_dir, exist_ok=True)
+    text = V2_YAML if full_size else TINY_YAML
+    name = "random-v2" if full_size else "tiny-v2"
+    cfg: ModelConfig = parse_config(text, "tiny config")
+    gen = torch.Generator().manual_seed(seed)
+    ckpt: dict[str, torch.Tensor] = {}
+    for comp, prefix in PREFIX.items():
+        net = build_net(comp, cfg)
+        for k, v in _perturbed(net, gen).items():
+            ckpt[prefix + k] = v
+    betas = torch.linspace(0.00085 ** 0.5, 0.012 ** 0.5, 1000, dtype=torch.float64) ** 2
+    ckpt["betas"] = betas.float()
+    ckpt["alphas_cumprod"] = torch.cumprod(1 - betas, 0).float()
+    clip_state = {"visual." + k: v for k, v in _perturbed(build_net("clip_image", cfg), gen).items()}
+    # An OpenCLIP file also carries the text tower; the converter must ignore it.
+    clip_state["text_projection"] = torch.randn(cfg.clip["output_dim"], cfg.clip["output_dim"], generator=gen)
+    clip_state["logit_scale"] = torch.tensor(4.6)
+    paths = {
+        "config": os.path.join(out_dir, f"{name}.yaml"),
+        "checkpoint": os.path.join(out_dir, f"{name}.safetensors"),
+        "clip": os.path.join(out_dir, f"{name.split('-')[0]}-clip.safetensors"),
+    }
+    with open(paths["config"], "w", encoding="utf-8") as f:
+        f.write(text.lstrip())
+    write_safetensors(paths["checkpoint"], ckpt, {"format": "pt"})
+    write_safetensors(paths["clip"], clip_state)
+    return paths
+
+
+UNET_CASES = {
+    "vanilla": {"mode": "vanilla"},
+    "style": {"mode": "style"},
+    "background": {"mode": "background"},
+    "full": {"mode": "full"},
+    "full-nolora": {"mode": "full", "lora": False},
+}
+
+
+def parity_cases(cfg: ModelConfig, ckpt_path: str, clip_path: str | None, out_path: str, size: int = 128, seed: int = 11) -> list[str]:
+    """Runs our PyTorch modules on fixed random inputs; writes inputs and outputs per case as
+    `<graph>/<case>/in/<tensor>` and `<graph>/<case>/out/<tensor>` into one safetensors file."""
+    ckpt = TensorSource(ckpt_path, "checkpoint")
+    clip = TensorSource(clip_path, "--clip") if clip_path else None
+    if clip is None and clip_prefix(ckpt) is None:
+        raise SystemExit("no image encoder in the checkpoint and no --clip")
+    gen = torch.Generator().manual_seed(seed)
+    tensors: dict[str, torch.Tensor] = {}
+    names: list[str] = []
+    for name in GRAPH_ORDER:
+        net, _ = load_net(name, cfg, ckpt, clip)
+        graph = wrap(name, net).eval()
+        cases = UNET_CASES if name == "unet" else {"default": {}}
+        for case, knobs in cases.items():
+            batch = 2 if name in ("unet", "style_encoder") else 1
+            inputs = example_inputs(name, cfg, gen, size=size, batch=batch, case=knobs)
+            with torch.no_grad():
+                outputs = graph(*inputs)
+            if isinstance(outputs, torch.Tensor):
+                outputs = (outputs,)
+            in_names = UNET_INPUTS if name == "unet" else graph.inputs
+            for n, t in zip(in_names, inputs):
+                tensors[f"{name}/{case}/in/{n}"] = t
+            for n, t in zip(graph.outputs, outputs):
+                tensors[f"{name}/{case}/out/{n}"] = t
+            names.append(f"{name}/{case}")
+    write_safetensors(out_path, tensors)
+    return names

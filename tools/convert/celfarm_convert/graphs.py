@@ -1,0 +1,226 @@
+"""The pack's graphs as torch modules with the contract's tensor names (model-contract.md §1).
+
+Each wrapper takes and returns tensors in the order of its `inputs`/`outputs` name lists, so the
+export and the parity check agree on names; `dynamic_axes` keeps batch, H, W and token counts
+symbolic. `example_inputs(size)` builds inputs for tracing and parity at a latent-friendly size.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+
+from .config import ModelConfig
+from .nets.clip import VisionTransformer
+from .nets.control import MultiEncoder
+from .nets.unet import ColorizerUNet, ConditionEncoder, SplitInputs
+from .nets.vae import AutoencoderKL
+
+CONTROL = [f"control_{i}" for i in range(5)]
+HS_BG = [f"hs_bg_{i}" for i in range(12)]
+STYLE = [f"style_{i}" for i in range(12)]
+UNET_SCALARS = ["mask_threshold", "fg_scale", "bg_scale", "merge_scale", "lora_fg_gate", "lora_bg_gate", "style_gate", "bg_inject_gate"]
+UNET_INPUTS = ["x", "timestep", "context_fg", "context_bg", *CONTROL, *HS_BG, *STYLE, "mask", "ref_scales", *UNET_SCALARS]
+
+
+class ClipGraph(nn.Module):
+    inputs = ["pixels"]
+    outputs = ["local_tokens", "pooled"]
+
+    def __init__(self, net: VisionTransformer) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        t = self.net(pixels)
+        return t[:, 1:], t[:, 0]
+
+
+class VaeEncoderGraph(nn.Module):
+    inputs = ["image"]
+    outputs = ["mean", "logvar"]
+
+    def __init__(self, net: AutoencoderKL) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.net.encode_moments(image)
+
+
+class VaeDecoderGraph(nn.Module):
+    inputs = ["latent"]
+    outputs = ["image"]
+
+    def __init__(self, net: AutoencoderKL) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, latent: torch.Tensor) -> torch.Tensor:
+        return self.net.decode(latent)
+
+
+class ControlGraph(nn.Module):
+    inputs = ["sketch"]
+    outputs = CONTROL
+
+    def __init__(self, net: MultiEncoder) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, sketch: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return tuple(self.net(sketch))
+
+
+class EncoderGraph(nn.Module):
+    """bg_encoder (hs_bg_*) or style_encoder (style_*); the timestep is the constant 0."""
+
+    inputs = ["latent", "y", "context"]
+
+    def __init__(self, net: ConditionEncoder) -> None:
+        super().__init__()
+        self.net = net
+        self.outputs = STYLE if net.style else HS_BG
+
+    def forward(self, latent: torch.Tensor, y: torch.Tensor, context: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return tuple(self.net(latent, y, context))
+
+
+class UNetGraph(nn.Module):
+    inputs = UNET_INPUTS
+    outputs = ["model_output"]
+
+    def __init__(self, net: ColorizerUNet) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, *args: torch.Tensor) -> torch.Tensor:
+        a = dict(zip(UNET_INPUTS, args))
+        split = SplitInputs(
+            context_fg=a["context_fg"], context_bg=a["context_bg"], mask=a["mask"], threshold=a["mask_threshold"],
+            ref_scales=a["ref_scales"], fg_scale=a["fg_scale"], bg_scale=a["bg_scale"], merge_scale=a["merge_scale"],
+            lora_fg_gate=a["lora_fg_gate"], lora_bg_gate=a["lora_bg_gate"],
+        )
+        return self.net(
+            a["x"], a["timestep"], [a[n] for n in CONTROL], [a[n] for n in HS_BG], [a[n] for n in STYLE],
+            split, a["style_gate"], a["bg_inject_gate"],
+        )
+
+
+@dataclass
+class GraphPlan:
+    name: str
+    build: Callable[[], nn.Module]
+    dynamic_axes: dict[str, dict[int, str]]
+
+
+def _spatial(names: list[str], batch: str = "batch") -> dict[str, dict[int, str]]:
+    return {n: {0: batch, 2: f"{n}_h", 3: f"{n}_w"} for n in names}
+
+
+def dynamic_axes(name: str) -> dict[str, dict[int, str]]:
+    if name == "clip_image":
+        return {"pixels": {0: "batch"}, "local_tokens": {0: "batch"}, "pooled": {0: "batch"}}
+    if name == "vae_encoder":
+        return _spatial(["image", "mean", "logvar"])
+    if name == "vae_decoder":
+        return _spatial(["latent", "image"])
+    if name == "control_encoder":
+        return _spatial(["sketch", *CONTROL])
+    if name == "bg_encoder":
+        return {**_spatial(["latent"]), "y": {0: "batch"}, "context": {0: "batch", 1: "context_tokens"}, **{n: {0: "batch", 1: f"{n}_tokens"} for n in HS_BG}}
+    if name == "style_encoder":
+        return {**_spatial(["latent"]), "y": {0: "batch"}, "context": {0: "batch", 1: "context_tokens"}, **{n: {0: "batch"} for n in STYLE}}
+    if name == "unet":
+        return {
+            **_spatial(["x", *CONTROL, "mask", "model_output"], "n"),
+            "timestep": {0: "n"},
+            "context_fg": {0: "n", 1: "fg_tokens"},
+            "context_bg": {0: "n", 1: "bg_tokens"},
+            **{n: {0: "n", 1: f"{n}_tokens"} for n in HS_BG},
+            **{n: {0: "n"} for n in STYLE},
+        }
+    raise KeyError(name)
+
+
+def level_widths(cfg: ModelConfig) -> list[int]:
+    return [cfg.unet.model_channels * m for m in cfg.unet.channel_mult]
+
+
+def hs_bg_shapes(cfg: ModelConfig, n: int, h: int, w: int, tokens: bool = True) -> list[tuple[int, ...]]:
+    """Decoder-order shapes of the background features for an h×w latent."""
+    widths = level_widths(cfg)
+    enc: list[tuple[int, int]] = [(widths[0], 0)]  # (channels, level) of each encoder block
+    for level, c in enumerate(widths):
+        enc += [(c, level)] * 2
+        if level != len(widths) - 1:
+            enc.append((c, level + 1))
+    out = []
+    for c, level in reversed(enc):
+        t = (h >> level) * (w >> level)
+        out.append((n, t if tokens else 1, c))
+    return out
+
+
+def style_widths(cfg: ModelConfig) -> list[int]:
+    widths = level_widths(cfg)
+    mc = cfg.unet.model_channels
+    enc = [widths[0] * 2]
+    for level, c in enumerate(widths):
+        enc += [c * 2] * 2
+        if level != len(widths) - 1:
+            enc.append(min(mc * 8, c * 4))
+    return list(reversed(enc))
+
+
+def control_shapes(cfg: ModelConfig, n: int, h: int, w: int) -> list[tuple[int, ...]]:
+    widths = level_widths(cfg)
+    return [(n, widths[0], h, w), (n, widths[0], h // 2, w // 2), (n, widths[1], h // 4, w // 4), (n, widths[2], h // 8, w // 8), (n, widths[3], h // 8, w // 8)]
+
+
+def example_inputs(name: str, cfg: ModelConfig, gen: torch.Generator, *, size: int = 128, batch: int = 1, case: dict | None = None) -> list[torch.Tensor]:
+    """Random inputs of the graph's shapes at `size`×`size` pixels (`case` sets the UNet's knobs)."""
+    h = w = size // 8
+    ctx = cfg.unet.context_dim
+    r = lambda *s: torch.randn(*s, generator=gen)  # noqa: E731
+    if name == "clip_image":
+        return [r(batch, 3, cfg.clip["image_size"], cfg.clip["image_size"])]
+    if name in ("vae_encoder",):
+        return [r(batch, 3, size, size).clamp(-1, 1)]
+    if name == "vae_decoder":
+        return [r(batch, 4, h, w)]
+    if name == "control_encoder":
+        return [r(batch, 3, size, size).sign()]
+    if name in ("bg_encoder", "style_encoder"):
+        return [r(batch, 4, h, w), r(batch, cfg.unet.adm_in_channels), r(batch, 256 if size >= 128 else 16, ctx)]
+    if name == "unet":
+        c = {"mode": "full", **(case or {})}
+        n = batch
+        masked = c["mode"] in ("background", "full")
+        styled = c["mode"] in ("style", "full")
+        vals: dict[str, torch.Tensor] = {
+            "x": r(n, 4, h, w),
+            "timestep": torch.rand(n, generator=gen) * 999,
+            "context_fg": r(n, 16, ctx),
+            "context_bg": r(n, 16, ctx) if masked else torch.zeros(n, 1, ctx),
+            "mask": torch.rand(n, 1, h, w, generator=gen) if masked else torch.ones(n, 1, h, w),
+            "ref_scales": torch.rand(16, generator=gen) * 0.8 + 0.2,
+            "mask_threshold": torch.tensor(0.45 if masked else 0.5),
+            "fg_scale": torch.tensor(0.9 if masked else 1.0),
+            "bg_scale": torch.tensor(0.7),
+            "merge_scale": torch.tensor(0.3 if masked else 0.0),
+            "lora_fg_gate": torch.tensor(float(c.get("lora", masked))),
+            "lora_bg_gate": torch.tensor(float(c.get("lora", masked))),
+            "style_gate": torch.tensor(1.0 if styled else 0.0),
+            "bg_inject_gate": torch.tensor(1.0 if masked else 0.0),
+        }
+        for i, s in enumerate(control_shapes(cfg, n, h, w)):
+            vals[CONTROL[i]] = r(*s) * 0.5
+        for i, s in enumerate(hs_bg_shapes(cfg, n, h, w, tokens=masked)):
+            vals[HS_BG[i]] = r(*s) if masked else torch.zeros(*s)
+        for i, wdt in enumerate(style_widths(cfg)):
+            vals[STYLE[i]] = r(n, wdt) * 0.5 if styled else torch.zeros(n, wdt)
+        return [vals[k] for k in UNET_INPUTS]
+    raise KeyError(name)

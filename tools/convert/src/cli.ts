@@ -1,0 +1,87 @@
+/**
+ * `npm run convert -- --checkpoint <v2 .safetensors|.ckpt> --clip <ViT-H-14 weights> --out <pack>
+ *  [--config <inference .yaml>] [--dtype fp32] [--verify] [...]`
+ *
+ * Runs the Python converter (progress per graph on stderr), then with `--verify` checks every graph
+ * of the new pack against the PyTorch modules through onnxruntime-node (max abs difference per
+ * output, at a 128-pixel test size). `--help` lists every option. Exit status: 0 done, 2 bad input,
+ * 1 parity failure or an unexpected error.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { realpathSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { checkParity, type ParityRow } from './parity.ts';
+import { pythonProblem, runConverter } from './python.ts';
+
+/** Largest absolute difference accepted between a graph and its PyTorch module (fp32). */
+export const PARITY_TOLERANCE = 1e-4;
+
+const valueOf = (args: string[], flag: string): string | undefined => {
+  const i = args.indexOf(flag);
+  return i >= 0 ? args[i + 1] : args.find((a) => a.startsWith(`${flag}=`))?.slice(flag.length + 1);
+};
+
+/** Paths in the arguments are the user's (relative to where npm was run), not the converter's folder. */
+function absolutePaths(args: string[], cwd: string): string[] {
+  const pathFlags = new Set(['--checkpoint', '--clip', '--out', '--config', '--aux-pack']);
+  return args.map((a, i) => (i > 0 && pathFlags.has(args[i - 1]!) ? resolve(cwd, a) : a));
+}
+
+export function formatParity(rows: ParityRow[]): string {
+  return rows
+    .map((r) => `  ${`${r.graph}/${r.case}`.padEnd(28)} ${r.output.padEnd(14)} max |Δ| ${r.maxAbs.toExponential(2)} (outputs up to ${r.scale.toPrecision(3)})${r.maxAbs > PARITY_TOLERANCE ? '  ✗' : ''}`)
+    .join('\n');
+}
+
+export async function main(argv: string[], cwd = process.env.INIT_CWD ?? process.cwd()): Promise<number> {
+  const verify = argv.includes('--verify');
+  const args = absolutePaths(argv.filter((a) => a !== '--verify'), cwd);
+  const problem = pythonProblem();
+  if (problem) {
+    process.stderr.write(`error: ${problem}\n`);
+    return 2;
+  }
+  const converted = await runConverter(args, { echo: true });
+  if (converted.status !== 0 || !verify || args.includes('--help') || args.includes('-h')) {
+    process.stdout.write(converted.stdout);
+    return converted.status;
+  }
+  const out = valueOf(args, '--out')!;
+  const scratch = await mkdtemp(join(tmpdir(), 'celfarm-parity-'));
+  try {
+    const parityFile = join(scratch, 'parity.safetensors');
+    const refArgs = ['parity', '--checkpoint', valueOf(args, '--checkpoint')!, '--out', parityFile];
+    for (const flag of ['--clip', '--config']) {
+      const v = valueOf(args, flag);
+      if (v) refArgs.push(flag, v);
+    }
+    process.stderr.write('verifying: PyTorch reference outputs …\n');
+    const ref = await runConverter(refArgs, { echo: true });
+    if (ref.status !== 0) return ref.status;
+    process.stderr.write('verifying: the same inputs through onnxruntime-node …\n');
+    const rows = await checkParity(out, parityFile);
+    process.stderr.write(`${formatParity(rows)}\n`);
+    const worst = Math.max(...rows.map((r) => r.maxAbs));
+    if (worst > PARITY_TOLERANCE) {
+      process.stderr.write(`error: parity failed: largest difference ${worst.toExponential(2)} > ${PARITY_TOLERANCE}\n`);
+      return 1;
+    }
+    process.stderr.write(`parity ok: ${rows.length} outputs within ${PARITY_TOLERANCE} (largest ${worst.toExponential(2)})\n`);
+    process.stdout.write(converted.stdout);
+    return 0;
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] && pathToFileURL(realpathSync(process.argv[1])).href === import.meta.url) {
+  main(process.argv.slice(2)).then(
+    (code) => (process.exitCode = code),
+    (e: unknown) => {
+      process.stderr.write(`error: ${(e as Error).message}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

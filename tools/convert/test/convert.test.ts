@@ -1,0 +1,150 @@
+/**
+ * The converter end to end on a tiny model of the published v2 structure: checkpoint and OpenCLIP
+ * file in the official key layouts (random weights, perturbed everywhere) → pack → parity with the
+ * PyTorch modules through onnxruntime-node → colorize in every mode. Needs Debian's python3-torch
+ * and python3-onnx (.ci/run installs them); without them the suite fails, saying what to install.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { COLOURS, halfImage, referenceImage, sketchFrame } from '@celfarm/model-kit/samples';
+import { encodePng } from '@celfarm/pipeline';
+import { ModelPack, packFiles } from '@celfarm/pipeline/pack/loader';
+import { packSchema } from '@celfarm/pipeline/pack/schema';
+import { OrtRuntime } from '@celfarm/pipeline/ort/runtime';
+import { checkParity } from '../src/parity.ts';
+import { main, PARITY_TOLERANCE } from '../src/cli.ts';
+import { CONVERT_DIR, python, pythonProblem, runConverter } from '../src/python.ts';
+
+const ROOT = join(CONVERT_DIR, '..', '..');
+const PIPELINE = join(ROOT, 'libs/pipeline/bin/celfarm-pipeline.mjs');
+const sha256 = async (p: string) => createHash('sha256').update(await readFile(p)).digest('hex');
+
+describe('celfarm-convert: tiny v2 checkpoint → pack', { timeout: 900_000 }, () => {
+  let dir: string;
+  let src: { config: string; checkpoint: string; clip: string };
+  let pack: string;
+
+  before(async () => {
+    const problem = pythonProblem();
+    assert.equal(problem, null, `the converter's Python packages are missing: ${problem}`);
+    dir = await mkdtemp(join(tmpdir(), 'celfarm-convert-'));
+    const tiny = await runConverter(['make-tiny', '--out', join(dir, 'src')]);
+    assert.equal(tiny.status, 0, tiny.stderr);
+    src = JSON.parse(tiny.stdout) as typeof src;
+    pack = join(dir, 'packs', 'colorize-v2-tiny');
+    // External data forced above 20 MB, so the UNet and both encoders take the >2 GB path of the
+    // full model (weights in <graph>.onnx.data); masks come from the analytic pack.
+    const converted = await runConverter([
+      '--checkpoint', src.checkpoint, '--clip', src.clip, '--config', src.config, '--out', pack,
+      '--id', 'colorize-v2-tiny', '--min-size', '64', '--default-size', '128', '--max-size', '256',
+      '--aux-pack', join(ROOT, 'packs/analytic'), '--external-data-over', '20000000',
+    ]);
+    assert.equal(converted.status, 0, converted.stderr);
+    for (const g of ['control_encoder', 'vae_encoder', 'vae_decoder', 'clip_image', 'bg_encoder', 'style_encoder', 'unet']) {
+      assert.match(converted.stderr, new RegExp(`\\[\\d/7\\] ${g}: [\\d.]+ MB in`), `progress line for ${g}`);
+    }
+    await writeFile(join(dir, 'sketch.png'), await encodePng(sketchFrame(160, 128).image));
+    await writeFile(join(dir, 'ref.png'), await encodePng(referenceImage(96, 96)));
+    await writeFile(join(dir, 'bg.png'), await encodePng(halfImage(96, 80, COLOURS.grey, COLOURS.blue)));
+  });
+  after(() => (dir ? rm(dir, { recursive: true, force: true }) : undefined));
+
+  it('writes a complete pack: licence, provenance with the sources’ sha256, sizes, external data', async () => {
+    const manifest = packSchema.parse(JSON.parse(await readFile(join(pack, 'pack.json'), 'utf8')));
+    assert.equal(manifest.prediction, 'v');
+    assert.deepEqual(manifest.latent, { factor: 8, channels: 4, scale: 0.18215 });
+    assert.deepEqual(manifest.size, { multiple: 64, min: 64, max: 256, default: 128 });
+    assert.equal(manifest.licence.name, 'CC-BY-NC-SA-4.0');
+    assert.equal(manifest.licence.commercialUse, false);
+    assert.deepEqual(
+      manifest.provenance?.sources.map((s) => [s.role, s.sha256]),
+      [['checkpoint', await sha256(src.checkpoint)], ['clip', await sha256(src.clip)]],
+    );
+    assert.equal(manifest.provenance?.converter, 'celfarm-convert@1.0.0');
+    assert.equal(manifest.version, (await sha256(src.checkpoint)).slice(0, 12));
+    for (const g of ['unet', 'bg_encoder', 'style_encoder']) {
+      assert.deepEqual(manifest.graphs[g as 'unet']?.data?.map((d) => d.file), [`${g}.onnx.data`], `${g} keeps its weights outside the protobuf`);
+    }
+    assert.equal(manifest.graphs.vae_decoder?.data, undefined);
+    const onDisk = (await readdir(pack)).filter((f) => f !== 'pack.json').sort();
+    assert.deepEqual(onDisk, packFiles(manifest).sort(), 'every file listed, nothing else');
+    assert.deepEqual((await readdir(join(dir, 'packs'))), ['colorize-v2-tiny'], 'no temporary folder left');
+  });
+
+  it('every graph equals its PyTorch module within 1e-4 through onnxruntime-node, in every UNet mode', async () => {
+    const parityFile = join(dir, 'parity.safetensors');
+    const ref = await runConverter(['parity', '--checkpoint', src.checkpoint, '--clip', src.clip, '--config', src.config, '--out', parityFile]);
+    assert.equal(ref.status, 0, ref.stderr);
+    const rows = await checkParity(pack, parityFile);
+    const cases = new Set(rows.map((r) => `${r.graph}/${r.case}`));
+    for (const c of ['unet/vanilla', 'unet/style', 'unet/background', 'unet/full', 'unet/full-nolora', 'clip_image/default', 'vae_encoder/default',
+      'vae_decoder/default', 'control_encoder/default', 'bg_encoder/default', 'style_encoder/default']) {
+      assert.ok(cases.has(c), `parity case ${c}`);
+    }
+    for (const r of rows) {
+      assert.ok(r.maxAbs <= PARITY_TOLERANCE, `${r.graph}/${r.case} ${r.output}: max |Δ| ${r.maxAbs}`);
+      assert.ok(r.scale > 1e-2, `${r.graph}/${r.case} ${r.output} is not trivially zero (max ${r.scale})`);
+    }
+  });
+
+  it('loads through the pipeline: every session passes the contract check', async () => {
+    const loaded = await ModelPack.load(pack, new OrtRuntime());
+    try {
+      await loaded.openAll();
+    } finally {
+      await loaded.dispose();
+    }
+  });
+
+  it('colorizes in every mode through celfarm-pipeline, deterministically', async () => {
+    const colorize = (mode: string, out: string) =>
+      spawnSync(process.execPath, [PIPELINE, 'colorize', '--pack', pack, '--sketch', 'sketch.png', '--reference', 'ref.png',
+        '--background', 'bg.png', '--mode', mode, '--steps', '3', '--seed', '5', '--out', out, '--quiet'], { cwd: dir, encoding: 'utf8' });
+    const digests = new Map<string, string>();
+    for (const mode of ['vanilla', 'style', 'background', 'full']) {
+      const r = colorize(mode, `${mode}.png`);
+      assert.equal(r.status, 0, `${mode}: ${r.stderr}`);
+      assert.match(r.stdout, new RegExp(`${mode}\\.png \\(128×128, seed 5\\)`));
+      digests.set(mode, await sha256(join(dir, `${mode}.png`)));
+    }
+    assert.equal(new Set(digests.values()).size, 4, 'each mode gives its own picture');
+    const again = colorize('full', 'full-again.png');
+    assert.equal(again.status, 0, again.stderr);
+    assert.equal(await sha256(join(dir, 'full-again.png')), digests.get('full'), 'same seed, same bytes');
+  });
+
+  it('npm run convert refuses a wrong file with one line naming it, and writes nothing', async () => {
+    const vaeOnly = join(dir, 'not-a-colorizer.safetensors');
+    await writeFile(vaeOnly, (await readFile(src.clip)));
+    const out = join(dir, 'refused');
+    const errors: string[] = [];
+    const write = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((chunk: string) => (errors.push(String(chunk)), true)) as typeof process.stderr.write;
+    let code: number;
+    try {
+      code = await main(['--checkpoint', vaeOnly, '--clip', src.clip, '--config', src.config, '--out', out, '--verify'], dir);
+    } finally {
+      process.stderr.write = write;
+    }
+    assert.equal(code, 2);
+    const text = errors.join('');
+    assert.match(text, /^error: checkpoint .*not-a-colorizer\.safetensors: no colorizer UNet .*looks like an OpenCLIP model/m);
+    assert.doesNotMatch(text, /Traceback/);
+    await assert.rejects(stat(out));
+  });
+
+  it('the Python suite passes (architecture at full size, refusals, knobs, layouts)', () => {
+    const r = spawnSync(python(), ['-m', 'unittest', 'discover', '-s', 'tests', '-t', '.'], {
+      cwd: CONVERT_DIR, encoding: 'utf8', env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1', PYTHONWARNINGS: 'ignore' },
+    });
+    assert.equal(r.status, 0, r.stderr.slice(-3000));
+    const ran = /Ran (\d+) tests/.exec(r.stderr);
+    assert.ok(ran && Number(ran[1]) >= 25, `ran ${ran?.[1]} Python tests`);
+    assert.match(r.stderr, /\nOK/);
+  });
+});
