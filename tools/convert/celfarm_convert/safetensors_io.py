@@ -1,8 +1,8 @@
 """Reading and writing the safetensors format without the `safetensors` package.
 
 A file is an 8-byte little-endian header length, a JSON header naming every tensor's dtype,
-shape and byte range, then the raw little-endian data. Tensors are memory-mapped, so opening a
-multi-GB checkpoint reads nothing until a tensor is used.
+shape and byte range, then the raw little-endian data. Only the header is read on open, so opening
+a multi-GB checkpoint costs nothing until a tensor is used.
 """
 from __future__ import annotations
 
@@ -69,7 +69,6 @@ class SafetensorsFile:
                 )
             if end - begin != int(np.prod(shape, dtype=np.int64)) * np.dtype(_NUMPY[dtype]).itemsize:
                 raise ConvertError(f"{path}: tensor {key} byte range does not match its shape {shape} and dtype {dtype}")
-        self._map: np.memmap | None = None
 
     def keys(self) -> list[str]:
         return list(self._entries)
@@ -79,15 +78,18 @@ class SafetensorsFile:
 
     def tensor(self, key: str) -> torch.Tensor:
         entry = self._entries[key]
-        if self._map is None:
-            self._map = np.memmap(self.path, dtype=np.uint8, mode="r")
         begin, end = entry["data_offsets"]
-        raw = self._map[self._base + begin : self._base + end]
+        # Plain reads, not a memory map: mapped pages of a 7 GB file would stay in the process.
+        raw = bytearray(end - begin)
+        with open(self.path, "rb") as f:
+            f.seek(self._base + begin)
+            if f.readinto(raw) != len(raw):
+                raise ConvertError(f"{self.path}: truncated while reading tensor {key}")
         dtype = entry["dtype"]
         arr = np.frombuffer(raw, dtype=np.dtype(_NUMPY[dtype]).newbyteorder("<")).reshape(self.shape(key))
         if dtype == "BF16":
-            return torch.from_numpy((arr.astype(np.uint32) << 16).view(np.float32).copy())
-        return torch.from_numpy(arr.copy())
+            return torch.from_numpy((arr.astype(np.uint32) << 16).view(np.float32))
+        return torch.from_numpy(arr.astype(arr.dtype.newbyteorder("="), copy=False))
 
 
 def write_safetensors(path: str, tensors: Mapping[str, torch.Tensor] | Iterable[tuple[str, torch.Tensor]], metadata: Mapping[str, str] | None = None) -> None:
