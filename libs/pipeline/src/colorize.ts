@@ -8,12 +8,16 @@ import { combineGuidance, guidanceLayout, referenceActive, type Branch } from '.
 import {
   blankSketch,
   crop,
+  extractorCanvas,
+  extractorInput,
+  extractorLines,
   fitLetterbox,
   floodFillForeground,
+  invertWebui,
   maskToLatent,
   preprocessSketch,
   resizeBicubic,
-  resizeBicubicAA,
+  toRgb,
   type Box,
 } from './image/index.ts';
 import { planar, type Planar } from './image/tensor.ts';
@@ -22,7 +26,7 @@ import { CONTROL_NAMES, HS_BG_NAMES, STYLE_NAMES } from './pack/contract.ts';
 import { staticDim, type ModelPack } from './pack/loader.ts';
 import { checkPackServes } from './requirements.ts';
 import { GraphRunner, prepareReference, type ReferenceContext, type ReferenceInputs } from './reference.ts';
-import { gaussianNoise, modelScalings, planSampling, samplers } from './sampling/index.ts';
+import { gaussianNoise, modelScalings, modelTimestep, planSampling, samplers } from './sampling/index.ts';
 import type { Settings } from './settings.ts';
 import { concatBatch, filled, fromPlanar, scalar, scale, tile, toPlanar, zeros } from './tensors.ts';
 
@@ -56,27 +60,14 @@ const now = () => performance.now() / 1000;
 
 /** Sketch → model convention (white lines on black), fitted into H×W with the letterbox. */
 async function prepareSketch(g: GraphRunner, s: Settings, sketch: Planar): Promise<{ image: Planar; box: Box }> {
-  let pre: Planar;
   if (s.preprocessor === 'extract') {
+    // The extractor's S×S result is resized once, straight to the sketch's fitted size (G10).
     const size = g.pack.manifest.inputs.lineExtractor;
-    const input = resizeBicubicAA(sketch, size, size, { alignCorners: false });
-    const out = await g.run(s.lineExtractor, { image: fromPlanar(input) });
-    // Extractors output one channel (lineart_keras: a batch of three); lines come out dark, so
-    // negate into the model convention and re-stretch to the sketch's own proportions.
-    const one = planar(1, size, size);
-    const n = size * size;
-    const entries = out.lines!.dims[0]!;
-    for (let i = 0; i < n; i++) {
-      let v = -Infinity;
-      for (let b = 0; b < entries; b++) v = Math.max(v, out.lines!.data[b * n + i]!);
-      one.data[i] = -v;
-    }
-    const rgb = planar(3, size, size);
-    for (let c = 0; c < 3; c++) rgb.data.set(one.data, c * n);
-    pre = resizeBicubicAA(rgb, sketch.height, sketch.width, { alignCorners: false });
-  } else {
-    pre = preprocessSketch(sketch, s.preprocessor);
+    const canvas = extractorCanvas(sketch, size);
+    const out = await g.run(s.lineExtractor, { image: extractorInput(s.lineExtractor, canvas) });
+    return fitLetterbox(toRgb(extractorLines(s.lineExtractor, out.lines!)), s.height, s.width, sketch);
   }
+  const pre = s.preprocessor === 'invert-webui' ? invertWebui(sketch) : preprocessSketch(sketch, s.preprocessor);
   return fitLetterbox(pre, s.height, s.width);
 }
 
@@ -216,7 +207,7 @@ export async function colorizeFrame(
   const layout = feedsActive.layout;
   const N = layout.length * bs;
   const denoise = async (xv: Float32Array, sigma: number, i: number): Promise<Float32Array> => {
-    const t = plan.timesteps[i]!;
+    const t = modelTimestep(plan, sigma, i);
     const { cIn, cSkip, cOut } = modelScalings(sigma, pack.manifest.prediction);
     const xin = new Float32Array(xv.length);
     for (let k = 0; k < xv.length; k++) xin[k] = xv[k]! * cIn;
@@ -254,7 +245,7 @@ export async function colorizeFrame(
   for (let b = 0; b < bs; b++) {
     let img = toPlanar(decoded, b);
     for (let k = 0; k < img.data.length; k++) img.data[k] = Math.min(1, Math.max(-1, img.data[k]!));
-    if (s.crop) img = crop(img, fitted.box);
+    // The app removes the background on the full decoded frame, then crops (contract §10).
     if (s.removeBackground) {
       const m = await g.referenceMask(img, false);
       const hw = img.height * img.width;
@@ -262,6 +253,7 @@ export async function colorizeFrame(
         if (m.data[p]! < s.maskThresholdRef) for (let c = 0; c < img.channels; c++) img.data[c * hw + p] = 1;
       }
     }
+    if (s.crop) img = crop(img, fitted.box);
     images.push(img);
   }
   timings.postprocess = now() - t0;

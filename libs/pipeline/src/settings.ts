@@ -7,11 +7,11 @@ import { z } from 'zod';
 import { PipelineError } from './errors.ts';
 import { LINE_EXTRACTORS } from './pack/contract.ts';
 import type { PackManifest } from './pack/schema.ts';
-import { SAMPLERS, SCHEDULERS } from './sampling/index.ts';
+import { planSampling, SAMPLER_CHOICES, SCHEDULERS } from './sampling/index.ts';
 
 export const MODES = ['vanilla', 'style', 'background', 'full'] as const;
 export type Mode = (typeof MODES)[number];
-export const PREPROCESSORS = ['invert', 'none', 'extract'] as const;
+export const PREPROCESSORS = ['invert', 'none', 'extract', 'invert-webui'] as const;
 export const MAX_SEED = 429_496_729;
 
 const unit = (d: number) => z.number().min(0).max(1).default(d);
@@ -27,7 +27,8 @@ export const settingsSchema = z.strictObject({
   height: z.number().int().positive().optional(),
   /** Sampler steps, 1–100 (UI "Step", default 20). */
   steps: z.number().int().min(1).max(100).default(20),
-  sampler: z.enum(SAMPLERS).default('diffuser_dpm'),
+  /** Our sampler id or the app's label for it ("DPM++ 2M SDE" = dpmpp_2m_sde); see SAMPLER_LABELS. */
+  sampler: z.enum(SAMPLER_CHOICES).default('diffuser_dpm'),
   scheduler: z.enum(SCHEDULERS).default('automatic'),
   /** −1 = random (resolved and reported), else 0…429 496 729. */
   seed: z.number().int().min(-1).max(MAX_SEED).default(-1),
@@ -68,7 +69,10 @@ export const settingsSchema = z.strictObject({
   removeForeground: z.boolean().default(false),
   /** Whiten the result's background using the reference-mask graph. */
   removeBackground: z.boolean().default(false),
-  /** Sketch preprocessor: invert (black-on-white drawings), none (already white-on-black), extract. */
+  /**
+   * Sketch preprocessor: invert (black-on-white drawings, the app default), none (already
+   * white-on-black), extract (a line-extractor graph), invert-webui (the web UI's "lineart standard").
+   */
   preprocessor: z.enum(PREPROCESSORS).default('invert'),
   /** Line extractor for preprocessor "extract"; must be a graph of the pack. */
   lineExtractor: z.enum(LINE_EXTRACTORS).default('lineart_keras'),
@@ -152,8 +156,12 @@ export function resolveSettings(
   if (s.guidanceStart > s.guidanceEnd) {
     throw new PipelineError('INVALID_KNOB', `guidanceStart ${s.guidanceStart} is after guidanceEnd ${s.guidanceEnd}`, 'settings.guidanceStart');
   }
+  // The plan refuses what the schema cannot see (DPM fast/adaptive need 2 steps) and turns an app
+  // label ("DPM++ 2M SDE") into our id.
+  const { sampler } = planSampling({ sampler: s.sampler, scheduler: s.scheduler, steps: s.steps });
   return {
     ...s,
+    sampler,
     width,
     height,
     seed,

@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import { analyticAttention } from '@celfarm/model-kit';
 import { COLOURS, halfImage, sketchFrame, uniformImage } from '@celfarm/model-kit/samples';
 import { colorize, colorizeFrame } from '../src/colorize.ts';
-import { encodePng } from '../src/image/index.ts';
+import { crop, encodePng } from '../src/image/index.ts';
 import type { Planar } from '../src/image/tensor.ts';
 import type { Tensor } from '../src/ort/runtime.ts';
 import { deserializeReferenceContext, prepareReference, serializeReferenceContext } from '../src/reference.ts';
@@ -240,6 +240,32 @@ describe('colorize options', () => {
     );
     assertClose(rgbAt(r.images[0]!, ...outside), COLOURS.white, 1e-6, 'grey background became white');
     assertClose(rgbAt(r.images[0]!, ...inside(circle)), mostChromatic(r.context.emb), 2e-3, 'red foreground kept');
+  });
+
+  it('remove background runs on the full frame, then the crop (as the app does)', async () => {
+    const pack = await loadPack();
+    const sketch = sketchFrame(SIZE, SIZE / 2).image; // letterboxed: paper bands above and below
+    // A low threshold keeps the mask's soft edge, where the mask of a cropped frame differs.
+    const base = { mode: 'background', steps: 4, guidanceScale: 1, seed: 3, width: SIZE, height: SIZE, removeBackground: true, maskThresholdRef: 0.02 } as const;
+    const cropped = await colorize(pack, settingsFor(pack, { ...base, crop: true }), { sketch, reference: reference() });
+    const full = await colorize(pack, settingsFor(pack, base), { sketch, reference: reference() });
+    const expected = crop(full.images[0]!, full.box);
+    assert.deepEqual([cropped.images[0]!.height, cropped.images[0]!.width], [SIZE / 2, SIZE]);
+    assert.equal(maxAbsDiff(cropped.images[0]!, expected), 0);
+  });
+
+  it('invert-webui turns a drawing into bright lines on black before colorizing', async () => {
+    const pack = await loadPack();
+    const { image: sketch, circle } = frame();
+    const r = await colorize(pack, settingsFor(pack, { preprocessor: 'invert-webui', steps: 4, guidanceScale: 1, seed: 2, width: SIZE, height: SIZE }), {
+      sketch,
+      reference: reference(),
+    });
+    const plain = await colorize(pack, settingsFor(pack, { steps: 4, guidanceScale: 1, seed: 2, width: SIZE, height: SIZE }), { sketch, reference: reference() });
+    // Lines at level 127 (not 255) ink less than the inverted drawing's full-strength lines.
+    const ring = [Math.round(circle.cx + circle.r), Math.round(circle.cy)] as const;
+    assert.ok(rgbAt(r.images[0]!, ...ring)[0]! > rgbAt(plain.images[0]!, ...ring)[0]!, 'weaker lines than invert');
+    assertClose(rgbAt(r.images[0]!, ...outside), rgbAt(plain.images[0]!, ...outside), 1e-3, 'paper colours as with invert');
   });
 
   it('FG enhance splits attention without warp injection', async () => {

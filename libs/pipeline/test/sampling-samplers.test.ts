@@ -8,11 +8,12 @@ import {
   gaussianNoise,
   getSigmasKarras,
   getSigmasUniform,
+  SAMPLER_METHODS,
   samplers,
   SIGMA_MAX,
   SIGMA_MIN,
 } from '../src/sampling/index.ts';
-import type { Denoiser, SampleArray } from '../src/sampling/index.ts';
+import type { Denoiser, SampleArray, SamplerMethod } from '../src/sampling/index.ts';
 
 // ---------------------------------------------------------------------------------------------
 // An independent float64 transcription of k_diffusion/sampling.py (crowsonkb/k-diffusion),
@@ -223,14 +224,19 @@ describe('sampler plumbing', () => {
     }
   });
 
-  it('passes the step index to the denoiser and calls onStep once per step with (i, n)', async () => {
-    for (const [name, s] of Object.entries(samplers)) {
-      const seen: number[] = [];
+  // Denoiser calls of each fixed-step method for 8 steps ending in σ = 0: two-stage samplers call
+  // twice per step except in the last (an Euler step to 0).
+  const TWO_STAGE = new Set<SamplerMethod>(['heun', 'dpm_2', 'dpm_2_ancestral', 'dpmpp_2s_ancestral', 'dpmpp_sde']);
+  const FIXED_STEP = SAMPLER_METHODS.filter((m) => m !== 'dpm_fast' && m !== 'dpm_adaptive');
+  const evalsFor = (m: SamplerMethod, steps: number): number => (TWO_STAGE.has(m) ? 2 * steps - 1 : steps);
+
+  it('fixed-step samplers: step i starts at σ_i, two-stage ones add one call inside the step, one onStep per step', async () => {
+    for (const name of FIXED_STEP) {
+      const calls: Array<[number, number]> = [];
       const steps: Array<[number, number]> = [];
-      await s(
+      await samplers[name](
         (x, sigma, i) => {
-          seen.push(i);
-          assert.equal(sigma, sigmas[i]);
+          calls.push([i, sigma]);
           return toyModel(Array.from(x), sigma);
         },
         initialNoise(sigmas[0]),
@@ -245,31 +251,106 @@ describe('sampler plumbing', () => {
           },
         },
       );
-      assert.deepEqual(seen, [0, 1, 2, 3, 4, 5, 6, 7], name);
-      assert.deepEqual(steps, [0, 1, 2, 3, 4, 5, 6, 7].map((i) => [i, 8]), name);
+      assert.deepEqual(steps, [0, 1, 2, 3, 4, 5, 6, 7].map((i) => [i, 8]), `${name}: progress`);
+      assert.equal(calls.length, evalsFor(name, 8), `${name}: denoiser calls`);
+      for (let i = 0; i < 8; i++) {
+        const ofStep = calls.filter(([k]) => k === i).map(([, sigma]) => sigma);
+        assert.equal(ofStep[0], sigmas[i], `${name}: first call of step ${i}`);
+        assert.equal(ofStep.length, TWO_STAGE.has(name) && i < 7 ? 2 : 1, `${name}: calls in step ${i}`);
+        if (ofStep.length === 2) {
+          // Below σ_i; ancestral ones aim at σ_down < σ_{i+1}, so their midpoint may lie below σ_{i+1}.
+          assert.ok(ofStep[1] < sigmas[i] && ofStep[1] > 0, `${name}: second call of step ${i} at σ = ${ofStep[1]}`);
+        }
+      }
+      assert.deepEqual(
+        calls.map(([i]) => i),
+        calls.map(([i]) => i).sort((a, b) => a - b),
+        `${name}: step indices in order`,
+      );
     }
   });
 
-  it('an abort signal cancels between steps with PipelineError CANCELLED', async () => {
-    for (const [name, s] of Object.entries(samplers)) {
+  it('dpm_fast: n evaluations in all, progress after each solver step counts evaluations', async () => {
+    const steps: Array<[number, number]> = [];
+    let calls = 0;
+    const den: Denoiser = (x, sigma) => {
+      calls++;
+      return toyModel(Array.from(x), sigma);
+    };
+    await samplers.dpm_fast(den, initialNoise(sigmas[0]), sigmas, { noise, onStep: (i, n) => steps.push([i, n]) });
+    assert.equal(calls, 8);
+    assert.deepEqual(steps, [[2, 8], [5, 8], [7, 8]], 'orders 3, 3, 2');
+  });
+
+  it('dpm_adaptive: progress rises monotonically to (n − 1, n) whatever the number of evaluations', async () => {
+    const steps: number[] = [];
+    let calls = 0;
+    const den: Denoiser = (x, sigma) => {
+      calls++;
+      return toyModel(Array.from(x), sigma);
+    };
+    await samplers.dpm_adaptive(den, initialNoise(sigmas[0]), sigmas, {
+      noise,
+      onStep: (i, n) => {
+        assert.equal(n, 8);
+        steps.push(i);
+      },
+    });
+    assert.ok(steps.length >= 2, `progress events ${steps.join(',')}`);
+    for (let k = 1; k < steps.length; k++) assert.ok(steps[k] > steps[k - 1], `progress ${steps.join(',')}`);
+    assert.equal(steps.at(-1), 7);
+    assert.equal(calls % 3, 0, 'three evaluations per attempt');
+  });
+
+  it('an abort signal cancels before the next denoiser call with PipelineError CANCELLED', async () => {
+    for (const name of SAMPLER_METHODS) {
       const controller = new AbortController();
       let calls = 0;
+      let callsAtAbort = -1;
       const den: Denoiser = (x, sigma) => {
         calls++;
         return toyModel(Array.from(x), sigma);
       };
       await assert.rejects(
-        s(den, initialNoise(sigmas[0]), sigmas, { noise, signal: controller.signal, onStep: (i) => i === 2 && controller.abort() }),
-        (e: unknown) => isPipelineError(e) && e.code === 'CANCELLED' && /cancelled at step 3/.test(e.message),
+        samplers[name](den, initialNoise(sigmas[0]), sigmas, {
+          noise,
+          signal: controller.signal,
+          onStep: (i) => {
+            if (i >= 2 && callsAtAbort < 0) {
+              controller.abort();
+              callsAtAbort = calls;
+            }
+          },
+        }),
+        (e: unknown) => isPipelineError(e) && e.code === 'CANCELLED' && /cancelled at step \d+/.test(e.message),
         name,
       );
-      assert.equal(calls, 3, `${name}: denoiser calls before the abort took effect`);
+      assert.equal(calls, callsAtAbort, `${name}: no denoiser call after the abort`);
+      if ((FIXED_STEP as readonly string[]).includes(name)) assert.equal(calls, TWO_STAGE.has(name) ? 6 : 3, `${name}: calls in the first 3 steps`);
 
       const pre = new AbortController();
       pre.abort();
       calls = 0;
-      await assert.rejects(s(den, initialNoise(sigmas[0]), sigmas, { signal: pre.signal }), (e: unknown) => isPipelineError(e) && e.code === 'CANCELLED');
+      await assert.rejects(samplers[name](den, initialNoise(sigmas[0]), sigmas, { noise, signal: pre.signal }), (e: unknown) => isPipelineError(e) && e.code === 'CANCELLED');
       assert.equal(calls, 0);
+    }
+  });
+
+  it('two-stage samplers stop between the two calls of a step', async () => {
+    for (const name of TWO_STAGE) {
+      const controller = new AbortController();
+      let calls = 0;
+      const den: Denoiser = (x, sigma) => {
+        calls++;
+        if (calls === 3) controller.abort(); // the first call of step 1
+        return toyModel(Array.from(x), sigma);
+      };
+      await assert.rejects(
+        samplers[name](den, initialNoise(sigmas[0]), sigmas, { noise, signal: controller.signal }),
+        (e: unknown) => isPipelineError(e) && e.code === 'CANCELLED' && /cancelled at step 1/.test(e.message),
+        name,
+      );
+      assert.equal(calls, 3, name);
     }
   });
 
@@ -280,14 +361,16 @@ describe('sampler plumbing', () => {
     await assert.rejects(euler(() => [1, 2, 3], x0, [1, 0]), RangeError);
   });
 
-  it('keeps its own copy of the previous denoised estimate (a reused output buffer is safe)', async () => {
+  it('keeps its own copy of what it needs later (a reused output buffer is safe)', async () => {
     const x0 = initialNoise(sigmas[0]);
     const buf = new Float64Array(N);
     const reusing: Denoiser = (x, sigma) => {
       buf.set(toyModel(Array.from(x), sigma));
       return buf;
     };
-    assert.deepEqual(await dpmpp_2m(reusing, x0, sigmas), await dpmpp_2m(toyDenoiser, x0, sigmas));
+    for (const [name, s] of Object.entries(samplers)) {
+      assert.deepEqual(await s(reusing, x0, sigmas, { noise }), await s(toyDenoiser, x0, sigmas, { noise }), name);
+    }
   });
 
   it('zero steps (sigmas of length 1) returns a copy of x', async () => {

@@ -6,3 +6,4 @@ export * from './mask.ts';
 export * from './clip.ts';
 export * from './codec.ts';
 export * from './sketch.ts';
+export * from './extract.ts';

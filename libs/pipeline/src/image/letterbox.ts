@@ -19,13 +19,20 @@ export interface Box {
  * r = min(H/oh, W/ow); size (trunc(oh·r), trunc(ow·r)), at least 1 (float64 arithmetic, as
  * Python's `int(oh*r)`); antialiased bicubic, align_corners False, values not clamped; centred on
  * a canvas filled with −1 (the model-sketch "paper"), left = floor((W−w')/2), top = floor((H−h')/2).
+ * `native` is the size the fit is computed from when `src` was already resized (the line
+ * extractors' S×S output is fitted with the original sketch's proportions, resized once).
  */
-export function fitLetterbox(src: Planar, H: number, W: number): { image: Planar; box: Box } {
+export function fitLetterbox(
+  src: Planar,
+  H: number,
+  W: number,
+  native: { height: number; width: number } = src,
+): { image: Planar; box: Box } {
   if (!Number.isInteger(H) || !Number.isInteger(W) || H < 1 || W < 1) {
     throw new RangeError(`canvas size must be positive integers, got ${H}×${W}`);
   }
-  const oh = src.height;
-  const ow = src.width;
+  const oh = native.height;
+  const ow = native.width;
   const r = Math.min(H / oh, W / ow);
   const h = Math.min(H, Math.max(1, Math.trunc(oh * r)));
   const w = Math.min(W, Math.max(1, Math.trunc(ow * r)));

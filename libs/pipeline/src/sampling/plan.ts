@@ -1,7 +1,7 @@
 /**
  * Sampling plans: turn the user's (sampler, scheduler, steps) into the VE sigmas to step through,
  * the model timestep of each step, the initial noise scale and the sampler method that runs them
- * (model contract §4.2–§4.7, service subset).
+ * (model contract §4.2–§4.7; the app's `refnet/sampling/sampler.py` for the k-diffusion list).
  *
  * All plans run in the VE variable x (the UNet always sees x·c_in(σ), the VP sample):
  * - `diffuser_dpm` (default; diffusers DPMSolverMultistepScheduler, dpmsolver++, order 2, midpoint,
@@ -11,13 +11,25 @@
  *   (x_VE = x_VP·√(σ²+1)); the test suite checks this numerically. Scheduler `karras`: Karras(n)
  *   sigmas (rounded to float32 like diffusers' `sigmas.astype(np.float32)`) with integer
  *   t = round-half-even(σ→t(σ_k)) (numpy `round`); any other scheduler is ignored.
- * - `dpmpp_2m` (k-diffusion; automatic = Karras), `euler`, `euler_ancestral` (automatic = uniform):
- *   sigmas from §4.3, continuous t = σ→t(σ_k), x_0 = ε·σ_0.
  * - `ddim` (diffusers DDIM, η = 0, leading, steps_offset 1, set_alpha_to_one): ratio = ⌊1000/n⌋,
  *   t_k = (n−1−k)·ratio + 1; σ_k = table[t_k]; each step goes to table[t_k − ratio] or 0 when that
  *   index is < 0. In VE form a DDIM η = 0 step is exactly an Euler step between those sigmas,
  *   so it runs as `euler`. Scheduler ignored.
- * - diffusers plans start from x_VP = ε, i.e. x_VE = ε·√(σ_0² + 1).
+ * - `diffuser_lms` (diffusers LMSDiscreteScheduler, leading, steps_offset 1, order 4): the DDIM
+ *   timesteps t_k = (n−1−k)·⌊1000/n⌋ + 1 with σ_k = table[t_k], then σ_n = 0; runs as `lms`, which is
+ *   the same linear multistep update in σ (diffusers' v-prediction x̂₀ is our D). Scheduler `karras`:
+ *   Karras(n) between those leading sigmas' ends (diffusers' `_convert_to_karras(in_sigmas)`),
+ *   float32, with t = σ→t(σ_k) (not rounded); any other scheduler is ignored.
+ * - diffusers plans start from x_VP = ε, i.e. x_VE = ε·√(σ_0² + 1), and the UNet gets their own
+ *   timesteps[i] (`timestepMode: 'step'`).
+ * - k-diffusion samplers (the rest): sigmas from §4.3 for the requested scheduler, or for
+ *   `automatic` the app's pairing — Karras for DPM++ 2M, DPM++ SDE, DPM++ 2S a, DPM2, DPM2 a;
+ *   exponential for DPM++ 2M SDE (+ Heun) and DPM++ 3M SDE; the model's uniform-in-t schedule for
+ *   Euler, Euler a, Heun, LMS, DPM fast and DPM adaptive. DPM2, DPM2 a and DPM++ 3M SDE build n + 1
+ *   sigmas and drop the second-to-last (any scheduler). x_0 = ε·σ_0; the UNet timestep of every
+ *   call, intermediate ones included, is σ→t(σ) (`timestepMode: 'sigma'`). DPM fast and DPM
+ *   adaptive only take σ_min/σ_max (and n) from the sigmas and need n ≥ 2 (with one step
+ *   σ_min = σ_max, which the app's k-diffusion refuses too).
  */
 import { PipelineError } from '../errors.ts';
 import type { SamplerMethod } from './samplers.ts';
@@ -30,7 +42,25 @@ import {
   getSigmasUniform,
 } from './sigmas.ts';
 
-export const SAMPLERS = ['diffuser_dpm', 'dpmpp_2m', 'euler', 'euler_ancestral', 'ddim'] as const;
+export const SAMPLERS = [
+  'diffuser_dpm',
+  'dpmpp_2m',
+  'euler',
+  'euler_ancestral',
+  'ddim',
+  'heun',
+  'dpm_2',
+  'dpm_2_ancestral',
+  'lms',
+  'dpmpp_2s_ancestral',
+  'dpmpp_sde',
+  'dpmpp_2m_sde',
+  'dpmpp_2m_sde_heun',
+  'dpmpp_3m_sde',
+  'dpm_fast',
+  'dpm_adaptive',
+  'diffuser_lms',
+] as const;
 export type SamplerName = (typeof SAMPLERS)[number];
 
 export const SCHEDULERS = ['automatic', 'karras', 'exponential', 'uniform', 'polyexponential', 'sgm_uniform'] as const;
@@ -45,17 +75,73 @@ export const DEFAULT_STEPS = 20;
 export const MIN_STEPS = 1;
 export const MAX_STEPS = 100;
 
-/** The reference UI's names for the service samplers (for display and docs). */
-export const SAMPLER_LABELS: Readonly<Record<SamplerName, string>> = {
+/** The official app's dropdown labels of our samplers; each label is accepted as an alias. */
+export const SAMPLER_LABELS = {
   diffuser_dpm: 'diffuser_dpm',
   dpmpp_2m: 'DPM++ 2M',
   euler: 'Euler',
   euler_ancestral: 'Euler a',
   ddim: 'diffuser_ddim',
+  heun: 'Heun',
+  dpm_2: 'DPM2',
+  dpm_2_ancestral: 'DPM2 a',
+  lms: 'LMS',
+  dpmpp_2s_ancestral: 'DPM++ 2S a',
+  dpmpp_sde: 'DPM++ SDE',
+  dpmpp_2m_sde: 'DPM++ 2M SDE',
+  dpmpp_2m_sde_heun: 'DPM++ 2M SDE Heun',
+  dpmpp_3m_sde: 'DPM++ 3M SDE',
+  dpm_fast: 'DPM fast',
+  dpm_adaptive: 'DPM adaptive',
+  diffuser_lms: 'diffuser_lms',
+} as const satisfies Record<SamplerName, string>;
+export type SamplerLabel = (typeof SAMPLER_LABELS)[SamplerName];
+export type SamplerChoice = SamplerName | SamplerLabel;
+
+/** Every accepted `sampler` value: our ids, then the app's labels that differ from them. */
+export const SAMPLER_CHOICES: readonly SamplerChoice[] = [
+  ...SAMPLERS,
+  ...SAMPLERS.map((id) => SAMPLER_LABELS[id]).filter((label) => !(SAMPLERS as readonly string[]).includes(label)),
+];
+
+/** Our sampler id for an id or an app label (exact spelling), or undefined. */
+export function resolveSampler(name: string): SamplerName | undefined {
+  if ((SAMPLERS as readonly string[]).includes(name)) return name as SamplerName;
+  return SAMPLERS.find((id) => SAMPLER_LABELS[id] === name);
+}
+
+type KSchedule = Exclude<SchedulerName, 'automatic'>;
+type KSamplerName = Exclude<SamplerName, 'diffuser_dpm' | 'ddim' | 'diffuser_lms'>;
+
+/** The app's pairing for the k-diffusion samplers (`refnet/sampling/sampler.py` options). */
+interface KSamplerSpec {
+  /** What `automatic` means for this sampler. */
+  automatic: KSchedule;
+  /** Build n + 1 sigmas and drop the second-to-last. */
+  discardNextToLast?: true;
+  /** Fewest steps the sampler can run. */
+  minSteps?: number;
+}
+
+export const K_SAMPLER_SPECS: Readonly<Record<KSamplerName, KSamplerSpec>> = {
+  dpmpp_2m: { automatic: 'karras' },
+  euler: { automatic: 'uniform' },
+  euler_ancestral: { automatic: 'uniform' },
+  heun: { automatic: 'uniform' },
+  dpm_2: { automatic: 'karras', discardNextToLast: true },
+  dpm_2_ancestral: { automatic: 'karras', discardNextToLast: true },
+  lms: { automatic: 'uniform' },
+  dpmpp_2s_ancestral: { automatic: 'karras' },
+  dpmpp_sde: { automatic: 'karras' },
+  dpmpp_2m_sde: { automatic: 'exponential' },
+  dpmpp_2m_sde_heun: { automatic: 'exponential' },
+  dpmpp_3m_sde: { automatic: 'exponential', discardNextToLast: true },
+  dpm_fast: { automatic: 'uniform', minSteps: 2 },
+  dpm_adaptive: { automatic: 'uniform', minSteps: 2 },
 };
 
 export interface SamplingRequest {
-  /** Default `diffuser_dpm`. */
+  /** An id of `SAMPLERS` or an app label of `SAMPLER_LABELS`. Default `diffuser_dpm`. */
   sampler?: string;
   /** Default `automatic`. */
   scheduler?: string;
@@ -64,6 +150,7 @@ export interface SamplingRequest {
 }
 
 export interface SamplingPlan {
+  /** Our id (an app label in the request is resolved to it). */
   sampler: SamplerName;
   /** The scheduler as requested (after defaulting). */
   scheduler: SchedulerName;
@@ -72,12 +159,33 @@ export interface SamplingPlan {
   steps: number;
   /** VE noise levels σ_0 > … > σ_{n−1} > σ_n = 0 (length steps + 1). */
   sigmas: Float64Array;
-  /** The UNet timestep for each non-final sigma (length steps): integers for diffusers plans. */
+  /**
+   * The UNet timestep of each step's first call (length steps): integers for the diffusers plans
+   * with leading spacing, σ→t(σ_k) otherwise. Use `modelTimestep` for any call.
+   */
   timesteps: Float64Array;
+  /**
+   * How the UNet timestep of a denoiser call is found: `step` — it is timesteps[i] (diffusers
+   * plans; every call of step i is at sigmas[i]); `sigma` — it is σ→t(σ) of the call (k-diffusion,
+   * where two-stage samplers also call at intermediate σ).
+   */
+  timestepMode: 'step' | 'sigma';
   /** x_0 = ε·initNoiseScale (VE). σ_0 for k-diffusion plans, √(σ_0² + 1) for diffusers plans. */
   initNoiseScale: number;
   /** The sampler function in `samplers` that runs this plan. */
   method: SamplerMethod;
+}
+
+/**
+ * The UNet timestep for a denoiser call at `sigma` during step `i` of `plan` (see
+ * `SamplingPlan.timestepMode`). Throws RangeError when a `step` plan is called off its sigmas.
+ */
+export function modelTimestep(plan: Pick<SamplingPlan, 'timestepMode' | 'timesteps' | 'sigmas'>, sigma: number, i: number): number {
+  if (plan.timestepMode === 'sigma') return sigmaToT(sigma);
+  if (!(i >= 0 && i < plan.timesteps.length) || sigma !== plan.sigmas[i]) {
+    throw new RangeError(`modelTimestep: step ${i} of this plan is at σ = ${plan.sigmas[i]}, not ${sigma}`);
+  }
+  return plan.timesteps[i];
 }
 
 /** numpy's `round` (round half to even). */
@@ -102,11 +210,13 @@ function kSigmas(schedule: Exclude<SchedulerName, 'automatic'>, n: number): Floa
 }
 
 function validate(req: SamplingRequest): { sampler: SamplerName; scheduler: SchedulerName; steps: number } {
-  const sampler = req.sampler ?? DEFAULT_SAMPLER;
-  if (!(SAMPLERS as readonly string[]).includes(sampler)) {
+  const requested = req.sampler ?? DEFAULT_SAMPLER;
+  const sampler = typeof requested === 'string' ? resolveSampler(requested) : undefined;
+  if (sampler === undefined) {
+    const choices = SAMPLERS.map((id) => (SAMPLER_LABELS[id] === id ? id : `${id} ("${SAMPLER_LABELS[id]}")`));
     throw new PipelineError(
       'UNKNOWN_SAMPLER',
-      `unknown sampler ${JSON.stringify(sampler)}; valid samplers: ${SAMPLERS.join(', ')}`,
+      `unknown sampler ${JSON.stringify(requested)}; valid samplers (id or the app's label): ${choices.join(', ')}`,
       'settings.sampler',
     );
   }
@@ -122,7 +232,21 @@ function validate(req: SamplingRequest): { sampler: SamplerName; scheduler: Sche
   if (typeof steps !== 'number' || !Number.isInteger(steps) || steps < MIN_STEPS || steps > MAX_STEPS) {
     throw new PipelineError('INVALID_KNOB', `steps must be an integer in ${MIN_STEPS}..${MAX_STEPS}, got ${String(steps)}`, 'settings.steps');
   }
-  return { sampler: sampler as SamplerName, scheduler: scheduler as SchedulerName, steps };
+  const minSteps = sampler in K_SAMPLER_SPECS ? (K_SAMPLER_SPECS[sampler as KSamplerName].minSteps ?? MIN_STEPS) : MIN_STEPS;
+  if (steps < minSteps) {
+    throw new PipelineError(
+      'INVALID_KNOB',
+      `${SAMPLER_LABELS[sampler]} needs at least ${minSteps} steps (with fewer its σ range is empty), got ${steps}`,
+      'settings.steps',
+    );
+  }
+  return { sampler, scheduler: scheduler as SchedulerName, steps };
+}
+
+/** diffusers' leading timesteps of DDIM and LMS: t_k = (n−1−k)·⌊1000/n⌋ + 1. */
+function leadingTimesteps(n: number): Float64Array {
+  const ratio = Math.floor(NUM_TRAIN_TIMESTEPS / n);
+  return Float64Array.from({ length: n }, (_, k) => (n - 1 - k) * ratio + 1);
 }
 
 /** Build the sampling plan for a request. Throws PipelineError UNKNOWN_SAMPLER / INVALID_KNOB. */
@@ -131,6 +255,10 @@ export function planSampling(req: SamplingRequest = {}): SamplingPlan {
   const table = discreteSchedule().sigmas;
   const sigmas = new Float64Array(n + 1);
   const timesteps = new Float64Array(n);
+  const diffusersPlan = (schedule: ResolvedSchedule, method: SamplerMethod): SamplingPlan => {
+    const initNoiseScale = Math.sqrt(sigmas[0] * sigmas[0] + 1);
+    return { sampler, scheduler, schedule, steps: n, sigmas, timesteps, timestepMode: 'step', initNoiseScale, method };
+  };
 
   switch (sampler) {
     case 'diffuser_dpm': {
@@ -151,28 +279,44 @@ export function planSampling(req: SamplingRequest = {}): SamplingPlan {
         }
       }
       sigmas[n] = 0;
-      const initNoiseScale = Math.sqrt(sigmas[0] * sigmas[0] + 1);
-      return { sampler, scheduler, schedule, steps: n, sigmas, timesteps, initNoiseScale, method: 'dpmpp_2m' };
+      return diffusersPlan(schedule, 'dpmpp_2m');
     }
     case 'ddim': {
       const ratio = Math.floor(NUM_TRAIN_TIMESTEPS / n);
-      for (let k = 0; k < n; k++) {
-        timesteps[k] = (n - 1 - k) * ratio + 1;
-        sigmas[k] = table[timesteps[k]];
-      }
+      timesteps.set(leadingTimesteps(n));
+      for (let k = 0; k < n; k++) sigmas[k] = table[timesteps[k]];
       const prev = timesteps[n - 1] - ratio; // alphas_cumprod[prev] or final_alpha_cumprod = 1 (σ = 0)
       sigmas[n] = prev >= 0 ? table[prev] : 0;
-      const initNoiseScale = Math.sqrt(sigmas[0] * sigmas[0] + 1);
-      return { sampler, scheduler, schedule: 'leading', steps: n, sigmas, timesteps, initNoiseScale, method: 'euler' };
+      return diffusersPlan('leading', 'euler');
     }
-    case 'dpmpp_2m':
-    case 'euler':
-    case 'euler_ancestral': {
-      const schedule: Exclude<SchedulerName, 'automatic'> =
-        scheduler !== 'automatic' ? scheduler : sampler === 'dpmpp_2m' ? 'karras' : 'uniform';
-      sigmas.set(kSigmas(schedule, n));
+    case 'diffuser_lms': {
+      const leading = leadingTimesteps(n);
+      if (scheduler === 'karras') {
+        // _convert_to_karras(in_sigmas): σ_max = in_sigmas[0], σ_min = in_sigmas[-1] (the leading ends).
+        const karras = getSigmasKarras(n, table[leading[n - 1]], table[leading[0]]);
+        for (let k = 0; k < n; k++) {
+          sigmas[k] = Math.fround(karras[k]);
+          timesteps[k] = Math.fround(sigmaToT(karras[k]));
+        }
+      } else {
+        timesteps.set(leading);
+        for (let k = 0; k < n; k++) sigmas[k] = table[timesteps[k]];
+      }
+      sigmas[n] = 0;
+      return diffusersPlan(scheduler === 'karras' ? 'karras' : 'leading', 'lms');
+    }
+    default: {
+      const spec = K_SAMPLER_SPECS[sampler];
+      const schedule: KSchedule = scheduler === 'automatic' ? spec.automatic : scheduler;
+      if (spec.discardNextToLast) {
+        const longer = kSigmas(schedule, n + 1);
+        sigmas.set(longer.subarray(0, n));
+        sigmas[n] = longer[n + 1];
+      } else {
+        sigmas.set(kSigmas(schedule, n));
+      }
       for (let k = 0; k < n; k++) timesteps[k] = sigmaToT(sigmas[k]);
-      return { sampler, scheduler, schedule, steps: n, sigmas, timesteps, initNoiseScale: sigmas[0], method: sampler };
+      return { sampler, scheduler, schedule, steps: n, sigmas, timesteps, timestepMode: 'sigma', initNoiseScale: sigmas[0], method: sampler };
     }
   }
 }

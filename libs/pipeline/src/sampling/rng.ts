@@ -153,9 +153,11 @@ export function gaussianNoise(seed: number, length: number, stream = 0): Float32
 }
 
 /**
- * A noise source for `euler_ancestral`: step i draws `gaussianNoise(seed, length, firstStream + i)`.
- * Choose `firstStream` so it does not collide with the stream used for the initial noise
- * (e.g. initial noise on stream 0, ancestral steps on 1..n).
+ * A noise source for the stochastic samplers (`opts.noise`): draw k is
+ * `gaussianNoise(seed, length, firstStream + k)`. Choose `firstStream` so it does not collide with
+ * the stream used for the initial noise (e.g. initial noise on stream 0, draws on 1…); samplers ask
+ * for k < 2n (`dpmpp_sde` uses n + i for its second draw) except `dpm_adaptive` (one per accepted
+ * step, no fixed bound).
  */
 export function ancestralNoise(seed: number, length: number, firstStream = 1): (i: number) => Float32Array {
   return (i: number) => gaussianNoise(seed, length, firstStream + i);
