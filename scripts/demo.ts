@@ -135,7 +135,11 @@ async function main() {
     }
     if (view.state !== 'completed') throw new Error(`shot ended ${view.state}: ${JSON.stringify(view.error)}`);
     for (const f of view.frames) {
-      const bytes = Buffer.from(await (await fetch(f.outputUrl!)).arrayBuffer());
+      // A path on the API (the embedded s3rver is not presigned) or a presigned URL: the key goes to the API only.
+      const url = new URL(f.outputUrl!, `${apiUrl}/`);
+      const res = await fetch(url, { headers: url.origin === apiUrl ? auth : {} });
+      if (!res.ok) throw new Error(`downloading frame ${f.frame}: ${res.status}`);
+      const bytes = Buffer.from(await res.arrayBuffer());
       await writeFile(join(outDir, 'outputs', `${String(f.frame).padStart(5, '0')}.png`), bytes);
     }
     console.log(`\nshot ${shot.id} completed.`);

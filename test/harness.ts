@@ -65,11 +65,11 @@ export async function startFarm(opts: FarmOptions = {}): Promise<Farm> {
     apiUrl: `http://127.0.0.1:${apiPort}`,
     workers,
     async startWorker(id, extraEnv = {}) {
-      const metricsPort = await freePort();
-      const w = startNodeProcess(id, join(ROOT, 'apps/worker/src/main.ts'), { ...env, WORKER_ID: id, WORKER_METRICS_PORT: String(metricsPort), ...extraEnv }, ROOT);
-      w.metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
+      // Port 0: the worker binds a free port (on loopback, its default) and prints where.
+      const w = startNodeProcess(id, join(ROOT, 'apps/worker/src/main.ts'), { ...env, WORKER_ID: id, WORKER_METRICS_PORT: '0', ...extraEnv }, ROOT);
       workers.push(w);
       await w.waitFor(/worker .* ready/, 60_000);
+      w.metricsUrl = /metrics on (http:\/\/\S+\/metrics)/.exec(await w.waitFor(/metrics on http:/))?.[1];
       return w;
     },
     async stop() {

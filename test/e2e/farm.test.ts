@@ -23,8 +23,11 @@ async function pngs(frames: number, size = SIZE) {
   return { sketches, reference, circles: Array.from({ length: frames }, (_, i) => sketchFrame(size, size, i, frames).circle) };
 }
 
+/** A pixel of an output: the view's URL is a path on the API (s3rver), read with the suite's key. */
 async function pixel(url: string, x: number, y: number): Promise<number[]> {
-  const bytes = Buffer.from(await (await fetch(url)).arrayBuffer());
+  const res = await fetch(new URL(url, apiUrl), { headers: authed(token) });
+  assert.equal(res.status, 200, `GET ${url}`);
+  const bytes = Buffer.from(await res.arrayBuffer());
   const { data, info } = await sharp(bytes).raw().toBuffer({ resolveWithObject: true });
   const i = (Math.round(y) * info.width + Math.round(x)) * info.channels;
   return [data[i]!, data[i + 1]!, data[i + 2]!];
@@ -201,6 +204,8 @@ describe('celfarm end to end', () => {
   });
 
   it('serves Prometheus metrics that promtool accepts, on the API and on a worker', async () => {
+    // The harness starts workers with WORKER_METRICS_PORT=0 and reads the address they print.
+    assert.equal(new URL(farm.workers[0]!.metricsUrl!).hostname, '127.0.0.1', 'worker metrics on loopback by default');
     for (const url of [`${farm.apiUrl}/metrics`, farm.workers[0]!.metricsUrl!]) {
       const text = await (await fetch(url)).text();
       assert.match(text, /celfarm_/);

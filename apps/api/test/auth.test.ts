@@ -68,6 +68,9 @@ const ROUTES: [method: string, path: string, json?: unknown][] = [
   ['POST', '/v1/shots/:id/cancel'],
   ['POST', '/v1/shots/:id/retry'],
   ['DELETE', '/v1/shots/:id'],
+  ['GET', '/v1/shots/:id/frames/1/output'],
+  ['GET', '/v1/shots/:id/inputs/reference'],
+  ['PUT', '/v1/shots/:id/frames/1/input'],
   ['GET', '/v1/workers'],
   ['GET', '/v1/keys'],
   ['POST', '/v1/keys', { name: 'x', scopes: ['read'] }],
@@ -208,12 +211,14 @@ describe('projects, API keys and tenancy', () => {
       [read, 'POST', '/v1/shots/s1/cancel', 'submit'],
       [read, 'POST', '/v1/shots/s1/retry', 'submit'],
       [read, 'DELETE', '/v1/shots/s1', 'submit'],
+      [read, 'PUT', '/v1/shots/s1/frames/1/input', 'submit'],
       [read, 'GET', '/v1/keys', 'admin'],
       [read, 'POST', '/v1/keys', 'admin', { name: 'x', scopes: ['admin'] }],
       [read, 'DELETE', '/v1/keys/key_0', 'admin'],
       [read, 'GET', '/v1/audit', 'admin'],
       [sub, 'GET', '/v1/shots', 'read'],
       [sub, 'GET', '/v1/shots/s1', 'read'],
+      [sub, 'GET', '/v1/shots/s1/frames/1/output', 'read'],
       [sub, 'GET', '/v1/workers', 'read'],
       [sub, 'GET', '/v1/live', 'read'],
       [adm, 'GET', '/v1/shots', 'read'],
@@ -290,7 +295,9 @@ describe('projects, API keys and tenancy', () => {
     const replay = await call('POST', '/v1/shots', { token: a.token }, { json: { reference: { upload: true }, frames: { upload: 1 } }, headers: { 'Idempotency-Key': 'take-1' } });
     assert.equal(replay.status, 201, replay.text);
     assert.notEqual(replay.body.id, waiting.body.id);
-    assert.ok(replay.body.uploads!.every((u) => new URL(u.url).pathname.includes('/projects/alpha/')), 'upload URLs only into alpha');
+    assert.ok(replay.body.uploads!.every((u) => u.url.startsWith(`/v1/shots/${replay.body.id}/`)), 'uploads only into alpha’s own shot');
+    const putIntoB = await fetch(`${base}${waiting.body.uploads![0]!.url}`, { method: 'PUT', headers: { authorization: `Bearer ${a.token}`, 'content-type': 'image/png' }, body: sketch });
+    assert.equal(putIntoB.status, 404, 'A cannot upload into B’s shot through its upload URL');
     // Keys and audit of B.
     const bKeys = await call<{ keys: { id: string }[] }>('GET', '/v1/keys', { token: a.token });
     assert.deepEqual(bKeys.body.keys.map((k) => k.id), [a.key.id]);
@@ -305,7 +312,13 @@ describe('projects, API keys and tenancy', () => {
     assert.equal((await call('GET', '/v1/session', { token: b.token })).status, 200);
     const own = await call('GET', `/v1/shots/${done.id}`, { token: bRead.token });
     assert.equal(own.status, 200);
-    assert.match(own.body.frames[0]!.outputUrl ?? '', /X-Amz-Signature=/, 'B sees its output URL');
+    const outputUrl = own.body.frames[0]!.outputUrl!;
+    assert.equal(outputUrl, `/v1/shots/${done.id}/frames/1/output`, 'B sees its output URL, on the API (s3rver checks no signatures)');
+    const ownBytes = await fetch(`${base}${outputUrl}`, { headers: { authorization: `Bearer ${bRead.token}` } });
+    assert.equal(ownBytes.status, 200);
+    assert.deepEqual(Buffer.from(await ownBytes.arrayBuffer()), reference);
+    const theirBytes = await call<ErrorBody>('GET', outputUrl, { token: a.token });
+    assert.deepEqual([theirBytes.status, theirBytes.body.error.message], [404, `shot ${done.id} not found`], 'A cannot read B’s output');
     const aList = await call<{ shots: Shot[] }>('GET', '/v1/shots', { token: a.token });
     assert.ok(!JSON.stringify(aList.body).includes('beta'), 'nothing of beta in anything alpha sees');
   });
@@ -328,12 +341,13 @@ describe('projects, API keys and tenancy', () => {
     assert.equal(who.status, 200, who.text);
     assert.deepEqual(who.body, { project: 'web', keyId: k.key.id, name: 'td', scopes: ['read', 'submit'] });
     assert.equal((await call('GET', '/v1/shots', { cookie: s.cookie })).status, 200);
-    const created = await call('POST', '/v1/shots', { cookie: s.cookie }, { json: { reference: { upload: true }, frames: { upload: 1 } } });
+    // The dashboard's own writes carry its origin (the CSRF rule; security.test.ts has the refusals).
+    const created = await call('POST', '/v1/shots', { cookie: s.cookie }, { json: { reference: { upload: true }, frames: { upload: 1 } }, headers: { origin: base } });
     assert.equal(created.status, 201, created.text);
     assert.equal(created.body.project, 'web');
     assert.equal((await call('GET', '/v1/keys', { cookie: s.cookie })).status, 403, 'the key’s scopes, no more');
 
-    const out = await call('DELETE', '/v1/session', { cookie: s.cookie });
+    const out = await call('DELETE', '/v1/session', { cookie: s.cookie }, { headers: { origin: base } });
     assert.equal(out.status, 204);
     assert.match(out.headers.get('set-cookie') ?? '', /^celfarm_session=;.*Max-Age=0/);
     const ended = await call<ErrorBody>('GET', '/v1/shots', { cookie: s.cookie });

@@ -10,14 +10,15 @@ import type { Config } from '@celfarm/config';
 import { EventBus, FarmQueues, ShotStore } from '@celfarm/jobs';
 import { createMetrics } from '@celfarm/metrics';
 import { PipelineHost } from '@celfarm/pipeline';
-import { S3ObjectStore, s3OptionsFrom } from '@celfarm/storage';
+import { S3ObjectStore, s3OptionsFrom, WaitingObjectStore } from '@celfarm/storage';
 import { FarmWorker } from './farm-worker.ts';
 import { Heartbeat } from './heartbeat.ts';
 import { NoopHost } from './noop-host.ts';
-import { startMetricsServer } from './metrics-server.ts';
+import { metricsUrl, startMetricsServer } from './metrics-server.ts';
 import { fetchPack, parsePackLocation, readManifest, type ResolvedPack } from './pack-source.ts';
-import { createProcessors } from './processors.ts';
+import { createFollowUps, createProcessors } from './processors.ts';
 import { startQueueWorkers } from './queue-workers.ts';
+import { Reaper } from './reaper.ts';
 
 export interface WorkerApp {
   id: string;
@@ -32,6 +33,12 @@ export interface Logger {
 
 const consoleLogger: Logger = { info: (l) => console.log(l), error: (l) => console.error(l) };
 const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+/** The object store as /healthz reports it: `up`, or `down` since when and why. */
+const storeHealth = (objects: WaitingObjectStore) => {
+  const a = objects.availability();
+  return a.available ? { state: 'up' } : { state: 'down', since: a.since, reason: a.reason, waiting: a.waiting };
+};
 
 
 /** PACK_DIR in place, else PACK_S3_PREFIX downloaded into PACK_CACHE_DIR (sha256-verified). */
@@ -92,10 +99,15 @@ export async function startWorkerApp(config: Config, log: Logger = consoleLogger
     `worker ${id}: pack ${info.pack} (${pack.source} ${pack.dir}, licence ${info.licence.name}) on ${info.provider}, loaded in ${loadSeconds.toFixed(2)} s`,
   );
 
+  // Jobs wait out object-store outages here (no attempt spent, lock kept) instead of failing.
+  const patientObjects = new WaitingObjectStore(objects, {
+    maxDelayMs: config.S3_RETRY_MAX_DELAY_MS,
+    onChange: (a) => (a.available ? log.info : log.error)(`worker ${id}: object store ${a.available ? 'reachable again' : `unreachable, waiting for it: ${a.reason}`}`),
+  });
   const farm = new FarmWorker({
     workerId: id,
     store,
-    objects,
+    objects: patientObjects,
     queues,
     host,
     manifest: pack.manifest,
@@ -109,10 +121,20 @@ export async function startWorkerApp(config: Config, log: Logger = consoleLogger
     connection: bull,
     prefix: config.REDIS_PREFIX,
     lockDuration: config.LOCK_DURATION_MS,
+    stallLimit: config.FRAME_STALL_LIMIT,
     name: id,
     onFailed: (queue, jobId, e) => log.error(`worker ${id}: job ${queue}/${jobId} failed: ${e.message}`),
+    onStalled: (queue, jobId) => log.error(`worker ${id}: job ${queue}/${jobId} stalled (its worker was lost); back in the queue`),
     onError: (queue, e) => log.error(`worker ${id}: queue ${queue}: ${e.message}`),
+    followUps: createFollowUps(farm, queues),
   });
+  // As often as the stalled-job check: records of frames whose worker died follow their jobs.
+  const reaper = new Reaper({
+    reap: () => farm.fate.reap(),
+    periodMs: Math.min(30_000, config.LOCK_DURATION_MS),
+    onError: (e) => log.error(`worker ${id}: reaper: ${messageOf(e)}`),
+  });
+  reaper.start();
   const heartbeat = new Heartbeat({
     store,
     identity: { id, host: hostname(), pid: process.pid, provider: info.provider, pack: info.pack, startedAt: startedAt.toISOString() },
@@ -131,15 +153,18 @@ export async function startWorkerApp(config: Config, log: Logger = consoleLogger
     process.exit(1);
   });
   const server =
-    config.WORKER_METRICS_PORT > 0
+    config.WORKER_METRICS_PORT !== undefined
       ? await startMetricsServer({
           registry: metrics.registry,
+          host: config.WORKER_METRICS_HOST,
           port: config.WORKER_METRICS_PORT,
-          health: () => ({ ok: !stopping, worker: id, pack: info.pack, provider: info.provider, ...farm.status() }),
+          // A store outage is not this worker's fault (restarting it would not help): reported, `ok` kept.
+          health: () => ({ ok: !stopping, worker: id, pack: info.pack, provider: info.provider, ...farm.status(), store: storeHealth(patientObjects) }),
         })
       : undefined;
+  // The address actually bound: with WORKER_METRICS_PORT=0 this line is how a scraper finds it.
   log.info(
-    `worker ${id}: queues under ${config.REDIS_PREFIX}, lock ${config.LOCK_DURATION_MS} ms, metrics ${server ? `on :${config.WORKER_METRICS_PORT}` : 'off'}`,
+    `worker ${id}: queues under ${config.REDIS_PREFIX}, lock ${config.LOCK_DURATION_MS} ms, metrics ${server ? `on ${metricsUrl(server)}` : 'off'}`,
   );
   log.info(`worker ${id} ready`);
 
@@ -147,8 +172,12 @@ export async function startWorkerApp(config: Config, log: Logger = consoleLogger
     id,
     async stop() {
       stopping = true;
+      // Jobs waiting for an unreachable store go back to the queue (no attempt spent) instead of
+      // holding the shutdown; with the store up this changes nothing.
+      patientObjects.close();
       // close() stops fetching and waits for the jobs in progress to finish.
       await Promise.all(workers.map((w) => w.close()));
+      await reaper.stop();
       await heartbeat.stop();
       await host.close();
       await queues.close();

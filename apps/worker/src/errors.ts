@@ -4,6 +4,7 @@
  */
 import { JobPayloadError, type ErrorInfo } from '@celfarm/jobs';
 import { PipelineError } from '@celfarm/pipeline';
+import { StoreUnavailableError } from '@celfarm/storage';
 
 /** The job names a shot or frame record that does not exist (deleted, or never created). */
 export class ShotNotFoundError extends Error {
@@ -20,10 +21,17 @@ export function isBadInput(e: unknown): boolean {
   return e instanceof JobPayloadError || e instanceof ShotNotFoundError;
 }
 
+/**
+ * True when the object store could not be reached: not the frame's fault and not worth an
+ * attempt — the job goes back to the queue to wait for the store.
+ */
+export const isStoreUnavailable = (e: unknown): e is StoreUnavailableError => e instanceof StoreUnavailableError;
+
 /** The error as stored on shot and frame records: pipeline errors keep their code and field. */
 export function errorInfo(e: unknown): ErrorInfo {
   if (e instanceof PipelineError) return { code: e.code, field: e.field, message: e.message };
   const err = e instanceof Error ? e : new Error(String(e));
   if (err instanceof ShotNotFoundError || err instanceof JobPayloadError) return { code: 'BAD_JOB', message: err.message };
+  if (err instanceof StoreUnavailableError) return { code: 'STORE_UNAVAILABLE', message: err.message };
   return { code: 'INTERNAL', message: `${err.name}: ${err.message}` };
 }

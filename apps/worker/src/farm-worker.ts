@@ -7,7 +7,9 @@
 import {
   FRAME_STATES,
   frameSeed,
+  STALLED_OUT_REASON,
   StateConflictError,
+  WORKER_LOST,
   type ErrorInfo,
   type EventType,
   type FarmQueues,
@@ -29,7 +31,8 @@ import {
   type Progress,
 } from '@celfarm/pipeline';
 import { shotKeys, type ObjectStore, type ShotKeys } from '@celfarm/storage';
-import { errorInfo, isBadInput, ShotNotFoundError } from './errors.ts';
+import { errorInfo, isBadInput, isStoreUnavailable, ShotNotFoundError } from './errors.ts';
+import { FrameFate } from './frame-fate.ts';
 import { FrameWatch } from './frame-watch.ts';
 import { encodeMaskPng, readInputImage, type InputImage } from './images.ts';
 import { canonicalJson, shotManifest } from './lineage.ts';
@@ -67,7 +70,7 @@ export interface FarmWorkerOptions {
   workerId: string;
   store: ShotStore;
   objects: ObjectStore;
-  queues: Pick<FarmQueues, 'addFrameFlow'>;
+  queues: Pick<FarmQueues, 'addFrameFlow' | 'frameJob'>;
   host: Pick<PipelineHost, 'prepare' | 'frame'>;
   /** The manifest of the pack the host serves (context keys are computed from it). */
   manifest: PackManifest;
@@ -94,6 +97,8 @@ const MAX_LISTED_FAILURES = 5;
 
 export class FarmWorker {
   readonly contexts: ReferenceContexts;
+  /** Frame records whose job moved on without a processor to record it (see frame-fate.ts). */
+  readonly fate: FrameFate;
   private readonly clock: () => Date;
   private readonly log: (line: string) => void;
   private readonly active = new Set<string>();
@@ -109,6 +114,7 @@ export class FarmWorker {
       metrics: opts.metrics,
       capacity: opts.contextCacheSize,
     });
+    this.fate = new FrameFate({ store: opts.store, queues: opts.queues, metrics: opts.metrics, events: opts.events, log: this.log });
   }
 
   /** For the registry heartbeat: the jobs in progress and the frames rendered so far. */
@@ -149,7 +155,8 @@ export class FarmWorker {
       return 'running';
     } catch (e) {
       if (e instanceof StateConflictError && (await this.opts.store.get(shot.id))?.state === 'cancelled') return 'cancelled';
-      if (isBadInput(e) || attempt.attempt >= attempt.attempts) await this.failShot(shot, { ...lineage, error: errorInfo(e) });
+      // An unreachable store is waited for (the job goes back to the queue), never the shot's end.
+      if (!isStoreUnavailable(e) && (isBadInput(e) || attempt.attempt >= attempt.attempts)) await this.failShot(shot, { ...lineage, error: errorInfo(e) });
       throw e;
     } finally {
       this.active.delete(attempt.jobId);
@@ -159,8 +166,9 @@ export class FarmWorker {
   /**
    * frame: context + sketch → host → output PNG (and sketch mask) at their deterministic keys.
    * Bad input fails the frame and is rethrown; a transient error leaves the frame `waiting`
-   * while attempts remain and is rethrown for the queue to retry; the shot's cancellation stops
-   * the frame at the next sampler step and ends the job normally.
+   * while attempts remain and is rethrown for the queue to retry (an unreachable store always
+   * leaves it waiting: such a job goes back to the queue without spending an attempt); the
+   * shot's cancellation stops the frame at the next sampler step and ends the job normally.
    */
   async renderFrame(ref: JobData<'frame'>, attempt: FrameAttempt): Promise<FrameOutcome> {
     const shot = await this.shot(ref.shotId);
@@ -213,9 +221,13 @@ export class FarmWorker {
     // this frame's work, so `seconds` below sums the host's own timings instead of wall time.
     const out = await this.opts.host.frame(context.bytes, sketch.image, settings, { onProgress: watch.onProgress, signal: watch.signal });
     t = this.clock().getTime();
-    await objects.put(keys.output(frame), await encodePng(out.images[0]!), 'image/png');
+    // Preview and mask first, the output last, the record after: an output object implies its
+    // preview, a completed record implies both, and a rerun (at-least-once) rewrites all three
+    // with the same bytes. A worker that dies in between leaves the record unfinished and the
+    // frame is rendered again.
     await objects.put(keys.preview(frame), await encodeWebpPreview(out.images[0]!), 'image/webp');
     if (out.sketchMask) await objects.put(keys.sketchMask(frame), await encodeMaskPng(out.sketchMask), 'image/png');
+    await objects.put(keys.output(frame), await encodePng(out.images[0]!), 'image/png');
     const uploadSeconds = this.since(t);
     const inferenceSeconds = Object.values(out.timings).reduce((a, s) => a + (s ?? 0), 0);
     const seconds = decodeSeconds + inferenceSeconds + uploadSeconds;
@@ -253,7 +265,7 @@ export class FarmWorker {
       return this.frameCancelled(shot, frame, { ...lineage, stage: p?.stage, step: p?.step, steps: p?.steps });
     }
     const error = errorInfo(e);
-    const final = isBadInput(e) || attempt.attempt >= attempt.attempts;
+    const final = !isStoreUnavailable(e) && (isBadInput(e) || attempt.attempt >= attempt.attempts);
     await this.opts.store.setFrame(shot.id, frame, { ...lineage, state: final ? 'failed' : 'waiting', error });
     if (final) {
       this.opts.metrics.frames.inc({ outcome: 'failed', reason: error.code });
@@ -269,11 +281,24 @@ export class FarmWorker {
   }
 
   /**
-   * finalize (after every frame finished): `failed` when the failed share exceeds the shot's
-   * allowance, else `completed`; a cancelled shot stays cancelled. Then shot.json.
+   * finalize (after every frame of the round finished): first every frame record still
+   * unfinished is brought in line with its job (a frame whose worker died and whose job BullMQ
+   * failed is recorded failed, with frame.failed); then the shot is `failed` when the failed
+   * share exceeds its allowance, else `completed` (a cancelled shot stays cancelled); then
+   * shot.json, then the final event. Idempotent: the queue retries it until it has done all of
+   * it, and a rerun rewrites the same shot.json and publishes nothing twice. A finalize of an
+   * earlier round (the shot was retried since) changes nothing.
    */
   async finalizeShot(ref: JobData<'finalize'>): Promise<ShotState> {
     let shot = await this.shot(ref.shotId);
+    // Jobs queued before payloads carried their round have none: they belong to the shot's round.
+    if (ref.round !== undefined && ref.round !== shot.round) {
+      this.log(`finalize shot=${shot.id} round=${ref.round}: the shot is in round ${shot.round}; nothing to do`);
+      return shot.state;
+    }
+    for (const f of await this.opts.store.frames(shot.id)) {
+      if (f.state === 'waiting' || f.state === 'active') await this.fate.reconcile(shot.id, f.frame, shot.round);
+    }
     const frames = await this.opts.store.frames(shot.id);
     if (shot.state !== 'cancelled') {
       const failed = frames.filter((f) => f.state !== 'completed');
@@ -296,6 +321,32 @@ export class FarmWorker {
       await this.publish(`shot.${shot.state}`, shot, undefined, { counts: frameCounts(frames), ...(shot.error ? { error: shot.error } : {}) });
     }
     return shot.state;
+  }
+
+  /**
+   * After BullMQ failed a frame job, for any reason and in whichever process: the record must say
+   * so. The processor records its own failures; this covers the failures it never saw — above
+   * all a job failed for stalling more than FRAME_STALL_LIMIT, which no processor runs for.
+   */
+  async frameJobFailed(ref: JobData<'frame'>): Promise<void> {
+    await this.fate.reconcile(ref.shotId, ref.frame, ref.round);
+  }
+
+  /** After the stalled-job check handed a frame job back to the queue: its record is `waiting` again. */
+  async frameJobStalled(ref: JobData<'frame'>): Promise<void> {
+    await this.fate.reconcile(ref.shotId, ref.frame, ref.round);
+  }
+
+  /**
+   * After BullMQ failed a prepare job it never ran (stalled more than FRAME_STALL_LIMIT): the
+   * shot fails with WORKER_LOST, retryable by submitting again. Failures the processor saw are
+   * recorded by it.
+   */
+  async prepareJobFailed(ref: JobData<'prepare'>, reason: string): Promise<void> {
+    if (!reason.includes(STALLED_OUT_REASON)) return;
+    const shot = await this.opts.store.get(ref.shotId);
+    if (!shot || (shot.state !== 'queued' && shot.state !== 'preparing')) return;
+    await this.failShot(shot, { error: { code: WORKER_LOST, message: 'preparing the shot lost its worker (killed, or its lock expired) more often than FRAME_STALL_LIMIT allows' } });
   }
 
   private async shot(id: string): Promise<ShotRecord> {

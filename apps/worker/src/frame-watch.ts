@@ -2,6 +2,13 @@
  * Watches one frame while it runs on the inference thread: forwards sampler progress to the
  * queue and the shot record (throttled), and turns "the shot was cancelled" into an AbortSignal
  * the host honours at the next step boundary.
+ *
+ * The frame's signal is a plain AbortController's, fed by a listener on the outside signal that
+ * {@link FrameWatch.stop} removes. Not `AbortSignal.any()`: in Node 20 a combined signal that has
+ * an `abort` listener (the host adds one per frame and never removes it) is held in a
+ * process-wide set until it aborts — for a frame that finishes normally, forever — and with it
+ * everything the listener reaches (the frame's request and its reference context): ~115 kB per
+ * frame, a worker's whole heap in a few weeks.
  */
 import type { Progress } from '@celfarm/pipeline';
 
@@ -33,10 +40,16 @@ export class FrameWatch {
   private checking = false;
 
   constructor(private readonly opts: FrameWatchOptions) {
-    this.signal = opts.signal ? AbortSignal.any([this.controller.signal, opts.signal]) : this.controller.signal;
+    this.signal = this.controller.signal;
+    if (opts.signal?.aborted) this.controller.abort(opts.signal.reason);
+    else opts.signal?.addEventListener('abort', this.onOutsideAbort, { once: true });
     this.timer = setInterval(() => this.check(), opts.cancelCheckMs ?? 500);
     this.timer.unref();
   }
+
+  private readonly onOutsideAbort = (): void => {
+    this.controller.abort(this.opts.signal?.reason);
+  };
 
   /** The host's progress callback. */
   readonly onProgress = (p: Progress): void => {
@@ -69,9 +82,10 @@ export class FrameWatch {
       });
   }
 
-  /** Stops the checks and waits for the progress writes in flight. */
+  /** Stops the checks, lets go of the outside signal, and waits for the progress writes in flight. */
   async stop(): Promise<void> {
     clearInterval(this.timer);
+    this.opts.signal?.removeEventListener('abort', this.onOutsideAbort);
     await this.writes;
   }
 }

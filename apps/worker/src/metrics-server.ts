@@ -1,10 +1,13 @@
 /** The worker's HTTP endpoint for Prometheus (`/metrics`) and liveness probes (`/healthz`). */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { FarmMetrics } from '@celfarm/metrics';
 
 export interface MetricsServerOptions {
   registry: FarmMetrics['registry'];
+  /** 0: any free port (read it back with {@link metricsUrl}). */
   port: number;
+  /** Address to bind. Default 127.0.0.1: the metrics carry project names and need no auth. */
   host?: string;
   /** Body of /healthz; 503 while `ok` is false (e.g. shutting down). */
   health: () => { ok: boolean } & Record<string, unknown>;
@@ -25,7 +28,7 @@ async function handle(opts: MetricsServerOptions, req: IncomingMessage, res: Ser
   }
 }
 
-/** Listens on `port`; resolves with the server once it accepts connections. */
+/** Listens on `host:port`; resolves with the server once it accepts connections. */
 export function startMetricsServer(opts: MetricsServerOptions): Promise<Server> {
   const server = createServer((req, res) => {
     handle(opts, req, res).catch((e: unknown) => {
@@ -35,9 +38,15 @@ export function startMetricsServer(opts: MetricsServerOptions): Promise<Server> 
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(opts.port, opts.host ?? '0.0.0.0', () => {
+    server.listen(opts.port, opts.host ?? '127.0.0.1', () => {
       server.off('error', reject);
       resolve(server);
     });
   });
+}
+
+/** `http://host:port/metrics` of a listening server: the address and port it really bound. */
+export function metricsUrl(server: Server): string {
+  const { address, family, port } = server.address() as AddressInfo;
+  return `http://${family === 'IPv6' ? `[${address}]` : address}:${port}/metrics`;
 }

@@ -196,10 +196,9 @@ describe('FarmWorker on redis-server + s3rver', () => {
     assert.equal(done.state, 'failed');
     assert.deepEqual({ code: done.error?.code, field: done.error?.field }, { code: 'MISSING_INPUT', field: 'reference' });
     // The shot record fails inside the processor; BullMQ marks the job failed just after.
-    const prepare = await waitFor(async () => {
-      const job = await f.queues.queues.prepare.getJob(jobIds.prepare(shot.id));
-      return job && (await job.getState()) === 'failed' ? job : null;
-    }, 'the prepare job to be failed');
+    await waitFor(async () => (await (await f.queues.queues.prepare.getJob(jobIds.prepare(shot.id)))?.getState()) === 'failed', 'the prepare job to be failed');
+    // Read again: a job object fetched before it failed still carries its earlier attempts.
+    const prepare = (await f.queues.queues.prepare.getJob(jobIds.prepare(shot.id)))!;
     assert.equal(prepare.attemptsMade, 1, 'bad input is not retried');
     assert.deepEqual((await f.store.frames(shot.id)).map((x) => x.state), ['waiting', 'waiting']);
   });

@@ -17,7 +17,7 @@ import { startRedis, startS3, type RunningRedis, type RunningS3, until } from '@
 import { S3ObjectStore, shotKeys } from '@celfarm/storage';
 import { FarmWorker, type FarmWorkerOptions } from '../src/farm-worker.ts';
 import { readManifest } from '../src/pack-source.ts';
-import { createProcessors } from '../src/processors.ts';
+import { createFollowUps, createProcessors } from '../src/processors.ts';
 import { startQueueWorkers } from '../src/queue-workers.ts';
 
 export const BUCKET = 'celfarm';
@@ -102,7 +102,13 @@ export async function startTestFarm(prefix: string, options: Partial<FarmWorkerO
     ...options,
   };
   const farm = new FarmWorker({ ...base, metrics });
-  const workers = startQueueWorkers(createProcessors(farm), { connection: bull, prefix, lockDuration: 30_000, name: 'test-worker' });
+  const workers = startQueueWorkers(createProcessors(farm), {
+    connection: bull,
+    prefix,
+    lockDuration: 30_000,
+    name: 'test-worker',
+    followUps: createFollowUps(farm, queues),
+  });
   return {
     ...services,
     prefix,

@@ -23,6 +23,13 @@ export const configSchema = z.object({
   S3_FORCE_PATH_STYLE: bool.default(true),
   /** Prefix of every object key (`{prefix}/projects/...`). */
   S3_PREFIX: z.string().regex(/^[A-Za-z0-9._/-]*$/).default(''),
+  /**
+   * Attempts per S3 call (the first included), with capped exponential backoff and jitter and no
+   * budget shared between calls. Past them a worker keeps waiting for the store; it fails nothing.
+   */
+  S3_MAX_ATTEMPTS: int(8, 1),
+  /** Longest backoff between two tries of an S3 call, in ms. */
+  S3_RETRY_MAX_DELAY_MS: int(5000, 10),
   API_HOST: z.string().default('127.0.0.1'),
   API_PORT: int(8080),
   /** Largest accepted image in pixels (width × height). */
@@ -33,6 +40,12 @@ export const configSchema = z.object({
   PRESIGN_SECONDS: int(3600, 60),
   /** Attempts per frame before it counts as failed (transient errors only). */
   FRAME_ATTEMPTS: int(3, 1),
+  /**
+   * How many times a frame (or prepare) job may lose its worker — killed, or its lock expired —
+   * and go to another; one more and it fails with WORKER_LOST (retryable). Counted apart from
+   * FRAME_ATTEMPTS, which counts errors.
+   */
+  FRAME_STALL_LIMIT: int(5, 0),
   /** A shot fails when more than this share of its frames fail (0–1). */
   FAILED_FRAME_SHARE: z.coerce.number().min(0).max(1).default(0),
   /** Model pack: a local folder, or an S3 prefix (`s3://bucket/prefix` or a key prefix in S3_BUCKET). */
@@ -50,8 +63,13 @@ export const configSchema = z.object({
   LOCK_DURATION_MS: int(120_000, 1000),
   /** Worker heartbeat period and expiry in the registry. */
   HEARTBEAT_MS: int(5000, 100),
-  /** Port of the worker's /metrics endpoint (0 = none). */
-  WORKER_METRICS_PORT: int(0),
+  /**
+   * Port of the worker's /metrics and /healthz endpoint: unset = none, 0 = any free port (the
+   * worker prints the one it got).
+   */
+  WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  /** Address the worker's metrics endpoint binds: loopback unless a scraper elsewhere needs it. */
+  WORKER_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   /** Requests per second an API key may make (token-bucket refill), unless the key sets its own `rateLimit`. */
   RATE_LIMIT_PER_SECOND: z.coerce.number().positive().default(20),
   /** Token-bucket size: requests a key may make at once after a quiet spell. */
@@ -60,6 +78,32 @@ export const configSchema = z.object({
   SESSION_TTL_SECONDS: int(12 * 3600, 60),
   /** Mark the session cookie `Secure` (set it when the API is served over HTTPS). */
   SESSION_COOKIE_SECURE: bool.default(false),
+  /**
+   * The address browsers reach the API at (e.g. `https://farm.studio.example`), when it differs
+   * from what the API sees in `Host` (a TLS-terminating proxy that rewrites it): its origin is
+   * accepted on cookie-authenticated writes, and an `https:` one turns on Strict-Transport-Security.
+   */
+  PUBLIC_URL: z
+    .string()
+    .url()
+    .refine((u) => /^https?:\/\//i.test(u), 'must be an http:// or https:// URL')
+    .optional(),
+  /**
+   * More origins (comma-separated, e.g. `http://localhost:5173`) whose pages may make
+   * cookie-authenticated writes, besides the API's own.
+   */
+  ALLOWED_ORIGINS: z
+    .string()
+    .default('')
+    .transform((v) => v.split(',').map((o) => o.trim()).filter(Boolean))
+    .pipe(z.array(z.string().url().refine((u) => /^https?:\/\//i.test(u), 'must be an http:// or https:// origin'))),
+  /**
+   * How clients get at stored inputs and outputs: `always` presigned URLs of the object store,
+   * `never` paths on this API (it streams the objects to authenticated clients), `auto` presigned
+   * unless S3_ENDPOINT is a loopback address — the embedded s3rver of the demo and the tests,
+   * which checks no signatures, or any store only this host can reach.
+   */
+  S3_PRESIGN: z.enum(['auto', 'always', 'never']).default('auto'),
   /**
    * Whether this API process fans events out to webhook subscriptions (the outbox dispatcher) and
    * delivers them (the BullMQ worker of the `webhooks` queue). Keep it on in at least one API process.

@@ -16,11 +16,13 @@ export const QUEUES = {
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
 
 const shotRef = { shotId: z.string().regex(/^[a-z0-9]{6,40}$/), project: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/) };
+/** The retry round a flow job belongs to (0, the first run, when absent: jobs queued before rounds were carried). */
+const round = z.number().int().min(0).optional();
 
 export const JOBS = {
   prepare: { queue: QUEUES.prepare, schema: z.strictObject(shotRef) },
-  frame: { queue: QUEUES.frames, schema: z.strictObject({ ...shotRef, frame: z.number().int().min(1) }) },
-  finalize: { queue: QUEUES.shots, schema: z.strictObject(shotRef) },
+  frame: { queue: QUEUES.frames, schema: z.strictObject({ ...shotRef, frame: z.number().int().min(1), round }) },
+  finalize: { queue: QUEUES.shots, schema: z.strictObject({ ...shotRef, round }) },
 } as const;
 
 export type JobName = keyof typeof JOBS;
@@ -41,10 +43,13 @@ export function parseJobData<N extends JobName>(name: N, data: unknown): JobData
   return r.data as JobData<N>;
 }
 
+const roundSuffix = (round: number) => (round > 0 ? `-r${round}` : '');
+
+/** Deterministic job ids; frames and finalize of retry round n > 0 end in `-r<n>`. */
 export const jobIds = {
   prepare: (shotId: string) => `${shotId}-prepare`,
-  frame: (shotId: string, frame: number) => `${shotId}-${frame}`,
-  finalize: (shotId: string) => `${shotId}-finalize`,
+  frame: (shotId: string, frame: number, round = 0) => `${shotId}-${frame}${roundSuffix(round)}`,
+  finalize: (shotId: string, round = 0) => `${shotId}-finalize${roundSuffix(round)}`,
 };
 
 /** A new shot id: time-ordered base36 + random, lowercase letters and digits only. */

@@ -3,3 +3,4 @@ export * from './records.ts';
 export * from './store.ts';
 export * from './queues.ts';
 export * from './events.ts';
+export * from './fate.ts';

@@ -6,8 +6,9 @@
  * shots) and whose children are the `frame` jobs. Children ignore their dependency on failure, so
  * the parent always runs and decides the shot's outcome from the frame records.
  */
-import { FlowProducer, Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
+import { FlowProducer, Queue, type BackoffStrategy, type ConnectionOptions, type JobsOptions } from 'bullmq';
 import { JOBS, QUEUES, jobIds, parseJobData, type JobData, type JobName, type QueueName } from './catalogue.ts';
+import type { FrameJobView } from './fate.ts';
 
 export interface QueueSettings {
   connection: ConnectionOptions;
@@ -16,6 +17,34 @@ export interface QueueSettings {
   /** Attempts per frame (transient failures), with exponential backoff from `backoffMs`. */
   frameAttempts: number;
   backoffMs?: number;
+}
+
+/**
+ * Name of the backoff of finalize jobs: exponential from the job's `backoff.delay`, capped (see
+ * {@link cappedBackoff}). Workers of the shots queue must register the strategy.
+ */
+export const CAPPED_BACKOFF = 'capped-exponential';
+
+/**
+ * Finalize is the only step that finishes a shot (its state, shot.json, the final event), and
+ * it is idempotent: it is retried until it succeeds, not given up after a few attempts.
+ */
+export const FINALIZE_ATTEMPTS = 1_000_000;
+
+/** Longest wait between two finalize attempts. */
+export const FINALIZE_BACKOFF_MAX_MS = 60_000;
+
+/**
+ * BullMQ backoff strategy for {@link CAPPED_BACKOFF}: min(max, delay · 2^(attemptsMade − 1)),
+ * with up to 20 % jitter off so jobs that failed together do not retry together.
+ */
+export function cappedBackoff(maxMs = FINALIZE_BACKOFF_MAX_MS, random: () => number = Math.random): BackoffStrategy {
+  return (attemptsMade, type, _err, job) => {
+    if (type !== CAPPED_BACKOFF) throw new Error(`unknown backoff strategy ${type}`);
+    const delay = job?.opts.backoff && typeof job.opts.backoff === 'object' ? (job.opts.backoff.delay ?? 1000) : 1000;
+    const step = Math.min(maxMs, delay * 2 ** Math.max(0, attemptsMade - 1));
+    return Math.round(step * (1 - 0.2 * random()));
+  };
 }
 
 /** BullMQ priority: 1 is highest. Studio priority 0–100 (higher first) maps onto 1–101. */
@@ -51,7 +80,7 @@ export class FarmQueues {
       };
     }
     if (name === 'prepare') return { ...base, attempts: this.settings.frameAttempts, backoff: { type: 'exponential', delay: this.settings.backoffMs ?? 2000 } };
-    return base;
+    return { ...base, attempts: FINALIZE_ATTEMPTS, backoff: { type: CAPPED_BACKOFF, delay: this.settings.backoffMs ?? 2000 } };
   }
 
   /** Enqueues the shot's prepare job (idempotent: a second call with the same shot is a no-op). */
@@ -65,9 +94,8 @@ export class FarmQueues {
    * deterministic (`round` > 0 for retries), so a repeated call adds nothing new.
    */
   async addFrameFlow(data: JobData<'finalize'>, frames: number[], priority: number, round = 0): Promise<void> {
-    const payload = parseJobData('finalize', data);
-    const suffix = round > 0 ? `-r${round}` : '';
-    const parentId = `${jobIds.finalize(payload.shotId)}${suffix}`;
+    const payload = parseJobData('finalize', { shotId: data.shotId, project: data.project, round });
+    const parentId = jobIds.finalize(payload.shotId, round);
     if (await this.queues.shots.getJob(parentId)) return;
     await this.flows.add({
       name: 'finalize',
@@ -78,9 +106,22 @@ export class FarmQueues {
         name: 'frame',
         queueName: JOBS.frame.queue,
         data: parseJobData('frame', { ...payload, frame }),
-        opts: this.jobOptions('frame', `${jobIds.frame(payload.shotId, frame)}${suffix}`, priority),
+        opts: this.jobOptions('frame', jobIds.frame(payload.shotId, frame, round), priority),
       })),
     });
+  }
+
+  /** What the frames queue says of a frame's job in `round` (state, why it failed). */
+  async frameJob(shotId: string, frame: number, round = 0): Promise<FrameJobView> {
+    const job = await this.queues.frames.getJob(jobIds.frame(shotId, frame, round));
+    if (!job) return { state: 'missing' };
+    const state = await job.getState();
+    const known: readonly FrameJobView['state'][] = ['waiting', 'prioritized', 'delayed', 'active', 'waiting-children', 'completed', 'failed'];
+    return {
+      state: known.includes(state as FrameJobView['state']) ? (state as FrameJobView['state']) : 'unknown',
+      failedReason: job.failedReason || undefined,
+      attemptsMade: job.attemptsMade,
+    };
   }
 
   /**
@@ -89,7 +130,6 @@ export class FarmQueues {
    */
   async removePending(shotId: string, frames: number[], round = 0): Promise<number> {
     let removed = 0;
-    const suffix = round > 0 ? `-r${round}` : '';
     const tryRemove = async (q: Queue, id: string) => {
       const job = await q.getJob(id);
       if (!job) return;
@@ -104,7 +144,7 @@ export class FarmQueues {
       }
     };
     await tryRemove(this.queues.prepare, jobIds.prepare(shotId));
-    for (const f of frames) await tryRemove(this.queues.frames, `${jobIds.frame(shotId, f)}${suffix}`);
+    for (const f of frames) await tryRemove(this.queues.frames, jobIds.frame(shotId, f, round));
     return removed;
   }
 

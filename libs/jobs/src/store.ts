@@ -40,9 +40,18 @@ const IDEMPOTENCY_TTL_S = 24 * 3600;
 
 /** SET key new IF GET key == old (KEYS[1]; ARGV old, new). */
 const CAS_SET = `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2]) return 1 end return 0`;
-/** HSET key field new IF HGET key field == old (KEYS[1]; ARGV field, old, new). */
-const CAS_HSET = `if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) return 1 end return 0`;
+/**
+ * HSET key field new IF HGET key field == old, and keep the active-frame index in step: member
+ * added when the new state is active, removed otherwise (KEYS[1] frames hash, KEYS[2] index;
+ * ARGV field, old, new, member, '1' when active).
+ */
+const CAS_HSET_FRAME = `if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+if ARGV[5] == '1' then redis.call('SADD', KEYS[2], ARGV[4]) else redis.call('SREM', KEYS[2], ARGV[4]) end
+return 1`;
 const MAX_CAS_TRIES = 100;
+
+const activeMember = (id: string, frame: number) => `${id}/${frame}`;
 
 export class ShotStore {
   constructor(
@@ -55,8 +64,10 @@ export class ShotStore {
     return (await this.redis.eval(CAS_SET, 1, key, old, next)) === 1;
   }
 
-  private async hcas(key: string, field: string, old: string, next: string): Promise<boolean> {
-    return (await this.redis.eval(CAS_HSET, 1, key, field, old, next)) === 1;
+  private async frameCas(id: string, frame: number, old: string, next: FrameRecord): Promise<boolean> {
+    const member = activeMember(id, frame);
+    const active = next.state === 'active' ? '1' : '0';
+    return (await this.redis.eval(CAS_HSET_FRAME, 2, this.k.frames(id), this.k.active(), String(frame), old, JSON.stringify(next), member, active)) === 1;
   }
 
   private k = {
@@ -67,6 +78,11 @@ export class ShotStore {
     project: (p: string) => `${this.prefix}:project:${p}:shots`,
     idem: (p: string, key: string) => `${this.prefix}:idem:${p}:${key}`,
     workers: () => `${this.prefix}:workers`,
+    /**
+     * Set of `<shot>/<frame>` whose record is `active`: where the reaper looks for lost frames.
+     * (Not `{prefix}:frames:active`: that is BullMQ's active list of the frames queue.)
+     */
+    active: () => `${this.prefix}:active-frames`,
   };
 
   /**
@@ -147,25 +163,43 @@ export class ShotStore {
 
   /**
    * Merges `patch` into one frame record atomically; when `onlyIf` is given and the frame's state
-   * is not in it, nothing is written and null is returned.
+   * is not in it (or the predicate refuses the current record), nothing is written and null is
+   * returned.
    */
   async setFrame(
     id: string,
     frame: number,
     patch: Partial<FrameRecord> | ((cur: FrameRecord) => Partial<FrameRecord>),
-    onlyIf?: readonly FrameState[],
+    onlyIf?: readonly FrameState[] | ((cur: FrameRecord) => boolean),
   ): Promise<FrameRecord | null> {
     const key = this.k.frames(id);
     for (let attempt = 0; attempt < MAX_CAS_TRIES; attempt++) {
       const raw = await this.redis.hget(key, String(frame));
       if (!raw) return null;
       const cur = frameRecordSchema.parse(JSON.parse(raw));
-      if (onlyIf && !onlyIf.includes(cur.state)) return null;
+      if (onlyIf && !(typeof onlyIf === 'function' ? onlyIf(cur) : onlyIf.includes(cur.state))) return null;
       const p = typeof patch === 'function' ? patch(cur) : patch;
       const next = frameRecordSchema.parse({ ...cur, ...p, updatedAt: this.clock().toISOString() });
-      if (await this.hcas(key, String(frame), raw, JSON.stringify(next))) return next;
+      if (await this.frameCas(id, frame, raw, next)) return next;
     }
     throw new StateConflictError(`shot ${id} frame ${frame}: too many concurrent updates`);
+  }
+
+  /**
+   * Frames whose record says `active`, farm-wide (kept in step by {@link setFrame}). Entries of
+   * deleted shots may linger until {@link forgetActive} drops them.
+   */
+  async activeFrames(): Promise<{ shotId: string; frame: number }[]> {
+    const members = await this.redis.smembers(this.k.active());
+    return members.flatMap((m) => {
+      const [shotId, frame] = m.split('/');
+      return shotId && frame ? [{ shotId, frame: Number(frame) }] : [];
+    });
+  }
+
+  /** Drops an entry of {@link activeFrames} whose record no longer exists. */
+  async forgetActive(id: string, frame: number): Promise<void> {
+    await this.redis.srem(this.k.active(), activeMember(id, frame));
   }
 
   /** Sampler progress of an active frame (overwritten per step; cheap). */
@@ -217,6 +251,7 @@ export class ShotStore {
     const m = this.redis.multi().del(this.k.shot(id), this.k.frames(id), this.k.progress(id)).zrem(this.k.all(), id);
     if (shot) {
       m.zrem(this.k.project(shot.project), id);
+      if (shot.frameCount > 0) m.srem(this.k.active(), ...Array.from({ length: shot.frameCount }, (_, i) => activeMember(id, i + 1)));
       if (shot.idempotencyKey) m.del(this.k.idem(shot.project, shot.idempotencyKey));
     }
     await m.exec();

@@ -61,6 +61,34 @@ describe('ShotStore on redis-server', () => {
     assert.deepEqual((await store.frames('sstate1'))[1]!.step, 5);
   });
 
+  it('indexes the frames recorded active, guards writes with a predicate, and forgets deleted shots', async () => {
+    const s = new ShotStore(redis, `idx${process.pid}`);
+    await s.create(shot('sindex1', { frameCount: 3 }), frames(3));
+    await s.create(shot('sindex2', { frameCount: 1 }), frames(1));
+    assert.deepEqual(await s.activeFrames(), []);
+    await s.setFrame('sindex1', 1, { state: 'active', worker: 'w1' });
+    await s.setFrame('sindex1', 3, { state: 'active', worker: 'w1' });
+    await s.setFrame('sindex2', 1, { state: 'active', worker: 'w2' });
+    const sorted = async () => (await s.activeFrames()).map((a) => `${a.shotId}/${a.frame}`).sort();
+    assert.deepEqual(await sorted(), ['sindex1/1', 'sindex1/3', 'sindex2/1']);
+    await s.setFrame('sindex1', 1, { state: 'completed' });
+    assert.deepEqual(await sorted(), ['sindex1/3', 'sindex2/1'], 'leaving active leaves the index');
+
+    // The predicate sees the current record: a write judged on an older one is refused.
+    const judged = (await s.frame('sindex1', 3))!;
+    await s.setFrame('sindex1', 3, (cur) => ({ attempts: cur.attempts + 1, worker: 'w9' }));
+    const same = (cur: FrameRecord) => JSON.stringify(cur) === JSON.stringify(judged);
+    assert.equal(await s.setFrame('sindex1', 3, { state: 'waiting' }, same), null);
+    assert.equal((await s.frame('sindex1', 3))!.worker, 'w9');
+
+    await s.delete('sindex1');
+    assert.deepEqual(await sorted(), ['sindex2/1'], 'a deleted shot leaves the index');
+    // An entry whose record is gone (written by an older version, say) can be dropped.
+    await redis.sadd(`idx${process.pid}:active-frames`, 'sgone/4');
+    await s.forgetActive('sgone', 4);
+    assert.deepEqual(await sorted(), ['sindex2/1']);
+  });
+
   it('lists newest first with a state filter and a cursor', async () => {
     const s = new ShotStore(redis, `list${process.pid}`);
     for (let i = 0; i < 5; i++) {
@@ -100,6 +128,9 @@ describe('job catalogue', () => {
     const id = newShotId(1_700_000_000_000, () => 0.5);
     assert.match(id, /^[a-z0-9]+$/);
     assert.equal(jobIds.frame(id, 3), `${id}-3`);
+    assert.equal(jobIds.frame(id, 3, 2), `${id}-3-r2`, 'retry rounds carry their number');
+    assert.equal(jobIds.finalize(id, 1), `${id}-finalize-r1`);
+    assert.deepEqual(parseJobData('finalize', { shotId: id, project: 'demo', round: 1 }), { shotId: id, project: 'demo', round: 1 });
     assert.ok(!jobIds.prepare(id).includes(':'), 'BullMQ refuses ":" in ids');
     assert.deepEqual(parseJobData('frame', { shotId: id, project: 'demo', frame: 2 }), { shotId: id, project: 'demo', frame: 2 });
     assert.throws(() => parseJobData('frame', { shotId: id, project: 'demo', frame: 0 }), JobPayloadError);

@@ -18,6 +18,7 @@ import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { CappedBackoffRetry, DEFAULT_RETRY_POLICY, isUnreachable, StoreUnavailableError, type RetryPolicy } from './retry.ts';
 
 export interface ObjectInfo {
   key: string;
@@ -40,7 +41,7 @@ export interface ObjectStore {
   deletePrefix(prefix: string): Promise<number>;
   presignPut(key: string, seconds: number, contentType?: string): Promise<string>;
   presignGet(key: string, seconds: number): Promise<string>;
-  /** Throws when the bucket cannot be reached. */
+  /** Throws when the bucket cannot be reached (one attempt, no retries: a probe). */
   ping(): Promise<void>;
 }
 
@@ -51,6 +52,10 @@ export interface S3StoreOptions {
   accessKeyId: string;
   secretAccessKey: string;
   forcePathStyle: boolean;
+  /** Attempts and backoff per call (default {@link DEFAULT_RETRY_POLICY}). */
+  retry?: Partial<RetryPolicy>;
+  /** Milliseconds to wait for a TCP connection before the attempt counts as failed (default 5000). */
+  connectTimeoutMs?: number;
 }
 
 /** The S3 variables of the farm's configuration (libs/config), as the adapter's options. */
@@ -61,6 +66,8 @@ export interface S3Config {
   S3_ACCESS_KEY_ID: string;
   S3_SECRET_ACCESS_KEY: string;
   S3_FORCE_PATH_STYLE: boolean;
+  S3_MAX_ATTEMPTS?: number;
+  S3_RETRY_MAX_DELAY_MS?: number;
 }
 
 export const s3OptionsFrom = (c: S3Config, bucket = c.S3_BUCKET): S3StoreOptions => ({
@@ -70,6 +77,10 @@ export const s3OptionsFrom = (c: S3Config, bucket = c.S3_BUCKET): S3StoreOptions
   accessKeyId: c.S3_ACCESS_KEY_ID,
   secretAccessKey: c.S3_SECRET_ACCESS_KEY,
   forcePathStyle: c.S3_FORCE_PATH_STYLE,
+  retry: {
+    ...(c.S3_MAX_ATTEMPTS !== undefined ? { maxAttempts: c.S3_MAX_ATTEMPTS } : {}),
+    ...(c.S3_RETRY_MAX_DELAY_MS !== undefined ? { maxDelayMs: c.S3_RETRY_MAX_DELAY_MS } : {}),
+  },
 });
 
 const isNotFound = (e: unknown) => {
@@ -79,47 +90,51 @@ const isNotFound = (e: unknown) => {
 
 const PRESIGN_CACHE_MAX = 50_000;
 
+/** Runs one SDK call; an unreachable store surfaces as {@link StoreUnavailableError}, anything else unchanged. */
+async function call<T>(what: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (e) {
+    if (!isUnreachable(e)) throw e;
+    const err = new StoreUnavailableError(`${what}: object store unreachable (${e instanceof Error ? `${(e as { code?: string }).code ?? e.name}: ${e.message}` : String(e)})`);
+    err.cause = e;
+    throw err;
+  }
+}
+
 export class S3ObjectStore implements ObjectStore {
   readonly client: S3Client;
   readonly bucket: string;
   /** Presigned GETs reused for half their lifetime: shot views list thousands of frames. */
   private readonly presigned = new Map<string, { url: string; until: number }>();
+  /** A client that tries once, for {@link ping}: a probe must answer now, not after a minute of retries. */
+  private probeClient: S3Client | undefined;
 
-  constructor(opts: S3StoreOptions) {
-    const config: S3ClientConfig = {
-      region: opts.region,
-      endpoint: opts.endpoint,
-      forcePathStyle: opts.forcePathStyle,
-      credentials: { accessKeyId: opts.accessKeyId, secretAccessKey: opts.secretAccessKey },
-      // Retries with exponential backoff (0.1, 0.2, 0.4 … s) ride out an endpoint restart of
-      // several seconds without failing the caller's job; 5 attempts (~1.5 s) proved too few
-      // for a restart under load in the end-to-end test.
-      maxAttempts: 8,
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-    };
-    this.client = new S3Client(config);
+  constructor(private readonly opts: S3StoreOptions) {
+    this.client = new S3Client(clientConfig(opts, new CappedBackoffRetry(retryPolicy(opts.retry))));
     this.bucket = opts.bucket;
   }
 
   /** Creates the bucket when missing (embedded endpoints start empty). */
   async ensureBucket(): Promise<void> {
     try {
-      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+      await call(`HEAD bucket ${this.bucket}`, () => this.client.send(new HeadBucketCommand({ Bucket: this.bucket })));
     } catch (e) {
       if (!isNotFound(e)) throw e;
-      await this.client.send(new CreateBucketCommand({ Bucket: this.bucket }));
+      await call(`CREATE bucket ${this.bucket}`, () => this.client.send(new CreateBucketCommand({ Bucket: this.bucket })));
     }
   }
 
   async put(key: string, body: Uint8Array, contentType = 'application/octet-stream'): Promise<void> {
-    await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: contentType }));
+    await call(`PUT ${key}`, () => this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: contentType })));
   }
 
   async get(key: string): Promise<Uint8Array | null> {
     try {
-      const r = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
-      return r.Body ? await r.Body.transformToByteArray() : new Uint8Array();
+      return await call(`GET ${key}`, async () => {
+        const r = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+        return r.Body ? await r.Body.transformToByteArray() : new Uint8Array();
+      });
     } catch (e) {
       if (isNotFound(e)) return null;
       throw e;
@@ -128,7 +143,7 @@ export class S3ObjectStore implements ObjectStore {
 
   async getStream(key: string): Promise<Readable | null> {
     try {
-      const r = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      const r = await call(`GET ${key}`, () => this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key })));
       if (!r.Body) return Readable.from([]);
       // In Node the SDK's body is an http.IncomingMessage; anything else would mean another runtime.
       if (!(r.Body instanceof Readable)) throw new Error(`GET ${key}: the S3 client returned a body that is not a Node stream`);
@@ -141,7 +156,7 @@ export class S3ObjectStore implements ObjectStore {
 
   async head(key: string): Promise<ObjectInfo | null> {
     try {
-      const r = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      const r = await call(`HEAD ${key}`, () => this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key })));
       return { key, size: r.ContentLength ?? 0, etag: r.ETag };
     } catch (e) {
       if (isNotFound(e)) return null;
@@ -153,8 +168,9 @@ export class S3ObjectStore implements ObjectStore {
     const out: ObjectInfo[] = [];
     let token: string | undefined;
     do {
-      const r = await this.client.send(
-        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }),
+      const page = token;
+      const r = await call(`LIST ${prefix}`, () =>
+        this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: page })),
       );
       for (const o of r.Contents ?? []) if (o.Key) out.push({ key: o.Key, size: o.Size ?? 0, etag: o.ETag });
       token = r.IsTruncated ? r.NextContinuationToken : undefined;
@@ -166,7 +182,7 @@ export class S3ObjectStore implements ObjectStore {
     const keys = await this.list(prefix);
     for (let i = 0; i < keys.length; i += 1000) {
       const batch = keys.slice(i, i + 1000).map((k) => ({ Key: k.key }));
-      await this.client.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch, Quiet: true } }));
+      await call(`DELETE ${prefix}…`, () => this.client.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch, Quiet: true } })));
     }
     return keys.length;
   }
@@ -191,12 +207,38 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async ping(): Promise<void> {
-    await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+    this.probeClient ??= new S3Client(clientConfig(this.opts, new CappedBackoffRetry({ ...DEFAULT_RETRY_POLICY, maxAttempts: 1 })));
+    const probe = this.probeClient;
+    await call(`HEAD bucket ${this.bucket}`, () => probe.send(new HeadBucketCommand({ Bucket: this.bucket })));
   }
 
   destroy(): void {
     this.client.destroy();
+    this.probeClient?.destroy();
   }
+}
+
+/** The defaults, with whatever `over` sets. */
+export function retryPolicy(over: Partial<RetryPolicy> = {}): RetryPolicy {
+  const set = Object.fromEntries(Object.entries(over).filter(([, v]) => v !== undefined)) as Partial<RetryPolicy>;
+  return { ...DEFAULT_RETRY_POLICY, ...set };
+}
+
+function clientConfig(opts: S3StoreOptions, retryStrategy: CappedBackoffRetry): S3ClientConfig {
+  return {
+    region: opts.region,
+    endpoint: opts.endpoint,
+    forcePathStyle: opts.forcePathStyle,
+    credentials: { accessKeyId: opts.accessKeyId, secretAccessKey: opts.secretAccessKey },
+    // Our own strategy: the SDK's standard one shares one retry quota across every call of the
+    // client, which an outage drains within a few calls (see retry.ts).
+    retryStrategy,
+    maxAttempts: retryStrategy.policy.maxAttempts,
+    // An endpoint that drops packets would otherwise hold each attempt for the OS connect timeout.
+    requestHandler: { connectionTimeout: opts.connectTimeoutMs ?? 5000 },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  };
 }
 
 /** What {@link getToFile} wrote. */

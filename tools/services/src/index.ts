@@ -112,4 +112,5 @@ export async function startS3(dir: string, bucket: string, port?: number): Promi
 }
 
 export * from './process.ts';
+export * from './tcp-proxy.ts';
 export * from './wait.ts';

@@ -2,9 +2,12 @@
  * The API's front door, as Fastify hooks so that it covers every route (Nest controllers, raw
  * Fastify routes, 404s) before any body is read:
  *
- * - `onRequest`: everything under /v1 except `POST`/`DELETE /v1/session` needs a key (401), then
- *   takes a token from the key's bucket (429 with Retry-After). Public: /healthz, /readyz,
- *   /metrics, /docs…, and everything outside /v1 (the dashboard's files).
+ * - `onRequest`: everything under /v1 except `POST`/`DELETE /v1/session` needs a key (401); a
+ *   write made with the session cookie must come from a page of the API's own origin (403
+ *   CSRF_REJECTED, see ./origin.ts); then the request takes a token from the key's bucket (429
+ *   with Retry-After), unless its route is declared `@RouteConfig(UNMETERED)` (reads of a shot's
+ *   images, which stand in for object-store reads). Public: /healthz, /readyz, /metrics, /docs…,
+ *   and everything outside /v1 (the dashboard's files).
  * - `onSend`: appends every mutating /v1 call made with an identified key (refusals included)
  *   to its project's audit log, before the answer leaves, so a client reads its own writes.
  *
@@ -18,10 +21,20 @@ import type { AuditLog, RateLimiter } from '@celfarm/tenancy';
 import type { ErrorBody } from '../core/api-error.ts';
 import { CLOCK, CONFIG } from '../core/tokens.ts';
 import { Authenticator } from './authenticator.ts';
+import { SESSION_COOKIE, readCookie } from './cookie.ts';
+import { OriginPolicy } from './origin.ts';
 import { identifiedKeyOf, maybePrincipalOf, noteIdentified, setPrincipal } from './principal.ts';
 import { AUDIT_LOG, RATE_LIMITER } from './tokens.ts';
 
 const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/**
+ * Route config (`@RouteConfig(UNMETERED)`) of routes that take no token from the key's bucket:
+ * a shot page loads two images per frame, and the flipbook every output at once.
+ */
+export const UNMETERED = { celfarmUnmetered: true } as const;
+
+const unmetered = (req: FastifyRequest): boolean => (req.routeOptions.config as { celfarmUnmetered?: boolean } | undefined)?.celfarmUnmetered === true;
 
 const pathOf = (req: FastifyRequest): string => {
   const q = req.url.indexOf('?');
@@ -46,6 +59,7 @@ const error = (code: string, message: string): ErrorBody => ({ error: { code, me
 @Injectable()
 export class AuthHooks implements OnModuleInit {
   private readonly logger = new Logger('auth');
+  private readonly origins: OriginPolicy;
 
   constructor(
     @Inject(HttpAdapterHost) private readonly adapterHost: HttpAdapterHost,
@@ -54,7 +68,9 @@ export class AuthHooks implements OnModuleInit {
     @Inject(AUDIT_LOG) private readonly audit: AuditLog,
     @Inject(CONFIG) private readonly config: Config,
     @Inject(CLOCK) private readonly clock: () => Date,
-  ) {}
+  ) {
+    this.origins = new OriginPolicy(config);
+  }
 
   /** Runs before Fastify is ready, so the hooks apply to every route, whenever it was declared. */
   onModuleInit(): void {
@@ -67,7 +83,11 @@ export class AuthHooks implements OnModuleInit {
   }
 
   private async onRequest(req: FastifyRequest, reply: FastifyReply): Promise<void> {
-    if (!needsAuth(req)) return;
+    const csrf = this.crossSiteRefusal(req);
+    if (!needsAuth(req)) {
+      if (csrf) await reply.code(403).send(csrf);
+      return;
+    }
     try {
       const outcome = await this.auth.authenticate(req.headers);
       if (!outcome.ok) {
@@ -77,6 +97,12 @@ export class AuthHooks implements OnModuleInit {
       }
       noteIdentified(req, outcome.key);
       setPrincipal(req, outcome.principal);
+      // After authenticating, so that the refusal lands in the key's audit log.
+      if (csrf) {
+        await reply.code(403).send(csrf);
+        return;
+      }
+      if (unmetered(req)) return;
       const rate = outcome.key.rateLimit ?? this.config.RATE_LIMIT_PER_SECOND;
       const taken = await this.limiter.take(outcome.key.id, { rate, burst: this.config.RATE_LIMIT_BURST });
       if (!taken.allowed) {
@@ -91,6 +117,23 @@ export class AuthHooks implements OnModuleInit {
       this.logger.warn(`checking credentials: ${(e as Error).message}`);
       await reply.code(503).send(error('UNAVAILABLE', 'cannot check credentials right now; retry shortly'));
     }
+  }
+
+  /**
+   * The CSRF rule (./origin.ts): the refusal of a write that rides the session cookie from a page
+   * of another origin, or that names a foreign page while signing in; null when it may go on.
+   */
+  private crossSiteRefusal(req: FastifyRequest): ErrorBody | null {
+    if (!MUTATING.has(req.method) || !isApiRequest(req) || req.headers.authorization !== undefined) return null;
+    const verdict = this.origins.verdict(req.headers);
+    if (verdict.kind === 'same') return null;
+    const cookie = readCookie(req.headers.cookie, SESSION_COOKIE) !== undefined;
+    if (verdict.kind === 'absent' && !cookie) return null;
+    const message =
+      verdict.kind === 'foreign'
+        ? `${req.method} from a page of ${verdict.origin} refused: session writes must come from this API's own origin`
+        : `${req.method} with the session cookie needs an Origin (or Referer) header of this API's own origin; scripts and tools send Authorization: Bearer <API key> instead`;
+    return { error: { code: 'CSRF_REJECTED', field: 'origin', message } };
   }
 
   private async record(req: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<void> {

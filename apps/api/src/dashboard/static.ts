@@ -4,6 +4,7 @@
  * that asks for HTML, so a deep link (`/shots/<id>`) loads the app, which then routes itself.
  * Everything else falls through to the API's JSON 404. No auth here: the app signs in itself.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { join, normalize, resolve, sep } from 'node:path';
 import fastifyStatic from '@fastify/static';
@@ -13,10 +14,12 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 /** Where `npm run build -w @celfarm/dashboard` writes the app. */
 export const DASHBOARD_DIST = resolve(import.meta.dirname, '../../../dashboard/dist');
 
+const NOT_BUILT_STYLE = 'body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem;color:#1d2430}code{background:#eef1f5;padding:.1em .3em;border-radius:3px}';
+
 const NOT_BUILT = `<!doctype html>
 <html lang="en">
 <head><meta charset="utf-8"><title>celfarm dashboard</title>
-<style>body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem;color:#1d2430}code{background:#eef1f5;padding:.1em .3em;border-radius:3px}</style></head>
+<style>${NOT_BUILT_STYLE}</style></head>
 <body>
 <h1>The dashboard is not built yet</h1>
 <p>The API is up (<a href="/docs">API docs</a>). To serve the producers' dashboard here, build it once:</p>
@@ -25,6 +28,9 @@ const NOT_BUILT = `<!doctype html>
 </body>
 </html>
 `;
+
+/** That page's own policy: nothing but its inline style (by hash) and links. */
+const NOT_BUILT_CSP = `default-src 'none'; style-src 'sha256-${createHash('sha256').update(NOT_BUILT_STYLE).digest('base64')}'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`;
 
 const acceptsHtml = (req: FastifyRequest): boolean => (req.headers.accept ?? '').includes('text/html');
 
@@ -60,7 +66,9 @@ export async function serveDashboard(app: NestFastifyApplication, dist = DASHBOA
     const path = req.url.split('?')[0] ?? '/';
     if (isApiPath(path)) return reply.callNotFound();
     if (!existsSync(join(dist, 'index.html'))) {
-      if (path === '/' || acceptsHtml(req)) return void reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(NOT_BUILT);
+      if (path === '/' || acceptsHtml(req)) {
+        return void reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').header('content-security-policy', NOT_BUILT_CSP).send(NOT_BUILT);
+      }
       return reply.callNotFound();
     }
     const file = builtFile(dist, path);

@@ -1,11 +1,16 @@
-/** Swagger UI at /docs, from swagger-ui-dist (a dependency of @nestjs/swagger), reading /docs/json. */
+/**
+ * Swagger UI at /docs, from swagger-ui-dist (a dependency of @nestjs/swagger), reading /docs/json.
+ * No inline script (the page's CSP allows scripts from 'self' only): the UI starts from init.js.
+ */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { Controller, Get, Module, Param, Res } from '@nestjs/common';
+import { RouteConfig } from '@nestjs/platform-fastify';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { notFound } from '../core/api-error.ts';
+import { DOCS_CSP, cspRouteConfig } from '../core/security-headers.ts';
 
 const ASSETS: Record<string, string> = {
   'swagger-ui.css': 'text/css; charset=utf-8',
@@ -26,14 +31,16 @@ const PAGE = `<!doctype html>
   <div id="swagger-ui"></div>
   <script src="/docs/assets/swagger-ui-bundle.js"></script>
   <script src="/docs/assets/swagger-ui-standalone-preset.js"></script>
-  <script>
-    window.ui = SwaggerUIBundle({
-      url: '/docs/json', dom_id: '#swagger-ui', deepLinking: true,
-      presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset], layout: 'StandaloneLayout',
-    });
-  </script>
+  <script src="/docs/assets/init.js"></script>
 </body>
 </html>
+`;
+
+// validatorUrl null: the UI would otherwise load a badge from validator.swagger.io.
+const INIT = `window.ui = SwaggerUIBundle({
+  url: '/docs/json', dom_id: '#swagger-ui', deepLinking: true, validatorUrl: null,
+  presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset], layout: 'StandaloneLayout',
+});
 `;
 
 let assetDir: string | undefined;
@@ -56,12 +63,17 @@ function asset(name: string): Buffer {
 @Controller('docs')
 export class DocsController {
   @Get()
+  @RouteConfig(cspRouteConfig(DOCS_CSP))
   page(@Res() reply: FastifyReply): void {
     void reply.header('content-type', 'text/html; charset=utf-8').send(PAGE);
   }
 
   @Get('assets/:name')
   asset(@Param('name') name: string, @Res() reply: FastifyReply): void {
+    if (name === 'init.js') {
+      void reply.header('content-type', 'application/javascript; charset=utf-8').header('cache-control', 'no-cache').send(INIT);
+      return;
+    }
     const type = ASSETS[name];
     if (!type) throw notFound('asset', name);
     void reply.header('content-type', type).header('cache-control', 'public, max-age=86400').send(asset(name));

@@ -4,6 +4,8 @@
  * @fastify/static, which this app does not depend on.
  */
 import type { INestApplication } from '@nestjs/common';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
 import { cleanupOpenApiDoc } from 'nestjs-zod';
 
@@ -70,6 +72,27 @@ function withMultipartSubmit(doc: OpenAPIObject): OpenAPIObject {
   return doc;
 }
 
-export function serveOpenApi(app: INestApplication): void {
+const DOCUMENT_URLS = new Set(['/docs/json', '/docs/yaml']);
+
+/**
+ * @nestjs/swagger serves the documents with async handlers that call `reply.send()` and resolve
+ * undefined. While the reply is still in the app's async onSend hooks, Fastify reads that
+ * undefined as "nothing sent yet" and sends again; the second write fails after the 200 has gone
+ * out, and the reply's status turns 500 — what `celfarm_http_request_duration_seconds` recorded
+ * for every GET /docs/json. Resolving with the reply tells Fastify the handler has answered.
+ */
+function answerOnce(fastify: FastifyInstance): void {
+  fastify.addHook('onRoute', (route) => {
+    if (!DOCUMENT_URLS.has(route.url)) return;
+    const handler = route.handler;
+    route.handler = async function (this: FastifyInstance, req: FastifyRequest, reply: FastifyReply) {
+      await handler.call(this, req, reply);
+      return reply;
+    };
+  });
+}
+
+export function serveOpenApi(app: NestFastifyApplication): void {
+  answerOnce(app.getHttpAdapter().getInstance());
   SwaggerModule.setup('docs', app, buildOpenApi(app), { ui: false, jsonDocumentUrl: 'docs/json', yamlDocumentUrl: 'docs/yaml' });
 }

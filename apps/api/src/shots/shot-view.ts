@@ -43,9 +43,9 @@ export function shotSummary(shot: ShotRecord, frames: readonly FrameRecord[], li
 }
 
 /**
- * The full view; `outputUrls` maps frame numbers to presigned GETs of completed outputs,
- * `inputUrls` to presigned GETs of the sketch inputs, `previewUrls` of the outputs' small WebP
- * previews (the dashboard's thumbnails).
+ * The full view; `outputUrls` maps frame numbers to the URLs of completed outputs (presigned, or
+ * paths on the API), `inputUrls` to those of the sketch inputs, `previewUrls` of the outputs'
+ * small WebP previews (the dashboard's thumbnails).
  */
 export function shotView(
   shot: ShotRecord,

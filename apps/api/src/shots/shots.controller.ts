@@ -32,8 +32,10 @@ const SUBMIT_DOC = `Three input styles, all with \`settings\`, \`priority\` and 
   errors name the part (\`frames[2]\` is the third frame, 0-based).
 * **application/json, existing objects** — \`reference: {key}\`, \`background?: {key}\`, \`frames: {keys: [...]}\`
   or \`frames: {prefix}\` (every .png/.jpg/.jpeg/.webp under it, sorted). Keys must lie under the project's prefix.
-* **application/json, presigned uploads** — \`reference: {upload: true}\`, \`frames: {upload: N}\`: answers 201 with
-  \`awaitingUploads: true\` and \`uploads\` (presigned PUTs); then call \`POST /v1/shots/{id}/start\`.
+* **application/json, uploads** — \`reference: {upload: true}\`, \`frames: {upload: N}\`: answers 201 with
+  \`awaitingUploads: true\` and \`uploads\`: one PUT per input, to a presigned store URL or, when the API takes
+  the uploads itself (S3_PRESIGN), to \`/v1/shots/{id}/frames/{n}/input\` and \`/v1/shots/{id}/inputs/reference\`
+  with the API key; then call \`POST /v1/shots/{id}/start\`.
 
 A retried submit with the same \`Idempotency-Key\` for the same project answers 200 with the first shot.`;
 
@@ -106,7 +108,7 @@ export class ShotsController {
   @Post(':id/start')
   @RequireScope('submit')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Start a shot whose inputs were uploaded to presigned URLs' })
+  @ApiOperation({ summary: 'Start a shot whose inputs were uploaded (to its `uploads` URLs)' })
   @ApiParam({ name: 'id' })
   @ApiResponse({ status: 200, type: ShotViewDto })
   @ApiResponse({ status: 400, description: 'An upload is missing or not an image', type: ErrorDto })

@@ -89,13 +89,16 @@ export const frameViewSchema = z.object({
   error: errorInfo.optional(),
   /** Input sketch key. */
   input: z.string(),
-  /** Presigned GET of the input sketch (absent while it awaits its upload). */
+  /**
+   * Where to GET the input sketch (absent while it awaits its upload): a presigned store URL, or a
+   * path on this API (send your API key) — S3_PRESIGN decides.
+   */
   inputUrl: z.string().optional(),
   /** Output key (set when completed). */
   output: z.string().optional(),
-  /** Presigned GET of the output, when completed. */
+  /** Where to GET the output, when completed (as `inputUrl`). */
   outputUrl: z.string().optional(),
-  /** Presigned GET of the output's WebP preview (longer side ≤ 256 px), when completed. */
+  /** Where to GET the output's WebP preview (longer side ≤ 256 px), when completed (as `inputUrl`). */
   previewUrl: z.string().optional(),
 });
 export type FrameView = z.output<typeof frameViewSchema>;
@@ -126,8 +129,9 @@ export const uploadSchema = z.object({
   field: z.string(),
   key: z.string(),
   method: z.literal('PUT'),
+  /** A presigned store URL (PUT as is), or a path on this API (PUT with your API key). */
   url: z.string(),
-  /** Headers the PUT must send (they are part of the signature). */
+  /** Headers the PUT must send (they are part of a presigned URL's signature). */
   headers: z.record(z.string(), z.string()),
 });
 export type Upload = z.output<typeof uploadSchema>;

@@ -3,6 +3,7 @@
  * and delete. Every input is validated before anything is stored or enqueued; the API creates
  * the shot record and the prepare job, the workers do the rest.
  */
+import type { Readable } from 'node:stream';
 import { Inject, Injectable } from '@nestjs/common';
 import type { Config } from '@celfarm/config';
 import {
@@ -23,11 +24,13 @@ import type { EventPublisher } from '@celfarm/webhooks';
 import { ApiError, badRequest, missingInput, notFound, tooLarge } from '../core/api-error.ts';
 import { forbidden } from '../auth/principal.ts';
 import { mapLimit } from '../core/concurrency.ts';
+import { presignsObjectUrls } from '../core/object-urls.ts';
 import { LIMITS } from '../core/limits.ts';
 import { CLOCK, CONFIG, FARM_QUEUES, METRICS, OBJECT_STORE, PACK, RANDOM, SHOT_STORE } from '../core/tokens.ts';
 import { EVENT_PUBLISHER } from '../webhooks/webhooks.tokens.ts';
 import { IMAGE_KEY, checkKeyScope, sha256, sniffContentType, type ShotForm } from './inputs.ts';
 import { checkPackServes } from '@celfarm/pipeline/requirements';
+import { inputField, peek, shotFilePath, type FrameFileKind, type ShotFile } from './shot-files.ts';
 import { shotSummary, shotView } from './shot-view.ts';
 import {
   formRequestSchema,
@@ -76,7 +79,12 @@ export class ShotsService {
     @Inject(CLOCK) private readonly clock: () => Date,
     @Inject(RANDOM) private readonly random: () => number,
     @Inject(EVENT_PUBLISHER) private readonly events: EventPublisher,
-  ) {}
+  ) {
+    this.presign = presignsObjectUrls(config);
+  }
+
+  /** Presigned store URLs in views and upload answers; else paths on this API (S3_PRESIGN). */
+  private readonly presign: boolean;
 
   /**
    * Multipart submit: images arrive in the request, are decoded, then stored at the shot's keys.
@@ -214,7 +222,7 @@ export class ShotsService {
 
     const hashes = await mapLimit(checks, DECODE_CONCURRENCY, async ({ field, key }) => {
       const bytes = await this.objects.get(key);
-      if (!bytes) throw missingInput(field, `not uploaded yet (PUT it to its presigned URL; key ${key})`);
+      if (!bytes) throw missingInput(field, `not uploaded yet (PUT it to its upload URL; key ${key})`);
       this.checkObjectSize(bytes.length, field, key);
       await this.decode(bytes, field);
       return sha256(bytes);
@@ -235,6 +243,43 @@ export class ShotsService {
     await mapLimit(frameHashes, IO_CONCURRENCY, (h) => this.store.setFrame(id, h.frame, { sketchSha256: h.sketchSha256 }));
     await this.enqueue(updated);
     return this.viewOf(updated);
+  }
+
+  /**
+   * One of the shot's images, to stream to its owner: the object its record names (outputs and
+   * previews of completed frames only), with the content type its bytes show. 404 when absent.
+   */
+  async openFile(id: string, owner: string, file: ShotFile): Promise<{ body: Readable; contentType: string; name: string }> {
+    const shot = await this.mustGet(id, owner);
+    const key = await this.fileKey(shot, file);
+    const body = key === undefined ? null : await this.objects.getStream(key);
+    if (!body || key === undefined) throw new ApiError(404, 'NOT_FOUND', `shot ${id} has no ${describeFile(file)}`);
+    try {
+      const contentType = sniffContentType(await peek(body));
+      return { body, contentType, name: key.slice(key.lastIndexOf('/') + 1) };
+    } catch (e) {
+      body.destroy();
+      throw e;
+    }
+  }
+
+  /**
+   * An input uploaded through the API (the `upload` submit style without presigned URLs): only
+   * while the shot awaits its uploads, only to the shot's own input keys. `start` checks it.
+   */
+  async upload(id: string, owner: string, file: ShotFile, bytes: Uint8Array): Promise<void> {
+    const shot = await this.mustGet(id, owner);
+    const field = inputField(file);
+    if (!shot.awaitingUploads || shot.state !== 'queued') {
+      throw new ApiError(409, 'STATE_CONFLICT', `shot ${id} is ${shot.awaitingUploads ? shot.state : 'not awaiting uploads'}; its inputs can no longer change`, field);
+    }
+    const key = await this.fileKey(shot, file);
+    if (key === undefined) throw new ApiError(404, 'NOT_FOUND', `shot ${id} has no ${describeFile(file)}`);
+    if (!key.startsWith(this.keysOf(shot.project, shot.id).inputsPrefix)) {
+      throw new ApiError(409, 'STATE_CONFLICT', `the ${field} of shot ${id} is the existing object ${key}; there is nothing to upload`, field);
+    }
+    this.checkObjectSize(bytes.length, field, key);
+    await this.objects.put(key, bytes, sniffContentType(bytes));
   }
 
   async view(id: string, owner: string): Promise<ShotView> {
@@ -400,7 +445,8 @@ export class ShotsService {
       field,
       key,
       method: 'PUT',
-      url: await this.objects.presignPut(key, this.config.PRESIGN_SECONDS, contentType),
+      // Through the API (with the caller's key) unless the store's own signatures guard it.
+      url: this.presign ? await this.objects.presignPut(key, this.config.PRESIGN_SECONDS, contentType) : shotFilePath(shot.id, uploadFile(field)),
       headers: { 'Content-Type': contentType },
     }));
     return { ...view, uploads: signed };
@@ -409,14 +455,39 @@ export class ShotsService {
   private async viewOf(shot: ShotRecord): Promise<ShotView> {
     const [frames, workers] = await Promise.all([this.store.frames(shot.id), this.liveWorkers()]);
     const done = frames.filter((f) => f.state === 'completed' && f.output);
-    const urls = await mapLimit(done, IO_CONCURRENCY, async (f) => [f.frame, await this.objects.presignGet(f.output!, this.config.PRESIGN_SECONDS)] as const);
+    const keys = this.keysOf(shot.project, shot.id);
+    const link = async (frame: number, kind: FrameFileKind, key: string) => [frame, await this.linkTo(shot.id, { kind, frame }, key)] as const;
+    const urls = await mapLimit(done, IO_CONCURRENCY, (f) => link(f.frame, 'output', f.output!));
     // Sketch inputs too (the dashboard's frame strip); none while they are still being uploaded.
     const inputs = shot.awaitingUploads ? [] : shot.inputs.frames.map((key, i) => ({ frame: i + 1, key }));
-    const inputUrls = await mapLimit(inputs, IO_CONCURRENCY, async (f) => [f.frame, await this.objects.presignGet(f.key, this.config.PRESIGN_SECONDS)] as const);
+    const inputUrls = await mapLimit(inputs, IO_CONCURRENCY, (f) => link(f.frame, 'input', f.key));
     // The worker writes a WebP preview next to each output (outputs/previews/<frame>.webp).
-    const keys = this.keysOf(shot.project, shot.id);
-    const previewUrls = await mapLimit(done, IO_CONCURRENCY, async (f) => [f.frame, await this.objects.presignGet(keys.preview(f.frame), this.config.PRESIGN_SECONDS)] as const);
+    const previewUrls = await mapLimit(done, IO_CONCURRENCY, (f) => link(f.frame, 'preview', keys.preview(f.frame)));
     return shotView(shot, frames, workers, new Map(urls), new Map(inputUrls), new Map(previewUrls));
+  }
+
+  /** Where a client fetches one of the shot's images: a presigned GET, or its path on this API. */
+  private linkTo(shotId: string, file: ShotFile, key: string): Promise<string> | string {
+    return this.presign ? this.objects.presignGet(key, this.config.PRESIGN_SECONDS) : shotFilePath(shotId, file);
+  }
+
+  /** The object key behind a shot's file, from its record; undefined when it has none. */
+  private async fileKey(shot: ShotRecord, file: ShotFile): Promise<string | undefined> {
+    switch (file.kind) {
+      case 'reference':
+        return shot.inputs.reference;
+      case 'background':
+        return shot.inputs.background;
+      case 'input':
+        return shot.inputs.frames[file.frame - 1];
+      case 'output':
+      case 'preview': {
+        if (file.frame > shot.frameCount) return undefined;
+        const frame = await this.store.frame(shot.id, file.frame);
+        if (frame?.state !== 'completed' || !frame.output) return undefined;
+        return file.kind === 'output' ? frame.output : this.keysOf(shot.project, shot.id).preview(file.frame);
+      }
+    }
   }
 
   private async liveWorkers(): Promise<number> {
@@ -466,6 +537,17 @@ export class ShotsService {
   private async discardObjects(keys: ShotKeys): Promise<void> {
     await this.objects.deletePrefix(`${keys.root}/`);
   }
+}
+
+function describeFile(file: ShotFile): string {
+  return 'frame' in file ? `${file.kind} for frame ${file.frame}` : file.kind;
+}
+
+/** The file an upload field (`reference`, `background`, `frames[i]`) is PUT to. */
+function uploadFile(field: string): ShotFile {
+  const m = /^frames\[(\d+)\]$/.exec(field);
+  if (m) return { kind: 'input', frame: Number(m[1]) + 1 };
+  return { kind: field === 'background' ? 'background' : 'reference' };
 }
 
 /** The request with its project settled: omitted means the caller's; another one is refused. */
