@@ -27,9 +27,19 @@ def _convert_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-size", type=int, default=512, help="smallest generation size in pixels (default 512)")
     p.add_argument("--max-size", type=int, default=1536, help="largest generation size (default 1536)")
     p.add_argument("--default-size", type=int, default=512, help="default generation size (default 512, the official app's)")
-    p.add_argument("--aux-pack", help="take the auxiliary graphs (sketch_mask, ref_mask, line extractors) from this pack folder")
+    p.add_argument("--aux-pack", help="take the auxiliary graphs (sketch_mask, ref_mask, line extractors) from this pack folder "
+                   "(those given by the three options below are converted from their files instead)")
+    _aux_options(p)
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
     p.add_argument("--external-data-over", type=int, default=None, help=argparse.SUPPRESS)
+
+
+def _aux_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--sketch-mask", metavar="FILE", help="ISNet sketch segmentation (sketch-segment.safetensors) → graph sketch_mask")
+    p.add_argument("--reference-mask", metavar="FILE", help="ISNet anime segmentation (isnetis.safetensors) → graph ref_mask")
+    p.add_argument("--line-extractor", metavar="NAME=FILE", action="append", default=[],
+                   help="a line extractor for the 'extract' preprocessor; repeatable. NAME: lineart_keras (model.pth), "
+                   "lineart (netG.pth), lineart_denoise (erika.pth), lineart_sk (sk_model.pth)")
 
 
 def main(argv: list[str]) -> int:
@@ -41,13 +51,14 @@ def main(argv: list[str]) -> int:
     tiny = sub.add_parser("make-tiny", help="write a tiny random checkpoint, OpenCLIP file and config in the published layout")
     tiny.add_argument("--out", required=True)
     tiny.add_argument("--seed", type=int, default=7)
-    tiny.add_argument("--full-size", action="store_true", help="the published v2 size instead (about 9.5 GB; benches)")
+    tiny.add_argument("--full-size", action="store_true", help="the published sizes instead (about 10 GB with the auxiliary files; benches)")
     par = sub.add_parser("parity", help="PyTorch reference outputs of every graph for a parity check")
     par.add_argument("--checkpoint", required=True)
     par.add_argument("--clip")
     par.add_argument("--config")
     par.add_argument("--out", required=True)
     par.add_argument("--size", type=int, default=128)
+    _aux_options(par)
     args = parser.parse_args(argv)
 
     try:
@@ -65,10 +76,14 @@ def main(argv: list[str]) -> int:
 
             print(json.dumps(make_tiny(args.out, args.seed, args.full_size)))
             return 0
+        from .auxiliary import parse_line_extractors
+
+        extractors = parse_line_extractors(args.line_extractor)
         if args.command == "parity":
             from .fixtures import parity_cases
 
-            cases = parity_cases(load_config(args.config), args.checkpoint, args.clip, args.out, args.size)
+            aux = {"sketch_mask": args.sketch_mask, "ref_mask": args.reference_mask, **extractors}
+            cases = parity_cases(load_config(args.config), args.checkpoint, args.clip, args.out, args.size, aux={k: v for k, v in aux.items() if v})
             print(json.dumps({"out": args.out, "cases": cases}))
             return 0
         from .convert import EXTERNAL_DATA_OVER, Options, convert
@@ -77,6 +92,7 @@ def main(argv: list[str]) -> int:
             checkpoint=args.checkpoint, clip=args.clip, out=args.out, config=load_config(args.config), dtype=args.dtype,
             pack_id=args.id, version=args.pack_version, prediction=args.prediction, size_min=args.min_size,
             size_max=args.max_size, size_default=args.default_size, aux_pack=args.aux_pack, force=args.force,
+            sketch_mask=args.sketch_mask, reference_mask=args.reference_mask, line_extractors=extractors,
             external_data_over=args.external_data_over if args.external_data_over is not None else EXTERNAL_DATA_OVER,
         )
         manifest = convert(opts)

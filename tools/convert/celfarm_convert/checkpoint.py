@@ -86,6 +86,8 @@ class Component:
     name: str
     prefix: str
     optional_key: Callable[[str], bool] = lambda _k: False
+    # What the note says about optional keys the file lacks (they are loaded as zeros).
+    absent: str = "LoRA tensors absent — exported as zeros (the LoRA gates then have no effect)"
 
 
 COMPONENTS = {
@@ -194,8 +196,8 @@ def component_state(source: TensorSource, comp: Component, module: nn.Module, *,
             state[k] = source.tensor(keys[k]).float()
     if optional_missing:
         # The published loader tolerates checkpoints without LoRA weights; the side paths are then
-        # zero and the LoRA gates change nothing.
+        # zero and the LoRA gates change nothing. (Auxiliary files: BatchNorm counters.)
         for k in optional_missing:
             state[k] = torch.zeros(expected[k])
-        notes.append(f"{comp.name}: {len(optional_missing)} LoRA tensors absent — exported as zeros (the LoRA gates then have no effect)")
+        notes.append(f"{comp.name}: {len(optional_missing)} {comp.absent}")
     return state, notes

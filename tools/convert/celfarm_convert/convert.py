@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from . import __version__
+from .auxiliary import AUX, AUX_GRAPHS, FAMILIES, LINE_EXTRACTORS, MASK_GRAPHS, example_input, load_aux, open_aux
 from .checkpoint import COMPONENTS, Component, TensorSource, check_schedule, check_unclaimed, component_state
 from .config import ModelConfig
 from .errors import ConvertError
@@ -28,6 +29,8 @@ from .graphs import (
     ClipGraph,
     ControlGraph,
     EncoderGraph,
+    LinesGraph,
+    MaskGraph,
     UNetGraph,
     VaeDecoderGraph,
     VaeEncoderGraph,
@@ -43,7 +46,8 @@ CONTRACT = "colorize-diffusion-v2@1"
 # ONNX protobufs cannot exceed 2 GiB; larger graphs keep their weights in `<graph>.onnx.data`.
 EXTERNAL_DATA_OVER = 1_900_000_000
 GRAPH_ORDER = ["control_encoder", "vae_encoder", "vae_decoder", "clip_image", "bg_encoder", "style_encoder", "unet"]
-AUX_GRAPHS = ["sketch_mask", "ref_mask", "lineart_keras", "lineart", "lineart_denoise", "lineart_sk"]
+# pack.json `inputs` key of each auxiliary graph's fixed input size.
+INPUT_KEY = {"sketch_mask": "sketchMask", "ref_mask": "refMask", **{n: "lineExtractor" for n in LINE_EXTRACTORS}}
 CLIP_PREFIXES = ("visual.", "cond_stage_model.visual.model.", "cond_stage_model.model.")
 LICENCE_TEXT = (
     "ColorizeDiffusion v2 weights by the ColorizeDiffusion authors, licensed CC BY-NC-SA 4.0 "
@@ -68,6 +72,10 @@ class Options:
     size_max: int = 1536
     size_default: int = 512
     aux_pack: str | None = None
+    # Auxiliary graphs from their own published files (they win over --aux-pack's).
+    sketch_mask: str | None = None
+    reference_mask: str | None = None
+    line_extractors: dict[str, str] = field(default_factory=dict)
     force: bool = False
     external_data_over: int = EXTERNAL_DATA_OVER
     graphs: list[str] = field(default_factory=lambda: list(GRAPH_ORDER))
@@ -215,17 +223,30 @@ def finish_graph(name: str, raw: str, folder: str, external_over: int) -> dict:
     return entry
 
 
-def _copy_aux(aux_dir: str, folder: str, log: Callable[[str], None]) -> tuple[dict, dict, dict]:
-    """Auxiliary graphs (masks, line extractors) taken from another pack, hash-checked."""
+def _copy_aux(aux_dir: str, folder: str, log: Callable[[str], None], converted: dict[str, int] | None = None) -> tuple[dict, dict, dict]:
+    """Auxiliary graphs (masks, line extractors) taken from another pack, hash-checked.
+    `converted` maps the graphs converted from files in this run to their input size: those are
+    not copied, nor are extractors whose input size differs from the converted ones' (a pack has
+    one line-extractor size)."""
     try:
         with open(os.path.join(aux_dir, "pack.json"), encoding="utf-8") as f:
             aux = json.load(f)
     except (OSError, json.JSONDecodeError) as e:
         raise ConvertError(f"--aux-pack {aux_dir}: no readable pack.json ({e})") from None
+    converted = converted or {}
+    sizes = {**{"sketchMask": 1024, "refMask": 1024, "lineExtractor": 512}, **(aux.get("inputs") or {})}
+    fixed = {INPUT_KEY[g]: size for g, size in converted.items()}
     graphs: dict = {}
     for name in AUX_GRAPHS:
         entry = aux.get("graphs", {}).get(name)
         if not entry:
+            continue
+        if name in converted:
+            log(f"  {name}: converted from its own file, not copied from --aux-pack")
+            continue
+        key = INPUT_KEY[name]
+        if key in fixed and sizes.get(key) != fixed[key]:
+            log(f"  {name}: not copied from --aux-pack (it runs at {sizes.get(key)} px, the converted line extractors at {fixed[key]}; a pack has one size)")
             continue
         files = [entry["file"]] + [d["file"] for d in entry.get("data", [])]
         hashes = [entry["sha256"]] + [d["sha256"] for d in entry.get("data", [])]
@@ -236,8 +257,21 @@ def _copy_aux(aux_dir: str, folder: str, log: Callable[[str], None]) -> tuple[di
             shutil.copyfile(src, os.path.join(folder, file))
         graphs[name] = {**entry, "required": False}
         log(f"  {name}: copied from {aux.get('id')}@{aux.get('version')}")
-    inputs = {k: v for k, v in (aux.get("inputs") or {}).items() if k in ("sketchMask", "refMask", "lineExtractor")}
+    inputs = {INPUT_KEY[g]: sizes[INPUT_KEY[g]] for g in graphs}
     return graphs, inputs, {"id": aux.get("id"), "version": aux.get("version"), "graphs": sorted(graphs)}
+
+
+def aux_files(opts: Options) -> dict[str, str]:
+    """graph → file of the auxiliary graphs to convert, in pack order; unknown names refused."""
+    for name in opts.line_extractors:
+        if name not in LINE_EXTRACTORS:
+            raise ConvertError(f"--line-extractor {name}: unknown extractor; choose {', '.join(LINE_EXTRACTORS)}")
+    given = {"sketch_mask": opts.sketch_mask, "ref_mask": opts.reference_mask, **opts.line_extractors}
+    return {g: given[g] for g in AUX_GRAPHS if given.get(g)}
+
+
+def aux_wrap(name: str, net: nn.Module) -> nn.Module:
+    return MaskGraph(net) if name in MASK_GRAPHS else LinesGraph(net, FAMILIES[AUX[name].family].method)
 
 
 def convert(opts: Options) -> dict:
@@ -266,6 +300,17 @@ def convert(opts: Options) -> dict:
     # Check every component before the slow part, so a wrong file fails in seconds.
     log("checking weights against the v2 architecture …")
     notes: list[str] = []
+    # The auxiliary files first: they are small, so a wrong one fails at once.
+    files = aux_files(opts)
+    aux_sources: dict[str, TensorSource] = {}
+    aux_info: dict[str, dict] = {}
+    for name, path in files.items():
+        aux_sources[name] = open_aux(name, path)
+        net, n, info = load_aux(name, aux_sources[name])
+        notes += n
+        aux_info[name] = {"file": os.path.basename(path), "network": info["network"], "width": info["width"]}
+        del net
+        gc.collect()
     for name in opts.graphs:
         if name == "vae_decoder":
             continue
@@ -281,35 +326,63 @@ def convert(opts: Options) -> dict:
         graphs: dict = {}
         gen = torch.Generator().manual_seed(0)
         vae: nn.Module | None = None
-        for i, name in enumerate(opts.graphs, 1):
+        plan = [*opts.graphs, *files]
+        for i, name in enumerate(plan, 1):
             t0 = time.monotonic()
-            log(f"[{i}/{len(opts.graphs)}] {name}: exporting …")
-            if name.startswith("vae_"):
-                vae = vae or load_net(name, cfg, ckpt, clip)[0]
-                net = vae
+            log(f"[{i}/{len(plan)}] {name}: exporting …")
+            if name in files:
+                net = load_aux(name, aux_sources[name])[0]
+                graph = aux_wrap(name, net).eval()
+                example = [example_input(name, gen)]
             else:
-                net = load_net(name, cfg, ckpt, clip)[0]
-            graph = wrap(name, net).eval()
-            raw = torch_export(name, graph, example_inputs(name, cfg, gen, size=128), work)
-            del graph, net
+                if name.startswith("vae_"):
+                    vae = vae or load_net(name, cfg, ckpt, clip)[0]
+                    net = vae
+                else:
+                    net = load_net(name, cfg, ckpt, clip)[0]
+                graph = wrap(name, net).eval()
+                example = example_inputs(name, cfg, gen, size=128)
+            raw = torch_export(name, graph, example, work)
+            del graph, net, example
             if name != "vae_encoder":
                 vae = None  # the decoder is exported right after the encoder, from the same module
             gc.collect()
             graphs[name] = finish_graph(name, raw, work, opts.external_data_over)
+            if name in files:
+                graphs[name]["required"] = False
             size = os.path.getsize(os.path.join(work, graphs[name]["file"])) + sum(
                 os.path.getsize(os.path.join(work, d["file"])) for d in graphs[name].get("data", [])
             )
-            log(f"[{i}/{len(opts.graphs)}] {name}: {size / 1e6:.1f} MB in {time.monotonic() - t0:.1f} s")
+            log(f"[{i}/{len(plan)}] {name}: {size / 1e6:.1f} MB in {time.monotonic() - t0:.1f} s")
+        converted_sizes = {name: FAMILIES[AUX[name].family].side for name in files}
         inputs = {"clip": int(cfg.clip["image_size"]), "sketchMask": 1024, "refMask": 1024, "lineExtractor": 512}
-        aux_info = None
+        inputs.update({INPUT_KEY[g]: s for g, s in converted_sizes.items()})
+        aux_pack_info = None
         if opts.aux_pack:
-            aux_graphs, aux_inputs, aux_info = _copy_aux(opts.aux_pack, work, log)
+            aux_graphs, aux_inputs, aux_pack_info = _copy_aux(opts.aux_pack, work, log, converted_sizes)
             graphs.update(aux_graphs)
             inputs.update(aux_inputs)
         log("hashing source files …")
         sources = [{"role": "checkpoint", "file": os.path.basename(ckpt.path), "sha256": ckpt.sha256(), "bytes": ckpt.bytes}]
         if clip:
             sources.append({"role": "clip", "file": os.path.basename(clip.path), "sha256": clip.sha256(), "bytes": clip.bytes})
+        digests: dict[str, str] = {}
+        for name, src in aux_sources.items():
+            real = os.path.realpath(src.path)
+            digests[real] = digests.get(real) or src.sha256()
+            sources.append({"role": name, "file": os.path.basename(src.path), "sha256": digests[real], "bytes": src.bytes})
+        extractors = [g for g in LINE_EXTRACTORS if g in graphs]
+        defaults: dict = {}
+        if extractors and "lineart_keras" not in graphs:
+            defaults["lineExtractor"] = extractors[0]  # the runtime's default, lineart_keras, is absent
+        licence_text = LICENCE_TEXT
+        if aux_info:
+            licence_text += (
+                " Auxiliary graphs converted from separately published files, each under the terms its publisher gives "
+                "(the official repository states none): "
+                + "; ".join(f"{g} from {i['file']} ({i['network']})" for g, i in aux_info.items())
+                + "."
+            )
         version = opts.version or f"{sources[0]['sha256'][:12]}"
         factor = 2 ** (len(cfg.vae["ddconfig"]["ch_mult"]) - 1)
         manifest = {
@@ -319,7 +392,7 @@ def convert(opts: Options) -> dict:
             "description": f"ColorizeDiffusion v2 converted from {os.path.basename(ckpt.path)} by celfarm-convert {__version__}",
             "licence": {
                 "name": "CC-BY-NC-SA-4.0",
-                "text": LICENCE_TEXT,
+                "text": licence_text,
                 "commercialUse": False,
                 "source": "ColorizeDiffusion v2 checkpoint from the authors' model hub (tellurion/ColorizeDiffusion); OpenCLIP ViT-H-14 laion2b_s32b_b79k",
             },
@@ -328,12 +401,17 @@ def convert(opts: Options) -> dict:
             "size": {"multiple": 64, "min": opts.size_min, "max": opts.size_max, "default": opts.size_default},
             "inputs": inputs,
             "graphs": graphs,
-            "defaults": {},
+            "defaults": defaults,
             "provenance": {
                 "converter": f"celfarm-convert@{__version__}",
                 "dtype": opts.dtype,
                 "sources": sources,
-                "config": {**cfg.describe(), "source": cfg.source, **({"auxPack": aux_info} if aux_info else {})},
+                "config": {
+                    **cfg.describe(),
+                    "source": cfg.source,
+                    **({"auxGraphs": aux_info} if aux_info else {}),
+                    **({"auxPack": aux_pack_info} if aux_pack_info else {}),
+                },
             },
         }
         with open(os.path.join(work, "pack.json"), "w", encoding="utf-8") as f:

@@ -12,8 +12,9 @@ import os
 import numpy as np
 import torch
 
+from .auxiliary import AUX, AUX_GRAPHS, FAMILIES, MASK_GRAPHS, calibrate, example_input, load_aux, open_aux, random_state
 from .config import V2_YAML, ModelConfig, parse_config
-from .convert import GRAPH_ORDER, build_net, clip_prefix, load_net, wrap
+from .convert import GRAPH_ORDER, aux_wrap, build_net, clip_prefix, load_net, wrap
 from .checkpoint import TensorSource
 from .graphs import UNET_INPUTS, example_inputs
 from .safetensors_io import write_safetensors
@@ -90,9 +91,46 @@ def _perturbed(net: torch.nn.Module, gen: torch.Generator) -> dict[str, torch.Te
     return out
 
 
+# The auxiliary stand-ins: graph → (file name, width, how the file is written). Widths are an
+# eighth or so of the published ones (the official classes have fixed widths; ours take a width
+# and keep the key layout), which keeps a 1024² ISNet forward well under a second. The formats
+# vary on purpose: safetensors with and without BatchNorm counters, a plain pickle, a pickle
+# with DataParallel's `module.` prefixes, a pickle wrapped in {"state_dict": …}.
+TINY_AUX = {
+    "sketch_mask": ("sketch-segment.safetensors", 8, "safetensors"),
+    "ref_mask": ("isnetis.safetensors", 8, "safetensors-no-counters"),
+    "lineart_keras": ("model.pth", 4, "pickle"),
+    "lineart": ("netG.pth", 8, "pickle-module-prefix"),
+    "lineart_denoise": ("erika.pth", 3, "pickle-state-dict"),
+    "lineart_sk": ("sk_model.pth", 8, "pickle"),
+}
+
+
+def write_aux(path: str, graph: str, width: int, how: str, gen: torch.Generator) -> None:
+    """One auxiliary stand-in in its published layout, random weights perturbed everywhere."""
+    family = FAMILIES[AUX[graph].family]
+    net = family.build(width)
+    net.load_state_dict(random_state(net, gen), strict=True)
+    net.eval()
+    calibrate(graph, net, gen, side=256)
+    state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+    if how == "safetensors":
+        write_safetensors(path, state)
+    elif how == "safetensors-no-counters":
+        write_safetensors(path, {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")})
+    elif how == "pickle-module-prefix":
+        torch.save({f"module.{k}": v for k, v in state.items()}, path)
+    elif how == "pickle-state-dict":
+        torch.save({"state_dict": state, "epoch": 3}, path)
+    else:
+        torch.save(state, path)
+
+
 def make_tiny(out_dir: str, seed: int = 7, full_size: bool = False) -> dict[str, str]:
-    """Writes tiny-v2.yaml, tiny-v2.safetensors (published layout) and tiny-clip.safetensors;
-    with `full_size`, random-v2.* at the published v2 size instead (about 9.5 GB, for benches)."""
+    """Writes tiny-v2.yaml, tiny-v2.safetensors (published layout) and tiny-clip.safetensors,
+    and the auxiliary stand-ins tiny-<published name> (ISNet masks, four line extractors);
+    with `full_size`, random-v2.* and random-<published name> at the published sizes instead
+    (about 10 GB, for benches)."""
     os.makedirs(out_dir, exist_ok=True)
     text = V2_YAML if full_size else TINY_YAML
     name = "random-v2" if full_size else "tiny-v2"
@@ -119,6 +157,11 @@ def make_tiny(out_dir: str, seed: int = 7, full_size: bool = False) -> dict[str,
         f.write(text.lstrip())
     write_safetensors(paths["checkpoint"], ckpt, {"format": "pt"})
     write_safetensors(paths["clip"], clip_state)
+    del ckpt, clip_state
+    prefix = name.split("-")[0]
+    for graph, (file, width, how) in TINY_AUX.items():
+        paths[graph] = os.path.join(out_dir, f"{prefix}-{file}")
+        write_aux(paths[graph], graph, FAMILIES[AUX[graph].family].published_width if full_size else width, how, gen)
     return paths
 
 
@@ -131,9 +174,20 @@ UNET_CASES = {
 }
 
 
-def parity_cases(cfg: ModelConfig, ckpt_path: str, clip_path: str | None, out_path: str, size: int = 128, seed: int = 11) -> list[str]:
+def aux_cases(graph: str) -> dict[str, dict]:
+    """Parity cases of an auxiliary graph: the contract's shape (masks with batch 2, as the
+    runtime may batch them) and, for the line extractors, whose height, width and batch are
+    dynamic, a second size."""
+    if graph in MASK_GRAPHS:
+        return {"default": {"batch": 2}}
+    return {"default": {}, "dynamic": {"batch": 2, "side": 256}}
+
+
+def parity_cases(cfg: ModelConfig, ckpt_path: str, clip_path: str | None, out_path: str, size: int = 128, seed: int = 11,
+                 aux: dict[str, str] | None = None) -> list[str]:
     """Runs our PyTorch modules on fixed random inputs; writes inputs and outputs per case as
-    `<graph>/<case>/in/<tensor>` and `<graph>/<case>/out/<tensor>` into one safetensors file."""
+    `<graph>/<case>/in/<tensor>` and `<graph>/<case>/out/<tensor>` into one safetensors file.
+    `aux` (graph → file) adds the auxiliary graphs converted from those files."""
     ckpt = TensorSource(ckpt_path, "checkpoint")
     clip = TensorSource(clip_path, "--clip") if clip_path else None
     if clip is None and clip_prefix(ckpt) is None:
@@ -158,5 +212,18 @@ def parity_cases(cfg: ModelConfig, ckpt_path: str, clip_path: str | None, out_pa
             for n, t in zip(graph.outputs, outputs):
                 tensors[f"{name}/{case}/out/{n}"] = t
             names.append(f"{name}/{case}")
+    for name in AUX_GRAPHS:
+        if not (aux or {}).get(name):
+            continue
+        net, _, _ = load_aux(name, open_aux(name, aux[name]))  # type: ignore[index]
+        graph = aux_wrap(name, net).eval()
+        for case, shape in aux_cases(name).items():
+            x = example_input(name, gen, **shape)
+            with torch.no_grad():
+                y = graph(x)
+            tensors[f"{name}/{case}/in/image"] = x
+            tensors[f"{name}/{case}/out/{graph.outputs[0]}"] = y
+            names.append(f"{name}/{case}")
+        del net, graph
     write_safetensors(out_path, tensors)
     return names

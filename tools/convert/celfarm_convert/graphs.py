@@ -12,6 +12,8 @@ from typing import Callable
 import torch
 from torch import nn
 
+from .auxiliary import AUX
+from .auxiliary import dynamic_axes as aux_dynamic_axes
 from .config import ModelConfig
 from .nets.clip import VisionTransformer
 from .nets.control import MultiEncoder
@@ -109,6 +111,40 @@ class UNetGraph(nn.Module):
         )
 
 
+class MaskGraph(nn.Module):
+    """sketch_mask (G8) and ref_mask (G9, ISNet): `image` [B,3,1024,1024] → `mask` [B,1,1024,1024],
+    the sigmoid of ISNet's finest side output (what the official forward returns). The graph is
+    only the network: sketch_mask expects the white sketch in [−1, 1] stretched to 1024²; ref_mask
+    expects the letterboxed reference mapped to 1 − (x+1)/2, in [0, 1] (contract G8/G9)."""
+
+    inputs = ["image"]
+    outputs = ["mask"]
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.net(image)
+
+
+class LinesGraph(nn.Module):
+    """A line extractor (G10): `image` [B,C,H,W] → `lines` [B,1,H,W], the published network
+    (`method` "raw" for lineart_denoise: without the final clamp/rescale, which the contract gives
+    to the runtime). Ranges per class in nets/line_extractors.py."""
+
+    inputs = ["image"]
+    outputs = ["lines"]
+
+    def __init__(self, net: nn.Module, method: str = "forward") -> None:
+        super().__init__()
+        self.net = net
+        self.method = method
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.net(image) if self.method == "forward" else getattr(self.net, self.method)(image)
+
+
 @dataclass
 class GraphPlan:
     name: str
@@ -133,6 +169,8 @@ def dynamic_axes(name: str) -> dict[str, dict[int, str]]:
         return {**_spatial(["latent"]), "y": {0: "batch"}, "context": {0: "batch", 1: "context_tokens"}, **{n: {0: "batch", 1: f"{n}_tokens"} for n in HS_BG}}
     if name == "style_encoder":
         return {**_spatial(["latent"]), "y": {0: "batch"}, "context": {0: "batch", 1: "context_tokens"}, **{n: {0: "batch"} for n in STYLE}}
+    if name in AUX:
+        return aux_dynamic_axes(name)
     if name == "unet":
         return {
             **_spatial(["x", *CONTROL, "mask", "model_output"], "n"),

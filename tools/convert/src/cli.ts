@@ -1,5 +1,6 @@
 /**
  * `npm run convert -- --checkpoint <v2 .safetensors|.ckpt> --clip <ViT-H-14 weights> --out <pack>
+ *  [--sketch-mask <file>] [--reference-mask <file>] [--line-extractor NAME=<file> …]
  *  [--config <inference .yaml>] [--dtype fp32] [--verify] [...]`
  *
  * Runs the Python converter (progress per graph on stderr), then with `--verify` checks every graph
@@ -12,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import { checkParity, type ParityRow } from './parity.ts';
+import { checkParity, parityError, type ParityRow } from './parity.ts';
 import { pythonProblem, runConverter } from './python.ts';
 
 /** Largest absolute difference accepted between a graph and its PyTorch module (fp32). */
@@ -23,15 +24,33 @@ const valueOf = (args: string[], flag: string): string | undefined => {
   return i >= 0 ? args[i + 1] : args.find((a) => a.startsWith(`${flag}=`))?.slice(flag.length + 1);
 };
 
+/** Every value of a repeatable flag (`--flag v` or `--flag=v`). */
+const valuesOf = (args: string[], flag: string): string[] =>
+  args.flatMap((a, i) => (a === flag && i + 1 < args.length ? [args[i + 1]!] : a.startsWith(`${flag}=`) ? [a.slice(flag.length + 1)] : []));
+
 /** Paths in the arguments are the user's (relative to where npm was run), not the converter's folder. */
 function absolutePaths(args: string[], cwd: string): string[] {
-  const pathFlags = new Set(['--checkpoint', '--clip', '--out', '--config', '--aux-pack']);
-  return args.map((a, i) => (i > 0 && pathFlags.has(args[i - 1]!) ? resolve(cwd, a) : a));
+  const pathFlags = new Set(['--checkpoint', '--clip', '--out', '--config', '--aux-pack', '--sketch-mask', '--reference-mask']);
+  const namedPath = (v: string) => {
+    const eq = v.indexOf('=');
+    return eq > 0 ? `${v.slice(0, eq)}=${resolve(cwd, v.slice(eq + 1))}` : v;
+  };
+  return args.map((a, i) => {
+    if (i > 0 && pathFlags.has(args[i - 1]!)) return resolve(cwd, a);
+    if (i > 0 && args[i - 1] === '--line-extractor') return namedPath(a);
+    const flag = [...pathFlags].find((f) => a.startsWith(`${f}=`));
+    if (flag) return `${flag}=${resolve(cwd, a.slice(flag.length + 1))}`;
+    if (a.startsWith('--line-extractor=')) return `--line-extractor=${namedPath(a.slice('--line-extractor='.length))}`;
+    return a;
+  });
 }
 
 export function formatParity(rows: ParityRow[]): string {
   return rows
-    .map((r) => `  ${`${r.graph}/${r.case}`.padEnd(28)} ${r.output.padEnd(14)} max |Δ| ${r.maxAbs.toExponential(2)} (outputs up to ${r.scale.toPrecision(3)})${r.maxAbs > PARITY_TOLERANCE ? '  ✗' : ''}`)
+    .map((r) => {
+      const unit = r.unit === 1 ? '' : `, ÷${r.unit} as the runtime reads it: ${parityError(r).toExponential(2)}`;
+      return `  ${`${r.graph}/${r.case}`.padEnd(28)} ${r.output.padEnd(14)} max |Δ| ${r.maxAbs.toExponential(2)} (outputs up to ${r.scale.toPrecision(3)}${unit})${parityError(r) > PARITY_TOLERANCE ? '  ✗' : ''}`;
+    })
     .join('\n');
 }
 
@@ -53,17 +72,18 @@ export async function main(argv: string[], cwd = process.env.INIT_CWD ?? process
   try {
     const parityFile = join(scratch, 'parity.safetensors');
     const refArgs = ['parity', '--checkpoint', valueOf(args, '--checkpoint')!, '--out', parityFile];
-    for (const flag of ['--clip', '--config']) {
+    for (const flag of ['--clip', '--config', '--sketch-mask', '--reference-mask']) {
       const v = valueOf(args, flag);
       if (v) refArgs.push(flag, v);
     }
+    for (const v of valuesOf(args, '--line-extractor')) refArgs.push('--line-extractor', v);
     process.stderr.write('verifying: PyTorch reference outputs …\n');
     const ref = await runConverter(refArgs, { echo: true });
     if (ref.status !== 0) return ref.status;
     process.stderr.write('verifying: the same inputs through onnxruntime-node …\n');
     const rows = await checkParity(out, parityFile);
     process.stderr.write(`${formatParity(rows)}\n`);
-    const worst = Math.max(...rows.map((r) => r.maxAbs));
+    const worst = Math.max(...rows.map(parityError));
     if (worst > PARITY_TOLERANCE) {
       process.stderr.write(`error: parity failed: largest difference ${worst.toExponential(2)} > ${PARITY_TOLERANCE}\n`);
       return 1;

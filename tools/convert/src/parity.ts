@@ -17,7 +17,20 @@ export interface ParityRow {
   maxAbs: number;
   /** Largest |reference| of that output, to read maxAbs against. */
   scale: number;
+  /** The unit the runtime reads this output in (1 but for PARITY_UNITS); judge maxAbs / unit. */
+  unit: number;
 }
+
+/**
+ * Outputs the runtime reads in a unit other than 1, keyed `<graph>/<output>`. lineart_denoise's
+ * `lines` are on the network's 0–255 scale and the runtime maps them with clamp(y, 0, 255) / 127.5
+ * − 1 (contract G10), so a difference δ there is δ / 127.5 in the sketch; fp32 rounding at that
+ * scale alone is about 1e-5.
+ */
+export const PARITY_UNITS: Readonly<Record<string, number>> = { 'lineart_denoise/lines': 127.5 };
+
+/** A row's difference in the unit the runtime reads the output in. */
+export const parityError = (r: ParityRow): number => r.maxAbs / r.unit;
 
 export function maxAbsDiff(a: Tensor, b: Tensor): number {
   if (a.dims.join() !== b.dims.join()) throw new Error(`shape [${a.dims.join(', ')}] vs [${b.dims.join(', ')}]`);
@@ -50,7 +63,14 @@ export async function checkParity(packDir: string, parityFile: string, runtime =
       for (const [output, want] of Object.entries(c.outputs)) {
         const actual = got[output];
         if (!actual) throw new Error(`graph ${graph} gave no output ${output}`);
-        rows.push({ graph, case: name, output, maxAbs: maxAbsDiff(actual, want), scale: want.data.reduce((m, v) => Math.max(m, Math.abs(v)), 0) });
+        rows.push({
+          graph,
+          case: name,
+          output,
+          maxAbs: maxAbsDiff(actual, want),
+          scale: want.data.reduce((m, v) => Math.max(m, Math.abs(v)), 0),
+          unit: PARITY_UNITS[`${graph}/${output}`] ?? 1,
+        });
       }
     }
   } finally {

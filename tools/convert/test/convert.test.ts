@@ -1,22 +1,24 @@
 /**
- * The converter end to end on a tiny model of the published v2 structure: checkpoint and OpenCLIP
- * file in the official key layouts (random weights, perturbed everywhere) → pack → parity with the
- * PyTorch modules through onnxruntime-node → colorize in every mode. Needs Debian's python3-torch
- * and python3-onnx (.ci/run installs them); without them the suite fails, saying what to install.
+ * The converter end to end on a tiny model of the published v2 structure: checkpoint, OpenCLIP
+ * file and the auxiliary files (ISNet sketch and reference masks, four line extractors) in the
+ * official key layouts (random weights, perturbed everywhere) → pack → parity with the PyTorch
+ * modules through onnxruntime-node → colorize in every mode and with every line extractor. Needs
+ * Debian's python3-torch and python3-onnx (.ci/run installs them); without them the suite fails,
+ * saying what to install.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { COLOURS, halfImage, referenceImage, sketchFrame } from '@celfarm/model-kit/samples';
 import { encodePng } from '@celfarm/pipeline';
 import { ModelPack, packFiles } from '@celfarm/pipeline/pack/loader';
 import { packSchema } from '@celfarm/pipeline/pack/schema';
 import { OrtRuntime } from '@celfarm/pipeline/ort/runtime';
-import { checkParity } from '../src/parity.ts';
+import { checkParity, parityError } from '../src/parity.ts';
 import { main, PARITY_TOLERANCE } from '../src/cli.ts';
 import { CONVERT_DIR, python, pythonProblem, runConverter } from '../src/python.ts';
 
@@ -24,35 +26,71 @@ const ROOT = join(CONVERT_DIR, '..', '..');
 const PIPELINE = join(ROOT, 'libs/pipeline/bin/celfarm-pipeline.mjs');
 const sha256 = async (p: string) => createHash('sha256').update(await readFile(p)).digest('hex');
 
+/** Runs a command to its end without blocking the event loop (so several can run at once). */
+function run(command: string, args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv }, started?: (c: ChildProcess) => void) {
+  return new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+    const child = spawn(command, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
+    started?.(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+const EXTRACTORS = ['lineart_keras', 'lineart', 'lineart_denoise', 'lineart_sk'] as const;
+const AUX_GRAPHS = ['sketch_mask', 'ref_mask', ...EXTRACTORS] as const;
+const COLORIZER_GRAPHS = ['control_encoder', 'vae_encoder', 'vae_decoder', 'clip_image', 'bg_encoder', 'style_encoder', 'unet'] as const;
+type AuxGraph = (typeof AUX_GRAPHS)[number];
+
 describe('celfarm-convert: tiny v2 checkpoint → pack', { timeout: 900_000 }, () => {
   let dir: string;
-  let src: { config: string; checkpoint: string; clip: string };
+  let src: { config: string; checkpoint: string; clip: string } & Record<AuxGraph, string>;
   let pack: string;
+
+  // The Python suite needs none of what `before` builds and Debian's torch runs on one thread, so
+  // it runs beside the conversion and is awaited by the last test.
+  let pythonSuite: ReturnType<typeof run> | undefined;
+  let pythonChild: ChildProcess | undefined;
 
   before(async () => {
     const problem = pythonProblem();
     assert.equal(problem, null, `the converter's Python packages are missing: ${problem}`);
+    pythonSuite = run(python(), ['-m', 'unittest', 'discover', '-s', 'tests', '-t', '.'], {
+      cwd: CONVERT_DIR, env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1', PYTHONWARNINGS: 'ignore' },
+    }, (c) => (pythonChild = c));
     dir = await mkdtemp(join(tmpdir(), 'celfarm-convert-'));
     const tiny = await runConverter(['make-tiny', '--out', join(dir, 'src')]);
     assert.equal(tiny.status, 0, tiny.stderr);
     src = JSON.parse(tiny.stdout) as typeof src;
     pack = join(dir, 'packs', 'colorize-v2-tiny');
     // External data forced above 20 MB, so the UNet and both encoders take the >2 GB path of the
-    // full model (weights in <graph>.onnx.data); masks come from the analytic pack.
+    // full model (weights in <graph>.onnx.data); masks and line extractors from their own files.
     const converted = await runConverter([
       '--checkpoint', src.checkpoint, '--clip', src.clip, '--config', src.config, '--out', pack,
       '--id', 'colorize-v2-tiny', '--min-size', '64', '--default-size', '128', '--max-size', '256',
-      '--aux-pack', join(ROOT, 'packs/analytic'), '--external-data-over', '20000000',
+      '--external-data-over', '20000000', ...auxArgs(),
     ]);
     assert.equal(converted.status, 0, converted.stderr);
-    for (const g of ['control_encoder', 'vae_encoder', 'vae_decoder', 'clip_image', 'bg_encoder', 'style_encoder', 'unet']) {
-      assert.match(converted.stderr, new RegExp(`\\[\\d/7\\] ${g}: [\\d.]+ MB in`), `progress line for ${g}`);
+    for (const g of [...COLORIZER_GRAPHS, ...AUX_GRAPHS]) {
+      assert.match(converted.stderr, new RegExp(`\\[\\d+/13\\] ${g}: [\\d.]+ MB in`), `progress line for ${g}`);
     }
     await writeFile(join(dir, 'sketch.png'), await encodePng(sketchFrame(160, 128).image));
     await writeFile(join(dir, 'ref.png'), await encodePng(referenceImage(96, 96)));
     await writeFile(join(dir, 'bg.png'), await encodePng(halfImage(96, 80, COLOURS.grey, COLOURS.blue)));
   });
-  after(() => (dir ? rm(dir, { recursive: true, force: true }) : undefined));
+  after(async () => {
+    if (pythonChild && pythonChild.exitCode === null && pythonChild.signalCode === null) pythonChild.kill();
+    await pythonSuite?.catch(() => undefined);
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  /** The converter's options for the auxiliary stand-ins written by make-tiny. */
+  const auxArgs = () => [
+    '--sketch-mask', src.sketch_mask, '--reference-mask', src.ref_mask,
+    ...EXTRACTORS.flatMap((n) => ['--line-extractor', `${n}=${src[n]}`]),
+  ];
 
   it('writes a complete pack: licence, provenance with the sources’ sha256, sizes, external data', async () => {
     const manifest = packSchema.parse(JSON.parse(await readFile(join(pack, 'pack.json'), 'utf8')));
@@ -62,9 +100,18 @@ describe('celfarm-convert: tiny v2 checkpoint → pack', { timeout: 900_000 }, (
     assert.equal(manifest.licence.name, 'CC-BY-NC-SA-4.0');
     assert.equal(manifest.licence.commercialUse, false);
     assert.deepEqual(
-      manifest.provenance?.sources.map((s) => [s.role, s.sha256]),
-      [['checkpoint', await sha256(src.checkpoint)], ['clip', await sha256(src.clip)]],
+      manifest.provenance?.sources.map((s) => [s.role, s.file, s.sha256]),
+      [
+        ['checkpoint', 'tiny-v2.safetensors', await sha256(src.checkpoint)],
+        ['clip', 'tiny-clip.safetensors', await sha256(src.clip)],
+        ...(await Promise.all(AUX_GRAPHS.map(async (g) => [g, basename(src[g]), await sha256(src[g])]))),
+      ],
     );
+    for (const g of AUX_GRAPHS) assert.equal(manifest.graphs[g]?.required, false, `${g} is optional`);
+    assert.deepEqual(manifest.inputs, { clip: 224, sketchMask: 1024, refMask: 1024, lineExtractor: 512 });
+    assert.deepEqual(manifest.defaults, {}, 'lineart_keras, the runtime default extractor, is in the pack');
+    const auxGraphs = manifest.provenance?.config.auxGraphs as Record<string, { file: string }>;
+    assert.deepEqual(Object.fromEntries(Object.entries(auxGraphs).map(([g, i]) => [g, i.file])), Object.fromEntries(AUX_GRAPHS.map((g) => [g, basename(src[g])])));
     assert.equal(manifest.provenance?.converter, 'celfarm-convert@1.0.0');
     assert.equal(manifest.version, (await sha256(src.checkpoint)).slice(0, 12));
     for (const g of ['unet', 'bg_encoder', 'style_encoder']) {
@@ -78,16 +125,17 @@ describe('celfarm-convert: tiny v2 checkpoint → pack', { timeout: 900_000 }, (
 
   it('every graph equals its PyTorch module within 1e-4 through onnxruntime-node, in every UNet mode', async () => {
     const parityFile = join(dir, 'parity.safetensors');
-    const ref = await runConverter(['parity', '--checkpoint', src.checkpoint, '--clip', src.clip, '--config', src.config, '--out', parityFile]);
+    const ref = await runConverter(['parity', '--checkpoint', src.checkpoint, '--clip', src.clip, '--config', src.config, '--out', parityFile, ...auxArgs()]);
     assert.equal(ref.status, 0, ref.stderr);
     const rows = await checkParity(pack, parityFile);
     const cases = new Set(rows.map((r) => `${r.graph}/${r.case}`));
     for (const c of ['unet/vanilla', 'unet/style', 'unet/background', 'unet/full', 'unet/full-nolora', 'clip_image/default', 'vae_encoder/default',
-      'vae_decoder/default', 'control_encoder/default', 'bg_encoder/default', 'style_encoder/default']) {
+      'vae_decoder/default', 'control_encoder/default', 'bg_encoder/default', 'style_encoder/default', 'sketch_mask/default', 'ref_mask/default',
+      ...EXTRACTORS.flatMap((e) => [`${e}/default`, `${e}/dynamic`])]) {
       assert.ok(cases.has(c), `parity case ${c}`);
     }
     for (const r of rows) {
-      assert.ok(r.maxAbs <= PARITY_TOLERANCE, `${r.graph}/${r.case} ${r.output}: max |Δ| ${r.maxAbs}`);
+      assert.ok(parityError(r) <= PARITY_TOLERANCE, `${r.graph}/${r.case} ${r.output}: max |Δ| ${r.maxAbs} (unit ${r.unit})`);
       assert.ok(r.scale > 1e-2, `${r.graph}/${r.case} ${r.output} is not trivially zero (max ${r.scale})`);
     }
   });
@@ -118,33 +166,54 @@ describe('celfarm-convert: tiny v2 checkpoint → pack', { timeout: 900_000 }, (
     assert.equal(await sha256(join(dir, 'full-again.png')), digests.get('full'), 'same seed, same bytes');
   });
 
+  it('extracts lines with every line extractor of the pack through celfarm-pipeline', async () => {
+    // The four runs at once: most of each is loading the pack, which the two cores share well.
+    const results = await Promise.all(EXTRACTORS.map((extractor) =>
+      run(process.execPath, [PIPELINE, 'colorize', '--pack', pack, '--sketch', 'sketch.png', '--reference', 'ref.png',
+        '--preprocessor', 'extract', '--line-extractor', extractor, '--steps', '1', '--width', '64', '--height', '64', '--seed', '5',
+        '--threads', '1', '--out', `extract-${extractor}.png`, '--quiet'], { cwd: dir })));
+    const digests = new Set<string>();
+    for (const [i, r] of results.entries()) {
+      assert.equal(r.status, 0, `${EXTRACTORS[i]}: ${r.stderr}`);
+      assert.match(r.stdout, new RegExp(`extract-${EXTRACTORS[i]}\\.png \\(64×64, seed 5\\)`));
+      digests.add(await sha256(join(dir, `extract-${EXTRACTORS[i]}.png`)));
+    }
+    assert.equal(digests.size, EXTRACTORS.length, 'each extractor gives its own sketch');
+  });
+
   it('npm run convert refuses a wrong file with one line naming it, and writes nothing', async () => {
     const vaeOnly = join(dir, 'not-a-colorizer.safetensors');
     await writeFile(vaeOnly, (await readFile(src.clip)));
     const out = join(dir, 'refused');
-    const errors: string[] = [];
-    const write = process.stderr.write.bind(process.stderr);
-    process.stderr.write = ((chunk: string) => (errors.push(String(chunk)), true)) as typeof process.stderr.write;
-    let code: number;
-    try {
-      code = await main(['--checkpoint', vaeOnly, '--clip', src.clip, '--config', src.config, '--out', out, '--verify'], dir);
-    } finally {
-      process.stderr.write = write;
-    }
-    assert.equal(code, 2);
-    const text = errors.join('');
-    assert.match(text, /^error: checkpoint .*not-a-colorizer\.safetensors: no colorizer UNet .*looks like an OpenCLIP model/m);
-    assert.doesNotMatch(text, /Traceback/);
+    const run = async (args: string[]) => {
+      const errors: string[] = [];
+      const write = process.stderr.write.bind(process.stderr);
+      process.stderr.write = ((chunk: string) => (errors.push(String(chunk)), true)) as typeof process.stderr.write;
+      try {
+        return { code: await main(args, dir), text: errors.join('') };
+      } finally {
+        process.stderr.write = write;
+      }
+    };
+    const wrongCheckpoint = await run(['--checkpoint', vaeOnly, '--clip', src.clip, '--config', src.config, '--out', out, '--verify']);
+    assert.equal(wrongCheckpoint.code, 2);
+    assert.match(wrongCheckpoint.text, /^error: checkpoint .*not-a-colorizer\.safetensors: no colorizer UNet .*looks like an OpenCLIP model/m);
+    assert.doesNotMatch(wrongCheckpoint.text, /Traceback/);
+    // A sketchKeras file given as lineart_sk, its path relative to where npm runs.
+    const wrongExtractor = await run(['--checkpoint', src.checkpoint, '--clip', src.clip, '--config', src.config, '--out', out,
+      '--line-extractor', `lineart_sk=${join('src', basename(src.lineart_keras))}`, '--verify']);
+    assert.equal(wrongExtractor.code, 2);
+    const line = `error: --line-extractor lineart_sk ${src.lineart_keras}, component lineart_sk: `;
+    assert.ok(wrongExtractor.text.split('\n').some((l) => l.startsWith(line) && l.includes('looks like the lineart_keras extractor')), wrongExtractor.text);
+    assert.doesNotMatch(wrongExtractor.text, /Traceback/);
     await assert.rejects(stat(out));
   });
 
-  it('the Python suite passes (architecture at full size, refusals, knobs, layouts)', () => {
-    const r = spawnSync(python(), ['-m', 'unittest', 'discover', '-s', 'tests', '-t', '.'], {
-      cwd: CONVERT_DIR, encoding: 'utf8', env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1', PYTHONWARNINGS: 'ignore' },
-    });
+  it('the Python suite passes (architecture at full size, refusals, knobs, layouts, auxiliary networks)', async () => {
+    const r = await pythonSuite!;
     assert.equal(r.status, 0, r.stderr.slice(-3000));
     const ran = /Ran (\d+) tests/.exec(r.stderr);
-    assert.ok(ran && Number(ran[1]) >= 25, `ran ${ran?.[1]} Python tests`);
+    assert.ok(ran && Number(ran[1]) >= 50, `ran ${ran?.[1]} Python tests`);
     assert.match(r.stderr, /\nOK/);
   });
 });

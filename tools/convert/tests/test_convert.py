@@ -22,9 +22,10 @@ from celfarm_convert.checkpoint import COMPONENTS, TensorSource, component_state
 from celfarm_convert.config import V2_YAML, default_config, parse_config  # noqa: E402
 from celfarm_convert.convert import Options, build_net, convert, wrap  # noqa: E402
 from celfarm_convert.errors import ConvertError  # noqa: E402
-from celfarm_convert.fixtures import TINY_YAML, _perturbed, make_tiny  # noqa: E402
+from celfarm_convert.fixtures import TINY_YAML, _perturbed  # noqa: E402
 from celfarm_convert.graphs import UNET_INPUTS, example_inputs  # noqa: E402
 from celfarm_convert.safetensors_io import SafetensorsFile, write_safetensors  # noqa: E402
+from tests.tiny import tiny_files  # noqa: E402
 
 
 def params(net: torch.nn.Module, needle: str = "") -> float:
@@ -54,7 +55,7 @@ class Refusals(unittest.TestCase):
     @classmethod
     def setUpClass(cls) -> None:
         cls.tmp = tempfile.mkdtemp(prefix="celfarm-convert-test-")
-        cls.files = make_tiny(os.path.join(cls.tmp, "src"))
+        cls.files = tiny_files()
         cls.cfg = parse_config(TINY_YAML, "tiny")
         st = SafetensorsFile(cls.files["checkpoint"])
         cls.state = {k: st.tensor(k) for k in st.keys()}
