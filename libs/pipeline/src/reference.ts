@@ -10,6 +10,7 @@ import {
   blankSketch,
   clamp01,
   clipPixels,
+  crop,
   dilateMax,
   imagenetPixels,
   resizeBicubic,
@@ -136,9 +137,30 @@ export class GraphRunner {
 
   /** G9: foreground mask at the image's native size, optionally dilated 11×11, clamped. */
   async referenceMask(img: Planar, dilate: boolean): Promise<Planar> {
-    const size = this.pack.manifest.inputs.refMask;
-    const out = await this.run('ref_mask', { image: fromPlanar(imagenetPixels(img, size)) });
-    let m = resizeBilinearAA(toPlanar(out.mask!), img.height, img.width);
+    const { refMask: size, refMaskNetwork } = this.pack.manifest.inputs;
+    let m: Planar;
+    if (refMaskNetwork === 'isnet') {
+      // Letterbox: scale by size / max side (bicubic by scale factor), centred on a −1 canvas,
+      // then 1 − (x + 1)/2 — colours inverted, padding white — as the app feeds ISNet.
+      const k = size / Math.max(img.height, img.width);
+      const h = Math.trunc(img.height * k);
+      const w = Math.trunc(img.width * k);
+      const scaled = resizeBicubic(img, h, w, { h: k, w: k });
+      const top = Math.floor((size - h) / 2);
+      const left = Math.floor((size - w) / 2);
+      const canvas = planar(img.channels, size, size, 1); // 1 − (−1 + 1)/2
+      for (let c = 0; c < img.channels; c++) {
+        for (let y = 0; y < h; y++) {
+          for (let x = 0; x < w; x++) canvas.data[(c * size + top + y) * size + left + x] = 1 - (scaled.data[(c * h + y) * w + x]! + 1) / 2;
+        }
+      }
+      const full = toPlanar((await this.run('ref_mask', { image: fromPlanar(canvas) })).mask!);
+      m = resizeBicubic(crop(full, { left, top, width: w, height: h }), img.height, img.width);
+      m = clamp01(m);
+    } else {
+      const out = await this.run('ref_mask', { image: fromPlanar(imagenetPixels(img, size)) });
+      m = resizeBilinearAA(toPlanar(out.mask!), img.height, img.width);
+    }
     if (dilate) m = dilateMax(m, 11);
     return clamp01(m);
   }

@@ -258,6 +258,9 @@ def _copy_aux(aux_dir: str, folder: str, log: Callable[[str], None], converted: 
         graphs[name] = {**entry, "required": False}
         log(f"  {name}: copied from {aux.get('id')}@{aux.get('version')}")
     inputs = {INPUT_KEY[g]: sizes[INPUT_KEY[g]] for g in graphs}
+    if "ref_mask" in graphs:
+        # The runtime prepares the ref_mask input for the network it holds (contract G9).
+        inputs["refMaskNetwork"] = sizes.get("refMaskNetwork", "rmbg")
     return graphs, inputs, {"id": aux.get("id"), "version": aux.get("version"), "graphs": sorted(graphs)}
 
 
@@ -357,6 +360,8 @@ def convert(opts: Options) -> dict:
         converted_sizes = {name: FAMILIES[AUX[name].family].side for name in files}
         inputs = {"clip": int(cfg.clip["image_size"]), "sketchMask": 1024, "refMask": 1024, "lineExtractor": 512}
         inputs.update({INPUT_KEY[g]: s for g, s in converted_sizes.items()})
+        if "ref_mask" in converted_sizes:
+            inputs["refMaskNetwork"] = "isnet"  # --reference-mask takes ISNet (isnetis.safetensors)
         aux_pack_info = None
         if opts.aux_pack:
             aux_graphs, aux_inputs, aux_pack_info = _copy_aux(opts.aux_pack, work, log, converted_sizes)

@@ -108,7 +108,7 @@ describe('celfarm-convert: tiny v2 checkpoint → pack', { timeout: 900_000 }, (
       ],
     );
     for (const g of AUX_GRAPHS) assert.equal(manifest.graphs[g]?.required, false, `${g} is optional`);
-    assert.deepEqual(manifest.inputs, { clip: 224, sketchMask: 1024, refMask: 1024, lineExtractor: 512 });
+    assert.deepEqual(manifest.inputs, { clip: 224, sketchMask: 1024, refMask: 1024, lineExtractor: 512, refMaskNetwork: 'isnet' });
     assert.deepEqual(manifest.defaults, {}, 'lineart_keras, the runtime default extractor, is in the pack');
     const auxGraphs = manifest.provenance?.config.auxGraphs as Record<string, { file: string }>;
     assert.deepEqual(Object.fromEntries(Object.entries(auxGraphs).map(([g, i]) => [g, i.file])), Object.fromEntries(AUX_GRAPHS.map((g) => [g, basename(src[g])])));

@@ -296,7 +296,7 @@ class AuxFiles(unittest.TestCase):
         self.assertEqual(sorted(manifest["graphs"]), ["control_encoder", "lineart_sk", "ref_mask", "sketch_mask"])
         self.assertEqual(manifest["graphs"]["sketch_mask"]["sha256"], aux["graphs"]["sketch_mask"]["sha256"])
         self.assertFalse(manifest["graphs"]["lineart_sk"]["required"])
-        self.assertEqual(manifest["inputs"], {"clip": 224, "sketchMask": 256, "refMask": 256, "lineExtractor": 512})
+        self.assertEqual(manifest["inputs"], {"clip": 224, "sketchMask": 256, "refMask": 256, "lineExtractor": 512, "refMaskNetwork": "rmbg"})
         self.assertEqual(manifest["defaults"], {"lineExtractor": "lineart_sk"})
         self.assertTrue(any("lineart: not copied from --aux-pack (it runs at 256 px" in m for m in logs))
         roles = {s["role"]: s for s in manifest["provenance"]["sources"]}
@@ -316,7 +316,7 @@ class AuxFiles(unittest.TestCase):
         logs: list[str] = []
         graphs, inputs, info = _copy_aux(str(ROOT / "packs" / "analytic"), work, logs.append, {"sketch_mask": 1024})
         self.assertEqual(sorted(graphs), ["lineart", "ref_mask"])
-        self.assertEqual(inputs, {"refMask": aux["inputs"]["refMask"], "lineExtractor": aux["inputs"]["lineExtractor"]})
+        self.assertEqual(inputs, {"refMask": aux["inputs"]["refMask"], "lineExtractor": aux["inputs"]["lineExtractor"], "refMaskNetwork": "rmbg"})
         self.assertTrue(any("sketch_mask: converted from its own file" in m for m in logs))
         self.assertEqual(info["graphs"], ["lineart", "ref_mask"])
 

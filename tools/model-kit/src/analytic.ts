@@ -367,7 +367,7 @@ export async function buildAnalyticPack(outDir: string, opts: AnalyticPackOption
     prediction,
     latent: { factor: 8, channels: 4, scale: LATENT_SCALE },
     size: { multiple: 64, min: 64, max: 1024, default: 128 },
-    inputs: { ...ANALYTIC_INPUTS },
+    inputs: { ...ANALYTIC_INPUTS, refMaskNetwork: 'rmbg' },
     // The only line extractor this pack has, so `preprocessor: 'extract'` works without naming it.
     defaults: { lineExtractor: 'lineart' },
   });

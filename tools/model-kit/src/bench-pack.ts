@@ -181,7 +181,7 @@ export async function buildBenchPack(outDir: string, opts: BenchPackOptions = {}
     prediction: 'v',
     latent: { factor: 8, channels: 4, scale: LATENT_SCALE },
     size: { multiple: 64, min: 64, max: 1536, default: 512 },
-    inputs: { ...ANALYTIC_INPUTS },
+    inputs: { ...ANALYTIC_INPUTS, refMaskNetwork: 'rmbg' },
     defaults: {},
   });
 }

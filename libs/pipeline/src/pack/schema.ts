@@ -98,8 +98,14 @@ export const packSchema = z.strictObject({
       sketchMask: z.number().int().min(1).default(1024),
       refMask: z.number().int().min(1).default(1024),
       lineExtractor: z.number().int().min(1).default(512),
+      /**
+       * Which network `ref_mask` holds, so its input is prepared as that network expects
+       * (contract G9): `rmbg` (RMBG-2.0: stretched, ImageNet-normalised) or `isnet` (ISNet anime
+       * segmentation: letterboxed, colour-inverted to [0, 1], padding white).
+       */
+      refMaskNetwork: z.enum(['rmbg', 'isnet']).default('rmbg'),
     })
-    .default({ clip: 224, sketchMask: 1024, refMask: 1024, lineExtractor: 512 }),
+    .default({ clip: 224, sketchMask: 1024, refMask: 1024, lineExtractor: 512, refMaskNetwork: 'rmbg' }),
   graphs: z
     .record(z.string(), graphEntrySchema)
     .superRefine((graphs, ctx) => {
