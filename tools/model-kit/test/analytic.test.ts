@@ -221,7 +221,7 @@ void describe('analytic pack manifest', () => {
       });
       assert.deepEqual(m.latent, { factor: 8, channels: 4, scale: 0.18215 });
       assert.deepEqual(m.size, { multiple: 64, min: 64, max: 1024, default: 128 });
-      assert.deepEqual(m.inputs, { clip: 224, sketchMask: 256, refMask: 256, lineExtractor: 256 });
+      assert.deepEqual(m.inputs, { clip: 224, sketchMask: 256, refMask: 256, lineExtractor: 256, refMaskNetwork: 'rmbg' });
       assert.ok(m.description.includes(`builder=${ANALYTIC_BUILDER}`));
       assert.deepEqual(Object.keys(m.graphs).sort(), [...ANALYTIC_GRAPHS].sort());
     }
