@@ -1,0 +1,73 @@
+/**
+ * (a) Worker SIGKILL storm on a long shot: 1,000 small frames on 3 workers; every 2.5 s (or as
+ * soon as one is up again) a random worker that is up gets SIGKILL, and a new one is started at
+ * once, until 45 kills. The shot must still complete with every frame rendered once and told once.
+ * On this 2-core machine a worker needs 6–10 s to come up under load, so the kills come about
+ * every 5 s and the storm lasts about 4 minutes.
+ */
+import { randomInt } from 'node:crypto';
+import type { ShotView } from '../harness.ts';
+import { FaultFarm } from './farm.ts';
+import { farmFor, scenario } from './scenario.ts';
+
+const FRAMES = 1000;
+const KILLS = 45;
+/** The issue's bar: fewer kills than this before the shot ended means the storm was too short. */
+const MIN_KILLS = 40;
+const EVERY_MS = 2500;
+/** The storm stops after this long even with fewer kills (workers too slow to come up). */
+const STORM_MAX_MS = 300_000;
+const SHOT_WAIT_MS = 180_000;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+const finished = (s: ShotView) => ['completed', 'failed', 'cancelled'].includes(s.state);
+
+scenario({ id: 'a', title: `worker SIGKILL storm (${KILLS} kills, ${FRAMES} frames, 3 workers)` }, 460_000, async () => {
+  // Workers that are up render at niceness 10, so the replacements boot in seconds, not tens of
+  // seconds, on this machine's two cores: the storm can keep its pace.
+  const farm = await farmFor({ name: 'a-worker-storm', workers: 3, niceWhenReady: 10 });
+  const t0 = performance.now();
+  const id = await farm.submit(FRAMES, { mode: 'vanilla', steps: 4, seed: 1 });
+  let kills = 0;
+  let midFrame = 0;
+  let last: ShotView | undefined;
+  let lastKill = t0;
+  let endedEarly = false;
+  while (kills < KILLS && performance.now() - t0 < STORM_MAX_MS) {
+    await sleep(Math.max(100, lastKill + EVERY_MS - performance.now()));
+    const up = farm.workers.filter((w) => FaultFarm.isReady(w));
+    if (up.length === 0) continue;
+    last = (await farm.view(id)) ?? last;
+    if (last && finished(last)) {
+      endedEarly = true;
+      break;
+    }
+    const victim = up[randomInt(up.length)]!;
+    if (last?.frames.some((f) => f.state === 'active' && f.worker === victim.name)) midFrame++;
+    await farm.killWorker(victim);
+    kills++;
+    lastKill = performance.now();
+    // Started at once, not awaited: the next kill may come before it is up, as on a bad night.
+    await farm.startWorker(false);
+  }
+  const stormSeconds = (performance.now() - t0) / 1000;
+  const done = await farm.waitForShot(id, finished, SHOT_WAIT_MS, 1000);
+  const shotSeconds = (performance.now() - t0) / 1000;
+  const problems: string[] = [];
+  if (kills < MIN_KILLS) {
+    problems.push(`only ${kills} kills (wanted ≥ ${MIN_KILLS}) ${endedEarly ? 'before the shot ended' : `in the storm's ${STORM_MAX_MS / 1000} s (workers slow to come up)`}`);
+  }
+  if (done.timedOut) problems.push(`shot still ${done.shot?.state} ${SHOT_WAIT_MS / 1000} s after the storm`);
+  const checks = await farm.check([{ id, frames: FRAMES }]);
+  return {
+    checks,
+    counts: {
+      kills: `${kills} (${midFrame} on a worker with an active frame)`,
+      storm: `${stormSeconds.toFixed(0)} s`,
+      'worker boot': `median ${median(farm.bootSeconds).toFixed(1)} s`,
+      'submit→end': `${shotSeconds.toFixed(1)} s`,
+    },
+    problems,
+  };
+});

@@ -1,0 +1,59 @@
+/**
+ * (b) The same frame killed twice in a row: the worker holding frame 5 gets SIGKILL as soon as the
+ * frame is active, and again when the frame is active on another worker; a new worker is started
+ * after each kill. The frame must still be rendered (it failed for no fault of its own), once.
+ */
+import type { ShotView } from '../harness.ts';
+import { farmFor, scenario } from './scenario.ts';
+
+const FRAMES = 12;
+const K = 5;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const finished = (s: ShotView) => ['completed', 'failed', 'cancelled'].includes(s.state);
+
+scenario({ id: 'b', title: `the same frame killed twice (frame ${K} of ${FRAMES})` }, 180_000, async () => {
+  const farm = await farmFor({ name: 'b-same-frame-twice', workers: 2 });
+  const t0 = performance.now();
+  // Big enough frames (≈1 s each here) that "active" lasts long enough to be seen and killed.
+  const id = await farm.submit(FRAMES, { mode: 'vanilla', steps: 30, seed: 2 }, 128);
+  const problems: string[] = [];
+  const victims: string[] = [];
+  for (let round = 1; round <= 2; round++) {
+    // Active on a live worker that is not one we already killed.
+    const seen = await farm.waitForShot(
+      id,
+      (s) => {
+        const f = s.frames.find((x) => x.frame === K);
+        return finished(s) || (f?.state === 'active' && !!farm.worker(f.worker) && !victims.includes(f.worker!));
+      },
+      60_000,
+      30,
+    );
+    const f = seen.shot?.frames.find((x) => x.frame === K);
+    const victim = farm.worker(f?.worker);
+    if (seen.timedOut || !victim || f?.state !== 'active') {
+      problems.push(`kill ${round}: frame ${K} never became active on a live worker (${f?.state ?? 'no record'}${f?.worker ? ` on ${f.worker}` : ''})`);
+      break;
+    }
+    await farm.killWorker(victim);
+    victims.push(victim.name);
+    const after = (await farm.view(id))?.frames.find((x) => x.frame === K);
+    if (after?.state === 'completed' && after.worker === victim.name) problems.push(`kill ${round}: frame ${K} completed before the kill landed (frames too fast)`);
+    await farm.startWorker(false);
+    await sleep(100);
+  }
+  const done = await farm.waitForShot(id, finished, 120_000, 250);
+  const seconds = (performance.now() - t0) / 1000;
+  if (done.timedOut) problems.push(`shot still ${done.shot?.state} 120 s after the kills`);
+  const frame = done.shot?.frames.find((x) => x.frame === K);
+  const checks = await farm.check([{ id, frames: FRAMES }]);
+  return {
+    checks,
+    counts: {
+      kills: `${victims.length} (${victims.join(', ') || 'none'})`,
+      [`frame ${K}`]: `${frame?.state ?? '?'}, attempts ${frame?.attempts ?? '?'}${frame?.worker ? `, on ${frame.worker}` : ''}${frame?.error ? `, ${frame.error.message.slice(0, 80)}` : ''}`,
+      'submit→end': `${seconds.toFixed(1)} s`,
+    },
+    problems,
+  };
+});
