@@ -1,6 +1,6 @@
 /**
  * (d) Storage down for 30 s mid-shot, connections really closed: the farm reaches s3rver through
- * the suite's TCP proxy, which resets every open connection (the S3 clients' keep-alive sockets
+ * the suite's TCP proxy, which closes every open connection (the S3 clients' keep-alive sockets
  * included) and refuses new ones for 30 s. A request through the proxy must fail during the
  * outage (so the outage is real); afterwards the shot must complete as if nothing happened.
  */
@@ -34,7 +34,7 @@ async function probe(url: string, port: number): Promise<string> {
   return tcp === 'connected' || http.startsWith('HTTP') ? `ANSWERED (tcp ${tcp}, ${http})` : `refused (tcp ${tcp}, http ${http})`;
 }
 
-scenario({ id: 'd', title: `S3 down ${OUTAGE_MS / 1000} s mid-shot, connections reset (${FRAMES} frames, 2 workers)` }, 240_000, async () => {
+scenario({ id: 'd', title: `S3 down ${OUTAGE_MS / 1000} s mid-shot, connections closed (${FRAMES} frames, 2 workers)` }, 240_000, async () => {
   const farm = await farmFor({ name: 'd-s3-outage', workers: 2, s3Proxy: true });
   const proxy = farm.proxy!;
   const t0 = performance.now();
@@ -44,7 +44,7 @@ scenario({ id: 'd', title: `S3 down ${OUTAGE_MS / 1000} s mid-shot, connections 
   const completedBefore = before.shot?.frames.filter((f) => f.state === 'completed').length ?? 0;
   if (before.shot && finished(before.shot)) problems.push(`the shot ended (${before.shot.state}) before the outage`);
   const tCut = performance.now();
-  const reset = await proxy.cut();
+  const closed = await proxy.cut();
   const early = await probe(proxy.url, proxy.port);
   let during: ShotView | undefined;
   while (performance.now() - tCut < OUTAGE_MS - 2000) {
@@ -58,7 +58,7 @@ scenario({ id: 'd', title: `S3 down ${OUTAGE_MS / 1000} s mid-shot, connections 
   for (const [when, p] of [['start', early], ['end', late]] as const) {
     if (!p.startsWith('refused')) problems.push(`the outage was not real: a request through the proxy at its ${when} ${p}`);
   }
-  if (reset === 0) problems.push('no open connection to reset at the cut (the farm held none: the fault did not hit)');
+  if (closed === 0) problems.push('no open connection to close at the cut (the farm held none: the fault did not hit)');
   const failedDuring = during?.frames.filter((f) => f.state === 'failed').length ?? 0;
   const done = await farm.waitForShot(id, finished, 150_000, 250);
   const seconds = (performance.now() - t0) / 1000;
@@ -68,7 +68,7 @@ scenario({ id: 'd', title: `S3 down ${OUTAGE_MS / 1000} s mid-shot, connections 
     checks,
     counts: {
       outage: `${outage.toFixed(1)} s after ${completedBefore} frames`,
-      'connections reset': reset,
+      'connections closed': closed,
       'probe during outage': early === late || late.startsWith('refused') ? early : `${early}; at the end ${late}`,
       'at outage end': `shot ${during?.state ?? '?'}, ${failedDuring} frames failed`,
       'submit→end': `${seconds.toFixed(1)} s`,

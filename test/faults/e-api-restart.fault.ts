@@ -26,11 +26,11 @@ scenario({ id: 'e', title: `API SIGKILL mid-shot and restart (${FRAMES} frames, 
   const down = (performance.now() - tKill) / 1000;
   const done = await farm.waitForShot(id, finished, 150_000, 250);
   const tEnd = Date.now();
+  const seconds = (performance.now() - t0) / 1000;
   if (done.timedOut) problems.push(`shot still ${done.shot?.state} 150 s after the API restart`);
   // The dead dispatcher's entries are claimed after 30 s idle, checked every 30 s: up to ~60 s.
   const checks = await farm.check([{ id, frames: FRAMES }], { webhookWaitMs: 90_000 });
   const lastDelivery = Math.max(...farm.receiver.of(id).map((d) => d.at));
-  const seconds = (performance.now() - t0) / 1000;
   return {
     checks,
     counts: {

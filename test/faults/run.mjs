@@ -8,7 +8,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { clearTimeout, setTimeout } from 'node:timers';
+import { clearInterval, clearTimeout, setInterval, setTimeout } from 'node:timers';
 import { ensureDeps } from '../../scripts/ensure-deps.mjs';
 
 const root = new URL('../..', import.meta.url).pathname;
@@ -32,6 +32,22 @@ if (files.length === 0) {
 const results = join(root, 'out', 'faults', 'results');
 rmSync(results, { recursive: true, force: true });
 
+const GRACE_S = 30;
+let current;
+// Stopped from outside (Ctrl-C, a CI timeout): take the running scenario's process group along.
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => {
+    if (current) {
+      try {
+        process.kill(-current.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  });
+}
+
 const t0 = Date.now();
 const runs = [];
 for (const file of files) {
@@ -43,31 +59,47 @@ for (const file of files) {
   const limitS = Math.min(PER_SCENARIO_MAX_S, left);
   console.log(`\n== ${relative(root, join(here, file))} (hard limit ${limitS.toFixed(0)} s)`);
   const started = Date.now();
+  const resultPath = join(results, `${file.split('-')[0]}.json`);
   // Own process group: on a hard timeout the scenario, its Redis, API and workers go together.
   const child = spawn(process.execPath, ['--import', 'tsx', '--test-reporter=spec', join(here, file)], {
     cwd: root,
     stdio: 'inherit',
     detached: true,
   });
-  let killed = false;
-  const timer = setTimeout(() => {
-    killed = true;
+  current = child;
+  const killGroup = () => {
     try {
       process.kill(-child.pid, 'SIGKILL');
     } catch {
       // already gone
     }
+  };
+  let killed = '';
+  let stuck = false;
+  const timer = setTimeout(() => {
+    killed = `killed after its hard limit of ${limitS.toFixed(0)} s`;
+    killGroup();
   }, limitS * 1000);
+  // A scenario that wrote its result but does not exit (a handle left open, a stuck exit) gets
+  // GRACE_S, then goes: its verdict is in the result.
+  let grace;
+  const watch = setInterval(() => {
+    if (grace || !existsSync(resultPath)) return;
+    grace = setTimeout(() => {
+      stuck = true;
+      killed = `did not exit within ${GRACE_S} s of writing its result: killed`;
+      killGroup();
+    }, GRACE_S * 1000);
+  }, 1000);
   const code = await new Promise((resolve) => child.on('exit', (c, signal) => resolve(c ?? signal)));
   clearTimeout(timer);
+  clearInterval(watch);
+  clearTimeout(grace);
+  current = undefined;
   // Anything of that group still alive (a process the scenario left behind) goes too.
-  try {
-    process.kill(-child.pid, 'SIGKILL');
-  } catch {
-    // none left
-  }
+  killGroup();
   const seconds = (Date.now() - started) / 1000;
-  runs.push({ file, code, seconds, status: killed ? `killed after its hard limit of ${limitS.toFixed(0)} s` : `exit ${code}` });
+  runs.push({ file, code, seconds, stuck, status: killed || `exit ${code}` });
 }
 
 console.log('\n== fault suite summary');
@@ -76,11 +108,13 @@ for (const run of runs) {
   const id = run.file.split('-')[0];
   const path = join(results, `${id}.json`);
   const result = existsSync(path) ? JSON.parse(readFileSync(path, 'utf8')) : undefined;
-  const ok = result?.pass === true && run.code === 0;
+  // A scenario killed after its result only for not exiting keeps its verdict (with a note).
+  const ok = result?.pass === true && (run.code === 0 || run.stuck);
   if (!ok) failed++;
   if (result) console.log(result.line);
   else console.log(`[${id}] FAIL ${run.file}: no result (${run.status}${run.seconds !== undefined ? `, ${run.seconds.toFixed(1)} s` : ''})`);
   if (result && !ok && result.pass) console.log(`    - the scenario process ended with ${run.status}`);
+  if (result && run.stuck) console.log(`    (note) the scenario process ${run.status}`);
   for (const p of result?.allProblems ?? []) console.log(`    - ${p}`);
   for (const n of new Set((result?.checks ?? []).flatMap((c) => c.notes ?? []))) console.log(`    (note) ${n}`);
 }

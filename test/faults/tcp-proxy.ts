@@ -1,6 +1,6 @@
 /**
  * A TCP proxy of the suite's own (node:net) between the farm and its S3 endpoint, so a storage
- * outage can be made real: `cut()` stops listening (new connections are refused) and resets every
+ * outage can be made real: `cut()` stops listening (new connections are refused) and closes every
  * open connection, including the keep-alive sockets the S3 clients hold — stopping s3rver alone
  * leaves those serving. `restore()` listens again on the same port.
  */
@@ -9,15 +9,15 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 export interface ProxyStats {
   /** Connections accepted since start. */
   accepted: number;
-  /** Client connections (each with its upstream) reset by the last `cut()`. */
-  reset: number;
+  /** Client connections (each with its upstream) closed by the last `cut()`. */
+  closed: number;
 }
 
 export class TcpProxy {
   private server?: Server;
   private readonly open = new Set<[client: Socket, upstream: Socket]>();
   private portNo = 0;
-  readonly stats: ProxyStats = { accepted: 0, reset: 0 };
+  readonly stats: ProxyStats = { accepted: 0, closed: 0 };
 
   constructor(private readonly target: { host: string; port: number }) {}
 
@@ -48,7 +48,7 @@ export class TcpProxy {
     this.server = server;
   }
 
-  /** Refuses new connections from now on and resets every open one; returns how many it reset. */
+  /** Refuses new connections from now on and closes every open one; returns how many it closed. */
   async cut(): Promise<number> {
     const server = this.server;
     this.server = undefined;
@@ -56,12 +56,13 @@ export class TcpProxy {
     const closed = new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
     const pairs = [...this.open];
     for (const [client, upstream] of pairs) {
-      // RST rather than FIN: what a crashed or unplugged endpoint looks like to the client.
-      client.resetAndDestroy();
+      // destroy(), not resetAndDestroy(): an RST would look more like a crashed host, but on Node
+      // 20 a process that reset sockets this way could spin forever in its exit cleanup.
+      client.destroy();
       upstream.destroy();
     }
     this.open.clear();
-    this.stats.reset = pairs.length;
+    this.stats.closed = pairs.length;
     await closed;
     return pairs.length;
   }
