@@ -11,6 +11,7 @@ import os
 
 import numpy as np
 import torch
+import yaml
 
 from .auxiliary import AUX, AUX_GRAPHS, FAMILIES, MASK_GRAPHS, calibrate, example_input, load_aux, open_aux, random_state
 from .config import V2_YAML, ModelConfig, parse_config
@@ -19,53 +20,23 @@ from .checkpoint import TensorSource
 from .graphs import UNET_INPUTS, example_inputs
 from .safetensors_io import write_safetensors
 
-TINY_YAML = """
-model:
-  target: refnet.models.v2-colorizer.InferenceWrapper
-  params:
-    linear_start: 0.00085
-    linear_end: 0.0120
-    timesteps: 1000
-    image_size: 16
-    channels: 4
-    scale_factor: 0.18215
-    bg_encoder_config:
-      target: refnet.modules.unet.UNetEncoder
-      params: {in_channels: 4, model_channels: 64, attention_resolutions: [4, 2, 1], num_res_blocks: 2,
-               channel_mult: [1, 2, 4, 4], num_head_channels: 32, use_spatial_transformer: true,
-               transformer_depth: 1, context_dim: 64, use_checkpoint: false, adm_in_channels: 512,
-               num_classes: sequential}
-    style_encoder_config:
-      target: refnet.modules.unet.UNetEncoder
-      params: {in_channels: 4, model_channels: 64, attention_resolutions: [4, 2, 1], num_res_blocks: 2,
-               channel_mult: [1, 2, 4, 4], num_head_channels: 32, use_spatial_transformer: true,
-               transformer_depth: 1, context_dim: 64, use_checkpoint: false, adm_in_channels: 512,
-               num_classes: sequential, style_modulation: true}
-    unet_config:
-      target: refnet.modules.unet.DualCondUNet
-      params: {in_channels: 4, out_channels: 4, model_channels: 64, attention_resolutions: [4, 2, 1],
-               num_res_blocks: 2, channel_mult: [1, 2, 4, 4], num_head_channels: 32,
-               use_spatial_transformer: true, transformer_depth: 1, context_dim: 64,
-               use_checkpoint: true, warp_module: true, style_modulation: true}
-    first_stage_config:
-      target: ldm.models.autoencoder.AutoencoderKL
-      params:
-        embed_dim: 4
-        ddconfig: {double_z: true, z_channels: 4, resolution: 64, in_channels: 3, out_ch: 3, ch: 32,
-                   ch_mult: [1, 2, 4, 4], num_res_blocks: 1, attn_resolutions: [], dropout: 0.0}
-    cond_stage_config:
-      target: refnet.modules.embedder.OpenCLIP
-      params: {arch: tiny-vit, image_size: 224, patch_size: 14, width: 64, layers: 2, heads: 2, output_dim: 64}
-    control_encoder_config:
-      target: refnet.modules.encoder.MultiEncoder
-      params: {in_ch: 3, model_channels: 64, ch_mults: [1, 2, 4, 4]}
-    ratio_embedder_config:
-      target: refnet.modules.embedder.TimestepEmbedding
-      params: {embed_dim: 256}
-    proj_config:
-      target: torch.nn.Identity
-    lora_config: {fr: 4, br: 4}
-"""
+def _tiny_yaml() -> str:
+    """The published v2 config at tiny widths: 64 channels, 32-wide heads, context 64, VAE width 32
+    with one res block per level, a 2-layer 64-wide ViT. Same structure, so the same code paths."""
+    doc = yaml.safe_load(V2_YAML)
+    params = doc["model"]["params"]
+    params["image_size"] = 16
+    for key in ("bg_encoder_config", "style_encoder_config", "unet_config"):
+        params[key]["params"].update(model_channels=64, num_head_channels=32, context_dim=64)
+    params["first_stage_config"]["params"]["ddconfig"].update(resolution=64, ch=32, num_res_blocks=1)
+    params["cond_stage_config"]["params"] = {
+        "arch": "tiny-vit", "image_size": 224, "patch_size": 14, "width": 64, "layers": 2, "heads": 2, "output_dim": 64,
+    }
+    params["control_encoder_config"]["params"]["model_channels"] = 64
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+TINY_YAML = _tiny_yaml()
 
 PREFIX = {
     "unet": "model.diffusion_model.",
