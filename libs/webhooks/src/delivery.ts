@@ -25,6 +25,14 @@ export interface DelivererOptions {
   clock?: () => Date;
   /** Default: the system resolver (every address of the host). */
   lookup?: Lookup;
+  /**
+   * How long to keep trying to log an attempt the receiver accepted while Redis is away (default
+   * 120 000 ms). Past it the delivery stands unlogged: an event the receiver took is never
+   * posted again because its log entry could not be written.
+   */
+  logRetryMs?: number;
+  /** A log entry that could not be written (Redis away); the delivery's outcome stands. */
+  onLogError?: (error: Error, entry: DeliveryAttempt) => void;
 }
 
 const USER_AGENT = 'celfarm-webhooks/1';
@@ -84,6 +92,10 @@ export class WebhookDeliverer {
     this.clock = opts.clock ?? (() => new Date());
   }
 
+  wasDelivered(sub: Subscription, eventId: string): Promise<boolean> {
+    return this.opts.log.wasDelivered(sub.project, sub.id, eventId);
+  }
+
   /**
    * One attempt: guard, sign, POST, log. Never throws for the receiver's faults (they are in
    * the result: `delivered`, `status`, `error`, `refused`); only a failure to log reaches the
@@ -115,8 +127,34 @@ export class WebhookDeliverer {
       ...result,
       durationMs: Math.round(performance.now() - t0),
     };
-    await this.opts.log.append(sub.project, sub.id, entry);
+    if (!entry.delivered) {
+      // Nothing was accepted: a failure to log may fail the attempt, which is retried anyway.
+      await this.opts.log.append(sub.project, sub.id, entry);
+      return entry;
+    }
+    await this.logDelivered(sub, entry);
     return entry;
+  }
+
+  /**
+   * Logs an accepted delivery, retrying while Redis is away. Throwing here would make BullMQ
+   * retry the job and post the event a second time, so past `logRetryMs` the entry is given up.
+   */
+  private async logDelivered(sub: Subscription, entry: DeliveryAttempt): Promise<void> {
+    const until = performance.now() + (this.opts.logRetryMs ?? 120_000);
+    for (let wait = 250; ; wait = Math.min(wait * 2, 5_000)) {
+      try {
+        await this.opts.log.append(sub.project, sub.id, entry);
+        return;
+      } catch (e) {
+        const error = e instanceof Error ? e : new Error(String(e));
+        if (performance.now() + wait > until) {
+          this.opts.onLogError?.(error, entry);
+          return;
+        }
+        await new Promise((r) => setTimeout(r, wait));
+      }
+    }
   }
 }
 
@@ -138,6 +176,8 @@ export function createDeliveryProcessor(deliverer: WebhookDeliverer, subscriptio
     }
     const sub = await subscriptions.get(data.project, data.subscriptionId);
     if (!sub || sub.disabled) return { skipped: `subscription ${data.subscriptionId} is ${sub ? 'disabled' : 'deleted'}` };
+    // A job run again after its process died between the receiver's 2xx and completing the job.
+    if (!data.redelivery && (await deliverer.wasDelivered(sub, data.event.id))) return { skipped: `event ${data.event.id} was already delivered` };
     const result = await deliverer.attempt(sub, data.event, job.attemptsMade + 1);
     if (result.delivered) return result;
     if (result.refused) throw new UnrecoverableError(result.error ?? 'target refused');

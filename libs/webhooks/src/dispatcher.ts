@@ -46,6 +46,11 @@ export interface DispatcherOptions {
   claimIdleMs?: number;
   /** How often pending entries are looked at again while running (ms); default `claimIdleMs`. */
   recoverEveryMs?: number;
+  /**
+   * First wait (ms) before this consumer tries again the entries whose fan-out failed (Redis
+   * away); doubles up to `recoverEveryMs` while they keep failing. Default 1000.
+   */
+  retryFailedMs?: number;
   /** Errors: Redis unreachable, a fan-out that failed (its entry stays pending), a bad entry. */
   onError?: (error: Error) => void;
 }
@@ -76,6 +81,8 @@ export class WebhookDispatcher {
   /** Rejecters of the calls in flight (see `call`); `aborted` once `stop` gives up waiting. */
   private readonly inFlight = new Set<(e: Error) => void>();
   private aborted = false;
+  /** Entries of this consumer whose fan-out failed in the last batch: retried soon, not in 30 s. */
+  private failedFanouts = 0;
 
   constructor(
     private readonly fanout: Pick<WebhookFanout, 'fanout'>,
@@ -164,6 +171,8 @@ export class WebhookDispatcher {
     let groupReady = false;
     let nextRecovery = 0;
     let failures = 0;
+    /** Recovery passes in a row in which a fan-out failed. */
+    let retryStreak = 0;
     while (!this.stopping) {
       try {
         if (!groupReady) {
@@ -171,14 +180,19 @@ export class WebhookDispatcher {
           groupReady = true;
         }
         if (Date.now() >= nextRecovery) {
+          this.failedFanouts = 0;
           await this.recover();
-          nextRecovery = Date.now() + this.recoverEveryMs;
+          retryStreak = this.failedFanouts > 0 ? retryStreak + 1 : 0;
+          nextRecovery = Date.now() + (retryStreak > 0 ? this.retryDelay(retryStreak) : this.recoverEveryMs);
+          this.failedFanouts = 0;
         }
         if (this.stopping) break;
         const block = Math.max(1, Math.min(this.blockMs, nextRecovery - Date.now()));
         const reply = await this.call(this.reader.xreadgroup('GROUP', this.group, this.consumer, 'COUNT', this.batch, 'BLOCK', block, 'STREAMS', this.key, '>'));
         await this.handle(reply?.[0]?.[1] ?? []);
         failures = 0;
+        // Our own pending entries are read again by the next recovery pass: bring it forward.
+        if (this.failedFanouts > 0) nextRecovery = Math.min(nextRecovery, Date.now() + this.retryDelay(retryStreak + 1));
       } catch (e) {
         if (this.stopping || e instanceof Stopped) break;
         // The group is gone (Redis lost its data, someone deleted it): create it again.
@@ -191,6 +205,11 @@ export class WebhookDispatcher {
         await this.pause(Math.min(5000, 100 * 2 ** Math.min(failures, 6)));
       }
     }
+  }
+
+  /** Wait before the `n`th retry of failed fan-outs: doubling from `retryFailedMs`, capped. */
+  private retryDelay(n: number): number {
+    return Math.min(this.recoverEveryMs, (this.opts.retryFailedMs ?? 1000) * 2 ** Math.min(n - 1, 16));
   }
 
   /** Waits `ms`, or less when `stop` is called meanwhile. */
@@ -263,6 +282,7 @@ export class WebhookDispatcher {
           return id;
         } catch (e) {
           this.report(new Error(`fan-out of ${event.id} (outbox entry ${id}) failed, kept pending: ${messageOf(e)}`));
+          this.failedFanouts++;
           return null;
         }
       }),

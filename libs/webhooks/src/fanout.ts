@@ -16,6 +16,8 @@ export const deliveryJobSchema = z.strictObject({
   project: z.string(),
   subscriptionId: z.string().regex(/^wh_[a-f0-9]+$/),
   event: webhookEventSchema,
+  /** A delivery asked for again (POST …/redeliver): posted even if the event was accepted before. */
+  redelivery: z.literal(true).optional(),
 });
 export type DeliveryJob = z.infer<typeof deliveryJobSchema>;
 export const DELIVERY_JOB = 'deliver';
@@ -86,7 +88,7 @@ export class WebhookFanout {
   /** Delivers `event` to `sub` again, as a new job (attempts start over); returns its job id. */
   async redeliver(sub: Subscription, event: WebhookEvent, now: Date = new Date()): Promise<string> {
     const jobId = `${deliveryJobId(event.id, sub.id)}-re${now.getTime().toString(36)}${Math.floor(Math.random() * 1296).toString(36)}`;
-    await this.queue.add(DELIVERY_JOB, parseDeliveryJob({ project: sub.project, subscriptionId: sub.id, event }), this.jobOptions(jobId));
+    await this.queue.add(DELIVERY_JOB, parseDeliveryJob({ project: sub.project, subscriptionId: sub.id, event, redelivery: true }), this.jobOptions(jobId));
     return jobId;
   }
 

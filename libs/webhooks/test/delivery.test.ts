@@ -178,4 +178,46 @@ describe('webhook fan-out and delivery on redis-server', () => {
     await new Promise((r) => setTimeout(r, 500));
     assert.equal(received.filter((r) => r.path === '/gone').length, 0);
   });
+
+  it('never posts an accepted event again because its log entry could not be written (Redis away)', async () => {
+    allow.set('zeta', ['127.0.0.1']);
+    const sub = await subs.create('zeta', { url: `${base}/once`, events: ['*'] });
+    /** A log whose writes fail `failures` times, as while Redis restarts. */
+    class FlakyLog extends DeliveryLog {
+      constructor(public failures: number) {
+        super(redis, prefix);
+      }
+      override async append(...args: Parameters<DeliveryLog['append']>): Promise<void> {
+        if (this.failures-- > 0) throw new Error('connect ECONNREFUSED 127.0.0.1:6379');
+        await super.append(...args);
+      }
+    }
+    const lost: string[] = [];
+    const deliver = async (flaky: FlakyLog, logRetryMs: number) => {
+      const deliverer = new WebhookDeliverer({ log: flaky, allowHosts: async () => ['127.0.0.1'], timeoutMs: 2000, logRetryMs, onLogError: (e) => lost.push(e.message) });
+      const event = (await bus.publish('shot.completed', { project: 'zeta', shotId: `shot-${flaky.failures}` }, {}))!;
+      const job = { data: { project: 'zeta', subscriptionId: sub.id, event }, attemptsMade: 0 } as unknown as Parameters<ReturnType<typeof createDeliveryProcessor>>[0];
+      // The processor must resolve (BullMQ completes the job) rather than throw (BullMQ would retry: a second POST).
+      return { event, outcome: await createDeliveryProcessor(deliverer, subs)(job) };
+    };
+    // Redis back within the retry window: one POST, and the attempt is logged.
+    const first = await deliver(new FlakyLog(3), 10_000);
+    assert.equal(received.filter((r) => r.headers['webhook-id'] === first.event.id).length, 1);
+    assert.ok('delivered' in first.outcome && first.outcome.delivered);
+    assert.deepEqual((await log.list('zeta', sub.id)).map((e) => e.eventId), [first.event.id]);
+    // Redis away past the window: still one POST, the delivery stands, the lost entry is reported.
+    const second = await deliver(new FlakyLog(1_000), 400);
+    assert.equal(received.filter((r) => r.headers['webhook-id'] === second.event.id).length, 1);
+    assert.ok('delivered' in second.outcome && second.outcome.delivered);
+    assert.deepEqual(lost, ['connect ECONNREFUSED 127.0.0.1:6379']);
+    // The job of an accepted event run again (its process died before completing it): no POST;
+    // a redelivery asked for by a user posts again.
+    const rerun = { data: { project: 'zeta', subscriptionId: sub.id, event: first.event }, attemptsMade: 1 } as unknown as Parameters<ReturnType<typeof createDeliveryProcessor>>[0];
+    const deliverer = new WebhookDeliverer({ log, allowHosts: async () => ['127.0.0.1'], timeoutMs: 2000 });
+    assert.deepEqual(await createDeliveryProcessor(deliverer, subs)(rerun), { skipped: `event ${first.event.id} was already delivered` });
+    assert.equal(received.filter((r) => r.headers['webhook-id'] === first.event.id).length, 1);
+    const asked = { ...rerun, data: { ...rerun.data, redelivery: true } } as typeof rerun;
+    assert.ok('delivered' in (await createDeliveryProcessor(deliverer, subs)(asked)));
+    assert.equal(received.filter((r) => r.headers['webhook-id'] === first.event.id).length, 2);
+  });
 });

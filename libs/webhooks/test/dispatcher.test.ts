@@ -207,6 +207,27 @@ describe('webhook outbox dispatcher on redis-server', () => {
     assert.match(r.errors[0]!.message, new RegExp(`fan-out of ${event.id} .* failed, kept pending: Redis went away`));
   });
 
+  it('tries its own failed fan-out again soon (backing off), not only after the claim idle time', async () => {
+    const r = rig('soon');
+    await r.subscribe('soon', '/soon');
+    let failures = 3;
+    const flaky = {
+      fanout: (e: WebhookEvent) => (failures-- > 0 ? Promise.reject(new Error('Redis went away')) : r.fanout.fanout(e)),
+    };
+    // Claims only after a minute: what goes out sooner went out by the consumer's own retry.
+    r.dispatcher({ claimIdleMs: 60_000, retryFailedMs: 100 }, flaky).start();
+    const t0 = Date.now();
+    const event = (await r.bus.publish('shot.created', { project: 'soon', shotId: 's1' }, {}))!;
+    await until('the retried delivery', () => (received('/soon').length ? true : undefined));
+    const took = Date.now() - t0;
+    // Retried after 100, 100 and 200 ms of back-off, then the fan-out that works.
+    assert.ok(took >= 400 && took < 10_000, `delivered after ${took} ms`);
+    await sleep(300);
+    assert.deepEqual(received('/soon'), [event.id], 'once');
+    assert.equal(await r.pending(), 0);
+    assert.equal(r.errors.length, 3);
+  });
+
   it('gives an event matching two subscriptions one job each', async () => {
     const r = rig('two');
     const all = await r.subscribe('two', '/two-all');

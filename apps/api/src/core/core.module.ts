@@ -4,12 +4,13 @@
  * Connections close in `onApplicationShutdown`, after the HTTP server has drained.
  */
 import { Global, Inject, Injectable, Logger, Module, type DynamicModule, type OnApplicationShutdown } from '@nestjs/common';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Config } from '@celfarm/config';
 import { FarmQueues, ShotStore } from '@celfarm/jobs';
 import { createMetrics } from '@celfarm/metrics';
 import { S3ObjectStore, s3OptionsFrom } from '@celfarm/storage';
 import { loadPackManifest } from './pack.ts';
+import { redisConnection } from './redis.ts';
 import { CLOCK, CONFIG, FARM_QUEUES, METRICS, OBJECT_STORE, PACK, QUEUE_REDIS, RANDOM, REDIS, SHOT_STORE } from './tokens.ts';
 
 export interface CoreOptions {
@@ -65,8 +66,8 @@ export class CoreModule {
         { provide: CLOCK, useValue: options.clock ?? monotonicClock() },
         { provide: RANDOM, useValue: options.random ?? Math.random },
         // Requests fail fast (2 retries) instead of queueing forever while Redis is away.
-        { provide: REDIS, useFactory: () => new Redis(config.REDIS_URL, { maxRetriesPerRequest: 2 }) },
-        { provide: QUEUE_REDIS, useFactory: () => new Redis(config.REDIS_URL, { maxRetriesPerRequest: 2 }) },
+        { provide: REDIS, useFactory: () => redisConnection(config.REDIS_URL, 'records', { maxRetriesPerRequest: 2 }) },
+        { provide: QUEUE_REDIS, useFactory: () => redisConnection(config.REDIS_URL, 'queues', { maxRetriesPerRequest: 2 }) },
         {
           provide: SHOT_STORE,
           inject: [REDIS, CLOCK],

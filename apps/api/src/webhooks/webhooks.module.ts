@@ -16,7 +16,7 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import type { Worker } from 'bullmq';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Config } from '@celfarm/config';
 import { EventBus } from '@celfarm/jobs';
 import type { KeyStore } from '@celfarm/tenancy';
@@ -32,6 +32,7 @@ import {
   WebhookFanout,
 } from '@celfarm/webhooks';
 import { KEY_STORE } from '../auth/tokens.ts';
+import { redisConnection } from '../core/redis.ts';
 import { CLOCK, CONFIG, REDIS } from '../core/tokens.ts';
 import { WebhooksController } from './webhooks.controller.ts';
 import { WebhooksService } from './webhooks.service.ts';
@@ -98,9 +99,9 @@ class DeliveryLifecycle implements OnApplicationBootstrap, BeforeApplicationShut
 @Module({
   controllers: [WebhooksController],
   providers: [
-    { provide: QUEUE_CONNECTION, inject: [CONFIG], useFactory: (config: Config) => new Redis(config.REDIS_URL, { maxRetriesPerRequest: 2 }) },
+    { provide: QUEUE_CONNECTION, inject: [CONFIG], useFactory: (config: Config) => redisConnection(config.REDIS_URL, 'webhook queue', { maxRetriesPerRequest: 2 }) },
     // BullMQ's blocking reads wait out Redis restarts instead of failing after N retries.
-    { provide: WORKER_CONNECTION, inject: [CONFIG], useFactory: (config: Config) => new Redis(config.REDIS_URL, { maxRetriesPerRequest: null }) },
+    { provide: WORKER_CONNECTION, inject: [CONFIG], useFactory: (config: Config) => redisConnection(config.REDIS_URL, 'webhook worker', { maxRetriesPerRequest: null }) },
     {
       provide: WEBHOOKS,
       inject: [CONFIG, REDIS, QUEUE_CONNECTION, CLOCK, KEY_STORE],
@@ -121,7 +122,13 @@ class DeliveryLifecycle implements OnApplicationBootstrap, BeforeApplicationShut
             attempts: config.WEBHOOK_ATTEMPTS,
             backoffMs: config.WEBHOOK_BACKOFF_MS,
           }),
-          deliverer: new WebhookDeliverer({ log, allowHosts, timeoutMs: config.WEBHOOK_TIMEOUT_MS, clock }),
+          deliverer: new WebhookDeliverer({
+            log,
+            allowHosts,
+            timeoutMs: config.WEBHOOK_TIMEOUT_MS,
+            clock,
+            onLogError: (e, entry) => new Logger('webhooks').warn(`delivery of ${entry.eventId} to ${entry.type} subscription accepted but not logged: ${e.message}`),
+          }),
           allowHosts,
         };
       },
