@@ -26,6 +26,7 @@ COPY apps/cli/package.json apps/cli/
 COPY apps/dashboard/package.json apps/dashboard/
 COPY apps/worker/package.json apps/worker/
 COPY libs/config/package.json libs/config/
+COPY libs/contract/package.json libs/contract/
 COPY libs/jobs/package.json libs/jobs/
 COPY libs/metrics/package.json libs/metrics/
 COPY libs/pipeline/package.json libs/pipeline/

@@ -1,17 +1,19 @@
 /**
- * `npm run demo`: the farm end to end on embedded defaults. Installs redis-server when missing
- * (Debian, as root), builds the analytic pack, starts Redis (AOF on, noeviction) and the embedded
- * S3 endpoint (s3rver) unless REDIS_URL / S3_ENDPOINT are set, starts the API and a worker,
- * submits a generated 4-frame shot, follows its progress, downloads the outputs and tells where
- * everything is. `--keep` leaves the farm running (Ctrl-C stops it).
+ * `npm run demo`: the farm end to end on embedded defaults (scripts/demo.mjs has installed
+ * redis-server when missing). Builds the analytic pack, starts Redis (AOF on, noeviction) and the
+ * embedded S3 endpoint (s3rver) unless REDIS_URL / S3_ENDPOINT are set, starts the API and a
+ * worker (their logs in <out>/logs/), writes the farm's connection details to .cache/demo/farm.env
+ * (which the admin command reads), submits a generated 4-frame shot, follows its progress,
+ * downloads the outputs and tells where everything is. `--keep` leaves the farm running (Ctrl-C
+ * stops it) and prints what to export to use it from another shell.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { encodePng } from '@celfarm/pipeline/image/codec';
 import { COLOURS, halfImage, sketchFrame } from '@celfarm/model-kit/samples';
-import { freePort, redisServerPath, startNodeProcess, startRedis, startS3, type NodeProcess } from '@celfarm/services';
+import { DEMO_FARM_ENV, freePort, removeFarmEnv, startNodeProcess, startRedis, startS3, writeFarmEnv, type NodeProcess } from '@celfarm/services';
 import { KeyStore } from '@celfarm/tenancy';
 import { Redis } from 'ioredis';
 
@@ -30,19 +32,8 @@ const frames = Number(values.frames);
 const size = Number(values.size);
 const outDir = resolve(root, values.out!);
 const env = process.env;
-
-function ensureRedisServer() {
-  try {
-    redisServerPath();
-  } catch {
-    if (process.getuid?.() !== 0) throw new Error('redis-server is missing: run `sudo apt-get install -y redis-server`, or set REDIS_URL');
-    console.log('installing redis-server (apt-get) …');
-    for (const args of [['update', '-q'], ['install', '-y', '-q', 'redis-server']]) {
-      const r = spawnSync('apt-get', args, { stdio: 'inherit', env: { ...env, DEBIAN_FRONTEND: 'noninteractive' } });
-      if (r.status !== 0) throw new Error(`apt-get ${args.join(' ')} failed`);
-    }
-  }
-}
+/** A path relative to the repository root, as the messages show it. */
+const shown = (p: string) => relative(root, p) || '.';
 
 async function main() {
   const stops: (() => Promise<unknown>)[] = [];
@@ -50,6 +41,7 @@ async function main() {
     for (const s of stops.reverse()) await s().catch(() => undefined);
   };
   process.once('SIGINT', () => void stopAll().then(() => process.exit(130)));
+  process.once('SIGTERM', () => void stopAll().then(() => process.exit(143)));
   try {
     const built = spawnSync(process.execPath, ['--import', 'tsx', 'tools/model-kit/src/cli.ts', 'build', '--out', 'packs'], { cwd: root, stdio: 'inherit' });
     if (built.status !== 0) throw new Error('building the analytic pack failed');
@@ -57,17 +49,17 @@ async function main() {
 
     let redisUrl = env.REDIS_URL;
     if (!redisUrl) {
-      ensureRedisServer();
       const redis = await startRedis(join(state, 'redis'));
       stops.push(redis.stop);
       redisUrl = redis.url;
       console.log(`redis-server on ${redis.url} (AOF on, maxmemory-policy noeviction)`);
     }
     // An API key for the demo project, straight in Redis (what `admin.ts keys create` does).
+    const prefix = env.REDIS_PREFIX || 'celfarm';
     const keyRedis = new Redis(redisUrl);
     let token: string;
     try {
-      ({ token } = await new KeyStore(keyRedis, env.REDIS_PREFIX ?? 'celfarm').create('demo', 'demo', ['submit', 'read', 'admin']));
+      ({ token } = await new KeyStore(keyRedis, prefix).create('demo', 'demo', ['submit', 'read', 'admin']));
     } finally {
       keyRedis.disconnect();
     }
@@ -91,16 +83,40 @@ async function main() {
     };
     const procs: NodeProcess[] = [];
     stops.push(() => Promise.all(procs.map((p) => p.kill('SIGTERM'))));
-    const api = startNodeProcess('api', join(root, 'apps/api/src/main.ts'), farmEnv, root);
+    // Each process's output goes to its log file (FARM_LOG=1 also prints it here, prefixed).
+    const logs = { api: join(outDir, 'logs', 'api.log'), worker: join(outDir, 'logs', 'worker.log') };
+    const api = startNodeProcess('api', join(root, 'apps/api/src/main.ts'), farmEnv, root, { logFile: logs.api });
     procs.push(api);
-    await api.waitFor(/api listening/, 60_000);
-    const worker = startNodeProcess('worker', join(root, 'apps/worker/src/main.ts'), { ...farmEnv, WORKER_ID: 'demo-worker-1' }, root);
+    await api.waitFor(/api listening/, 60_000).catch((e: unknown) => Promise.reject(new Error(`${String(e)}\n(the API's log: ${shown(logs.api)})`)));
+    const worker = startNodeProcess('worker', join(root, 'apps/worker/src/main.ts'), { ...farmEnv, WORKER_ID: 'demo-worker-1' }, root, { logFile: logs.worker });
     procs.push(worker);
-    await worker.waitFor(/worker .* ready/, 60_000);
+    await worker.waitFor(/worker .* ready/, 60_000).catch((e: unknown) => Promise.reject(new Error(`${String(e)}\n(the worker's log: ${shown(logs.worker)})`)));
     const apiUrl = `http://127.0.0.1:${apiPort}`;
-    console.log(`API on ${apiUrl} (OpenAPI docs: ${apiUrl}/docs), worker demo-worker-1 ready`);
+    const workerMetrics = worker.output.map((l) => /metrics on (http:\/\/\S+\/metrics)/.exec(l)?.[1]).find(Boolean) ?? `http://127.0.0.1:${farmEnv.WORKER_METRICS_PORT}/metrics`;
+    console.log(`API on ${apiUrl} (OpenAPI docs: ${apiUrl}/docs), worker demo-worker-1 ready (metrics: ${workerMetrics})`);
     console.log(`API key for project demo (scopes submit, read, admin): ${token}`);
     console.log(`dashboard: ${apiUrl}/ (sign in with this key)`);
+    console.log(`logs: ${shown(logs.api)}, ${shown(logs.worker)} (FARM_LOG=1 also prints them here)`);
+
+    // How another shell (and the admin command, when REDIS_URL is unset) reaches this farm.
+    const farmFile = join(root, DEMO_FARM_ENV);
+    const exports = {
+      REDIS_URL: redisUrl,
+      REDIS_PREFIX: prefix,
+      S3_ENDPOINT: s3Endpoint,
+      S3_BUCKET: bucket,
+      CELFARM_API: apiUrl,
+      CELFARM_KEY: token,
+      CELFARM_PROJECT: 'demo',
+      WORKER_METRICS_PORT: farmEnv.WORKER_METRICS_PORT!,
+      CELFARM_DEMO_PID: String(process.pid),
+    };
+    await writeFarmEnv(farmFile, exports, [
+      `the celfarm demo farm (npm run demo, pid ${process.pid}); removed when it stops. Load it with: . ${DEMO_FARM_ENV}`,
+      `API ${apiUrl} (docs ${apiUrl}/docs, metrics ${apiUrl}/metrics); worker metrics ${workerMetrics}`,
+      `logs: ${shown(logs.api)}, ${shown(logs.worker)}`,
+    ]);
+    stops.push(() => removeFarmEnv(farmFile));
 
     await mkdir(join(outDir, 'inputs', 'frames'), { recursive: true });
     await mkdir(join(outDir, 'outputs'), { recursive: true });
@@ -149,9 +165,16 @@ async function main() {
     console.log(`  shot:                        ${apiUrl}/v1/shots/${shot.id} (Authorization: Bearer ${token})`);
     console.log(`  dashboard:                   ${apiUrl}/ (sign in with this key)`);
     console.log(`  API docs:                    ${apiUrl}/docs`);
-    console.log(`  metrics:                     ${apiUrl}/metrics`);
+    console.log(`  metrics:                     ${apiUrl}/metrics (API), ${workerMetrics} (worker)`);
+    console.log(`  logs:                        ${shown(logs.api)}, ${shown(logs.worker)} (FARM_LOG=1 also prints them here)`);
     if (values.keep) {
-      console.log('\nthe farm keeps running (--keep); Ctrl-C stops it.');
+      console.log(`
+the farm keeps running (--keep); Ctrl-C stops it. To use it from another shell (in ${root}):
+  . ${DEMO_FARM_ENV}        # exports the lines below
+  export REDIS_URL='${redisUrl}' REDIS_PREFIX='${prefix}'
+  export CELFARM_API='${apiUrl}' CELFARM_KEY='${token}' CELFARM_PROJECT=demo
+  npm run admin -- keys list --project demo        # the admin command finds this farm by itself
+  tail -f ${shown(logs.api)} ${shown(logs.worker)}`);
       await new Promise(() => undefined);
     }
   } finally {

@@ -18,7 +18,7 @@ export function ensureDeps(root) {
 
 /**
  * Builds the dashboard (served by the API at /) when apps/dashboard/dist is missing or older than
- * any of its sources.
+ * any of its sources (its own, and libs/contract's).
  */
 export function ensureDashboard(root) {
   const dash = join(root, 'apps/dashboard');
@@ -32,7 +32,11 @@ export function ensureDashboard(root) {
   } catch {
     // not built yet
   }
-  const sources = ['src', 'index.html', 'vite.config.ts', 'tsconfig.json', 'package.json'].map((p) => newest(join(dash, p)));
+  // The bundle also takes the wire contract's schemas.
+  const sources = [
+    ...['src', 'index.html', 'vite.config.ts', 'tsconfig.json', 'package.json'].map((p) => newest(join(dash, p))),
+    newest(join(root, 'libs/contract/src')),
+  ];
   if (builtAt >= Math.max(...sources)) return;
   const r = spawnSync('npm', ['run', 'build', '-w', '@celfarm/dashboard'], { cwd: root, stdio: 'inherit' });
   if (r.status !== 0) {

@@ -7,10 +7,14 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { buildAnalyticPack } from '@celfarm/model-kit';
+import type { ShotView } from '@celfarm/contract';
 import { KeyStore, type Scope } from '@celfarm/tenancy';
 import { freePort, startNodeProcess, startRedis, startS3, type NodeProcess, type RunningRedis, type RunningS3 } from '@celfarm/services';
 
 export type FarmProcess = NodeProcess;
+
+/** What the suites read from the API: the wire contract's types. */
+export type { FrameView, ShotView } from '@celfarm/contract';
 
 export const ROOT = resolve(import.meta.dirname, '..');
 
@@ -112,31 +116,6 @@ export async function waitForShot(
     await new Promise((res) => setTimeout(res, 100));
   }
   throw new Error(`shot ${id} did not reach the expected state in ${timeoutMs} ms; last: ${JSON.stringify(last)?.slice(0, 2000)}`);
-}
-
-export interface FrameView {
-  frame: number;
-  state: string;
-  stage?: string;
-  step?: number;
-  steps?: number;
-  attempts: number;
-  worker?: string;
-  seed: number;
-  output?: string;
-  outputUrl?: string;
-  error?: { code: string; field?: string; message: string };
-}
-
-export interface ShotView {
-  id: string;
-  project: string;
-  state: string;
-  frameCount: number;
-  progress: number;
-  etaSeconds: number | null;
-  frames: FrameView[];
-  error?: { code: string; field?: string; message: string };
 }
 
 /** multipart body for POST /v1/shots. */

@@ -14,7 +14,10 @@ import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { COLOURS, halfImage, sketchFrame } from '@celfarm/model-kit/samples';
 import { encodePng } from '@celfarm/pipeline/image/codec';
-import { ROOT, createApiKey, shotForm, startFarm, type Farm, type ShotView } from '../harness.ts';
+import { Redis } from 'ioredis';
+import { ShotStore } from '@celfarm/jobs';
+import { S3ObjectStore } from '@celfarm/storage';
+import { ROOT, createApiKey, shotForm, startFarm, waitForShot, type Farm, type ShotView } from '../harness.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SHOTS_DIR = join(ROOT, 'out', 'screenshots');
@@ -30,12 +33,13 @@ const until = <T>(what: string, check: () => Promise<T | undefined | false>, ms 
 const LOADED_COLOUR_THUMBS =
   "[...document.querySelectorAll('img[data-kind=colour]')].filter((i) => i.complete && i.naturalWidth > 0).length";
 
-describe('dashboard in a browser', { skip: existsSync(CHROMIUM) ? false : `no chromium at ${CHROMIUM}` }, () => {
+describe('dashboard in a browser', () => {
   let farm: Farm;
   let browser: Browser;
   let token: string;
 
   before(async () => {
+    assert.ok(existsSync(CHROMIUM), `no Chromium at ${CHROMIUM}: install Debian's chromium (\`sudo apt-get install -y chromium\`; npm test does it as root) or set CHROMIUM_PATH`);
     if (!existsSync(join(ROOT, 'apps/dashboard/dist/index.html'))) {
       const built = spawnSync('npm', ['run', 'build', '-w', '@celfarm/dashboard'], { cwd: ROOT, stdio: 'inherit' });
       assert.equal(built.status, 0, 'building the dashboard failed');
@@ -180,6 +184,98 @@ describe('dashboard in a browser', { skip: existsSync(CHROMIUM) ? false : `no ch
 
     assert.deepEqual(problems, []);
     await context.close();
+  });
+
+  it('colours a failed shot as failed and offers a retry only for the frames a retry can fix', async () => {
+    const objects = new S3ObjectStore({ endpoint: farm.s3.endpoint, region: 'us-east-1', bucket: 'celfarm', accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER', forcePathStyle: true });
+    const redis = new Redis(farm.redis.url);
+    const store = new ShotStore(redis, farm.env.REDIS_PREFIX);
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    try {
+      const small = 64;
+      const settings = { mode: 'vanilla', steps: 4, width: small, height: small };
+      const reference = await encodePng(halfImage(small, small, COLOURS.red, COLOURS.grey));
+      const sketches = await Promise.all([0, 1].map((i) => encodePng(sketchFrame(small, small, i, 2).image)));
+      const notAnImage = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 1, 2, 3, 4]);
+      const submit = async (body: unknown) => {
+        const r = await fetch(`${farm.apiUrl}/v1/shots`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+        assert.equal(r.status, 201, await r.clone().text());
+        return (await r.json()) as ShotView & { uploads?: { field: string; key: string }[] };
+      };
+      const retry = (id: string) => fetch(`${farm.apiUrl}/v1/shots/${id}/retry`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+
+      // Frame 2 of this shot is not an image: the worker fails it for good, and the shot with it.
+      const lib = 'projects/demo/library/broken';
+      await objects.put(`${lib}/reference.png`, reference, 'image/png');
+      await objects.put(`${lib}/0001.png`, sketches[0]!, 'image/png');
+      await objects.put(`${lib}/0002.png`, notAnImage, 'image/png');
+      const broken = await submit({ settings, reference: { key: `${lib}/reference.png` }, frames: { keys: [`${lib}/0001.png`, `${lib}/0002.png`] } });
+      const failed = await waitForShot(farm.apiUrl, broken.id, (s) => s.state === 'failed' || s.state === 'completed', 60_000, token);
+      assert.equal(failed.state, 'failed', JSON.stringify(failed.error));
+      // The API refuses a retry that would fail the same way, and says why.
+      const refused = await retry(broken.id);
+      const why = (await refused.json()) as { error: { code: string; message: string } };
+      assert.equal(refused.status, 409);
+      assert.equal(why.error.code, 'NOT_RETRYABLE');
+      assert.match(why.error.message, /frame 2 INVALID_IMAGE \(frames\[1\]\)/);
+
+      // A frame failed on bad input beside one whose worker was lost (records as the farm leaves
+      // them; the inputs uploaded, no job queued): only the second is worth a retry.
+      const mixed = await submit({ settings, reference: { upload: true }, frames: { upload: 2 } });
+      const inputs = [reference, ...sketches];
+      for (const [i, u] of mixed.uploads!.entries()) await objects.put(u.key, inputs[i]!, 'image/png');
+      await store.update(mixed.id, { state: 'running', awaitingUploads: false });
+      for (const frame of [1, 2]) await store.setFrame(mixed.id, frame, { state: 'active', attempts: 1, worker: 'worker-gone' });
+      await store.setFrame(mixed.id, 1, { state: 'failed', error: { code: 'INVALID_IMAGE', field: 'frames[0]', message: 'frames[0]: not an image', permanent: true } });
+      await store.setFrame(mixed.id, 2, { state: 'failed', error: { code: 'WORKER_LOST', message: 'the frame lost its worker' } });
+      await store.update(mixed.id, { state: 'failed', error: { code: 'FRAMES_FAILED', message: '2 of 2 frames failed' } });
+
+      const page = await context.newPage();
+      await page.goto(`${farm.apiUrl}/`);
+      await page.getByLabel('API key').fill(token);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByRole('heading', { name: 'Shots', level: 1 }).waitFor();
+      // The bar's paint, as `<colour> <image>` (a string: no DOM types in this program).
+      const fill = (scope: string) =>
+        page.evaluate<string>(`(() => {
+          const s = getComputedStyle(document.querySelector(${JSON.stringify(`${scope} .progress-fill`)}));
+          return s.backgroundColor + ' ' + s.backgroundImage;
+        })()`);
+      const RED = 'rgb(185, 28, 28) none'; // --danger, no gradient
+
+      // In the list, both failed shots' bars are red.
+      await page.locator(`tr[data-shot="${broken.id}"] .badge-failed`).waitFor();
+      assert.equal(await fill(`tr[data-shot="${broken.id}"]`), RED);
+      assert.equal(await fill(`tr[data-shot="${mixed.id}"]`), RED);
+
+      // The broken shot: half done, the bar red, no retry offered, and the frame says why.
+      await page.locator(`tr[data-shot="${broken.id}"]`).getByRole('link', { name: broken.id }).click();
+      await page.getByRole('heading', { name: broken.id, level: 1 }).waitFor();
+      assert.equal(await page.getByRole('progressbar', { name: `Progress of shot ${broken.id}` }).getAttribute('aria-valuenow'), '50');
+      assert.equal(await fill('.shot-head'), RED);
+      const retryButton = page.getByRole('button', { name: /^Retry failed/ });
+      assert.equal(await retryButton.textContent(), 'Retry failed', 'no count: nothing to retry');
+      assert.equal(await retryButton.isDisabled(), true);
+      assert.match((await retryButton.getAttribute('title')) ?? '', /bad input that a retry cannot fix/);
+      await page.locator('li[data-frame="2"] .frame-error', { hasText: 'A retry cannot fix this' }).waitFor();
+      await page.screenshot({ path: join(SHOTS_DIR, 'dashboard-shot-failed.png'), fullPage: true });
+
+      // The mixed shot offers the one frame a retry can fix, and the retry renders it.
+      await page.goto(`${farm.apiUrl}/shots/${mixed.id}`);
+      await page.getByRole('heading', { name: mixed.id, level: 1 }).waitFor();
+      await page.getByRole('button', { name: 'Retry failed (1)' }).click();
+      await page.locator('li[data-frame="2"][data-state="completed"]').waitFor({ timeout: 60_000 });
+      await page.locator('.shot-head .badge-failed').waitFor({ timeout: 30_000 });
+      const after = await waitForShot(farm.apiUrl, mixed.id, (s) => s.state === 'failed', 30_000, token);
+      assert.deepEqual(after.frames.map((f) => [f.state, f.error?.code]), [['failed', 'INVALID_IMAGE'], ['completed', undefined]]);
+      await page.getByRole('button', { name: 'Retry failed', exact: true }).waitFor();
+      assert.equal(await page.getByRole('button', { name: 'Retry failed', exact: true }).isDisabled(), true, 'only the permanent failure is left');
+      assert.equal(await fill('.shot-head'), RED);
+    } finally {
+      await context.close();
+      redis.disconnect();
+      objects.destroy();
+    }
   });
 
   it('shuts the API down cleanly on SIGTERM while a live stream is open', async () => {

@@ -206,6 +206,8 @@ describe('celfarm end to end', () => {
   it('serves Prometheus metrics that promtool accepts, on the API and on a worker', async () => {
     // The harness starts workers with WORKER_METRICS_PORT=0 and reads the address they print.
     assert.equal(new URL(farm.workers[0]!.metricsUrl!).hostname, '127.0.0.1', 'worker metrics on loopback by default');
+    const promtool = spawnSync('sh', ['-c', 'command -v promtool'], { encoding: 'utf8' });
+    assert.equal(promtool.status, 0, "promtool not found: install Debian's prometheus (`sudo apt-get install -y prometheus`; npm test does it as root)");
     for (const url of [`${farm.apiUrl}/metrics`, farm.workers[0]!.metricsUrl!]) {
       const text = await (await fetch(url)).text();
       assert.match(text, /celfarm_/);

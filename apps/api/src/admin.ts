@@ -1,6 +1,9 @@
 /**
  * Admin command: bootstraps and manages projects and API keys straight in Redis (no API key
- * needed, so it works before the first key exists). Reads REDIS_URL and REDIS_PREFIX.
+ * needed, so it works before the first key exists). Reads REDIS_URL and REDIS_PREFIX; when
+ * REDIS_URL is unset and `npm run demo` is running, it uses the demo's Redis (from the file the
+ * demo writes, .cache/demo/farm.env; CELFARM_DEMO_ENV names another). An unreachable Redis is one
+ * line on stderr that names the URL and what to do.
  *
  *   node --import tsx apps/api/src/admin.ts keys create --project demo --name td --scopes submit,read,admin [--rate-limit 5]
  *   node --import tsx apps/api/src/admin.ts keys list --project demo
@@ -12,6 +15,8 @@
  * `keys create` prints the token alone on one stdout line (shown once; everything else goes to
  * stderr), so `TOKEN=$(… keys create …)` works. Exit status: 0 done, 1 failed, 2 bad usage.
  */
+import { readFileSync } from 'node:fs';
+import { relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { ConfigError, loadConfig } from '@celfarm/config';
@@ -26,6 +31,54 @@ const USAGE = `usage: admin.ts <command>
   webhooks disallow --project <p> --host <host[:port]>`;
 
 class UsageError extends Error {}
+
+/** Where `npm run demo` writes its connection details (tools/services, DEMO_FARM_ENV). */
+const DEMO_FARM_ENV = resolve(import.meta.dirname, '../../..', '.cache/demo/farm.env');
+
+function running(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+interface Target {
+  env: Record<string, string | undefined>;
+  /** The demo connection file the Redis settings came from. */
+  demo?: string;
+  /** A demo connection file left behind by a demo that is gone, and so ignored. */
+  stale?: string;
+}
+
+/** `env`, or when it has no REDIS_URL, `env` with the running demo's REDIS_URL and REDIS_PREFIX. */
+function target(env: Record<string, string | undefined>, file: string): Target {
+  if (env.REDIS_URL) return { env };
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return { env };
+  }
+  const vars = new Map([...text.matchAll(/^export ([A-Z0-9_]+)='((?:[^']|'\\'')*)'$/gm)].map(([, k, v]) => [k!, v!.replaceAll("'\\''", "'")]));
+  const pid = Number(vars.get('CELFARM_DEMO_PID'));
+  const shown = relative(process.cwd(), file) || file;
+  if (!running(pid) || !vars.get('REDIS_URL')) return { env, stale: `${shown} (its demo, pid ${pid}, is no longer running)` };
+  return { env: { ...env, REDIS_URL: vars.get('REDIS_URL'), REDIS_PREFIX: env.REDIS_PREFIX || vars.get('REDIS_PREFIX') }, demo: shown };
+}
+
+/** The URL without its password, for messages. */
+function shownUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString().replace(/\/$/, '');
+  } catch {
+    return url;
+  }
+}
 
 function need(value: string | undefined, flag: string): string {
   if (!value) throw new UsageError(`--${flag} is required`);
@@ -106,10 +159,26 @@ async function run(store: KeyStore, argv: string[]): Promise<void> {
 }
 
 async function main(): Promise<number> {
-  const config = loadConfig();
-  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 2, lazyConnect: true });
+  const { env, demo, stale } = target(process.env, process.env.CELFARM_DEMO_ENV || DEMO_FARM_ENV);
+  const config = loadConfig(env);
+  if (demo) console.error(`using the running demo's Redis, ${shownUrl(config.REDIS_URL)} (from ${demo})`);
+  // One attempt, no reconnects: this command either reaches Redis at once or says why not.
+  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 2, lazyConnect: true, connectTimeout: 5_000, retryStrategy: () => null });
+  // Kept for the message (connect() itself rejects with "Connection is closed"); handled, so
+  // ioredis prints no trace of its own.
+  let cause: unknown;
+  redis.on('error', (e: unknown) => (cause = e));
   try {
-    await redis.connect();
+    try {
+      await redis.connect();
+    } catch (e) {
+      const where = demo ? `the running demo's Redis, ${shownUrl(config.REDIS_URL)} (${demo})` : `Redis at ${shownUrl(config.REDIS_URL)}`;
+      const why = cause ?? e;
+      throw new Error(
+        `cannot reach ${where} (${why instanceof Error ? why.message : String(why)}): set REDIS_URL (and REDIS_PREFIX) to the farm's Redis, ` +
+          `or start \`npm run demo -- --keep\`, whose Redis this command finds by itself${stale ? `; ignored ${stale}` : ''}`,
+      );
+    }
     await run(new KeyStore(redis, config.REDIS_PREFIX), process.argv.slice(2));
     return 0;
   } finally {

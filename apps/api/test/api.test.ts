@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Redis } from 'ioredis';
 import { loadConfig, type Config } from '@celfarm/config';
-import { FarmQueues, ShotStore, type FrameRecord } from '@celfarm/jobs';
+import { EventBus, FarmQueues, ShotStore, type FrameRecord } from '@celfarm/jobs';
 import { buildAnalyticPack } from '@celfarm/model-kit/analytic';
 import { COLOURS, halfImage, sketchFrame } from '@celfarm/model-kit/samples';
 import { encodePng } from '@celfarm/pipeline/image/codec';
@@ -36,6 +36,7 @@ interface View {
   etaSeconds: number | null;
   awaitingUploads: boolean;
   round: number;
+  retryableFrames: number;
   frames: (Omit<FrameRecord, 'updatedAt'> & { input: string; outputUrl?: string })[];
   uploads?: { field: string; key: string; method: string; url: string; headers: Record<string, string> }[];
 }
@@ -176,6 +177,8 @@ describe('apps/api on redis-server + s3rver', () => {
     const job = await queues.queues.prepare.getJob(`${shot.id}-prepare`);
     assert.ok(job, 'prepare job enqueued');
     assert.deepEqual(job.data, { shotId: shot.id, project: 'demo' });
+    const created = (await new EventBus(redis, prefix).recent('demo', 1000)).filter((e) => e.shotId === shot.id);
+    assert.deepEqual(created.map((e) => [e.type, e.data]), [['shot.created', { state: 'queued', frameCount: 2, priority: 70, awaitingUploads: false }]], 'announced once');
   });
 
   it('returns the first shot for a repeated Idempotency-Key and creates nothing more', async () => {
@@ -353,7 +356,8 @@ describe('apps/api on redis-server + s3rver', () => {
     assert.equal(nothing.status, 409, nothing.text);
     const keys = shotKeys('', 'demo', shot.id);
     await store.update(shot.id, { state: 'running' });
-    await store.setFrame(shot.id, 1, { state: 'completed', attempts: 1, output: keys.output(1), seconds: 2, worker: 'w1' });
+    await store.setFrame(shot.id, 1, { state: 'active', attempts: 1, worker: 'w1' });
+    await store.setFrame(shot.id, 1, { state: 'completed', output: keys.output(1), seconds: 2 });
     await store.setFrame(shot.id, 2, { state: 'active', attempts: 1, worker: 'w2' });
     await store.setProgress(shot.id, 2, { stage: 'sample', step: 1, steps: 4 });
     const running = await call('GET', `/v1/shots/${shot.id}`);
@@ -367,10 +371,12 @@ describe('apps/api on redis-server + s3rver', () => {
 
     await store.setFrame(shot.id, 2, { state: 'failed', attempts: 3, error: { code: 'RUNTIME', message: 'boom' } });
     await store.update(shot.id, { state: 'failed', error: { code: 'FRAMES_FAILED', message: '1 of 2 frames failed' } });
+    assert.equal((await call('GET', `/v1/shots/${shot.id}`)).body.retryableFrames, 1, 'a runtime failure can be retried');
     const r = await call('POST', `/v1/shots/${shot.id}/retry`);
     assert.equal(r.status, 200, r.text);
     assert.equal(r.body.state, 'running');
     assert.equal(r.body.round, 1);
+    assert.equal(r.body.retryableFrames, 0);
     const frame2 = (await store.frame(shot.id, 2))!;
     assert.deepEqual([frame2.state, frame2.attempts, frame2.error, frame2.seed], ['waiting', 3, undefined, 41]);
     assert.equal((await store.frame(shot.id, 1))!.state, 'completed');
@@ -379,6 +385,47 @@ describe('apps/api on redis-server + s3rver', () => {
     assert.equal(await queues.queues.frames.getJob(`${shot.id}-1-r1`), undefined, 'completed frames are not rerun');
     const twice = await call<ErrorBody>('POST', `/v1/shots/${shot.id}/retry`);
     assert.equal(twice.status, 409);
+  });
+
+  it('refuses to retry frames that failed for good (409 NOT_RETRYABLE, nothing queued) and retries only the others', async () => {
+    const invalid = { code: 'INVALID_IMAGE', field: 'frames[1]', message: 'frames[1]: not a PNG, JPEG or WebP image', permanent: true };
+    const finish = async (id: string, outcomes: Partial<FrameRecord>[]) => {
+      await store.update(id, { state: 'running' });
+      for (const [i, o] of outcomes.entries()) {
+        await store.setFrame(id, i + 1, { state: 'active', attempts: 1, worker: 'w1' });
+        await store.setFrame(id, i + 1, o);
+      }
+      await store.update(id, { state: 'failed', error: { code: 'FRAMES_FAILED', message: 'frames failed' } });
+    };
+
+    // Only a permanent failure left: nothing a retry could fix.
+    const { body: bad } = await submitForm({ project: 'demo', settings: { steps: 4 } }, { reference, frames: sketches });
+    await finish(bad.id, [{ state: 'completed', output: shotKeys('', 'demo', bad.id).output(1) }, { state: 'failed', error: invalid }]);
+    const badView = await call('GET', `/v1/shots/${bad.id}`);
+    assert.deepEqual([badView.body.counts.failed, badView.body.retryableFrames], [1, 0], 'one failed, none retryable');
+    const jobs = await jobCount();
+    const refused = await call<ErrorBody>('POST', `/v1/shots/${bad.id}/retry`);
+    assert.equal(refused.status, 409, refused.text);
+    assert.equal(refused.body.error.code, 'NOT_RETRYABLE');
+    assert.match(refused.body.error.message, /frame 2 INVALID_IMAGE \(frames\[1\]\): .*not a PNG/);
+    assert.match(refused.body.error.message, /a retry cannot fix/);
+    assert.equal(await jobCount(), jobs, 'nothing queued');
+    const after = (await store.get(bad.id))!;
+    assert.deepEqual([after.state, after.round], ['failed', 0]);
+    assert.deepEqual((await store.frame(bad.id, 2))!.error, invalid, 'the frame keeps its failure');
+
+    // A permanent failure and a lost worker: only the frame that lost its worker runs again.
+    const { body: mixed } = await submitForm({ project: 'demo', settings: { steps: 4 } }, { reference, frames: sketches });
+    await finish(mixed.id, [{ state: 'failed', error: invalid }, { state: 'failed', error: { code: 'WORKER_LOST', message: 'the frame lost its worker' } }]);
+    assert.deepEqual((await call('GET', `/v1/shots/${mixed.id}`)).body.retryableFrames, 1);
+    const r = await call('POST', `/v1/shots/${mixed.id}/retry`);
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual([r.body.state, r.body.round], ['running', 1]);
+    assert.deepEqual((await store.frames(mixed.id)).map((f) => [f.state, f.error?.code]), [['failed', 'INVALID_IMAGE'], ['waiting', undefined]]);
+    assert.ok(await queues.queues.frames.getJob(`${mixed.id}-2-r1`), 'frame 2 of round 1');
+    assert.equal(await queues.queues.frames.getJob(`${mixed.id}-1-r1`), undefined, 'the permanent failure is not rerun');
+    const started = (await new EventBus(redis, prefix).recent('demo', 1000)).find((e) => e.shotId === mixed.id && e.type === 'shot.started');
+    assert.deepEqual(started?.data, { state: 'running', round: 1, frames: [2], notRetried: [1] });
   });
 
   it('lists newest first in pages, filters by state, refuses a bad state name', async () => {

@@ -246,7 +246,8 @@ describe('projects, API keys and tenancy', () => {
     const outKey = shotKeys('', 'beta', done.id).output(1);
     await objects.put(outKey, reference, 'image/png');
     await store.update(done.id, { state: 'running' });
-    await store.setFrame(done.id, 1, { state: 'completed', attempts: 1, output: outKey, seconds: 1, worker: 'w1' });
+    await store.setFrame(done.id, 1, { state: 'active', attempts: 1, worker: 'w1' });
+    await store.setFrame(done.id, 1, { state: 'completed', output: outKey, seconds: 1 });
     await store.update(done.id, { state: 'completed' });
     const failed = (await submit(b.token, { settings: { steps: 4 } })).body;
     assert.equal(failed.project, 'beta', 'project defaults to the key’s');

@@ -1,27 +1,31 @@
 /**
  * A small client of the celfarm REST API for the CLI: every call sends the API key as a bearer
  * token, 429 and 503 answers are retried after their Retry-After, and error bodies
- * (`{error: {code, field?, message}}`) become `ApiError`s.
+ * (`{error: {code, field?, message}}`) become `ApiError`s. What it sends and reads is typed by
+ * the wire contract, @celfarm/contract.
  */
+import {
+  ApiError,
+  TERMINAL_SHOT,
+  type CreatedKey,
+  type CreateKeyInput,
+  type CreateWebhookInput,
+  type DeliveryAttempt,
+  type DeliveryList,
+  type KeyList,
+  type KeyView,
+  type ListQuery,
+  type Redelivery,
+  type ShotList,
+  type ShotView,
+  type SubmitView,
+  type WebhookCreated,
+  type WebhookList,
+  type WebhookView,
+} from '@celfarm/contract';
 
-export interface ErrorInfo {
-  code: string;
-  field?: string;
-  message: string;
-}
-
-/** An error answer of the API (or a transport failure, with status 0). */
-export class ApiError extends Error {
-  override readonly name = 'ApiError';
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly field?: string,
-  ) {
-    super(message);
-  }
-}
+export { ApiError };
+export type { ShotView } from '@celfarm/contract';
 
 /** Bad input found by the CLI itself, before anything was sent (exit status 2). */
 export class InputError extends Error {
@@ -35,50 +39,7 @@ export class InputError extends Error {
   }
 }
 
-export type ShotState = 'queued' | 'preparing' | 'running' | 'completed' | 'failed' | 'cancelled';
-export const TERMINAL_STATES: readonly string[] = ['completed', 'failed', 'cancelled'];
-
-export interface FrameView {
-  frame: number;
-  state: string;
-  stage?: string;
-  step?: number;
-  steps?: number;
-  attempts: number;
-  worker?: string;
-  seed: number;
-  error?: ErrorInfo;
-  input: string;
-  output?: string;
-  outputUrl?: string;
-}
-
-export interface ShotSummary {
-  id: string;
-  project: string;
-  state: ShotState;
-  createdAt: string;
-  updatedAt: string;
-  settings: Record<string, unknown>;
-  seed: number;
-  priority: number;
-  frameCount: number;
-  counts: Record<string, number>;
-  progress: number;
-  etaSeconds: number | null;
-  awaitingUploads: boolean;
-  round: number;
-  error?: ErrorInfo;
-}
-
-export interface ShotView extends ShotSummary {
-  frames: FrameView[];
-}
-
-export interface ShotList {
-  shots: ShotSummary[];
-  next: string | null;
-}
+export const TERMINAL_STATES: readonly string[] = TERMINAL_SHOT;
 
 export interface ClientOptions {
   api: string;
@@ -111,6 +72,10 @@ export function retryAfterMs(header: string | null, now = Date.now()): number | 
 
 const defaultSleep = (ms: number) => new Promise<void>((res) => setTimeout(res, ms));
 
+/**
+ * The API's client. Names typed on the command line (a shot state, scopes, event types) go as
+ * the strings they are: the API checks them and answers a 400 naming the field.
+ */
 export class CelfarmApi {
   readonly api: string;
   private readonly key?: string;
@@ -157,23 +122,13 @@ export class CelfarmApi {
         continue;
       }
       const text = await res.text();
-      let parsed: unknown = undefined;
-      if (text) {
-        try {
-          parsed = JSON.parse(text);
-        } catch {
-          parsed = undefined;
-        }
+      if (!res.ok) throw ApiError.fromAnswer(res.status, text, res.statusText);
+      if (!text) return { status: res.status, body: undefined as T };
+      try {
+        return { status: res.status, body: JSON.parse(text) as T };
+      } catch {
+        throw new ApiError(res.status, 'BAD_RESPONSE', `${method} ${path}: the API answered something that is not JSON`);
       }
-      if (!res.ok) {
-        const err = (parsed as { error?: Partial<ErrorInfo> } | undefined)?.error;
-        if (err && typeof err.code === 'string') {
-          throw new ApiError(res.status, err.code, err.message ?? res.statusText, err.field);
-        }
-        throw new ApiError(res.status, `HTTP_${res.status}`, text.slice(0, 200).trim() || res.statusText || `status ${res.status}`);
-      }
-      if (text && parsed === undefined) throw new ApiError(res.status, 'BAD_RESPONSE', `${method} ${path}: the API answered something that is not JSON`);
-      return { status: res.status, body: parsed as T };
     }
   }
 
@@ -204,8 +159,8 @@ export class CelfarmApi {
 
   // Shots
 
-  async submitShot(form: FormData, idempotencyKey?: string): Promise<{ created: boolean; shot: ShotView }> {
-    const r = await this.request<ShotView>('POST', '/v1/shots', { form, headers: idempotencyKey ? { 'idempotency-key': idempotencyKey } : {} });
+  async submitShot(form: FormData, idempotencyKey?: string): Promise<{ created: boolean; shot: SubmitView }> {
+    const r = await this.request<SubmitView>('POST', '/v1/shots', { form, headers: idempotencyKey ? { 'idempotency-key': idempotencyKey } : {} });
     return { created: r.status === 201, shot: r.body };
   }
 
@@ -213,7 +168,7 @@ export class CelfarmApi {
     return (await this.request<ShotView>('GET', `/v1/shots/${encodeURIComponent(id)}`)).body;
   }
 
-  async shots(query: { state?: string; project?: string; limit?: number; before?: string }): Promise<ShotList> {
+  async shots(query: Partial<Omit<ListQuery, 'state'>> & { state?: string }): Promise<ShotList> {
     return (await this.request<ShotList>('GET', '/v1/shots', { query })).body;
   }
 
@@ -227,12 +182,12 @@ export class CelfarmApi {
 
   // API keys (admin scope)
 
-  async createKey(body: { name: string; scopes: string[]; rateLimit?: number }): Promise<Record<string, unknown>> {
-    return (await this.request<Record<string, unknown>>('POST', '/v1/keys', { json: body })).body;
+  async createKey(body: Omit<CreateKeyInput, 'scopes'> & { scopes: string[] }): Promise<CreatedKey> {
+    return (await this.request<CreatedKey>('POST', '/v1/keys', { json: body })).body;
   }
 
-  async keys(): Promise<Record<string, unknown>[]> {
-    return listOf((await this.request<unknown>('GET', '/v1/keys')).body, 'keys');
+  async keys(): Promise<KeyView[]> {
+    return (await this.request<KeyList>('GET', '/v1/keys')).body.keys;
   }
 
   async revokeKey(id: string): Promise<void> {
@@ -241,40 +196,27 @@ export class CelfarmApi {
 
   // Webhooks (admin scope)
 
-  async createWebhook(body: { url: string; events: string[]; description?: string }): Promise<Record<string, unknown>> {
-    return (await this.request<Record<string, unknown>>('POST', '/v1/webhooks', { json: body })).body;
+  async createWebhook(body: Omit<CreateWebhookInput, 'events'> & { events: string[] }): Promise<WebhookCreated> {
+    return (await this.request<WebhookCreated>('POST', '/v1/webhooks', { json: body })).body;
   }
 
-  async webhooks(): Promise<Record<string, unknown>[]> {
-    return listOf((await this.request<unknown>('GET', '/v1/webhooks')).body, 'webhooks');
+  async webhooks(): Promise<WebhookView[]> {
+    return (await this.request<WebhookList>('GET', '/v1/webhooks')).body.webhooks;
   }
 
   async deleteWebhook(id: string): Promise<void> {
     await this.request<void>('DELETE', `/v1/webhooks/${encodeURIComponent(id)}`);
   }
 
-  async deliveries(id: string): Promise<Record<string, unknown>[]> {
-    return listOf((await this.request<unknown>('GET', `/v1/webhooks/${encodeURIComponent(id)}/deliveries`)).body, 'deliveries');
+  async deliveries(id: string): Promise<DeliveryAttempt[]> {
+    return (await this.request<DeliveryList>('GET', `/v1/webhooks/${encodeURIComponent(id)}/deliveries`)).body.deliveries;
   }
 
-  async redeliver(id: string, eventId: string): Promise<unknown> {
-    return (await this.request<unknown>('POST', `/v1/webhooks/${encodeURIComponent(id)}/deliveries/${encodeURIComponent(eventId)}/redeliver`)).body;
+  async redeliver(id: string, eventId: string): Promise<Redelivery> {
+    return (await this.request<Redelivery>('POST', `/v1/webhooks/${encodeURIComponent(id)}/deliveries/${encodeURIComponent(eventId)}/redeliver`)).body;
   }
 
-  async ping(id: string): Promise<unknown> {
-    return (await this.request<unknown>('POST', `/v1/webhooks/${encodeURIComponent(id)}/ping`)).body;
+  async ping(id: string): Promise<DeliveryAttempt> {
+    return (await this.request<DeliveryAttempt>('POST', `/v1/webhooks/${encodeURIComponent(id)}/ping`)).body;
   }
-}
-
-/** A list answer: a bare array, `{<name>: [...]}`, or the first array property of the object. */
-export function listOf(body: unknown, name: string): Record<string, unknown>[] {
-  if (Array.isArray(body)) return body as Record<string, unknown>[];
-  if (body && typeof body === 'object') {
-    const o = body as Record<string, unknown>;
-    if (Array.isArray(o[name])) return o[name] as Record<string, unknown>[];
-    if (Array.isArray(o.items)) return o.items as Record<string, unknown>[];
-    const first = Object.values(o).find(Array.isArray);
-    if (first) return first as Record<string, unknown>[];
-  }
-  return [];
 }

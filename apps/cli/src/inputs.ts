@@ -3,9 +3,9 @@
  * the API takes, and the default idempotency key, a hash of everything that defines the shot so a
  * retried command returns the first shot instead of creating a second one.
  */
-import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
+import { sha256Hex } from '@celfarm/pipeline/hash';
 import { InputError } from './api.ts';
 
 export const FRAME_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.webp'];
@@ -96,8 +96,6 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
-const sha256 = (data: Uint8Array | string) => createHash('sha256').update(data).digest('hex');
-
 /**
  * The default Idempotency-Key: `cli-` + a sha256 over the request field (project, settings,
  * priority, failedFrameShare) and the content hashes of the reference, background and frames in
@@ -107,9 +105,9 @@ export function defaultIdempotencyKey(inputs: ShotInputs): string {
   const doc = {
     v: 1,
     request: requestField(inputs),
-    reference: sha256(inputs.reference.bytes),
-    background: inputs.background ? sha256(inputs.background.bytes) : null,
-    frames: inputs.frames.map((f) => sha256(f.bytes)),
+    reference: sha256Hex(inputs.reference.bytes),
+    background: inputs.background ? sha256Hex(inputs.background.bytes) : null,
+    frames: inputs.frames.map((f) => sha256Hex(f.bytes)),
   };
-  return `cli-${sha256(canonicalJson(doc)).slice(0, 48)}`;
+  return `cli-${sha256Hex(canonicalJson(doc)).slice(0, 48)}`;
 }

@@ -4,7 +4,6 @@
  * the signals; this module owns the order things start and stop in.
  */
 import { hostname } from 'node:os';
-import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import type { Config } from '@celfarm/config';
 import { EventBus, FarmQueues, ShotStore } from '@celfarm/jobs';
@@ -15,7 +14,7 @@ import { FarmWorker } from './farm-worker.ts';
 import { Heartbeat } from './heartbeat.ts';
 import { NoopHost } from './noop-host.ts';
 import { metricsUrl, startMetricsServer } from './metrics-server.ts';
-import { fetchPack, parsePackLocation, readManifest, type ResolvedPack } from './pack-source.ts';
+import { resolvePack } from './pack-source.ts';
 import { createFollowUps, createProcessors } from './processors.ts';
 import { startQueueWorkers } from './queue-workers.ts';
 import { Reaper } from './reaper.ts';
@@ -40,22 +39,6 @@ const storeHealth = (objects: WaitingObjectStore) => {
   return a.available ? { state: 'up' } : { state: 'down', since: a.since, reason: a.reason, waiting: a.waiting };
 };
 
-
-/** PACK_DIR in place, else PACK_S3_PREFIX downloaded into PACK_CACHE_DIR (sha256-verified). */
-export async function resolvePack(config: Config, objects: S3ObjectStore): Promise<ResolvedPack> {
-  if (config.PACK_DIR) {
-    const dir = resolve(config.PACK_DIR);
-    return { dir, manifest: await readManifest(dir), source: 'dir' };
-  }
-  if (!config.PACK_S3_PREFIX) throw new Error('no model pack: set PACK_DIR (a pack folder) or PACK_S3_PREFIX (an object-store prefix with pack.json)');
-  const { bucket, prefix } = parsePackLocation(config.PACK_S3_PREFIX, config.S3_BUCKET);
-  const store = bucket === objects.bucket ? objects : new S3ObjectStore(s3OptionsFrom(config, bucket));
-  try {
-    return await fetchPack(store, prefix, resolve(config.PACK_CACHE_DIR));
-  } finally {
-    if (store !== objects) store.destroy();
-  }
-}
 
 export async function startWorkerApp(config: Config, log: Logger = consoleLogger): Promise<WorkerApp> {
   const id = config.WORKER_ID ?? `${hostname()}-${process.pid}`;

@@ -2,13 +2,20 @@
  * How the worker tells bad input (fail now, a retry cannot fix it) from a transient failure (let
  * BullMQ retry with backoff), and how errors are recorded on shots and frames.
  */
-import { JobPayloadError, type ErrorInfo } from '@celfarm/jobs';
+import { JobPayloadError, type ErrorInfo, type ShotRecord, type ShotStore } from '@celfarm/jobs';
 import { PipelineError } from '@celfarm/pipeline';
 import { StoreUnavailableError } from '@celfarm/storage';
 
 /** The job names a shot or frame record that does not exist (deleted, or never created). */
 export class ShotNotFoundError extends Error {
   override readonly name = 'ShotNotFoundError';
+}
+
+/** The shot a job names; ShotNotFoundError (bad input: not retried) when it does not exist. */
+export async function existingShot(store: Pick<ShotStore, 'get'>, id: string): Promise<ShotRecord> {
+  const shot = await store.get(id);
+  if (!shot) throw new ShotNotFoundError(`shot ${id} does not exist`);
+  return shot;
 }
 
 /**
@@ -27,11 +34,15 @@ export function isBadInput(e: unknown): boolean {
  */
 export const isStoreUnavailable = (e: unknown): e is StoreUnavailableError => e instanceof StoreUnavailableError;
 
-/** The error as stored on shot and frame records: pipeline errors keep their code and field. */
+/**
+ * The error as stored on shot and frame records: pipeline errors keep their code and field; bad
+ * input is marked `permanent`, so no one offers to retry what would fail the same way.
+ */
 export function errorInfo(e: unknown): ErrorInfo {
-  if (e instanceof PipelineError) return { code: e.code, field: e.field, message: e.message };
+  const permanent = isBadInput(e) ? { permanent: true } : {};
+  if (e instanceof PipelineError) return { code: e.code, field: e.field, message: e.message, ...permanent };
   const err = e instanceof Error ? e : new Error(String(e));
-  if (err instanceof ShotNotFoundError || err instanceof JobPayloadError) return { code: 'BAD_JOB', message: err.message };
+  if (err instanceof ShotNotFoundError || err instanceof JobPayloadError) return { code: 'BAD_JOB', message: err.message, ...permanent };
   if (err instanceof StoreUnavailableError) return { code: 'STORE_UNAVAILABLE', message: err.message };
   return { code: 'INTERNAL', message: `${err.name}: ${err.message}` };
 }

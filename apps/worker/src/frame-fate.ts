@@ -8,7 +8,7 @@
  */
 import { frameFix, type FarmQueues, type FrameFix, type FrameRecord, type ShotStore } from '@celfarm/jobs';
 import type { FarmMetrics } from '@celfarm/metrics';
-import type { FarmEvents } from './farm-worker.ts';
+import type { FarmEvents } from './farm-events.ts';
 
 export interface FrameFateOptions {
   store: Pick<ShotStore, 'get' | 'frame' | 'setFrame' | 'activeFrames' | 'forgetActive'>;

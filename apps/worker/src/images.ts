@@ -3,8 +3,7 @@
  * decoded (on the main thread, so it overlaps the inference thread's work); masks encoded as
  * deterministic greyscale PNGs.
  */
-import { createHash } from 'node:crypto';
-import { decodeImage, encodePngRgb8, PipelineError, type Planar } from '@celfarm/pipeline';
+import { decodeImage, encodePngRgb8, PipelineError, sha256Hex, type Planar } from '@celfarm/pipeline';
 import type { ObjectStore } from '@celfarm/storage';
 
 export interface InputImage {
@@ -13,8 +12,6 @@ export interface InputImage {
   sha256: string;
   image: Planar;
 }
-
-export const sha256Hex = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 
 /** The bytes of `key`; a missing object is bad input (MISSING_INPUT naming `field`), not a retry. */
 export async function fetchInput(objects: ObjectStore, key: string, field: string): Promise<Uint8Array> {

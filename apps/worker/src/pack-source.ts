@@ -14,14 +14,13 @@
  * cut short keeps the files it verified: the next attempt fetches only what is missing or wrong.
  * A cached copy is still re-hashed before reuse, which is why nothing is fsync'ed.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { link, mkdir, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
-import { packFileEntries, packSchema, PipelineError, type PackFile, type PackManifest } from '@celfarm/pipeline';
-import { getToFile, type ObjectStore } from '@celfarm/storage';
-import { sha256Hex } from './images.ts';
+import { join, resolve } from 'node:path';
+import type { Config } from '@celfarm/config';
+import { packFileEntries, PipelineError, readPackManifest, sha256File, sha256Hex, type PackFile, type PackManifest } from '@celfarm/pipeline';
+import { getToFile, parseS3Location, withBucket, type ObjectStore, type S3ObjectStore } from '@celfarm/storage';
 
 export interface ResolvedPack {
   dir: string;
@@ -68,6 +67,8 @@ export interface FetchPackOptions {
   owner?: LockOwner;
   /** Whether a lock's owner still runs. Default {@link lockOwnerAlive}. */
   isAlive?: (owner: LockOwner) => boolean;
+  /** How errors name the store, e.g. `s3://models`. Default: keys alone. */
+  where?: string;
   /** Clock and sleep, injectable so the lock's timeouts are tested without waiting. */
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
@@ -78,50 +79,21 @@ export class PackLockTimeoutError extends Error {
   override readonly name = 'PackLockTimeoutError';
 }
 
-/** Parses pack.json bytes; PACK_INVALID lists every problem. */
-export function parseManifest(bytes: Uint8Array | string): PackManifest {
-  let json: unknown;
-  try {
-    json = JSON.parse(typeof bytes === 'string' ? bytes : new TextDecoder().decode(bytes));
-  } catch (e) {
-    throw new PipelineError('PACK_INVALID', `pack.json is not JSON (${(e as Error).message})`, 'pack.json');
+/** PACK_DIR in place, else PACK_S3_PREFIX downloaded into PACK_CACHE_DIR (sha256-verified). */
+export async function resolvePack(config: Config, objects: S3ObjectStore): Promise<ResolvedPack> {
+  if (config.PACK_DIR) {
+    const dir = resolve(config.PACK_DIR);
+    return { dir, manifest: (await readPackManifest({ dir })).manifest, source: 'dir' };
   }
-  const r = packSchema.safeParse(json);
-  if (!r.success) {
-    throw new PipelineError('PACK_INVALID', r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '), 'pack.json');
-  }
-  return r.data;
-}
-
-/** The manifest of a local pack folder. */
-export async function readManifest(dir: string): Promise<PackManifest> {
-  let raw: string;
-  try {
-    raw = await readFile(join(dir, 'pack.json'), 'utf8');
-  } catch {
-    throw new PipelineError('PACK_FILE_MISSING', `no pack.json in ${dir}`, 'pack.json');
-  }
-  return parseManifest(raw);
-}
-
-/** `s3://bucket/prefix` names its own bucket; a bare prefix lives in `defaultBucket`. */
-export function parsePackLocation(location: string, defaultBucket: string): { bucket: string; prefix: string } {
-  const m = /^s3:\/\/([^/]+)\/?(.*)$/.exec(location);
-  const [bucket, prefix] = m ? [m[1]!, m[2]!] : [defaultBucket, location];
-  return { bucket, prefix: prefix.replace(/^\/+|\/+$/g, '') };
+  if (!config.PACK_S3_PREFIX) throw new Error('no model pack: set PACK_DIR (a pack folder) or PACK_S3_PREFIX (an object-store prefix with pack.json)');
+  const { bucket, prefix } = parseS3Location(config.PACK_S3_PREFIX, config.S3_BUCKET);
+  return withBucket(config, objects, bucket, (store) => fetchPack(store, prefix, resolve(config.PACK_CACHE_DIR), { where: `s3://${bucket}` }));
 }
 
 const errno = (e: unknown) => (e as NodeJS.ErrnoException).code;
 
-async function sha256File(path: string): Promise<string | null> {
-  const hash = createHash('sha256');
-  try {
-    for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  } catch {
-    return null;
-  }
-  return hash.digest('hex');
-}
+/** The file's sha256, or null when it cannot be read (absent: to be downloaded). */
+const sha256IfPresent = (path: string): Promise<string | null> => sha256File(path).catch(() => null);
 
 /** Writes `path` whole or not at all (readers never see a half-written file). */
 async function writeAtomic(path: string, bytes: Uint8Array | string): Promise<void> {
@@ -143,7 +115,7 @@ async function isComplete(paths: PackPaths, manifestBytes: Uint8Array, manifest:
   const local = await readFile(join(paths.dir, 'pack.json')).catch(() => null);
   if (!local || !Buffer.from(manifestBytes).equals(local)) return false;
   for (const f of packFileEntries(manifest)) {
-    if ((await sha256File(join(paths.dir, f.file))) !== f.sha256) return false;
+    if ((await sha256IfPresent(join(paths.dir, f.file))) !== f.sha256) return false;
   }
   return true;
 }
@@ -151,9 +123,7 @@ async function isComplete(paths: PackPaths, manifestBytes: Uint8Array, manifest:
 /** Downloads (or reuses) the pack under `prefix` of `objects` into `cacheDir`. */
 export async function fetchPack(objects: ObjectStore, prefix: string, cacheDir: string, options: FetchPackOptions = {}): Promise<ResolvedPack> {
   const keyOf = (name: string) => (prefix ? `${prefix}/${name}` : name);
-  const manifestBytes = await objects.get(keyOf('pack.json'));
-  if (!manifestBytes) throw new PipelineError('PACK_FILE_MISSING', `no pack.json under ${keyOf('')}`, 'pack.json');
-  const manifest = parseManifest(manifestBytes);
+  const { manifest, bytes: manifestBytes } = await readPackManifest({ objects, prefix, where: options.where });
   const name = `${manifest.id}@${manifest.version}`;
   const paths: PackPaths = { dir: join(cacheDir, name), lock: join(cacheDir, `${name}.lock`), marker: join(cacheDir, `${name}.complete`) };
   if (await isComplete(paths, manifestBytes, manifest)) return { dir: paths.dir, manifest, source: 'cache' };
@@ -195,7 +165,7 @@ async function download(
   let fetched = 0;
   for (const f of files) {
     const path = join(paths.dir, f.file);
-    if ((await sha256File(path)) === f.sha256) continue;
+    if ((await sha256IfPresent(path)) === f.sha256) continue;
     await downloadFile(objects, keyOf(f.file), path, f, attempts);
     fetched += 1;
   }

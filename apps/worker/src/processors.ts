@@ -10,7 +10,8 @@
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import { JOBS, JobPayloadError, parseJobData, type FarmQueues, type JobData, type JobName } from '@celfarm/jobs';
 import { errorInfo, isBadInput, isStoreUnavailable } from './errors.ts';
-import type { Attempt, FarmWorker } from './farm-worker.ts';
+import type { Attempt } from './attempt.ts';
+import type { FarmWorker } from './farm-worker.ts';
 import type { QueueFollowUps } from './queue-workers.ts';
 
 export type JobProcessor = (job: Job, token?: string, signal?: AbortSignal) => Promise<unknown>;

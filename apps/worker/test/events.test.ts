@@ -1,8 +1,9 @@
 /**
- * The farm events a worker publishes (what webhooks deliver), on real Redis and S3 with the
- * analytic pack: shot.started after prepare, one frame.completed per frame with its output, seed
- * and seconds — also when the frame runs again —, frame.failed only when a failure is final, and
- * the shot's outcome with its frame counts, from finalize or from a failed prepare.
+ * The farm events of a shot (what webhooks deliver), on real Redis and S3 with the analytic pack:
+ * shot.created once, with the shot itself; shot.started after prepare, one frame.completed per
+ * frame with its output, seed and seconds — also when its job runs again —, frame.failed only
+ * when a failure is final, and the shot's outcome with its frame counts, from finalize or from a
+ * failed prepare.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -10,13 +11,20 @@ import { EventBus, frameSeed, type FarmEvent } from '@celfarm/jobs';
 import { PipelineError } from '@celfarm/pipeline';
 import { shotKeys } from '@celfarm/storage';
 import type { FarmEvents } from '../src/farm-worker.ts';
-import { SIZE, sketchPngs, startTestFarm, submitShot, waitForShot, type TestFarm } from './fixtures.ts';
+import { SIZE, sketchPngs, stageShot, startTestFarm, submitShot, waitForShot, type TestFarm } from './fixtures.ts';
 
 describe('FarmWorker events', () => {
   let f: TestFarm;
   let bus: EventBus;
+  /** What the worker itself published, in order. */
+  const fromWorker: string[] = [];
   // The bus needs the farm's Redis, which exists only once the farm has started.
-  const events: FarmEvents = { publish: (type, ref, data) => bus.publish(type, ref, data) };
+  const events: FarmEvents = {
+    publish: (type, ref, data) => {
+      fromWorker.push(`${type}:${ref.shotId}`);
+      return bus.publish(type, ref, data);
+    },
+  };
   before(async () => {
     f = await startTestFarm(`ev${process.pid}`, { events });
     bus = new EventBus(f.records, f.prefix);
@@ -42,9 +50,12 @@ describe('FarmWorker events', () => {
     await waitForShot(f.store, shot.id, ['failed', 'completed']);
     const es = await eventsOnce('ev-mixed', 'shot.failed');
     assert.deepEqual(summary(es), ['frame.completed#1', 'frame.completed#3', 'frame.failed#2', 'shot.created', 'shot.failed', 'shot.started']);
-    // A shot is announced before it starts, even when (as here) nothing else announced it.
+    // Announced once, by the write that created the shot (the worker does not announce it), before it starts.
     const order = es.map((e) => e.type);
-    assert.ok(order.indexOf('shot.created') < order.indexOf('shot.started'), order.join(', '));
+    assert.equal(order.filter((t) => t === 'shot.created').length, 1);
+    assert.equal(order[0], 'shot.created', order.join(', '));
+    assert.ok(fromWorker.includes(`shot.started:${shot.id}`));
+    assert.ok(!fromWorker.includes(`shot.created:${shot.id}`), fromWorker.join(', '));
     assert.ok(es.every((e) => e.shotId === shot.id && e.project === 'ev-mixed'));
     const keys = shotKeys(f.objectPrefix, 'ev-mixed', shot.id);
     const done = es.find((e) => e.type === 'frame.completed' && e.frame === 3)!;
@@ -65,28 +76,33 @@ describe('FarmWorker events', () => {
     const { shot } = await submitShot(f, { project: 'ev-retry', settings: vanilla, frames: await sketchPngs(1) });
     await waitForShot(f.store, shot.id, ['completed']);
     await eventsOnce('ev-retry', 'shot.completed');
-    const ref = { shotId: shot.id, project: shot.project, frame: 1 };
     const attempt = (n: number) => ({ jobId: 'direct', attempt: n, attempts: 2, reportProgress: async () => undefined });
-    // The frame runs again (a worker died after rendering it): no second frame.completed.
-    assert.equal(await f.freshWorker().renderFrame(ref, attempt(1)), 'completed');
+    // The frame's job runs again (a worker died after rendering it): no second frame.completed.
+    assert.equal(await f.freshWorker().renderFrame({ shotId: shot.id, project: shot.project, frame: 1 }, attempt(1)), 'completed');
     assert.deepEqual(summary(await bus.recent('ev-retry')), ['frame.completed#1', 'shot.completed', 'shot.created', 'shot.started']);
 
+    const { shot: flaky } = await stageShot(f, { project: 'ev-retry', settings: vanilla, frames: await sketchPngs(1) });
+    const ref = { shotId: flaky.id, project: flaky.project, frame: 1 };
     const fault = new PipelineError('RUNTIME', 'CUDA error: an illegal memory access was encountered');
     const faulty = f.freshWorker({ host: { prepare: (i, s, o) => f.host.prepare(i, s, o), frame: () => Promise.reject(fault) } });
+    const failures = async () => (await bus.recent('ev-retry')).filter((e) => e.type === 'frame.failed');
     await assert.rejects(faulty.renderFrame(ref, attempt(1)));
-    assert.equal((await bus.recent('ev-retry')).filter((e) => e.type === 'frame.failed').length, 0, 'attempts remain: nothing final yet');
+    assert.equal((await failures()).length, 0, 'attempts remain: nothing final yet');
     await assert.rejects(faulty.renderFrame(ref, attempt(2)));
-    const failed = (await bus.recent('ev-retry')).filter((e) => e.type === 'frame.failed');
+    const failed = await failures();
     assert.equal(failed.length, 1);
-    assert.deepEqual(failed[0]!.data, { error: { code: 'RUNTIME', message: fault.message }, attempts: 2 });
+    assert.equal(failed[0]!.shotId, flaky.id);
+    assert.deepEqual(failed[0]!.data, { error: { code: 'RUNTIME', message: fault.message }, attempts: 2 }, 'not permanent: worth a retry');
   });
 
   it('publishes shot.failed when prepare fails for good (the shot never reaches finalize)', async () => {
     const { shot } = await submitShot(f, { project: 'ev-prepare', settings: vanilla, frames: await sketchPngs(2), withoutReferenceObject: true });
     await waitForShot(f.store, shot.id, ['failed']);
     const es = await eventsOnce('ev-prepare', 'shot.failed');
-    assert.deepEqual(summary(es), ['shot.failed']);
-    assert.deepEqual(es[0]!.data.counts, { waiting: 2, active: 0, completed: 0, failed: 0, cancelled: 0 });
-    assert.deepEqual((es[0]!.data.error as { code: string; field: string }).field, 'reference');
+    assert.deepEqual(summary(es), ['shot.created', 'shot.failed']);
+    const outcome = es.find((e) => e.type === 'shot.failed')!;
+    assert.deepEqual(outcome.data.counts, { waiting: 2, active: 0, completed: 0, failed: 0, cancelled: 0 });
+    const error = outcome.data.error as { code: string; field: string; permanent?: boolean };
+    assert.deepEqual([error.code, error.field, error.permanent], ['MISSING_INPUT', 'reference', true]);
   });
 });

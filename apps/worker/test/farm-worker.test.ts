@@ -18,6 +18,7 @@ import {
   rgbAt,
   SIZE,
   sketchPngs,
+  stageShot,
   startTestFarm,
   submitShot,
   waitFor,
@@ -96,33 +97,59 @@ describe('FarmWorker on redis-server + s3rver', () => {
     assert.ok(f.lines.some((l) => l.startsWith(`frame shot=${shot.id} frame=2 seconds=`)), 'one log line per frame');
   });
 
-  it('reruns a frame job to byte-identical output, and rebuilds a lost context to the same bytes', async () => {
-    const { shot } = await submitShot(f, { settings: full, seed: 3, frames: await sketchPngs(1) });
+  it('leaves a completed frame alone when its job runs again; the same inputs render the same bytes, from a rebuilt context too', async () => {
+    const sketches = await sketchPngs(1);
+    const { shot } = await submitShot(f, { settings: full, seed: 3, frames: sketches });
     await waitForShot(f.store, shot.id, ['completed']);
     const keys = shotKeys(f.objectPrefix, shot.project, shot.id);
     const first = await f.objects.get(keys.output(1));
     const manifest = await f.objects.get(keys.manifest);
+    const record = await f.store.frame(shot.id, 1);
 
-    // At-least-once delivery: the same payload again, as a second job.
+    // At-least-once delivery: the same payload again, as a second job. The frame is done: the
+    // job ends without taking it back (the record stays as it was) or rendering it again.
     const again = await f.queues.queues.frames.add('frame', { shotId: shot.id, project: shot.project, frame: 1 }, { jobId: `${jobIds.frame(shot.id, 1)}-again` });
     await waitFor(async () => (await again.getState()) === 'completed', 'the rerun job');
-    assert.equal((await f.store.frame(shot.id, 1))!.attempts, 2, 'the frame ran again');
+    assert.equal((await f.queues.queues.frames.getJob(again.id!))!.returnvalue, 'completed');
+    assert.deepEqual(await f.store.frame(shot.id, 1), record, 'the completed record is untouched');
     assert.deepEqual(await f.objects.get(keys.output(1)), first, 'same output bytes');
 
-    // A worker that never saw this shot, with the stored context gone: it rebuilds the context.
+    // The same shot again, rendered by a worker that never saw it, with the stored context gone:
+    // it rebuilds the context, and the colour comes out byte for byte the same.
     const contextKey = referenceContextKey(f.objectPrefix, (await f.store.get(shot.id))!.contextKey!);
     await f.objects.deletePrefix(contextKey);
-    const fresh = f.freshWorker();
-    const outcome = await fresh.renderFrame(
-      { shotId: shot.id, project: shot.project, frame: 1 },
+    const { shot: twin } = await stageShot(f, { settings: full, seed: 3, frames: sketches });
+    const outcome = await f.freshWorker().renderFrame(
+      { shotId: twin.id, project: twin.project, frame: 1 },
       { jobId: 'direct', attempt: 1, attempts: 1, reportProgress: async () => undefined },
     );
     assert.equal(outcome, 'completed');
     assert.ok(await f.objects.head(contextKey), 'the rebuilt context is stored again');
-    assert.deepEqual(await f.objects.get(keys.output(1)), first, 'same output bytes after a rebuild');
+    assert.deepEqual(await f.objects.get(shotKeys(f.objectPrefix, twin.project, twin.id).output(1)), first, 'same output bytes after a rebuild');
 
     await f.farm.finalizeShot({ shotId: shot.id, project: shot.project });
     assert.deepEqual(await f.objects.get(keys.manifest), manifest, 'finalize rewrites identical shot.json');
+  });
+
+  it('refuses a late worker a frame that completed or was cancelled: the record stays, nothing renders', async () => {
+    const { shot } = await stageShot(f, { settings: { mode: 'vanilla', steps: 4, width: SIZE, height: SIZE }, frames: await sketchPngs(2) });
+    const attempt = { jobId: 'direct', attempt: 1, attempts: 2, reportProgress: async () => undefined };
+    assert.equal(await f.freshWorker().renderFrame({ shotId: shot.id, project: shot.project, frame: 1 }, attempt), 'completed');
+    // The API cancelled frame 2 after the late worker had read its shot (still running).
+    await f.store.setFrame(shot.id, 2, { state: 'cancelled' }, ['waiting']);
+    const before = await f.store.frames(shot.id);
+
+    let rendered = 0;
+    const late = f.freshWorker({
+      workerId: 'late-worker',
+      host: { prepare: (i, s, o) => f.host.prepare(i, s, o), frame: (...args) => (rendered++, f.host.frame(...args)) },
+    });
+    assert.equal(await late.renderFrame({ shotId: shot.id, project: shot.project, frame: 1 }, attempt), 'completed');
+    assert.equal(await late.renderFrame({ shotId: shot.id, project: shot.project, frame: 2 }, attempt), 'cancelled');
+    assert.equal(rendered, 0, 'nothing rendered');
+    assert.deepEqual(await f.store.frames(shot.id), before, 'both records as they were');
+    assert.deepEqual((await f.store.frames(shot.id)).map((x) => [x.state, x.worker]), [['completed', 'test-worker'], ['cancelled', undefined]]);
+    assert.deepEqual((await f.store.activeFrames()).filter((a) => a.shotId === shot.id), [], 'neither went active');
   });
 
   it('fails a corrupt sketch with INVALID_IMAGE; with failedFrameShare 0 the shot fails, the other frames complete', async () => {
@@ -139,6 +166,7 @@ describe('FarmWorker on redis-server + s3rver', () => {
     assert.deepEqual(frames.map((x) => x.state), ['completed', 'failed', 'completed']);
     assert.equal(frames[1]!.error?.code, 'INVALID_IMAGE');
     assert.equal(frames[1]!.error?.field, 'frames[1]');
+    assert.equal(frames[1]!.error?.permanent, true, 'bad input: a retry would fail the same way');
     assert.equal(frames[1]!.attempts, 1, 'bad input is not retried');
     assert.equal(frames[1]!.sketchSha256, sha256(corrupt), 'the corrupt input is still in the lineage');
     const keys = shotKeys(f.objectPrefix, shot.project, shot.id);
@@ -165,9 +193,8 @@ describe('FarmWorker on redis-server + s3rver', () => {
     assert.deepEqual((await f.store.frames(shot.id)).map((x) => x.state), ['completed', 'completed', 'failed']);
   });
 
-  it('keeps a frame waiting after a transient failure while attempts remain, and fails it after the last', async () => {
-    const { shot } = await submitShot(f, { settings: { mode: 'vanilla', steps: 4, width: SIZE, height: SIZE }, frames: await sketchPngs(1) });
-    await waitForShot(f.store, shot.id, ['completed']);
+  it('keeps a frame waiting after a transient failure while attempts remain, and fails it (retryable) after the last', async () => {
+    const { shot } = await stageShot(f, { settings: { mode: 'vanilla', steps: 4, width: SIZE, height: SIZE }, frames: await sketchPngs(1) });
     const ref = { shotId: shot.id, project: shot.project, frame: 1 };
     const attempt = (n: number) => ({ jobId: 'direct', attempt: n, attempts: 2, reportProgress: async () => undefined });
     // An execution-provider fault on the inference thread: the real host, but frames throw RUNTIME.
@@ -181,9 +208,11 @@ describe('FarmWorker on redis-server + s3rver', () => {
     assert.deepEqual([fr?.state, fr?.error?.code], ['waiting', 'RUNTIME'], 'attempts remain: back to waiting');
     await assert.rejects(faulty.renderFrame(ref, attempt(2)), (e: unknown) => e === fault);
     fr = await f.store.frame(shot.id, 1);
-    assert.deepEqual([fr?.state, fr?.error?.code], ['failed', 'RUNTIME'], 'last attempt: failed');
+    assert.deepEqual([fr?.state, fr?.error?.code, fr?.error?.permanent], ['failed', 'RUNTIME', undefined], 'last attempt: failed, and worth a retry');
     assert.equal((await metrics.frames.get()).values.find((v) => v.labels.outcome === 'failed')?.labels.reason, 'RUNTIME');
 
+    // A retry round hands the frame back (as the API's retry does); a later success clears the error.
+    await f.store.setFrame(shot.id, 1, { state: 'waiting' }, ['failed']);
     assert.equal(await f.freshWorker().renderFrame(ref, attempt(1)), 'completed');
     fr = await f.store.frame(shot.id, 1);
     assert.equal(fr?.state, 'completed');

@@ -16,7 +16,9 @@ import { decodeImage, encodePng, PipelineHost, type PackManifest, type Planar } 
 import { startRedis, startS3, type RunningRedis, type RunningS3, until } from '@celfarm/services';
 import { S3ObjectStore, shotKeys } from '@celfarm/storage';
 import { FarmWorker, type FarmWorkerOptions } from '../src/farm-worker.ts';
-import { readManifest } from '../src/pack-source.ts';
+import { readPackManifest } from '@celfarm/pipeline';
+
+const readManifest = async (dir: string) => (await readPackManifest({ dir })).manifest;
 import { createFollowUps, createProcessors } from '../src/processors.ts';
 import { startQueueWorkers } from '../src/queue-workers.ts';
 
@@ -152,11 +154,26 @@ export interface Submitted {
   reference: Uint8Array;
 }
 
+type ShotPorts = Pick<TestFarm, 'store' | 'objects' | 'objectPrefix' | 'manifest'>;
+
 /** Submits a shot as the API does: records, input objects, then the prepare job. */
-export async function submitShot(
-  f: Pick<TestFarm, 'store' | 'objects' | 'queues' | 'objectPrefix' | 'manifest'>,
-  spec: ShotSpec,
-): Promise<Submitted> {
+export async function submitShot(f: ShotPorts & Pick<TestFarm, 'queues'>, spec: ShotSpec): Promise<Submitted> {
+  const submitted = await createShot(f, spec);
+  await f.queues.enqueuePrepare({ shotId: submitted.shot.id, project: submitted.shot.project }, submitted.shot.priority);
+  return submitted;
+}
+
+/**
+ * A shot whose frames a test renders itself: records and input objects as submitShot leaves
+ * them, the shot `running`, and no job queued (so no queue worker takes its frames).
+ */
+export async function stageShot(f: ShotPorts, spec: ShotSpec): Promise<Submitted> {
+  const created = await createShot(f, spec);
+  return { ...created, shot: (await f.store.update(created.shot.id, { state: 'running' }))! };
+}
+
+/** The shot's input objects, then its records (which announce it). */
+async function createShot(f: ShotPorts, spec: ShotSpec): Promise<Submitted> {
   const id = newShotId();
   const project = spec.project ?? 'demo';
   const seed = spec.seed ?? 7;
@@ -188,7 +205,6 @@ export async function submitShot(
   if (!spec.withoutReferenceObject) await f.objects.put(keys.reference, reference, 'image/png');
   if (spec.background) await f.objects.put(keys.background, spec.background, 'image/png');
   await f.store.create(shot, frames);
-  await f.queues.enqueuePrepare({ shotId: id, project }, shot.priority);
   return { shot, reference };
 }
 

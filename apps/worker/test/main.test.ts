@@ -14,7 +14,9 @@ import { FarmQueues, ShotStore } from '@celfarm/jobs';
 import { buildAnalyticPack } from '@celfarm/model-kit';
 import { packFiles } from '@celfarm/pipeline';
 import { freePort } from '@celfarm/services';
-import { readManifest } from '../src/pack-source.ts';
+import { readPackManifest } from '@celfarm/pipeline';
+
+const readManifest = async (dir: string) => (await readPackManifest({ dir })).manifest;
 import { BUCKET, sketchPngs, SIZE, startServices, submitShot, waitFor, waitForShot, type Services } from './fixtures.ts';
 
 const ROOT = resolve(import.meta.dirname, '../../..');

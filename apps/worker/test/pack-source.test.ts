@@ -12,15 +12,17 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { loadConfig } from '@celfarm/config';
 import { buildAnalyticPack } from '@celfarm/model-kit';
-import { ModelPack, OrtRuntime, packFiles, PipelineError, type PackManifest } from '@celfarm/pipeline';
+import { ModelPack, OrtRuntime, packFiles, PipelineError, readPackManifest, type PackManifest } from '@celfarm/pipeline';
 import type { ObjectStore } from '@celfarm/storage';
-import { fetchPack, PackLockTimeoutError, parsePackLocation, readManifest, type LockOwner } from '../src/pack-source.ts';
+import { fetchPack, PackLockTimeoutError, resolvePack, type LockOwner } from '../src/pack-source.ts';
 import { BUCKET, startServices, type Services } from './fixtures.ts';
 
 const ROOT = resolve(import.meta.dirname, '../../..');
 const PACK = 'analytic@1.0.0';
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+const readManifest = async (dir: string) => (await readPackManifest({ dir })).manifest;
 const fast = { pollMs: 5, pollMaxMs: 20 };
 
 /** The store, counting the objects whose bytes are fetched (pack.json aside). */
@@ -92,11 +94,6 @@ describe('model packs from the object store', () => {
   });
   after(() => s.stop());
 
-  it('parses s3:// locations and bare prefixes', () => {
-    assert.deepEqual(parsePackLocation('s3://models/packs/analytic/', 'celfarm'), { bucket: 'models', prefix: 'packs/analytic' });
-    assert.deepEqual(parsePackLocation('packs/analytic', 'celfarm'), { bucket: 'celfarm', prefix: 'packs/analytic' });
-  });
-
   it('downloads graph and data files verified, reuses the cache, and fetches a damaged file again alone', async () => {
     const cache = join(s.dir, 'cache');
     const { store, fetched } = counting(s.objects);
@@ -151,6 +148,22 @@ describe('model packs from the object store', () => {
     });
     await assertNoCompletePack(empty);
     await assert.rejects(fetchPack(s.objects, 'packs/none', empty), (e: unknown) => e instanceof PipelineError && e.code === 'PACK_FILE_MISSING' && e.field === 'pack.json');
+  });
+
+  it('resolves the configured pack: PACK_DIR in place, PACK_S3_PREFIX downloaded, a wrong prefix named in the error', async () => {
+    const cache = join(s.dir, 'cache-resolve');
+    const env = { S3_ENDPOINT: s.s3.endpoint, S3_BUCKET: BUCKET, PACK_CACHE_DIR: cache };
+    const inPlace = await resolvePack(loadConfig({ ...env, PACK_DIR: source }), s.objects);
+    assert.deepEqual([inPlace.source, inPlace.dir, inPlace.manifest.id], ['dir', source, 'analytic']);
+    const fetched = await resolvePack(loadConfig({ ...env, PACK_S3_PREFIX: `s3://${BUCKET}/packs/analytic/` }), s.objects);
+    assert.deepEqual([fetched.source, fetched.dir], ['download', join(cache, PACK)]);
+    assert.deepEqual(fetched.manifest, inPlace.manifest);
+    await assert.rejects(resolvePack(loadConfig({ ...env, PACK_S3_PREFIX: 'packs' }), s.objects), (e: unknown) => {
+      assert.ok(e instanceof PipelineError && e.code === 'PACK_FILE_MISSING', String(e));
+      assert.match(e.message, new RegExp(`no s3://${BUCKET}/packs/pack\\.json; the packs below it are s3://${BUCKET}/packs/analytic`));
+      return true;
+    });
+    await assert.rejects(resolvePack(loadConfig(env), s.objects), /set PACK_DIR .* or PACK_S3_PREFIX/);
   });
 
   it('takes over the lock and discards the .part of a download that was killed', async () => {

@@ -4,6 +4,7 @@
  * ids, so ids join with `-`.
  */
 import { z } from 'zod';
+import { projectIdSchema } from '@celfarm/tenancy/project-id';
 
 export const QUEUES = {
   /** Once per shot: the ReferenceContext (reference side), then the frame flow. */
@@ -15,7 +16,7 @@ export const QUEUES = {
 } as const;
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
 
-const shotRef = { shotId: z.string().regex(/^[a-z0-9]{6,40}$/), project: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/) };
+const shotRef = { shotId: z.string().regex(/^[a-z0-9]{6,40}$/), project: projectIdSchema };
 /** The retry round a flow job belongs to (0, the first run, when absent: jobs queued before rounds were carried). */
 const round = z.number().int().min(0).optional();
 

@@ -5,7 +5,7 @@
  * `frame.completed`, and webhook deliveries keyed by event id are never doubled.
  */
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import { z } from 'zod';
 
 export const EVENT_TYPES = [
@@ -32,6 +32,14 @@ export const farmEventSchema = z.object({
   data: z.record(z.string(), z.unknown()),
 });
 export type FarmEvent = z.infer<typeof farmEventSchema>;
+
+/** What an event is about: its shot (and frame), in which retry round. */
+export interface EventRef {
+  project: string;
+  shotId: string;
+  frame?: number;
+  round?: number;
+}
 
 export function eventId(type: EventType, shotId: string, frame?: number, round = 0): string {
   const h = createHash('sha256').update(`${type}|${shotId}|${frame ?? ''}|${round}`).digest('hex');
@@ -84,14 +92,27 @@ export class EventBus {
   }
 
   /** Publishes `event` unless its id was published before; returns the event when it is new. */
-  async publish(
-    type: EventType,
-    ref: { project: string; shotId: string; frame?: number; round?: number },
-    data: Record<string, unknown> = {},
-  ): Promise<FarmEvent | null> {
-    const id = eventId(type, ref.shotId, ref.frame, ref.round ?? 0);
-    const event: FarmEvent = {
-      id,
+  async publish(type: EventType, ref: EventRef, data: Record<string, unknown> = {}): Promise<FarmEvent | null> {
+    const event = this.event(type, ref, data);
+    // The once-per-id check and every write happen in one script: a process that dies mid-publish
+    // leaves either nothing (a later publish of the same id goes through) or the whole event.
+    const fresh = await this.redis.eval(PUBLISH_ONCE, 4, ...this.scriptArgs(event));
+    return fresh === 1 ? event : null;
+  }
+
+  /**
+   * Queues the same publication on `multi`, a MULTI of the caller's: the event exists exactly
+   * when the caller's other writes do (ShotStore announces a shot this way as it creates it).
+   */
+  stage(multi: ChainableCommander, type: EventType, ref: EventRef, data: Record<string, unknown> = {}): FarmEvent {
+    const event = this.event(type, ref, data);
+    multi.eval(PUBLISH_ONCE, 4, ...this.scriptArgs(event));
+    return event;
+  }
+
+  private event(type: EventType, ref: EventRef, data: Record<string, unknown>): FarmEvent {
+    return {
+      id: eventId(type, ref.shotId, ref.frame, ref.round ?? 0),
       type,
       project: ref.project,
       shotId: ref.shotId,
@@ -99,22 +120,20 @@ export class EventBus {
       createdAt: this.clock().toISOString(),
       data,
     };
-    // The once-per-id check and every write happen in one script: a process that dies mid-publish
-    // leaves either nothing (a later publish of the same id goes through) or the whole event.
-    const fresh = await this.redis.eval(
-      PUBLISH_ONCE,
-      4,
-      `${this.prefix}:event:${id}`,
-      this.streamKey(ref.project),
+  }
+
+  /** KEYS then ARGV of {@link PUBLISH_ONCE}. */
+  private scriptArgs(event: FarmEvent): (string | number)[] {
+    return [
+      `${this.prefix}:event:${event.id}`,
+      this.streamKey(event.project),
       this.outboxKey,
       this.channel,
       DEDUPE_TTL_S,
       STREAM_MAXLEN,
       OUTBOX_MAXLEN,
       JSON.stringify(event),
-    );
-    if (fresh !== 1) return null;
-    return event;
+    ];
   }
 
   /** The project's most recent events, newest last. */

@@ -4,3 +4,4 @@ export * from './store.ts';
 export * from './queues.ts';
 export * from './events.ts';
 export * from './fate.ts';
+export * from './outcome.ts';

@@ -1,6 +1,7 @@
 /**
  * Shot and frame records: what the farm knows about a shot, stored in Redis (AOF) and mirrored
- * into S3 as shot.json when the shot finishes. The state machine lives here, in one place.
+ * into S3 as shot.json when the shot finishes. The state machines of shots and frames live here,
+ * in one place; ShotStore enforces them on every write.
  */
 import { z } from 'zod';
 
@@ -21,7 +22,30 @@ const SHOT_TRANSITIONS: Record<ShotState, readonly ShotState[]> = {
 };
 export const canShotTransition = (from: ShotState, to: ShotState): boolean => from === to || SHOT_TRANSITIONS[from].includes(to);
 
-export const errorInfoSchema = z.object({ code: z.string(), field: z.string().optional(), message: z.string() });
+/**
+ * A frame renders in rounds: waiting → active → completed | failed. An attempt that fails while
+ * attempts remain, or whose worker was lost, hands the frame back to waiting; a failed frame
+ * goes back to waiting only when its shot's failed frames are retried as a new round; a frame
+ * whose job will never run again fails from waiting. Completed and cancelled are final, so a
+ * late worker (one that lost its lock, or a job delivered twice) cannot undo either.
+ */
+const FRAME_TRANSITIONS: Record<FrameState, readonly FrameState[]> = {
+  waiting: ['active', 'failed', 'cancelled'],
+  active: ['waiting', 'completed', 'failed', 'cancelled'],
+  completed: [],
+  failed: ['waiting'],
+  cancelled: [],
+};
+/** Same-state writes (a patch of other fields, a rerun rewriting its own result) are always allowed. */
+export const canFrameTransition = (from: FrameState, to: FrameState): boolean => from === to || FRAME_TRANSITIONS[from].includes(to);
+
+export const errorInfoSchema = z.object({
+  code: z.string(),
+  field: z.string().optional(),
+  message: z.string(),
+  /** True when no retry can fix it (bad input, bad pack); absent for failures a retry may fix. */
+  permanent: z.boolean().optional(),
+});
 export type ErrorInfo = z.infer<typeof errorInfoSchema>;
 
 export const shotRecordSchema = z.object({

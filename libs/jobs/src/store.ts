@@ -2,11 +2,14 @@
  * Shot, frame and worker records in Redis. Updates are optimistic read-modify-write with an
  * atomic compare-and-set in a Lua script (the write happens only if the stored value is still
  * the one that was read), so concurrent workers and the API never lose each other's writes even
- * over one shared connection (WATCH is per connection and would not be safe there). State
- * transitions are checked against the state machine in records.ts.
+ * over one shared connection (WATCH is per connection and would not be safe there). Shot and
+ * frame transitions are checked against the state machines in records.ts, on the record as it
+ * is at the write. Creating a shot announces it (`shot.created`) in the same MULTI.
  */
 import type { Redis } from 'ioredis';
+import { EventBus } from './events.ts';
 import {
+  canFrameTransition,
   canShotTransition,
   frameRecordSchema,
   shotRecordSchema,
@@ -19,7 +22,21 @@ import {
 } from './records.ts';
 
 export class StateConflictError extends Error {
-  override readonly name = 'StateConflictError';
+  override readonly name: string = 'StateConflictError';
+}
+
+/** A frame write the frame state machine refuses (records.ts); nothing was written. */
+export class FrameTransitionError extends StateConflictError {
+  override readonly name = 'FrameTransitionError';
+  constructor(
+    readonly shotId: string,
+    readonly frame: number,
+    /** The state the frame is in (it stays there). */
+    readonly from: FrameState,
+    readonly to: FrameState,
+  ) {
+    super(`shot ${shotId} frame ${frame} is ${from}; it cannot become ${to}`);
+  }
 }
 
 export interface FrameProgress {
@@ -54,11 +71,16 @@ const MAX_CAS_TRIES = 100;
 const activeMember = (id: string, frame: number) => `${id}/${frame}`;
 
 export class ShotStore {
+  /** Announces new shots; the same keys as every other EventBus of this prefix. */
+  private readonly events: EventBus;
+
   constructor(
     readonly redis: Redis,
     readonly prefix = 'celfarm',
     private readonly clock: () => Date = () => new Date(),
-  ) {}
+  ) {
+    this.events = new EventBus(redis, prefix, clock);
+  }
 
   private async cas(key: string, old: string, next: string): Promise<boolean> {
     return (await this.redis.eval(CAS_SET, 1, key, old, next)) === 1;
@@ -86,8 +108,10 @@ export class ShotStore {
   };
 
   /**
-   * Stores a new shot and its frame records. With an idempotency key, a second create with the
-   * same (project, key) returns the first shot's id and writes nothing.
+   * Stores a new shot and its frame records and publishes `shot.created`, all in one MULTI: the
+   * shot exists exactly when it has been announced, and before anything can start it. With an
+   * idempotency key, a second create with the same (project, key) returns the first shot's id
+   * and writes (and announces) nothing.
    */
   async create(shot: ShotRecord, frames: FrameRecord[]): Promise<{ id: string; created: boolean }> {
     if (shot.idempotencyKey) {
@@ -105,6 +129,12 @@ export class ShotStore {
     }
     m.zadd(this.k.all(), score, shot.id);
     m.zadd(this.k.project(shot.project), score, shot.id);
+    this.events.stage(
+      m,
+      'shot.created',
+      { project: shot.project, shotId: shot.id, round: shot.round },
+      { state: shot.state, frameCount: shot.frameCount, priority: shot.priority, awaitingUploads: shot.awaitingUploads },
+    );
     await m.exec();
     return { id: shot.id, created: true };
   }
@@ -162,9 +192,10 @@ export class ShotStore {
   }
 
   /**
-   * Merges `patch` into one frame record atomically; when `onlyIf` is given and the frame's state
-   * is not in it (or the predicate refuses the current record), nothing is written and null is
-   * returned.
+   * Merges `patch` into one frame record atomically. A state change the frame state machine does
+   * not allow from the record's current state throws {@link FrameTransitionError}; when `onlyIf`
+   * is given and the frame's state is not in it (or the predicate refuses the current record),
+   * nothing is written and null is returned (as for a frame that does not exist).
    */
   async setFrame(
     id: string,
@@ -180,6 +211,7 @@ export class ShotStore {
       if (onlyIf && !(typeof onlyIf === 'function' ? onlyIf(cur) : onlyIf.includes(cur.state))) return null;
       const p = typeof patch === 'function' ? patch(cur) : patch;
       const next = frameRecordSchema.parse({ ...cur, ...p, updatedAt: this.clock().toISOString() });
+      if (!canFrameTransition(cur.state, next.state)) throw new FrameTransitionError(id, frame, cur.state, next.state);
       if (await this.frameCas(id, frame, raw, next)) return next;
     }
     throw new StateConflictError(`shot ${id} frame ${frame}: too many concurrent updates`);
@@ -278,17 +310,4 @@ export class ShotStore {
     }
     return live.sort((a, b) => a.id.localeCompare(b.id));
   }
-}
-
-/** ETA in seconds from measured frame times: remaining frames × mean seconds ÷ active workers. */
-export function estimateSeconds(frames: FrameRecord[], workers: number): number | null {
-  const done = frames.filter((f) => f.state === 'completed' && f.seconds !== undefined);
-  const remaining = frames.filter((f) => f.state === 'waiting' || f.state === 'active');
-  if (remaining.length === 0) return 0;
-  if (done.length === 0) return null;
-  const mean = done.reduce((a, f) => a + f.seconds!, 0) / done.length;
-  const activeShare = remaining
-    .filter((f) => f.state === 'active' && f.step !== undefined && f.steps)
-    .reduce((a, f) => a + f.step! / f.steps!, 0);
-  return Math.max(0, ((remaining.length - activeShare) * mean) / Math.max(1, workers));
 }

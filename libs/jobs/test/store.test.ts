@@ -1,4 +1,7 @@
-/** ShotStore against a real redis-server: idempotent create, atomic transitions, frames, workers. */
+/**
+ * ShotStore against a real redis-server: idempotent create that announces the shot, atomic
+ * transitions of shots and frames (the state machines enforced at the write), frames, workers.
+ */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -6,7 +9,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { startRedis, type RunningRedis } from '@celfarm/services';
-import { estimateSeconds, ShotStore, StateConflictError } from '../src/store.ts';
+import { FrameTransitionError, ShotStore, StateConflictError } from '../src/store.ts';
+import { EventBus } from '../src/events.ts';
+import { estimateSeconds } from '../src/outcome.ts';
 import type { FrameRecord, ShotRecord } from '../src/records.ts';
 import { frameSeed, jobIds, newShotId, parseJobData, JobPayloadError } from '../src/catalogue.ts';
 
@@ -59,6 +64,54 @@ describe('ShotStore on redis-server', () => {
     await store.setProgress('sstate1', 2, { stage: 'sample', step: 5, steps: 20 });
     assert.equal((await store.frame('sstate1', 2))!.state, 'active');
     assert.deepEqual((await store.frames('sstate1'))[1]!.step, 5);
+  });
+
+  it('refuses frame transitions the state machine does not allow, and writes nothing then', async () => {
+    const s = new ShotStore(redis, `fsm${process.pid}`);
+    await s.create(shot('sfsm1', { frameCount: 4 }), frames(4));
+    const refused = async (frame: number, to: FrameRecord['state'], from: FrameRecord['state']) => {
+      const before = await s.frame('sfsm1', frame);
+      await assert.rejects(
+        s.setFrame('sfsm1', frame, (cur) => ({ state: to, attempts: cur.attempts + 1, worker: 'w-late' })),
+        (e: unknown) => e instanceof FrameTransitionError && e instanceof StateConflictError && e.from === from && e.to === to,
+        `${from} → ${to}`,
+      );
+      assert.deepEqual(await s.frame('sfsm1', frame), before, `frame ${frame} unchanged`);
+    };
+    // Frame 1 completes; a late worker (its lock expired, or its job was delivered twice) cannot take it back.
+    await s.setFrame('sfsm1', 1, { state: 'active', worker: 'w1', attempts: 1 });
+    await s.setFrame('sfsm1', 1, { state: 'completed', output: 'out/1.png' });
+    await refused(1, 'active', 'completed');
+    await refused(1, 'waiting', 'completed');
+    await refused(1, 'failed', 'completed');
+    assert.deepEqual(await s.activeFrames(), [], 'nor does it enter the active index');
+    // A cancelled frame cannot go active; a frame never taken cannot complete.
+    await s.setFrame('sfsm1', 2, { state: 'cancelled' });
+    await refused(2, 'active', 'cancelled');
+    await refused(3, 'completed', 'waiting');
+    // Failed goes back to waiting only (a retry round), not straight to active.
+    await s.setFrame('sfsm1', 4, { state: 'active', worker: 'w1' });
+    await s.setFrame('sfsm1', 4, { state: 'failed', error: { code: 'RUNTIME', message: 'boom' } });
+    await refused(4, 'active', 'failed');
+    assert.equal((await s.setFrame('sfsm1', 4, { state: 'waiting', error: undefined }, ['failed']))?.state, 'waiting');
+    // Writes that keep the state are fine (a patch of other fields, a rerun rewriting its result).
+    assert.equal((await s.setFrame('sfsm1', 1, { state: 'completed', seconds: 2 }))?.seconds, 2);
+    assert.equal((await s.setFrame('sfsm1', 2, { sketchSha256: 'ab' }))?.state, 'cancelled');
+  });
+
+  it('announces a new shot with shot.created in the same write, once, and not for an idempotent repeat', async () => {
+    const prefix = `ann${process.pid}`;
+    const s = new ShotStore(redis, prefix);
+    const bus = new EventBus(redis, prefix);
+    await s.create(shot('sann1', { project: 'announce', idempotencyKey: 'k-ann', priority: 40 }), frames(2));
+    await s.create(shot('sann2', { project: 'announce', idempotencyKey: 'k-ann' }), frames(2));
+    const events = await bus.recent('announce');
+    assert.deepEqual(events.map((e) => [e.type, e.shotId]), [['shot.created', 'sann1']]);
+    assert.deepEqual(events[0]!.data, { state: 'queued', frameCount: 2, priority: 40, awaitingUploads: false });
+    assert.equal((await redis.xrange(bus.outboxKey, '-', '+')).filter(([, f]) => f[1]!.includes('"sann1"')).length, 1, 'on the outbox for webhooks');
+    // Whoever publishes it again (an older worker filling the gap) adds nothing.
+    assert.equal(await bus.publish('shot.created', { project: 'announce', shotId: 'sann1' }, {}), null);
+    assert.equal((await bus.recent('announce')).length, 1);
   });
 
   it('indexes the frames recorded active, guards writes with a predicate, and forgets deleted shots', async () => {

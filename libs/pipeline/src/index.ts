@@ -5,6 +5,8 @@
 export * from './errors.ts';
 export * from './pack/contract.ts';
 export * from './pack/schema.ts';
+export * from './pack/manifest.ts';
+export * from './hash.ts';
 export { ModelPack, checkSessionAgainstContract, packFileEntries, packFiles, type LoadOptions, type PackFile } from './pack/loader.ts';
 export { OrtRuntime, RunStats, type GraphSession, type RuntimeOptions, type Tensor, type TensorInfo } from './ort/runtime.ts';
 export * from './image/index.ts';

@@ -14,10 +14,10 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { sha256Tap } from '@celfarm/pipeline/hash';
 import { CappedBackoffRetry, DEFAULT_RETRY_POLICY, isUnreachable, StoreUnavailableError, type RetryPolicy } from './retry.ts';
 
 export interface ObjectInfo {
@@ -82,6 +82,31 @@ export const s3OptionsFrom = (c: S3Config, bucket = c.S3_BUCKET): S3StoreOptions
     ...(c.S3_RETRY_MAX_DELAY_MS !== undefined ? { maxDelayMs: c.S3_RETRY_MAX_DELAY_MS } : {}),
   },
 });
+
+/**
+ * An object-store location as configuration writes it (PACK_S3_PREFIX): `s3://bucket/prefix`
+ * names its own bucket, a bare prefix lives in `defaultBucket`. The prefix comes back without
+ * leading or trailing slashes.
+ */
+export function parseS3Location(location: string, defaultBucket: string): { bucket: string; prefix: string } {
+  const m = /^s3:\/\/([^/]+)\/?(.*)$/.exec(location);
+  const [bucket, prefix] = m ? [m[1]!, m[2]!] : [defaultBucket, location];
+  return { bucket, prefix: prefix.replace(/^\/+|\/+$/g, '') };
+}
+
+/**
+ * Runs `use` with a store of `bucket`: `objects` itself when that is its bucket, else a client
+ * made from `config` for it and destroyed once `use` settles.
+ */
+export async function withBucket<T>(config: S3Config, objects: S3ObjectStore, bucket: string, use: (store: S3ObjectStore) => Promise<T>): Promise<T> {
+  if (bucket === objects.bucket) return use(objects);
+  const other = new S3ObjectStore(s3OptionsFrom(config, bucket));
+  try {
+    return await use(other);
+  } finally {
+    other.destroy();
+  }
+}
 
 const isNotFound = (e: unknown) => {
   const err = e as { name?: string; $metadata?: { httpStatusCode?: number } };
@@ -257,18 +282,7 @@ export interface DownloadedFile {
 export async function getToFile(objects: ObjectStore, key: string, path: string): Promise<DownloadedFile | null> {
   const body = await objects.getStream(key);
   if (!body) return null;
-  const hash = createHash('sha256');
-  let bytes = 0;
-  await pipeline(
-    body,
-    async function* (source: AsyncIterable<Buffer>) {
-      for await (const chunk of source) {
-        hash.update(chunk);
-        bytes += chunk.length;
-        yield chunk;
-      }
-    },
-    createWriteStream(path),
-  );
-  return { bytes, sha256: hash.digest('hex') };
+  const tap = sha256Tap();
+  await pipeline(body, tap.pass, createWriteStream(path));
+  return { bytes: tap.bytes, sha256: tap.digest() };
 }

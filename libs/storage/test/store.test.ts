@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startS3, type RunningS3 } from '@celfarm/services';
 import { shotKeys } from '../src/keys.ts';
-import { getToFile, S3ObjectStore } from '../src/store.ts';
+import { getToFile, parseS3Location, S3ObjectStore, s3OptionsFrom, withBucket, type S3Config } from '../src/store.ts';
 
 describe('S3ObjectStore on s3rver', () => {
   let dir: string;
@@ -62,5 +62,26 @@ describe('S3ObjectStore on s3rver', () => {
     assert.equal(await store.getStream('big/none.bin'), null);
     assert.equal(await getToFile(store, 'big/none.bin', join(dir, 'none.bin')), null);
     await assert.rejects(stat(join(dir, 'none.bin')), { code: 'ENOENT' });
+  });
+
+  it('reads a location configured in another bucket (PACK_S3_PREFIX=s3://bucket/prefix) with a store of that bucket', async () => {
+    assert.deepEqual(parseS3Location('s3://models/packs/analytic/', 'celfarm'), { bucket: 'models', prefix: 'packs/analytic' });
+    assert.deepEqual(parseS3Location('/packs/analytic', 'celfarm'), { bucket: 'celfarm', prefix: 'packs/analytic' });
+    assert.deepEqual(parseS3Location('s3://models', 'celfarm'), { bucket: 'models', prefix: '' });
+
+    const config: S3Config = { S3_ENDPOINT: s3.endpoint, S3_REGION: 'us-east-1', S3_BUCKET: 'store-test', S3_ACCESS_KEY_ID: 'S3RVER', S3_SECRET_ACCESS_KEY: 'S3RVER', S3_FORCE_PATH_STYLE: true };
+    const models = new S3ObjectStore(s3OptionsFrom(config, 'models'));
+    await models.ensureBucket();
+    await models.put('packs/analytic/pack.json', Buffer.from('{"from":"models"}'));
+    models.destroy();
+    await store.put('packs/analytic/pack.json', Buffer.from('{"from":"store-test"}'));
+
+    const read = async (location: string) => {
+      const { bucket, prefix } = parseS3Location(location, config.S3_BUCKET);
+      return withBucket(config, store, bucket, async (s) => Buffer.from((await s.get(`${prefix}/pack.json`))!).toString());
+    };
+    assert.equal(await read('s3://models/packs/analytic'), '{"from":"models"}');
+    assert.equal(await read('packs/analytic'), '{"from":"store-test"}');
+    assert.equal(await withBucket(config, store, 'store-test', (s) => Promise.resolve(s === store)), true, 'its own bucket: the same client');
   });
 });

@@ -1,3 +1,4 @@
+export * from './project-id.ts';
 export * from './keys.ts';
 export * from './sessions.ts';
 export * from './rate-limit.ts';

@@ -3,14 +3,14 @@
  * Only the sha256 of a token is stored; the token itself is shown once, at creation. Every
  * request looks the key up, so a revocation takes effect at once.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
+import { sha256Hex } from '@celfarm/pipeline/hash';
+import { projectIdSchema } from './project-id.ts';
 
 export const SCOPES = ['submit', 'read', 'admin'] as const;
 export type Scope = (typeof SCOPES)[number];
-
-export const projectIdSchema = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'lowercase letters, digits, _ and -; at most 64');
 
 export const apiKeySchema = z.object({
   id: z.string(),
@@ -46,7 +46,8 @@ function parseWebhookHost(host: string): string {
   return r.data;
 }
 
-export const hashToken = (token: string): string => createHash('sha256').update(token).digest('hex');
+/** What is stored of a token (or a session id): its sha256, never the token itself. */
+export const hashToken = (token: string): string => sha256Hex(token);
 
 export class KeyStore {
   constructor(

@@ -3,9 +3,10 @@
  * kept in Redis with a TTL. Only the sha256 of the id is stored. A session carries no scopes of
  * its own: every request re-reads its key, so revoking the key ends its sessions at once.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
+import { hashToken } from './keys.ts';
 
 export const sessionSchema = z.object({
   keyId: z.string(),
@@ -24,7 +25,7 @@ export class SessionStore {
   ) {}
 
   private key(sid: string): string {
-    return `${this.prefix}:session:${createHash('sha256').update(sid).digest('hex')}`;
+    return `${this.prefix}:session:${hashToken(sid)}`;
   }
 
   /** Opens a session for `keyId` that expires after `ttlSeconds`; returns its id (the cookie value). */

@@ -111,6 +111,7 @@ export async function startS3(dir: string, bucket: string, port?: number): Promi
   return { endpoint: `http://127.0.0.1:${p}`, port: p, stop: () => server.close() };
 }
 
+export * from './farm-env.ts';
 export * from './process.ts';
 export * from './tcp-proxy.ts';
 export * from './wait.ts';

@@ -2,9 +2,10 @@
 import { Controller, Get, Inject, Query } from '@nestjs/common';
 import { ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { ZodValidationPipe } from 'nestjs-zod';
-import type { AuditLog, AuditPage } from '@celfarm/tenancy';
-import { ErrorDto } from '../shots/shots.dto.ts';
-import { AuditPageDto, auditQuerySchema, type AuditQuery } from './auth.dto.ts';
+import { auditQuerySchema, type AuditPage, type AuditQuery } from '@celfarm/contract';
+import type { AuditLog } from '@celfarm/tenancy';
+import { ErrorDto } from '../core/api-error.ts';
+import { AuditPageDto } from './auth.dto.ts';
 import { CurrentPrincipal, RequireScope, type Principal } from './principal.ts';
 import { AUDIT_LOG } from './tokens.ts';
 

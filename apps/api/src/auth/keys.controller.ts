@@ -2,10 +2,10 @@
 import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post } from '@nestjs/common';
 import { ApiBody, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { ZodValidationPipe } from 'nestjs-zod';
+import { createKeySchema, type CreateKey, type CreatedKey, type KeyList, type KeyView } from '@celfarm/contract';
 import type { ApiKey, KeyStore } from '@celfarm/tenancy';
-import { notFound } from '../core/api-error.ts';
-import { ErrorDto } from '../shots/shots.dto.ts';
-import { CreateKeyDto, CreatedKeyDto, KeyListDto, createKeySchema, type CreateKey, type CreatedKey, type KeyList, type KeyView } from './auth.dto.ts';
+import { ErrorDto, notFound } from '../core/api-error.ts';
+import { CreateKeyDto, CreatedKeyDto, KeyListDto } from './auth.dto.ts';
 import { CurrentPrincipal, RequireScope, type Principal } from './principal.ts';
 import { KEY_STORE } from './tokens.ts';
 

@@ -7,11 +7,12 @@ import { ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ZodValidationPipe } from 'nestjs-zod';
 import type { Config } from '@celfarm/config';
+import { signInSchema, type SignIn, type WhoAmI } from '@celfarm/contract';
 import type { KeyStore, SessionStore } from '@celfarm/tenancy';
+import { ErrorDto } from '../core/api-error.ts';
 import { CONFIG } from '../core/tokens.ts';
-import { ErrorDto } from '../shots/shots.dto.ts';
 import { Authenticator } from './authenticator.ts';
-import { SignInDto, WhoAmIDto, signInSchema, type SignIn, type WhoAmI } from './auth.dto.ts';
+import { SignInDto, WhoAmIDto } from './auth.dto.ts';
 import { clearedSessionCookie, sessionCookie } from './cookie.ts';
 import { Authenticated, CurrentPrincipal, noteIdentified, unauthenticated, type Principal } from './principal.ts';
 import { KEY_STORE, SESSION_STORE } from './tokens.ts';
@@ -31,7 +32,9 @@ export class SessionController {
   @ApiOperation({ summary: 'Sign in with an API key: sets the celfarm_session cookie (HttpOnly, SameSite=Strict)', security: [] })
   @ApiBody({ type: SignInDto })
   @ApiResponse({ status: 204, description: 'Signed in; `Set-Cookie: celfarm_session=…`' })
+  @ApiResponse({ status: 400, description: 'No key in the body', type: ErrorDto })
   @ApiResponse({ status: 401, description: 'Unknown or revoked key', type: ErrorDto })
+  @ApiResponse({ status: 403, description: 'Sent from a page of another origin (`CSRF_REJECTED`)', type: ErrorDto })
   async signIn(
     @Req() req: FastifyRequest,
     @Res({ passthrough: true }) reply: FastifyReply,
@@ -60,6 +63,7 @@ export class SessionController {
   @HttpCode(204)
   @ApiOperation({ summary: 'Sign out: ends the session and clears the cookie (204 even without one)', security: [] })
   @ApiResponse({ status: 204 })
+  @ApiResponse({ status: 403, description: 'Sent from a page of another origin (`CSRF_REJECTED`)', type: ErrorDto })
   async signOut(@Req() req: FastifyRequest, @Res({ passthrough: true }) reply: FastifyReply): Promise<void> {
     const session = await this.auth.sessionKey(req.headers.cookie);
     if (session) {

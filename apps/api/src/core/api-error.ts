@@ -1,27 +1,16 @@
 /**
- * The API's own error: an HTTP status plus the `{error: {code, field?, message}}` body every
- * failure answers with. Services throw it for conditions that are not pipeline or store errors.
+ * The API's one error, {@link ApiError} of the wire contract: an HTTP status plus the
+ * `{error: {code, field?, message}}` body every failure answers with. Services throw it for
+ * conditions that are not pipeline or store errors; the helpers below name the usual ones.
  */
-export interface ErrorBody {
-  error: { code: string; field?: string; message: string };
-}
+import { createZodDto } from 'nestjs-zod';
+import { ApiError, apiErrorBodySchema } from '@celfarm/contract';
 
-export class ApiError extends Error {
-  override readonly name = 'ApiError';
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    /** The request field the error is about, e.g. `frames[2]`, `frames.keys[0]`, `reference`. */
-    readonly field?: string,
-  ) {
-    super(message);
-  }
+export { ApiError };
+export type { ApiErrorBody as ErrorBody } from '@celfarm/contract';
 
-  body(): ErrorBody {
-    return { error: { code: this.code, ...(this.field !== undefined ? { field: this.field } : {}), message: this.message } };
-  }
-}
+/** The error body in the OpenAPI document. */
+export class ErrorDto extends createZodDto(apiErrorBodySchema) {}
 
 export const notFound = (what: string, id: string): ApiError => new ApiError(404, 'NOT_FOUND', `${what} ${id} not found`);
 

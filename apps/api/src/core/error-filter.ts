@@ -5,9 +5,10 @@
 import { Catch, HttpException, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { ZodValidationException } from 'nestjs-zod';
+import type { ApiErrorBody } from '@celfarm/contract';
 import { StateConflictError } from '@celfarm/jobs';
 import { PipelineError } from '@celfarm/pipeline/errors';
-import { ApiError, fieldPath, type ErrorBody } from './api-error.ts';
+import { ApiError, fieldPath } from './api-error.ts';
 
 interface ZodLikeIssue {
   path: PropertyKey[];
@@ -32,7 +33,7 @@ const STATUS_CODES: Record<number, string> = {
 };
 
 /** Maps any thrown value to the status and body the client sees. */
-export function toErrorResponse(e: unknown): { status: number; body: ErrorBody } {
+export function toErrorResponse(e: unknown): { status: number; body: ApiErrorBody } {
   if (e instanceof ApiError) return { status: e.status, body: e.body() };
   if (e instanceof PipelineError) {
     const status = e.code === 'IMAGE_TOO_LARGE' ? 413 : e.permanent ? 400 : 500;

@@ -11,6 +11,7 @@ import { ApiExcludeController } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { notFound } from '../core/api-error.ts';
 import { DOCS_CSP, cspRouteConfig } from '../core/security-headers.ts';
+import { LICENSE_TEXT } from './license.ts';
 
 const ASSETS: Record<string, string> = {
   'swagger-ui.css': 'text/css; charset=utf-8',
@@ -66,6 +67,12 @@ export class DocsController {
   @RouteConfig(cspRouteConfig(DOCS_CSP))
   page(@Res() reply: FastifyReply): void {
     void reply.header('content-type', 'text/html; charset=utf-8').send(PAGE);
+  }
+
+  /** The terms `info.license` of the OpenAPI document points to. */
+  @Get('license')
+  license(@Res() reply: FastifyReply): void {
+    void reply.header('content-type', 'text/plain; charset=utf-8').send(LICENSE_TEXT);
   }
 
   @Get('assets/:name')

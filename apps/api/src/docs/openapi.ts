@@ -1,48 +1,139 @@
 /**
- * The OpenAPI document (from the controllers and their zod DTOs), served as JSON at /docs/json.
- * The Swagger UI at /docs is served by DocsController: @nestjs/swagger's own UI route needs
- * @fastify/static, which this app does not depend on.
+ * The OpenAPI document (from the controllers and their DTOs, nestjs-zod wrappers of the wire
+ * contract @celfarm/contract), served as JSON at /docs/json and linted clean by Redocly's
+ * recommended rules (apps/api/test/openapi.test.ts). The Swagger UI at /docs is served by
+ * DocsController: @nestjs/swagger's own UI route needs @fastify/static, which this app does not
+ * depend on.
  */
 import type { INestApplication } from '@nestjs/common';
-import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
+import { DocumentBuilder, SwaggerModule, getSchemaPath, type OpenAPIObject } from '@nestjs/swagger';
 import { cleanupOpenApiDoc } from 'nestjs-zod';
+import type { Config } from '@celfarm/config';
+import { AppModule } from '../app.module.ts';
+import { ErrorDto } from '../core/api-error.ts';
+import { CONFIG } from '../core/tokens.ts';
+import { LICENSE_NAME, LICENSE_PATH } from './license.ts';
 
-export function buildOpenApi(app: INestApplication): OpenAPIObject {
-  const config = new DocumentBuilder()
+/** What the document takes from the config: where clients reach the API. */
+export type DocumentConfig = Pick<Config, 'PUBLIC_URL'>;
+
+export function buildOpenApi(app: INestApplication, config: DocumentConfig): OpenAPIObject {
+  const document = new DocumentBuilder()
     .setTitle('celfarm API')
     .setDescription('Render farm for reference-based line-art colorization: submit shots, follow frames, manage workers.')
     .setVersion('1')
-    .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'An API key, `cf_…` (admin command `keys create`, or POST /v1/keys)' }, 'bearer')
+    .addServer(serverUrl(config), config.PUBLIC_URL ? 'This farm (PUBLIC_URL)' : 'This farm: the host that serves this document')
+    // Keys are opaque tokens, not JWTs: no bearerFormat (DocumentBuilder would claim JWT).
+    .addBearerAuth(
+      { type: 'http', scheme: 'bearer', bearerFormat: undefined, description: 'An API key, `cf_…` (admin command `keys create`, or POST /v1/keys)' },
+      'bearer',
+    )
     .addCookieAuth('celfarm_session', { type: 'apiKey', in: 'cookie', description: 'Dashboard session, set by POST /v1/session' }, 'session')
     .addSecurityRequirements('bearer')
     .addSecurityRequirements('session')
     .build();
-  return withSecurity(withMultipartSubmit(cleanupOpenApiDoc(SwaggerModule.createDocument(app, config))));
+  const doc = withSecurity(withJsonErrors(withMultipartSubmit(cleanupOpenApiDoc(SwaggerModule.createDocument(app, document)))));
+  // Relative: resolved against the server, like every URL of the document (DocsController serves it).
+  doc.info.license = { name: LICENSE_NAME, url: LICENSE_PATH };
+  return doc;
 }
 
-const AUTH_RESPONSES = {
-  '401': { description: 'No valid API key or session (`UNAUTHENTICATED`)' },
-  '403': { description: 'The key lacks the scope this route needs (`FORBIDDEN`, "needs scope …")' },
-  '429': { description: "Over the key's rate limit (`RATE_LIMITED`); see `Retry-After`" },
+/**
+ * The document of an API booted with `config`, without a running farm: the modules load in
+ * Nest's preview mode, which builds no provider, so nothing connects to Redis or S3.
+ */
+export async function openApiDocument(config: Config): Promise<OpenAPIObject> {
+  const app = await NestFactory.create(AppModule.forRoot(config), new FastifyAdapter(), { preview: true, logger: false, abortOnError: false });
+  try {
+    return buildOpenApi(app, config);
+  } finally {
+    await app.close();
+  }
+}
+
+/** PUBLIC_URL without a trailing slash, else `/`: the host the document was fetched from. */
+const serverUrl = (config: DocumentConfig): string => config.PUBLIC_URL?.replace(/\/+$/, '') || '/';
+
+type Responses = NonNullable<OpenAPIObject['paths'][string]['get']>['responses'];
+
+const errorContent = { 'application/json': { schema: { $ref: getSchemaPath(ErrorDto) } } };
+
+/** What the front door (auth/auth.hooks.ts) may answer on any route that needs a key. */
+const AUTH_RESPONSES: Responses = {
+  '401': { description: 'No valid API key or session (`UNAUTHENTICATED`)', content: errorContent },
+  '403': {
+    description:
+      'The key lacks the scope this route needs (`FORBIDDEN`, "needs scope …"), or a write rides the session cookie from a page of another origin (`CSRF_REJECTED`)',
+    content: errorContent,
+  },
+  '429': { description: "Over the key's rate limit (`RATE_LIMITED`); see `Retry-After`", content: errorContent },
+  '503': { description: 'Credentials cannot be checked right now (`UNAVAILABLE`); retry shortly', content: errorContent },
 };
 
 /**
- * Every /v1 route needs a key (bearer or session cookie, as the document's default security);
- * probes, docs and signing in/out need none.
+ * Routes outside /v1 (probes, metrics) take no input and need no key: none of them answers a 4xx
+ * itself; only the HTTP server does, for a request it cannot read, before any route runs.
+ */
+const UNREADABLE_REQUEST: Responses = {
+  '4XX': {
+    description:
+      "Refused before any route runs: an unparsable request (400), one too slow to arrive (408), headers over the limit (431); Fastify's body `{error, message, statusCode}`",
+  },
+};
+
+const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'] as const;
+
+/**
+ * Every /v1 route needs a key (bearer or session cookie, as the document's default security)
+ * and may be refused by the front door; probes, docs and signing in/out need none.
  */
 function withSecurity(doc: OpenAPIObject): OpenAPIObject {
   for (const [path, item] of Object.entries(doc.paths)) {
-    for (const method of ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'] as const) {
+    for (const method of METHODS) {
       const op = item[method];
       if (!op) continue;
-      if (!path.startsWith('/v1/')) op.security = [];
-      if (op.security?.length === 0) continue;
-      op.responses = { ...AUTH_RESPONSES, ...op.responses };
+      const v1 = path.startsWith('/v1/');
+      if (!v1) op.security = [];
+      if (op.security?.length === 0) {
+        if (!v1) op.responses = { ...op.responses, ...UNREADABLE_REQUEST };
+        continue;
+      }
+      op.responses = withFrontDoor(op.responses);
     }
   }
   return doc;
+}
+
+/**
+ * Errors are JSON whatever a route produces: `@ApiProduces('image/png', …)` would otherwise
+ * document an image route's error body as an image.
+ */
+function withJsonErrors(doc: OpenAPIObject): OpenAPIObject {
+  for (const item of Object.values(doc.paths)) {
+    for (const method of METHODS) {
+      for (const [status, answer] of Object.entries(item[method]?.responses ?? {})) {
+        if (Number(status) < 400 || !answer || !('content' in answer) || !answer.content) continue;
+        const errorBody = Object.values(answer.content).some((c) => c.schema && '$ref' in c.schema && c.schema.$ref === errorContent['application/json'].schema.$ref);
+        if (errorBody) answer.content = errorContent;
+      }
+    }
+  }
+  return doc;
+}
+
+/** The route's own answers plus the front door's; a status both give says both. */
+function withFrontDoor(own: Responses): Responses {
+  const merged: Responses = { ...AUTH_RESPONSES, ...own };
+  for (const [status, door] of Object.entries(AUTH_RESPONSES)) {
+    const route = own[status];
+    if (route && door && 'description' in route && 'description' in door) {
+      merged[status] = { ...route, description: `${route.description}; or ${door.description[0]!.toLowerCase()}${door.description.slice(1)}` };
+    }
+  }
+  return merged;
 }
 
 /**
@@ -94,5 +185,5 @@ function answerOnce(fastify: FastifyInstance): void {
 
 export function serveOpenApi(app: NestFastifyApplication): void {
   answerOnce(app.getHttpAdapter().getInstance());
-  SwaggerModule.setup('docs', app, buildOpenApi(app), { ui: false, jsonDocumentUrl: 'docs/json', yamlDocumentUrl: 'docs/yaml' });
+  SwaggerModule.setup('docs', app, buildOpenApi(app, app.get<Config>(CONFIG)), { ui: false, jsonDocumentUrl: 'docs/json', yamlDocumentUrl: 'docs/yaml' });
 }

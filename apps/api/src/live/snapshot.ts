@@ -2,45 +2,11 @@
  * The compact shot snapshot that `GET /v1/live` sends every second as `event: shots`: enough for
  * the dashboard to move progress bars and sampler steps without refetching shot views. Pure.
  */
-import { TERMINAL_SHOT, estimateSeconds, type FrameRecord, type FrameState, type ShotRecord, type ShotState } from '@celfarm/jobs';
+import { FRAME_LETTERS, type LiveShot } from '@celfarm/contract';
+import { TERMINAL_SHOT, estimateSeconds, type FrameRecord, type ShotRecord } from '@celfarm/jobs';
 import { frameCounts, shotProgress } from '../shots/shot-view.ts';
 
-/** One letter per frame state, so a 2000-frame shot costs 2000 bytes, not 2000 objects. */
-export const FRAME_LETTERS: Record<FrameState, string> = {
-  waiting: 'w',
-  active: 'a',
-  completed: 'c',
-  failed: 'f',
-  cancelled: 'x',
-};
-
-export interface LiveFrame {
-  frame: number;
-  stage?: string;
-  step?: number;
-  steps?: number;
-  worker?: string;
-}
-
-export interface LiveShot {
-  id: string;
-  state: ShotState;
-  updatedAt: string;
-  /** 0–1, as in the shot view. */
-  progress: number;
-  etaSeconds: number | null;
-  frameCount: number;
-  counts: Record<FrameState, number>;
-  /** Frame k's state is letter k − 1: w waiting, a active, c completed, f failed, x cancelled. */
-  frames: string;
-  /** Active frames with their stage and sampler step. */
-  active: LiveFrame[];
-}
-
-export interface LiveSnapshot {
-  at: string;
-  shots: LiveShot[];
-}
+export type { LiveShot, LiveSnapshot } from '@celfarm/contract';
 
 /**
  * Whether a shot belongs in the snapshot: every unfinished shot, and finished ones for

@@ -2,7 +2,6 @@
  * Shot inputs at the HTTP edge: reading a multipart submit into memory (with limits that name
  * the field), and small helpers about image objects. Nothing here stores anything.
  */
-import { createHash } from 'node:crypto';
 import type { Multipart } from '@fastify/multipart';
 import { ApiError, badRequest, tooLarge } from '../core/api-error.ts';
 
@@ -81,8 +80,6 @@ export function sniffContentType(bytes: Uint8Array): string {
   if (b.length >= 4 && (b.toString('latin1', 0, 4) === 'II*\0' || b.toString('latin1', 0, 4) === 'MM\0*')) return 'image/tiff';
   return 'application/octet-stream';
 }
-
-export const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 
 /** Image objects a `frames.prefix` picks up. */
 export const IMAGE_KEY = /\.(png|jpe?g|webp)$/i;

@@ -11,9 +11,8 @@ import type { FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { UNMETERED } from '../auth/auth.hooks.ts';
 import { CurrentPrincipal, RequireScope, type Principal } from '../auth/principal.ts';
-import { ApiError, badRequest } from '../core/api-error.ts';
+import { ApiError, ErrorDto, badRequest } from '../core/api-error.ts';
 import { FRAME_FILE_KINDS, INPUT_NAMES, type ShotFile } from './shot-files.ts';
-import { ErrorDto } from './shots.dto.ts';
 import { ShotsService } from './shots.service.ts';
 
 const frameNumber = z.coerce.number().int().min(1).max(1_000_000);
@@ -48,6 +47,7 @@ export class ShotFilesController {
   @ApiParam({ name: 'file', enum: FRAME_FILE_KINDS })
   @ApiProduces(...IMAGE_TYPES)
   @ApiResponse({ status: 200, description: 'The image' })
+  @ApiResponse({ status: 400, description: 'Not a frame number', type: ErrorDto })
   @ApiResponse({ status: 404, description: 'No such shot in this project, or no such image (yet)', type: ErrorDto })
   async frameFile(
     @CurrentPrincipal() p: Principal,
@@ -85,8 +85,11 @@ export class ShotFilesController {
   @ApiConsumes(...IMAGE_TYPES, 'application/octet-stream')
   @ApiBody({ schema: { type: 'string', format: 'binary' } })
   @ApiResponse({ status: 204, description: 'Stored' })
+  @ApiResponse({ status: 400, description: 'Not a frame number', type: ErrorDto })
+  @ApiResponse({ status: 404, description: 'No such shot in this project, or no such frame', type: ErrorDto })
   @ApiResponse({ status: 409, description: 'The shot no longer awaits uploads', type: ErrorDto })
   @ApiResponse({ status: 413, type: ErrorDto })
+  @ApiResponse({ status: 415, description: 'The body is not image bytes', type: ErrorDto })
   async uploadFrame(@CurrentPrincipal() p: Principal, @Param('id') id: string, @Param('frame') frame: string, @Body() body: unknown): Promise<void> {
     const file: ShotFile = { kind: 'input', frame: parseFrame(frame) };
     await this.shots.upload(id, p.project, file, imageBody(body));
@@ -101,7 +104,10 @@ export class ShotFilesController {
   @ApiConsumes(...IMAGE_TYPES, 'application/octet-stream')
   @ApiBody({ schema: { type: 'string', format: 'binary' } })
   @ApiResponse({ status: 204, description: 'Stored' })
-  @ApiResponse({ status: 409, type: ErrorDto })
+  @ApiResponse({ status: 404, type: ErrorDto })
+  @ApiResponse({ status: 409, description: 'The shot no longer awaits uploads', type: ErrorDto })
+  @ApiResponse({ status: 413, type: ErrorDto })
+  @ApiResponse({ status: 415, description: 'The body is not image bytes', type: ErrorDto })
   async uploadInput(@CurrentPrincipal() p: Principal, @Param('id') id: string, @Param('name') name: string, @Body() body: unknown): Promise<void> {
     await this.shots.upload(id, p.project, { kind: parseKind(name, INPUT_NAMES, 'input') }, imageBody(body));
   }

@@ -1,12 +1,9 @@
 /** What a client sees of a shot: the records plus counts, progress and ETA. Pure. */
-import { FRAME_STATES, estimateSeconds, type FrameRecord, type FrameState, type ShotRecord } from '@celfarm/jobs';
+import { estimateSeconds, frameCounts, isRetryable, type FrameRecord, type ShotRecord } from '@celfarm/jobs';
 import type { FrameView, ShotSummary, ShotView } from './shots.dto.ts';
 
-export function frameCounts(frames: readonly FrameRecord[]): Record<FrameState, number> {
-  const counts = Object.fromEntries(FRAME_STATES.map((s) => [s, 0])) as Record<FrameState, number>;
-  for (const f of frames) counts[f.state]++;
-  return counts;
-}
+// The live snapshot takes its counts from here too; they are computed in @celfarm/jobs.
+export { frameCounts };
 
 /** Completed frames plus the sampled share of active ones, over the frame count (0–1). */
 export function shotProgress(frameCount: number, frames: readonly FrameRecord[]): number {
@@ -32,6 +29,7 @@ export function shotSummary(shot: ShotRecord, frames: readonly FrameRecord[], li
     pack: shot.pack,
     frameCount: shot.frameCount,
     counts: frameCounts(frames),
+    retryableFrames: frames.filter(isRetryable).length,
     progress: shotProgress(shot.frameCount, frames),
     etaSeconds: shot.awaitingUploads ? null : estimateSeconds([...frames], liveWorkers),
     failedFrameShare: shot.failedFrameShare,

@@ -4,25 +4,14 @@ import { ApiBody, ApiConsumes, ApiHeader, ApiOperation, ApiParam, ApiQuery, ApiR
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ZodValidationPipe } from 'nestjs-zod';
 import type { Config } from '@celfarm/config';
-import { SHOT_STATES } from '@celfarm/jobs';
+import { SHOT_STATES, idempotencyKeySchema, listQuerySchema, type ListQuery, type ShotList, type ShotView } from '@celfarm/contract';
 import { CurrentPrincipal, RequireScope, type Principal } from '../auth/principal.ts';
-import { badRequest } from '../core/api-error.ts';
+import { ErrorDto, badRequest } from '../core/api-error.ts';
 import { LIMITS } from '../core/limits.ts';
 import { CONFIG } from '../core/tokens.ts';
 import { readShotForm } from './inputs.ts';
 import { ShotsService } from './shots.service.ts';
-import {
-  ErrorDto,
-  ShotListDto,
-  ShotViewDto,
-  SubmitShotDto,
-  SubmitViewDto,
-  idempotencyKeySchema,
-  listQuerySchema,
-  type ListQuery,
-  type ShotList,
-  type ShotView,
-} from './shots.dto.ts';
+import { ShotListDto, ShotViewDto, SubmitShotDto, SubmitViewDto } from './shots.dto.ts';
 
 const SUBMIT_DOC = `Three input styles, all with \`settings\`, \`priority\` and optional \`project\` (the key's own; default) and
 \`failedFrameShare\`:
@@ -90,7 +79,8 @@ export class ShotsController {
   @ApiQuery({ name: 'limit', required: false, type: Number, description: '1–500, default 50' })
   @ApiQuery({ name: 'before', required: false, type: String, description: '`next` of the previous page' })
   @ApiResponse({ status: 200, type: ShotListDto })
-  @ApiResponse({ status: 400, type: ErrorDto })
+  @ApiResponse({ status: 400, description: 'A bad query parameter; `error.field` names it', type: ErrorDto })
+  @ApiResponse({ status: 403, description: "`project` is not the key's project", type: ErrorDto })
   list(@CurrentPrincipal() p: Principal, @Query(new ZodValidationPipe(listQuerySchema)) query: ListQuery): Promise<ShotList> {
     return this.shots.list(query, p.project);
   }
@@ -112,7 +102,8 @@ export class ShotsController {
   @ApiParam({ name: 'id' })
   @ApiResponse({ status: 200, type: ShotViewDto })
   @ApiResponse({ status: 400, description: 'An upload is missing or not an image', type: ErrorDto })
-  @ApiResponse({ status: 409, type: ErrorDto })
+  @ApiResponse({ status: 404, type: ErrorDto })
+  @ApiResponse({ status: 409, description: 'The shot does not await uploads', type: ErrorDto })
   start(@CurrentPrincipal() p: Principal, @Param('id') id: string): Promise<ShotView> {
     return this.shots.start(id, p.project);
   }
@@ -123,6 +114,7 @@ export class ShotsController {
   @ApiOperation({ summary: 'Cancel a shot (idempotent); active frames stop at their next step' })
   @ApiParam({ name: 'id' })
   @ApiResponse({ status: 200, type: ShotViewDto })
+  @ApiResponse({ status: 404, type: ErrorDto })
   @ApiResponse({ status: 409, description: 'Already completed or failed', type: ErrorDto })
   cancel(@CurrentPrincipal() p: Principal, @Param('id') id: string): Promise<ShotView> {
     return this.shots.cancel(id, p.project);
@@ -131,10 +123,18 @@ export class ShotsController {
   @Post(':id/retry')
   @RequireScope('submit')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Retry the failed frames of a finished shot' })
+  @ApiOperation({
+    summary: 'Retry the failed frames of a finished shot',
+    description: 'Frames that failed on bad input (`error.permanent`) would fail the same way and are not retried; `retryableFrames` in the shot view counts the others.',
+  })
   @ApiParam({ name: 'id' })
   @ApiResponse({ status: 200, type: ShotViewDto })
-  @ApiResponse({ status: 409, description: 'Nothing failed, or the shot has not finished', type: ErrorDto })
+  @ApiResponse({ status: 404, type: ErrorDto })
+  @ApiResponse({
+    status: 409,
+    description: 'NOTHING_TO_RETRY (no failed frames), STATE_CONFLICT (not finished), or NOT_RETRYABLE (only failures a retry cannot fix; the message names the frames and causes)',
+    type: ErrorDto,
+  })
   retry(@CurrentPrincipal() p: Principal, @Param('id') id: string): Promise<ShotView> {
     return this.shots.retry(id, p.project);
   }

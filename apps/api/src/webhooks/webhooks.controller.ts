@@ -3,29 +3,31 @@ import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Patch, Post, Qu
 import { ApiBody, ApiOperation, ApiParam, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
 import { ZodValidationPipe } from 'nestjs-zod';
-import type { DeliveryAttempt } from '@celfarm/webhooks';
-import { principalOf, RequireScope } from '../auth/principal.ts';
-import { ErrorDto } from '../shots/shots.dto.ts';
 import {
-  CreateWebhookDto,
-  UpdateWebhookDto,
-  DeliveryAttemptDto,
-  DeliveryListDto,
-  RedeliveryDto,
-  WebhookCreatedDto,
-  WebhookListDto,
-  WebhookViewDto,
   createWebhookSchema,
-  updateWebhookSchema,
   deliveriesQuerySchema,
+  updateWebhookSchema,
   type CreateWebhook,
-  type UpdateWebhook,
   type DeliveriesQuery,
+  type DeliveryAttempt,
   type DeliveryList,
   type Redelivery,
+  type UpdateWebhook,
   type WebhookCreated,
   type WebhookList,
   type WebhookView,
+} from '@celfarm/contract';
+import { principalOf, RequireScope } from '../auth/principal.ts';
+import { ErrorDto } from '../core/api-error.ts';
+import {
+  CreateWebhookDto,
+  DeliveryAttemptDto,
+  DeliveryListDto,
+  RedeliveryDto,
+  UpdateWebhookDto,
+  WebhookCreatedDto,
+  WebhookListDto,
+  WebhookViewDto,
 } from './webhooks.dto.ts';
 import { WebhooksService } from './webhooks.service.ts';
 
@@ -74,6 +76,7 @@ export class WebhooksController {
   @ApiParam({ name: 'id' })
   @ApiBody({ type: UpdateWebhookDto })
   @ApiResponse({ status: 200, type: WebhookViewDto })
+  @ApiResponse({ status: 400, description: 'Bad input; `error.field` names it', type: ErrorDto })
   @ApiResponse({ status: 404, type: ErrorDto })
   update(
     @Req() req: FastifyRequest,
@@ -98,6 +101,7 @@ export class WebhooksController {
   @ApiParam({ name: 'id' })
   @ApiQuery({ name: 'limit', required: false, type: Number, description: '1–1000, default 50' })
   @ApiResponse({ status: 200, type: DeliveryListDto })
+  @ApiResponse({ status: 400, description: 'A bad `limit`', type: ErrorDto })
   @ApiResponse({ status: 404, type: ErrorDto })
   deliveries(
     @Req() req: FastifyRequest,

@@ -2,25 +2,10 @@
 import { Controller, Get, Inject } from '@nestjs/common';
 import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { createZodDto } from 'nestjs-zod';
-import { z } from 'zod';
+import { workerListSchema, type WorkerList } from '@celfarm/contract';
 import { RequireScope } from '../auth/principal.ts';
 import { WorkersService } from './workers.service.ts';
 
-const workerViewSchema = z.object({
-  id: z.string(),
-  host: z.string(),
-  pid: z.number().int(),
-  provider: z.string(),
-  pack: z.string(),
-  /** Job id being processed, or null when idle. */
-  currentJob: z.string().min(1).nullable(),
-  startedAt: z.string(),
-  /** Last heartbeat. */
-  lastSeen: z.string(),
-  framesDone: z.number().int(),
-});
-const workerListSchema = z.object({ workers: z.array(workerViewSchema) });
-type WorkerList = z.output<typeof workerListSchema>;
 class WorkerListDto extends createZodDto(workerListSchema) {}
 
 @ApiTags('workers')

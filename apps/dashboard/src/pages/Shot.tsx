@@ -117,7 +117,16 @@ export function ShotPage({ id }: { id: string }) {
   const done = view.counts.completed;
   const finished = TERMINAL.includes(view.state);
   const canCancel = !finished;
-  const canRetry = (view.state === 'completed' || view.state === 'failed') && view.counts.failed > 0;
+  // Frames that failed on bad input would fail the same way again: only the others are offered.
+  // (Counts move with the live snapshot; the retryable count comes with each refetch.)
+  const retryable = Math.min(view.retryableFrames, view.counts.failed);
+  const permanent = view.counts.failed - retryable;
+  const canRetry = (view.state === 'completed' || view.state === 'failed') && retryable > 0;
+  const retryHint = canRetry
+    ? undefined
+    : permanent > 0 && retryable === 0
+      ? `${permanent === 1 ? 'The failed frame' : `All ${permanent} failed frames`} failed on bad input that a retry cannot fix: correct it and submit the shot again`
+      : 'Only a finished shot with failed frames can be retried';
   const colour = view.frames.filter((f) => f.state === 'completed' && f.outputUrl);
 
   const act = async (what: 'cancel' | 'retry') => {
@@ -156,19 +165,24 @@ export function ShotPage({ id }: { id: string }) {
             className="button"
             disabled={!canRetry || busy !== null}
             onClick={() => void act('retry')}
-            title={canRetry ? undefined : 'Only a finished shot with failed frames can be retried'}
+            title={retryHint}
           >
-            {busy === 'retry' ? 'Retrying…' : `Retry failed${view.counts.failed ? ` (${view.counts.failed})` : ''}`}
+            {busy === 'retry' ? 'Retrying…' : `Retry failed${retryable ? ` (${retryable})` : ''}`}
           </button>
         </div>
-        <div className="shot-progress">
+        <div className={`shot-progress shot-bar-${view.state}`} data-state={view.state}>
           <ProgressBar value={view.progress} label={`Progress of shot ${view.id}`} size="large" />
           <p className="shot-stats">
             <span>
               <strong>{done}</strong> of {view.frameCount} frames
             </span>
             {view.counts.active > 0 && <span>{view.counts.active} rendering</span>}
-            {view.counts.failed > 0 && <span className="text-failed">{view.counts.failed} failed</span>}
+            {view.counts.failed > 0 && (
+              <span className="text-failed">
+                {view.counts.failed} failed
+                {permanent > 0 && ` (${permanent < view.counts.failed ? `${permanent} ` : ''}not retryable)`}
+              </span>
+            )}
             {view.counts.cancelled > 0 && <span>{view.counts.cancelled} cancelled</span>}
             <span>ETA {eta(view.state, view.etaSeconds)}</span>
           </p>
@@ -311,6 +325,7 @@ function FrameCard({ frame: f, onShow, onBrokenImage }: { frame: FrameView; onSh
         <p className="frame-error">
           <strong>{f.error.code}</strong>
           {f.error.field ? ` (${f.error.field})` : ''}: {f.error.message}
+          {f.state === 'failed' && f.error.permanent && <span className="frame-error-hint"> A retry cannot fix this: correct the input and submit again.</span>}
         </p>
       )}
     </li>

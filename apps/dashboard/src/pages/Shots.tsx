@@ -152,7 +152,7 @@ export function ShotsPage() {
                   <td>
                     <StateBadge state={s.state} />
                   </td>
-                  <td className="col-progress">
+                  <td className={`col-progress shot-bar-${s.state}`}>
                     <ProgressBar value={s.progress} label={`Progress of shot ${s.id}`} />
                   </td>
                   <td className="nowrap">

@@ -1,22 +1,16 @@
 /**
- * Loads a model pack folder: parses pack.json, verifies every listed file's sha256, and opens
- * graph sessions lazily. Each session is checked against the contract (input/output names and
- * ranks) before it is used; errors name the pack, graph and tensor.
+ * Loads a model pack folder: reads pack.json (./manifest.ts), verifies every listed file's
+ * sha256, and opens graph sessions lazily. Each session is checked against the contract
+ * (input/output names and ranks) before it is used; errors name the pack, graph and tensor.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PipelineError } from '../errors.ts';
+import { sha256File } from '../hash.ts';
 import type { GraphSession, OrtRuntime, TensorInfo } from '../ort/runtime.ts';
 import { CORE_GRAPHS, GRAPH_SPECS, type GraphName, type GraphSpec } from './contract.ts';
-import { packSchema, type PackManifest } from './schema.ts';
-
-async function sha256File(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
+import { readPackManifest } from './manifest.ts';
+import type { PackManifest } from './schema.ts';
 
 /** One file of a pack, with the graph it belongs to and the manifest field that lists it. */
 export interface PackFile {
@@ -107,25 +101,7 @@ export class ModelPack {
   }
 
   static async load(dir: string, runtime: OrtRuntime, options: LoadOptions = {}): Promise<ModelPack> {
-    const manifestPath = join(dir, 'pack.json');
-    let raw: string;
-    try {
-      raw = await readFile(manifestPath, 'utf8');
-    } catch {
-      throw new PipelineError('PACK_FILE_MISSING', `no pack.json in ${dir}`, 'pack.json');
-    }
-    let json: unknown;
-    try {
-      json = JSON.parse(raw);
-    } catch (e) {
-      throw new PipelineError('PACK_INVALID', `pack.json is not JSON (${(e as Error).message})`, 'pack.json');
-    }
-    const parsed = packSchema.safeParse(json);
-    if (!parsed.success) {
-      const list = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-      throw new PipelineError('PACK_INVALID', `pack.json in ${dir} is invalid: ${list}`, 'pack.json');
-    }
-    const manifest = parsed.data;
+    const { manifest } = await readPackManifest({ dir });
     const id = `${manifest.id}@${manifest.version}`;
     for (const g of CORE_GRAPHS) {
       if (!manifest.graphs[g]) throw new PipelineError('PACK_INVALID', `pack ${id} lacks the core graph ${g}`, `graphs.${g}`);

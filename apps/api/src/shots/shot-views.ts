@@ -1,0 +1,114 @@
+/**
+ * What a client reads of its shots: one shot with its frames and the URLs of their images, a
+ * page of summaries, and the image files themselves when the API serves them (S3_PRESIGN off).
+ */
+import type { Readable } from 'node:stream';
+import { Inject, Injectable } from '@nestjs/common';
+import type { Config } from '@celfarm/config';
+import type { ShotRecord, ShotStore } from '@celfarm/jobs';
+import type { ObjectStore } from '@celfarm/storage';
+import { forbidden } from '../auth/principal.ts';
+import { ApiError } from '../core/api-error.ts';
+import { mapLimit } from '../core/concurrency.ts';
+import { presignsObjectUrls } from '../core/object-urls.ts';
+import { CONFIG, OBJECT_STORE, SHOT_STORE } from '../core/tokens.ts';
+import { IO_CONCURRENCY } from './input-checks.ts';
+import { sniffContentType } from './inputs.ts';
+import { ShotAccess } from './shot-access.ts';
+import { peek, shotFilePath, type FrameFileKind, type ShotFile } from './shot-files.ts';
+import { shotSummary, shotView } from './shot-view.ts';
+import type { ListQuery, ShotList, ShotView } from './shots.dto.ts';
+
+@Injectable()
+export class ShotViews {
+  /** Presigned store URLs in views; else paths on this API (S3_PRESIGN). */
+  private readonly presign: boolean;
+
+  constructor(
+    @Inject(CONFIG) private readonly config: Config,
+    @Inject(SHOT_STORE) private readonly store: ShotStore,
+    @Inject(OBJECT_STORE) private readonly objects: ObjectStore,
+    @Inject(ShotAccess) private readonly access: ShotAccess,
+  ) {
+    this.presign = presignsObjectUrls(config);
+  }
+
+  async view(id: string, owner: string): Promise<ShotView> {
+    return this.of(await this.access.owned(id, owner));
+  }
+
+  /** The caller's shots only; naming another project is refused. */
+  async list(query: ListQuery, owner: string): Promise<ShotList> {
+    if (query.project !== undefined && query.project !== owner) throw forbidden(`this key belongs to project ${owner}`, 'project');
+    const { shots, next } = await this.store.list({
+      limit: query.limit,
+      project: owner,
+      ...(query.state ? { state: query.state } : {}),
+      ...(query.before ? { before: query.before } : {}),
+    });
+    const workers = await this.access.liveWorkers();
+    const summaries = await mapLimit(shots, IO_CONCURRENCY, async (s) => shotSummary(s, await this.store.frames(s.id), workers));
+    return { shots: summaries, next };
+  }
+
+  /** The full view of a shot: frames with links to their sketch, output and preview. */
+  async of(shot: ShotRecord): Promise<ShotView> {
+    const [frames, workers] = await Promise.all([this.store.frames(shot.id), this.access.liveWorkers()]);
+    const done = frames.filter((f) => f.state === 'completed' && f.output);
+    const keys = this.access.keys(shot.project, shot.id);
+    const link = async (frame: number, kind: FrameFileKind, key: string) => [frame, await this.linkTo(shot.id, { kind, frame }, key)] as const;
+    const urls = await mapLimit(done, IO_CONCURRENCY, (f) => link(f.frame, 'output', f.output!));
+    // Sketch inputs too (the dashboard's frame strip); none while they are still being uploaded.
+    const inputs = shot.awaitingUploads ? [] : shot.inputs.frames.map((key, i) => ({ frame: i + 1, key }));
+    const inputUrls = await mapLimit(inputs, IO_CONCURRENCY, (f) => link(f.frame, 'input', f.key));
+    // The worker writes a WebP preview next to each output (outputs/previews/<frame>.webp).
+    const previewUrls = await mapLimit(done, IO_CONCURRENCY, (f) => link(f.frame, 'preview', keys.preview(f.frame)));
+    return shotView(shot, frames, workers, new Map(urls), new Map(inputUrls), new Map(previewUrls));
+  }
+
+  /**
+   * One of the shot's images, to stream to its owner: the object its record names (outputs and
+   * previews of completed frames only), with the content type its bytes show. 404 when absent.
+   */
+  async openFile(id: string, owner: string, file: ShotFile): Promise<{ body: Readable; contentType: string; name: string }> {
+    const shot = await this.access.owned(id, owner);
+    const key = await this.fileKey(shot, file);
+    const body = key === undefined ? null : await this.objects.getStream(key);
+    if (!body || key === undefined) throw new ApiError(404, 'NOT_FOUND', `shot ${id} has no ${describeFile(file)}`);
+    try {
+      const contentType = sniffContentType(await peek(body));
+      return { body, contentType, name: key.slice(key.lastIndexOf('/') + 1) };
+    } catch (e) {
+      body.destroy();
+      throw e;
+    }
+  }
+
+  /** The object key behind a shot's file, from its record; undefined when it has none. */
+  async fileKey(shot: ShotRecord, file: ShotFile): Promise<string | undefined> {
+    switch (file.kind) {
+      case 'reference':
+        return shot.inputs.reference;
+      case 'background':
+        return shot.inputs.background;
+      case 'input':
+        return shot.inputs.frames[file.frame - 1];
+      case 'output':
+      case 'preview': {
+        if (file.frame > shot.frameCount) return undefined;
+        const frame = await this.store.frame(shot.id, file.frame);
+        if (frame?.state !== 'completed' || !frame.output) return undefined;
+        return file.kind === 'output' ? frame.output : this.access.keys(shot.project, shot.id).preview(file.frame);
+      }
+    }
+  }
+
+  /** Where a client fetches one of the shot's images: a presigned GET, or its path on this API. */
+  private linkTo(shotId: string, file: ShotFile, key: string): Promise<string> | string {
+    return this.presign ? this.objects.presignGet(key, this.config.PRESIGN_SECONDS) : shotFilePath(shotId, file);
+  }
+}
+
+export function describeFile(file: ShotFile): string {
+  return 'frame' in file ? `${file.kind} for frame ${file.frame}` : file.kind;
+}

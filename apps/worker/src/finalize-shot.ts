@@ -1,0 +1,60 @@
+/**
+ * The finalize job, after every frame of a round has finished: frame records still unfinished
+ * are first brought in line with their jobs (a frame whose worker died and whose job BullMQ
+ * failed is recorded failed, with frame.failed); then the shot takes its outcome (a cancelled
+ * shot stays cancelled), shot.json is written, and the final event goes out. Idempotent: the
+ * queue retries it until it has done all of it, and a rerun rewrites the same shot.json and
+ * publishes nothing twice. A finalize of an earlier round (the shot was retried since) changes
+ * nothing.
+ */
+import { frameCounts, shotOutcome, StateConflictError, type JobData, type ShotState, type ShotStore } from '@celfarm/jobs';
+import { shotKeys, type ObjectStore } from '@celfarm/storage';
+import { existingShot } from './errors.ts';
+import { publishAbout, type FarmEvents } from './farm-events.ts';
+import type { FrameFate } from './frame-fate.ts';
+import { canonicalJson, shotManifest } from './lineage.ts';
+
+export interface FinalizeShotDeps {
+  store: ShotStore;
+  objects: ObjectStore;
+  fate: Pick<FrameFate, 'reconcile'>;
+  /** Object key prefix (S3_PREFIX). */
+  objectPrefix: string;
+  log: (line: string) => void;
+  events?: FarmEvents;
+}
+
+export class FinalizeShot {
+  constructor(private readonly deps: FinalizeShotDeps) {}
+
+  async run(ref: JobData<'finalize'>): Promise<ShotState> {
+    const { store, fate } = this.deps;
+    let shot = await existingShot(store, ref.shotId);
+    // Jobs queued before payloads carried their round have none: they belong to the shot's round.
+    if (ref.round !== undefined && ref.round !== shot.round) {
+      this.deps.log(`finalize shot=${shot.id} round=${ref.round}: the shot is in round ${shot.round}; nothing to do`);
+      return shot.state;
+    }
+    for (const f of await store.frames(shot.id)) {
+      if (f.state === 'waiting' || f.state === 'active') await fate.reconcile(shot.id, f.frame, shot.round);
+    }
+    const frames = await store.frames(shot.id);
+    if (shot.state !== 'cancelled') {
+      const outcome = shotOutcome(shot, frames);
+      try {
+        shot = (await store.update(shot.id, { state: outcome.state, error: outcome.error })) ?? shot;
+      } catch (e) {
+        if (!(e instanceof StateConflictError)) throw e;
+        shot = await existingShot(store, shot.id);
+        if (shot.state !== 'cancelled') throw e;
+      }
+    }
+    const manifest = canonicalJson(shotManifest(shot, frames));
+    await this.deps.objects.put(shotKeys(this.deps.objectPrefix, shot.project, shot.id).manifest, new TextEncoder().encode(manifest), 'application/json');
+    // After shot.json, so a receiver of the event can read it.
+    if (shot.state === 'completed' || shot.state === 'failed') {
+      await publishAbout(this.deps.events, `shot.${shot.state}`, shot, { counts: frameCounts(frames), ...(shot.error ? { error: shot.error } : {}) });
+    }
+    return shot.state;
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * What a shot's frame records add up to, computed here once for the API's views, the worker's
+ * finalize and the farm events: counts per state, the time left, which failed frames a retry
+ * could fix, and the shot's outcome against its failed-frame allowance.
+ */
+import { FRAME_STATES, type ErrorInfo, type FrameRecord, type FrameState, type ShotRecord } from './records.ts';
+
+/** Failed frames named in a summary; the rest are counted. */
+const MAX_LISTED_FAILURES = 5;
+
+export function frameCounts(frames: readonly FrameRecord[]): Record<FrameState, number> {
+  const counts = Object.fromEntries(FRAME_STATES.map((s) => [s, 0])) as Record<FrameState, number>;
+  for (const f of frames) counts[f.state]++;
+  return counts;
+}
+
+/** ETA in seconds from measured frame times: remaining frames × mean seconds ÷ active workers. */
+export function estimateSeconds(frames: FrameRecord[], workers: number): number | null {
+  const done = frames.filter((f) => f.state === 'completed' && f.seconds !== undefined);
+  const remaining = frames.filter((f) => f.state === 'waiting' || f.state === 'active');
+  if (remaining.length === 0) return 0;
+  if (done.length === 0) return null;
+  const mean = done.reduce((a, f) => a + f.seconds!, 0) / done.length;
+  const activeShare = remaining
+    .filter((f) => f.state === 'active' && f.step !== undefined && f.steps)
+    .reduce((a, f) => a + f.step! / f.steps!, 0);
+  return Math.max(0, ((remaining.length - activeShare) * mean) / Math.max(1, workers));
+}
+
+/** A failed frame a new round may render: its failure was not bad input (see ErrorInfo.permanent). */
+export const isRetryable = (frame: FrameRecord): boolean => frame.state === 'failed' && frame.error?.permanent !== true;
+
+/** `frame 2 INVALID_IMAGE (frames[1]): …; frame 5 …; and 3 more`: the first few, by frame number. */
+export function describeFailures(frames: readonly FrameRecord[], max = MAX_LISTED_FAILURES): string {
+  const listed = [...frames]
+    .sort((a, b) => a.frame - b.frame)
+    .slice(0, max)
+    .map((f) => `frame ${f.frame} ${f.error ? `${f.error.code}${f.error.field ? ` (${f.error.field})` : ''}: ${f.error.message}` : f.state}`);
+  const more = frames.length > max ? `; and ${frames.length - max} more` : '';
+  return `${listed.join('; ')}${more}`;
+}
+
+export interface ShotOutcome {
+  state: 'completed' | 'failed';
+  /** FRAMES_FAILED with the failed frames and their causes, when the shot failed. */
+  error?: ErrorInfo;
+}
+
+/**
+ * The outcome of a round that has finished: `failed` when the share of frames that did not
+ * complete exceeds the shot's allowance, else `completed`. Counted against frameCount, so a
+ * frame record that went missing counts as failed.
+ */
+export function shotOutcome(shot: Pick<ShotRecord, 'frameCount' | 'failedFrameShare'>, frames: readonly FrameRecord[]): ShotOutcome {
+  const unfinished = frames.filter((f) => f.state !== 'completed');
+  const failedCount = shot.frameCount - (frames.length - unfinished.length);
+  if (failedCount / Math.max(1, shot.frameCount) <= shot.failedFrameShare) return { state: 'completed' };
+  return {
+    state: 'failed',
+    error: {
+      code: 'FRAMES_FAILED',
+      message: `${failedCount} of ${shot.frameCount} frames failed (allowed share ${shot.failedFrameShare}): ${describeFailures(unfinished)}`,
+    },
+  };
+}
