@@ -143,6 +143,18 @@ export async function startWorkerApp(config: Config, log: Logger = consoleLogger
           port: config.WORKER_METRICS_PORT,
           // A store outage is not this worker's fault (restarting it would not help): reported, `ok` kept.
           health: () => ({ ok: !stopping, worker: id, pack: info.pack, provider: info.provider, ...farm.status(), store: storeHealth(patientObjects) }),
+          // Ready = can take frames now: what an operator (or a readiness probe) wants to see
+          // during an outage, while /healthz keeps the process from being restarted for it.
+          ready: () => {
+            const store = storeHealth(patientObjects);
+            const redisUp = redis.status === 'ready' && bull.status === 'ready';
+            const reasons = [
+              ...(stopping ? ['stopping'] : []),
+              ...(redisUp ? [] : [`redis ${bull.status === 'ready' ? redis.status : bull.status}`]),
+              ...(store.state === 'up' ? [] : [`object store down since ${store.since}: ${store.reason}`]),
+            ];
+            return { ok: reasons.length === 0, worker: id, redis: redisUp ? 'up' : 'down', store, ...(reasons.length ? { reasons } : {}) };
+          },
         })
       : undefined;
   // The address actually bound: with WORKER_METRICS_PORT=0 this line is how a scraper finds it.

@@ -1,4 +1,8 @@
-/** The worker's HTTP endpoint for Prometheus (`/metrics`) and liveness probes (`/healthz`). */
+/**
+ * The worker's HTTP endpoint for Prometheus (`/metrics`), liveness (`/healthz`: the process
+ * works; an outage elsewhere does not make it fail) and readiness (`/readyz`: it can take frames
+ * now — Redis and the object store reachable, not stopping).
+ */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { FarmMetrics } from '@celfarm/metrics';
@@ -11,6 +15,8 @@ export interface MetricsServerOptions {
   host?: string;
   /** Body of /healthz; 503 while `ok` is false (e.g. shutting down). */
   health: () => { ok: boolean } & Record<string, unknown>;
+  /** Body of /readyz; 503 while `ok` is false. Default: the same as /healthz. */
+  ready?: () => { ok: boolean } & Record<string, unknown>;
 }
 
 async function handle(opts: MetricsServerOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -20,8 +26,8 @@ async function handle(opts: MetricsServerOptions, req: IncomingMessage, res: Ser
   } else if (path === '/metrics') {
     const body = await opts.registry.metrics();
     res.writeHead(200, { 'content-type': opts.registry.contentType }).end(body);
-  } else if (path === '/healthz') {
-    const health = opts.health();
+  } else if (path === '/healthz' || path === '/readyz') {
+    const health = path === '/readyz' && opts.ready ? opts.ready() : opts.health();
     res.writeHead(health.ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(health));
   } else {
     res.writeHead(404).end();

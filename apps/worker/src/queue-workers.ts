@@ -24,7 +24,7 @@ export interface QueueWorkerOptions {
   /**
    * How many times a prepare or frame job may lose its worker (killed, or its lock expired) and
    * be handed to another; the next time BullMQ fails it (WORKER_LOST on the record). This is
-   * FRAME_STALL_LIMIT, apart from FRAME_ATTEMPTS, which counts errors. Default 5.
+   * FRAME_STALL_LIMIT, apart from FRAME_ATTEMPTS, which counts errors. Default 20.
    */
   stallLimit?: number;
   /** Stored on every job this worker processes. */
@@ -52,7 +52,7 @@ const CONCURRENCY: Record<JobName, number> = { prepare: 1, frame: 2, finalize: 2
  */
 const FINALIZE_STALL_LIMIT = 1_000_000;
 
-export const DEFAULT_STALL_LIMIT = 5;
+export const DEFAULT_STALL_LIMIT = 20;
 
 export function startQueueWorkers(processors: Record<JobName, JobProcessor>, opts: QueueWorkerOptions): Worker[] {
   const names = Object.keys(JOBS) as JobName[];

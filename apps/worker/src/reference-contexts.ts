@@ -34,6 +34,8 @@ export interface ReferenceContextsOptions {
   metrics?: Pick<FarmMetrics, 'contextCache'>;
   /** Contexts kept in memory (default 4). */
   capacity?: number;
+  /** A stored context that does not parse (it is rebuilt). */
+  onUnreadable?: (key: string, error: Error) => void;
 }
 
 export class ReferenceContexts {
@@ -57,7 +59,7 @@ export class ReferenceContexts {
     const cached = this.memory.get(key);
     if (cached) return this.count({ key, bytes: cached, source: 'memory' });
     const stored = await this.opts.objects.get(this.objectKey(key));
-    if (stored) {
+    if (stored && this.readable(key, stored)) {
       this.memory.set(key, stored);
       return this.count({ key, bytes: stored, source: 'store' });
     }
@@ -67,6 +69,21 @@ export class ReferenceContexts {
       this.building.set(key, build);
     }
     return build;
+  }
+
+  /**
+   * A stored context is derived data: one that does not parse (a partial object from a store
+   * without atomic writes, read while another worker wrote it; a truncated upload) is rebuilt
+   * and written again rather than failing the frames that need it.
+   */
+  private readable(key: string, bytes: Uint8Array): boolean {
+    try {
+      deserializeReferenceContext(bytes);
+      return true;
+    } catch (e) {
+      this.opts.onUnreadable?.(key, e instanceof Error ? e : new Error(String(e)));
+      return false;
+    }
   }
 
   private async build(load: () => Promise<ContextInputs>): Promise<ObtainedContext> {

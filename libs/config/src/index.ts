@@ -43,9 +43,13 @@ export const configSchema = z.object({
   /**
    * How many times a frame (or prepare) job may lose its worker — killed, or its lock expired —
    * and go to another; one more and it fails with WORKER_LOST (retryable). Counted apart from
-   * FRAME_ATTEMPTS, which counts errors.
+   * FRAME_ATTEMPTS, which counts errors. High by default: a frame whose worker died goes back to
+   * the head of the queue and is taken by the next worker that asks — often one just started,
+   * which is the likeliest to die next when workers crash-loop — so an innocent frame can lose
+   * several workers in a row (7 in a 45-kill storm here). The limit is a guard against a frame
+   * that crashes every worker it lands on, not a budget for bad luck.
    */
-  FRAME_STALL_LIMIT: int(5, 0),
+  FRAME_STALL_LIMIT: int(20, 0),
   /** A shot fails when more than this share of its frames fail (0–1). */
   FAILED_FRAME_SHARE: z.coerce.number().min(0).max(1).default(0),
   /** Model pack: a local folder, or an S3 prefix (`s3://bucket/prefix` or a key prefix in S3_BUCKET). */

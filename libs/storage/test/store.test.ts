@@ -36,6 +36,17 @@ describe('S3ObjectStore on s3rver', () => {
     assert.deepEqual(await store.list(keys.outputsPrefix), []);
   });
 
+  it('lists and deletes a prefix of more than 1,000 objects (listings come in pages of 1,000)', async () => {
+    // A 1,100-frame shot's outputs: deleting the shot must find them all.
+    const keys = Array.from({ length: 1100 }, (_, i) => `big/outputs/${String(i + 1).padStart(5, '0')}.png`);
+    for (let i = 0; i < keys.length; i += 100) await Promise.all(keys.slice(i, i + 100).map((k) => store.put(k, Buffer.from('x'))));
+    const listed = await store.list('big/');
+    assert.equal(listed.length, 1100);
+    assert.deepEqual(listed.map((o) => o.key), keys);
+    assert.equal(await store.deletePrefix('big/'), 1100);
+    assert.deepEqual(await store.list('big/'), []);
+  });
+
   it('presigns GETs that download the object, reusing a URL within half its lifetime', async () => {
     await store.put('a/b.png', Buffer.from('pixels'), 'image/png');
     const url = await store.presignGet('a/b.png', 600);

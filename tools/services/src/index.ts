@@ -3,12 +3,11 @@
  * benches): Redis from Debian's `redis-server` (AOF on, maxmemory-policy noeviction) and an
  * embedded S3 endpoint (s3rver). Each binds 127.0.0.1 on a free port and lives in its own folder.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { createServer, connect } from 'node:net';
-import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 
-const require = createRequire(import.meta.url);
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -95,20 +94,39 @@ export interface RunningS3 {
   stop(): Promise<void>;
 }
 
-interface S3rverInstance {
-  run(): Promise<unknown>;
-  close(): Promise<void>;
-}
-
-/** Starts the embedded S3 endpoint (s3rver) storing objects under `dir`, with `bucket` created. */
+/**
+ * Starts the embedded S3 endpoint (s3rver) storing objects under `dir`, with `bucket` created, in
+ * a child process (s3rver-process.cjs says why); resolves once it accepts requests.
+ */
 export async function startS3(dir: string, bucket: string, port?: number): Promise<RunningS3> {
   await mkdir(dir, { recursive: true });
   const p = port ?? (await freePort());
-  // s3rver is CommonJS without types.
-  const S3rver = require('s3rver') as new (opts: Record<string, unknown>) => S3rverInstance;
-  const server = new S3rver({ port: p, address: '127.0.0.1', directory: dir, silent: true, configureBuckets: [{ name: bucket }] });
-  await server.run();
-  return { endpoint: `http://127.0.0.1:${p}`, port: p, stop: () => server.close() };
+  const child = fork(fileURLToPath(new URL('./s3rver-process.cjs', import.meta.url)), [dir, bucket, String(p)], {
+    execArgv: ['--openssl-legacy-provider'],
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    const onExit = (code: number | null) => reject(new Error(`s3rver exited (${code}) before it listened on port ${p}`));
+    child.once('exit', onExit);
+    child.once('error', reject);
+    child.once('message', () => {
+      child.off('exit', onExit);
+      resolve();
+    });
+  });
+  // Its IPC channel must not keep the caller's event loop alive.
+  child.channel?.unref();
+  child.unref();
+  return {
+    endpoint: `http://127.0.0.1:${p}`,
+    port: p,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
 }
 
 export * from './farm-env.ts';
