@@ -123,6 +123,8 @@ export async function startS3(dir: string, bucket: string, port?: number): Promi
     stop: () =>
       new Promise<void>((resolve) => {
         if (child.exitCode !== null || child.signalCode !== null) return resolve();
+        // Referenced again: the caller's event loop must wait for this exit.
+        child.ref();
         child.once('exit', () => resolve());
         child.kill('SIGTERM');
       }),
