@@ -20,6 +20,7 @@ const COS6 = Math.cos(6 * RAD);
 const SIN6 = Math.sin(6 * RAD);
 const COS63 = Math.cos(63 * RAD);
 const SIN63 = Math.sin(63 * RAD);
+const COS140 = Math.cos(140 * RAD);
 
 /** h' in degrees, [0, 360); 0 for a neutral colour (Sharma eq. 4). */
 function hueDeg(ap: number, b: number): number {
@@ -88,9 +89,40 @@ export function deltaE00(L1: number, a1: number, b1: number, L2: number, a2: num
   // short arc, which is the sign of the cross product of the two hue vectors.
   const dH2 = 2 * (prod - dot);
   const dH = (cross < 0 ? -1 : 1) * Math.sqrt(dH2 > 0 ? dH2 : 0);
-  let hm = Math.atan2(sy, sx) * DEG;
-  if (hm < 0) hm += 360;
-  return finish(L1, L2, Cp2 - Cp1, dH, 0.5 * (Cp1 + Cp2), hm, sx / norm, sy / norm);
+  const c = sx / norm;
+  const s = sy / norm;
+  // The rest is the paper's, written out here (this is the inner loop of the flicker score).
+  const Cpm = 0.5 * (Cp1 + Cp2);
+  const dL = L2 - L1;
+  const Lm = 0.5 * (L1 + L2) - 50;
+  const Lm2 = Lm * Lm;
+  const SL = 1 + (0.015 * Lm2) / Math.sqrt(20 + Lm2);
+  const SC = 1 + 0.045 * Cpm;
+  const c2 = c * c - s * s;
+  const s2 = 2 * c * s;
+  const c3 = c * c2 - s * s2;
+  const s3 = s * c2 + c * s2;
+  const c4 = c2 * c2 - s2 * s2;
+  const s4 = 2 * c2 * s2;
+  const T = 1 - 0.17 * (c * COS30 + s * SIN30) + 0.24 * c2 + 0.32 * (c3 * COS6 - s3 * SIN6) - 0.2 * (c4 * COS63 + s4 * SIN63);
+  const SH = 1 + 0.015 * Cpm * T;
+  const l = dL / SL;
+  const cc = (Cp2 - Cp1) / SC;
+  const hh = dH / SH;
+  let sq = l * l + cc * cc + hh * hh;
+  // The rotation term R_T = −sin(2Δθ)·R_C, Δθ = 30°·exp(−((h̄' − 275°)/25°)²), matters only for blue
+  // hues: for h̄' in [0°, 140°) Δθ < 1e-11°, so the angle (atan2, exp, sin) is skipped there.
+  if (!(s >= 0 && c > COS140)) {
+    let hm = Math.atan2(sy, sx) * DEG;
+    if (hm < 0) hm += 360;
+    const x = (hm - 275) / 25;
+    const dTheta = 30 * Math.exp(-x * x);
+    const Cpm2 = Cpm * Cpm;
+    const Cpm7 = Cpm2 * Cpm2 * Cpm2 * Cpm;
+    const RC = 2 * Math.sqrt(Cpm7 / (Cpm7 + POW25_7));
+    sq -= Math.sin(2 * dTheta * RAD) * RC * cc * hh;
+  }
+  return Math.sqrt(Math.max(sq, 0));
 }
 
 /**

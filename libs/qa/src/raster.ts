@@ -3,7 +3,7 @@
  * W×H pixels is read as ⌈W/s⌉×⌈H/s⌉ cells of s×s pixels (edge cells keep what is left).
  */
 import type { Planar } from '@celfarm/pipeline';
-import { labImage, linearChannel, writeLab, type LabImage } from './lab.ts';
+import { labImage, labKernel, type LabImage } from './lab.ts';
 
 /** Which way a sketch is drawn: ink darker than the paper, or the model's white lines on black. */
 export type SketchPolarity = 'dark-lines' | 'light-lines';
@@ -21,31 +21,37 @@ export function labGrid(img: Planar, cell: number): LabImage {
   const gh = Math.ceil(H / cell);
   const out = labImage(gw, gh);
   const d = img.data;
-  const offs = C === 3 ? [0, n, 2 * n] : [0, 0, 0];
+  const oG = C === 3 ? n : 0;
+  const oB = C === 3 ? 2 * n : 0;
   if (cell === 1) {
-    const [o0, o1, o2] = offs;
-    for (let i = 0; i < n; i++) writeLab(out, i, linearChannel(d[o0 + i]), linearChannel(d[o1 + i]), linearChannel(d[o2 + i]));
+    labKernel(d, 0, oG, oB, n, 0.5, 0.5, out, 0);
     return out;
   }
   const col = cellOfColumn(W, cell);
+  // Cell sums of one grid row, R then G then B (float64: float32 stores cost twice as much here).
   const acc = new Float64Array(3 * gw);
+  const mean = new Float32Array(3 * gw);
+  const inv = new Float64Array(gw);
   for (let gy = 0; gy < gh; gy++) {
     acc.fill(0);
     const y0 = gy * cell;
     const y1 = Math.min(H, y0 + cell);
-    for (let c = 0; c < 3; c++) {
-      const plane = offs[c];
-      const a0 = c * gw;
-      for (let y = y0; y < y1; y++) {
-        const row = plane + y * W;
-        for (let x = 0; x < W; x++) acc[a0 + col[x]] += d[row + x];
+    for (let y = y0; y < y1; y++) {
+      const row = y * W;
+      for (let x = 0; x < W; x++) {
+        const j = col[x];
+        acc[j] += d[row + x];
+        acc[gw + j] += d[oG + row + x];
+        acc[2 * gw + j] += d[oB + row + x];
       }
     }
-    const rows = y1 - y0;
+    for (let gx = 0; gx < gw; gx++) inv[gx] = 1 / ((y1 - y0) * (Math.min(W, (gx + 1) * cell) - gx * cell));
     for (let gx = 0; gx < gw; gx++) {
-      const k = 1 / (rows * (Math.min(W, (gx + 1) * cell) - gx * cell));
-      writeLab(out, gy * gw + gx, linearChannel(acc[gx] * k), linearChannel(acc[gw + gx] * k), linearChannel(acc[2 * gw + gx] * k));
+      mean[gx] = acc[gx] * inv[gx];
+      mean[gw + gx] = acc[gw + gx] * inv[gx];
+      mean[2 * gw + gx] = acc[2 * gw + gx] * inv[gx];
     }
+    labKernel(mean, 0, gw, 2 * gw, gw, 0.5, 0.5, out, gy * gw);
   }
   return out;
 }
@@ -60,13 +66,19 @@ function greyAt(d: Float32Array, C: number, n: number, i: number): number {
 /**
  * The paper colour decides: a sketch whose mean grey value is ≥ 0.5 is mostly light paper, so its
  * lines are dark (an ordinary drawing); otherwise it is the model convention, white lines on black.
+ * The mean is taken over every 7th pixel, which the paper dominates as much as the whole.
  */
 export function detectPolarity(sketch: Planar): SketchPolarity {
   const { channels: C, height: H, width: W } = sketch;
   const n = H * W;
+  const step = n >= 4096 ? 7 : 1;
   let sum = 0;
-  for (let i = 0; i < n; i++) sum += greyAt(sketch.data, C, n, i);
-  return n === 0 || sum / n >= 0.5 ? 'dark-lines' : 'light-lines';
+  let count = 0;
+  for (let i = 0; i < n; i += step) {
+    sum += greyAt(sketch.data, C, n, i);
+    count++;
+  }
+  return count === 0 || sum / count >= 0.5 ? 'dark-lines' : 'light-lines';
 }
 
 /**
@@ -78,11 +90,22 @@ export function lineMap(sketch: Planar, polarity: SketchPolarity, threshold: num
   const n = H * W;
   const out = new Uint8Array(n);
   const d = sketch.data;
-  if (polarity === 'dark-lines') {
-    for (let i = 0; i < n; i++) out[i] = greyAt(d, C, n, i) < threshold ? 1 : 0;
+  // On the sum of the channels in [−1,1]: grey < t ⟺ sum < C·(2t − 1); grey > 1 − t ⟺ sum > C·(1 − 2t).
+  const dark = polarity === 'dark-lines';
+  const limit = dark ? C * (2 * threshold - 1) : C * (1 - 2 * threshold);
+  if (C === 1) {
+    for (let i = 0; i < n; i++) out[i] = (dark ? d[i] < limit : d[i] > limit) ? 1 : 0;
+  } else if (C === 3) {
+    for (let i = 0; i < n; i++) {
+      const s = d[i] + d[n + i] + d[2 * n + i];
+      out[i] = (dark ? s < limit : s > limit) ? 1 : 0;
+    }
   } else {
-    const thr = 1 - threshold;
-    for (let i = 0; i < n; i++) out[i] = greyAt(d, C, n, i) > thr ? 1 : 0;
+    for (let i = 0; i < n; i++) {
+      let s = 0;
+      for (let c = 0; c < C; c++) s += d[c * n + i];
+      out[i] = (dark ? s < limit : s > limit) ? 1 : 0;
+    }
   }
   return out;
 }

@@ -14,11 +14,11 @@ export type ScoreName = 'palette' | 'flickerMean' | 'flickerShare' | 'lineFideli
 
 /** Review thresholds, per project; a frame past any of them is flagged. */
 export interface QaThresholds {
-  /** Palette distance (ΔE00) above which a frame is flagged. Default 8. */
+  /** Palette distance (ΔE00) above which a frame is flagged. Default 6. */
   palette: number;
-  /** Mean ΔE00 against the previous frame, over unchanged line art, above which it is flagged. Default 3. */
+  /** Mean ΔE00 against the previous frame, over unchanged line art, above which it is flagged. Default 2.5. */
   flickerMean: number;
-  /** Share of unchanged line art changing by more than the JND, above which it is flagged. Default 0.2. */
+  /** Share of unchanged line art changing by more than the JND, above which it is flagged. Default 0.05. */
   flickerShare: number;
   /** Share of line pixels kept dark, below which it is flagged. Default 0.8. */
   lineFidelity: number;
@@ -26,22 +26,27 @@ export interface QaThresholds {
 
 /** The default thresholds (see README: starting points to calibrate per project). */
 export const DEFAULT_THRESHOLDS: Readonly<QaThresholds> = Object.freeze({
-  palette: 8,
-  flickerMean: 3,
-  flickerShare: 0.2,
+  palette: 6,
+  flickerMean: 2.5,
+  flickerShare: 0.05,
   lineFidelity: 0.8,
 });
 
 /** Options of {@link analyzeFrame}, {@link referencePalette} and {@link scoreFrame}. */
 export interface QaOptions {
-  /** Colour scores read the image as cells of cell×cell pixels (averaged). Default 2. */
+  /**
+   * Colour scores read the image as cells of cell×cell pixels (averaged). Default 4: half of the
+   * VAE's 8-pixel latent cell, below which colour is not the model's choice but grain.
+   */
   cell?: number;
   /** Which way sketches are drawn; `auto` decides per sketch from its mean grey. Default `auto`. */
   sketchPolarity?: SketchPolarity | 'auto';
   /** Grey level in [0,1] splitting line from paper: dark lines are < it, light lines > 1 − it. Default 0.5. */
   lineThreshold?: number;
-  /** Line fidelity: an output pixel is dark when L* ≤ this. Default 50. */
+  /** Line fidelity: a line pixel is dark only where the output's L* is ≤ this. Default 50. */
   darkL?: number;
+  /** Line fidelity: …and this much darker (L*) than the darkest fill within two cells. Default 10. */
+  lineContrast?: number;
   /** Line fidelity: pixels of slack around a line pixel to find a dark output pixel. Default 1. */
   lineTolerance?: number;
   /** Dominant colours taken from the output inside the character mask. Default 8. */
@@ -50,7 +55,7 @@ export interface QaOptions {
   referenceColours?: number;
   /** Flicker: ΔE00 a cell must exceed to count as a noticeable change. Default 2.3. */
   jnd?: number;
-  /** Flicker: pixels around lines that differ between the sketches left out. Default 8 (one latent cell). */
+  /** Flicker: pixels around lines that differ between the sketches left out (rounded up to cells). Default 8 (one latent cell). */
   changeRadius?: number;
   /** Flicker: least share of the frame measured for a value. Default 0.01. */
   minMeasuredShare?: number;
@@ -74,12 +79,13 @@ export interface FrameImages {
   characterMask?: Planar | null;
 }
 
-/** What a frame contributes to scores, its own and the next frame's. Keep it to score the next one. */
+/**
+ * What a frame contributes to scores, its own and the next frame's. Keep it to score the next one
+ * (made with the same options; typed arrays of about 16 bytes per cell, 0.6 MB at 768²: not for storage).
+ */
 export interface FrameAnalysis extends FlickerSide {
   readonly kind: 'frame-analysis';
   polarity: SketchPolarity;
-  /** Character cells on the grid, or null (whole frame). */
-  character: Uint8Array | null;
   /** Dominant colours of the output inside the character. */
   palette: Palette;
   /** Line fidelity counts. */
@@ -110,7 +116,7 @@ export interface FrameScores {
   polarity: SketchPolarity;
 }
 
-const resolvedCell = (o: QaOptions): number => o.cell ?? 2;
+const resolvedCell = (o: QaOptions): number => o.cell ?? 4;
 
 /**
  * Everything of one frame the scores need: output colours on the grid, its palette inside the
@@ -121,15 +127,20 @@ export function analyzeFrame(frame: FrameImages, options: QaOptions = {}): Frame
   const { output, characterMask } = frame;
   const W = output.width;
   const H = output.height;
-  const side = flickerSide(frame, options);
+  const { lines, ...side } = flickerSide(frame, options);
   const character = characterMask ? maskGrid(characterMask, W, H, side.cell) : null;
   const palette = extractPalette(side.lab, character, { colours: options.outputColours ?? 8 });
-  const kept = lineFidelity(output, side.lines, { darkL: options.darkL, tolerance: options.lineTolerance });
-  return { kind: 'frame-analysis', ...side, character, palette, linePixels: kept.linePixels, lineKept: kept.kept };
+  const kept = lineFidelity(
+    output,
+    lines,
+    { lab: side.lab, labels: side.regions.labels, cell: side.cell },
+    { darkL: options.darkL, contrast: options.lineContrast, tolerance: options.lineTolerance },
+  );
+  return { kind: 'frame-analysis', ...side, palette, linePixels: kept.linePixels, lineKept: kept.kept };
 }
 
 /** The part of an analysis that flicker needs (all a previous frame given as images needs). */
-function flickerSide({ output, sketch }: FrameImages, options: QaOptions): FlickerSide & { polarity: SketchPolarity } {
+function flickerSide({ output, sketch }: FrameImages, options: QaOptions): FlickerSide & { polarity: SketchPolarity; lines: Uint8Array } {
   const W = output.width;
   const H = output.height;
   if (sketch.width !== W || sketch.height !== H) {

@@ -6,7 +6,7 @@ import type { Planar } from '@celfarm/pipeline';
 import { deltaE00 } from './ciede2000.ts';
 import { linearChannel, luminance, luminanceOfL, type LabImage } from './lab.ts';
 import type { Palette } from './palette.ts';
-import { dilate, poolAny, type Regions } from './raster.ts';
+import { dilate, type Regions } from './raster.ts';
 
 /**
  * Palette distance: Σ over the output palette's entries of share × ΔE00 to the nearest colour of
@@ -27,9 +27,15 @@ export function paletteDistance(output: Palette, reference: Palette): number | n
 
 /** Options of {@link lineFidelity}. */
 export interface LineFidelityOptions {
-  /** An output pixel is dark when its L* is ≤ this. Default 50 (mid-grey). */
+  /** A line is dark only where the output's L* is ≤ this. Default 50 (mid-grey). */
   darkL?: number;
-  /** A line pixel also counts as kept when a dark output pixel is this many pixels away (square). Default 1. */
+  /**
+   * …and at least this much darker (in L*) than the darkest fill nearby (the grid cells within two
+   * cells that hold no line pixel), so that a line painted over with a dark fill is not kept.
+   * Default 10.
+   */
+  contrast?: number;
+  /** A line pixel also counts as kept when such a pixel is this many pixels away (square). Default 1. */
   tolerance?: number;
 }
 
@@ -41,23 +47,62 @@ export interface LineCount {
   kept: number;
 }
 
+/** The output's grid, for the fills next to the lines. */
+export interface LineContext {
+  /** Output colours on the grid (cell means). */
+  lab: LabImage;
+  /** Per cell: 0 when it holds a line pixel (the labels of {@link Regions}). */
+  labels: Int32Array;
+  cell: number;
+}
+
 /**
- * Share of the sketch's line pixels that are dark in the output (or have a dark output pixel within
- * `tolerance`). `lines` is a full-size raster of the output's size.
+ * Share of the sketch's line pixels that stay dark lines in the output. A line pixel is kept when
+ * the output there (or within `tolerance` pixels) has L* ≤ `darkL` and L* ≤ (darkest nearby fill)
+ * − `contrast`; without a `context`, or where no fill cell is within two cells, the first test
+ * alone decides. `lines` is a full-size raster of the output's size.
  */
-export function lineFidelity(output: Planar, lines: Uint8Array, options: LineFidelityOptions = {}): LineCount {
+export function lineFidelity(output: Planar, lines: Uint8Array, context: LineContext | null, options: LineFidelityOptions = {}): LineCount {
   const darkL = options.darkL ?? 50;
+  const contrast = options.contrast ?? 10;
   const t = options.tolerance ?? 1;
   if (!Number.isInteger(t) || t < 0) throw new RangeError(`tolerance must be a non-negative integer, got ${t}`);
   const { channels: C, height: H, width: W } = output;
   if (C !== 3 && C !== 1) throw new RangeError(`the output needs 1 or 3 channels, got ${C}`);
   const n = H * W;
   if (lines.length !== n) throw new RangeError(`line raster has ${lines.length} pixels, output has ${n}`);
-  const yDark = luminanceOfL(darkL);
   const d = output.data;
   const o1 = C === 3 ? n : 0;
   const o2 = C === 3 ? 2 * n : 0;
-  const dark = (i: number): boolean => luminance(linearChannel(d[i]), linearChannel(d[o1 + i]), linearChannel(d[o2 + i])) <= yDark;
+  const Y = (i: number): number => luminance(linearChannel(d[i]), linearChannel(d[o1 + i]), linearChannel(d[o2 + i]));
+
+  // Per line cell, the largest luminance its line pixels may have (compared in Y, which orders as L*).
+  const yDark = luminanceOfL(darkL);
+  let cell = 1;
+  let gw = 0;
+  let limit: Float64Array | null = null;
+  if (context) {
+    const { lab, labels } = context;
+    cell = context.cell;
+    gw = lab.width;
+    const gh = lab.height;
+    limit = new Float64Array(gw * gh).fill(yDark);
+    for (let gy = 0; gy < gh; gy++) {
+      for (let gx = 0; gx < gw; gx++) {
+        const g = gy * gw + gx;
+        if (labels[g] !== 0) continue;
+        let fill = Infinity;
+        for (let yy = Math.max(0, gy - 2); yy <= Math.min(gh - 1, gy + 2); yy++) {
+          for (let xx = Math.max(0, gx - 2); xx <= Math.min(gw - 1, gx + 2); xx++) {
+            const k = yy * gw + xx;
+            if (labels[k] !== 0 && lab.L[k] < fill) fill = lab.L[k];
+          }
+        }
+        if (fill < Infinity) limit[g] = luminanceOfL(Math.min(darkL, fill - contrast));
+      }
+    }
+  }
+
   let linePixels = 0;
   let kept = 0;
   for (let y = 0; y < H; y++) {
@@ -65,14 +110,15 @@ export function lineFidelity(output: Planar, lines: Uint8Array, options: LineFid
       const i = y * W + x;
       if (!lines[i]) continue;
       linePixels++;
-      if (dark(i)) {
+      const yMax = limit ? limit[((y / cell) | 0) * gw + ((x / cell) | 0)] : yDark;
+      if (Y(i) <= yMax) {
         kept++;
         continue;
       }
       let found = false;
       for (let yy = Math.max(0, y - t); yy <= Math.min(H - 1, y + t) && !found; yy++) {
         for (let xx = Math.max(0, x - t); xx <= Math.min(W - 1, x + t); xx++) {
-          if (dark(yy * W + xx)) {
+          if (Y(yy * W + xx) <= yMax) {
             found = true;
             break;
           }
@@ -93,9 +139,7 @@ export interface FlickerSide {
   cell: number;
   /** Output colours on the grid. */
   lab: LabImage;
-  /** Sketch lines, full size. */
-  lines: Uint8Array;
-  /** Regions of the sketch's lines pooled onto the grid. */
+  /** Regions of the sketch's lines pooled onto the grid (label 0: a cell with a line pixel). */
   regions: Regions;
 }
 
@@ -120,8 +164,9 @@ export interface FlickerCount {
 }
 
 /**
- * Colour change between two consecutive outputs where their sketches agree. A grid cell is
- * measured when (1) no pixel within `changeRadius` of it differs between the two line rasters, and
+ * Colour change between two consecutive outputs where their sketches agree, on the grid. A cell is
+ * measured when (1) no cell within `changeRadius` pixels of it is line (holds a line pixel) in one
+ * sketch and not in the other — a line that moves less than a cell is within tolerance — and
  * (2) it is line in both sketches, or the region (paper between the lines) it lies in in one sketch
  * and the region it lies in in the other correspond: each is the other's largest overlap. (1)
  * leaves out the neighbourhood of moved lines; (2) leaves out what a moving shape swept over, whose
@@ -136,21 +181,21 @@ export function flicker(cur: FlickerSide, prev: FlickerSide, options: FlickerOpt
   if (prev.width !== W || prev.height !== H || prev.cell !== cell) {
     throw new RangeError(`frames differ: ${W}×${H} (cell ${cell}) against ${prev.width}×${prev.height} (cell ${prev.cell})`);
   }
-  const n = W * H;
-  const changed = new Uint8Array(n);
-  for (let i = 0; i < n; i++) changed[i] = cur.lines[i] ^ prev.lines[i];
   const gw = cur.lab.width;
   const gh = cur.lab.height;
-  const near = dilate(poolAny(changed, W, H, cell), gw, gh, Math.ceil(radius / cell));
-
-  // Intersections of region pairs, then which pairs are the same region.
+  const m = gw * gh;
   const la = cur.regions.labels;
   const lb = prev.regions.labels;
+  // Cells that are line in one sketch only, and their neighbourhood.
+  const changed = new Uint8Array(m);
+  for (let i = 0; i < m; i++) changed[i] = (la[i] === 0) !== (lb[i] === 0) ? 1 : 0;
+  const near = dilate(changed, gw, gh, Math.ceil(radius / cell));
+
+  // Intersections of region pairs, then which pairs are the same region.
   const sa = cur.regions.sizes;
   const sb = prev.regions.sizes;
   const stride = sb.length;
   const inter = new Map<number, number>();
-  const m = gw * gh;
   // Runs of one pair are long (regions are areas), so counts go to the map once per run.
   let runKey = -1;
   let run = 0;

@@ -16,10 +16,15 @@ const FILL = lab8(230, 150, 90);
 const INK = lab8(20, 20, 25);
 const blank = sketchPicture(S, S, () => false);
 
-/** A frame with a square outline at (x0, 64): ink on the outline, FILL inside, BG elsewhere. */
+const INK_WIDTH = 4;
+
+/**
+ * A frame with a square outline at (x0, 64), 4 px wide: ink on the outline, FILL inside, BG
+ * elsewhere. With x0 a multiple of 4 every 4×4 cell of the default grid is of one colour.
+ */
 function squareFrame(x0: number, fill: Lab = FILL, opts: { painted?: boolean; light?: boolean } = {}): FrameImages {
-  const line = squareOutline(x0, 64, SIZE);
-  const inside = squareInside(x0, 64, SIZE);
+  const line = squareOutline(x0, 64, SIZE, INK_WIDTH);
+  const inside = squareInside(x0, 64, SIZE, INK_WIDTH);
   return {
     sketch: sketchPicture(S, S, line, opts.light),
     output: labPicture(S, S, (x, y) => (line(x, y) ? (opts.painted ? fill : INK) : inside(x, y) ? fill : BG)),
@@ -39,7 +44,7 @@ describe('scoreFrame', () => {
     assert.equal(r.scores.flickerMean.value, 0);
     assert.equal(r.scores.flickerShare.value, 0);
     assert.equal(r.flickerMeasuredShare, 1);
-    within(r.scores.palette.value, 0, 1e-9, 'palette distance');
+    within(r.scores.palette.value, 0, 1e-6, 'palette distance');
     assert.equal(r.scores.lineFidelity.value, 1);
     assert.deepEqual(r.flagged, []);
     assert.equal(r.polarity, 'dark-lines');
@@ -86,8 +91,7 @@ describe('scoreFrame', () => {
     const share = r.flickerMeasuredShare ?? 0;
     assert.ok(share > 0.8 && share < 0.95, `measured share ${share}`);
 
-    // The same colour change with a sketch that did not move is flicker: the square's interior
-    // (minus 8 px around the unchanged outline… none here) shows it.
+    // The same colour change under a sketch that did not move is flicker, and is measured.
     const still = squareFrame(96);
     const ghost = { output: squareFrame(32).output, sketch: still.sketch };
     const g = scoreFrame({ frame: still, previous: ghost, reference: referencePalette(flat(BG)) });
@@ -99,8 +103,9 @@ describe('scoreFrame', () => {
   it('counts a colour change inside an unchanged region at its area', () => {
     const OTHER = rotateHue(FILL, 90);
     const r = scoreFrame({ frame: squareFrame(96, OTHER), previous: squareFrame(96), reference: referencePalette(flat(BG)) });
-    // Interior 44×44 px = 22×22 cells of 128×128, all changed by ΔE00(FILL, OTHER).
-    const cells = (22 * 22) / (128 * 128);
+    // Interior 40×40 px = 10×10 cells of 64×64, all changed by ΔE00(FILL, OTHER); the outline cells
+    // are ink in both frames.
+    const cells = (10 * 10) / (64 * 64);
     within(r.scores.flickerShare.value, cells, 1e-12, 'share over JND');
     within(r.scores.flickerMean.value, cells * deltaE00(...FILL, ...OTHER), 1e-3, 'mean ΔE00');
   });
@@ -110,12 +115,22 @@ describe('scoreFrame', () => {
     for (const light of [false, true]) {
       const kept = scoreFrame({ frame: squareFrame(96, FILL, { light }), reference });
       assert.equal(kept.polarity, light ? 'light-lines' : 'dark-lines');
-      assert.equal(kept.linePixels, 4 * SIZE * 2 - 4 * 4);
+      assert.equal(kept.linePixels, SIZE * SIZE - (SIZE - 2 * INK_WIDTH) ** 2);
       assert.equal(kept.scores.lineFidelity.value, 1);
       const painted = scoreFrame({ frame: squareFrame(96, FILL, { light, painted: true }), reference });
       assert.equal(painted.scores.lineFidelity.value, 0);
       assert.ok(painted.flagged.includes('lineFidelity'));
     }
+  });
+
+  it('does not count a line painted over with a dark fill as kept, but counts ink on that fill', () => {
+    const NAVY: Lab = [25, 10, -30]; // darker than the L* 50 limit on its own
+    const reference = referencePalette(flat(NAVY));
+    const inked = scoreFrame({ frame: squareFrame(96, NAVY), reference });
+    assert.equal(inked.scores.lineFidelity.value, 1);
+    const painted = scoreFrame({ frame: squareFrame(96, NAVY, { painted: true }), reference });
+    // Navy is dark enough for the L* 50 limit, but not darker than the navy fill next to it.
+    assert.equal(painted.scores.lineFidelity.value, 0);
   });
 
   it('takes the output palette inside the character mask, at any mask size', () => {
