@@ -136,13 +136,15 @@ async function main() {
     if (submitted.status !== 201) throw new Error(`submit failed (${submitted.status}): ${JSON.stringify(shot)}`);
     console.log(`submitted shot ${shot.id} (${frames} frames, mode ${values.mode}); following it:`);
 
-    type View = { state: string; progress: number; etaSeconds: number | null; frames: { frame: number; state: string; step?: number; steps?: number; output?: string; outputUrl?: string }[]; error?: unknown };
+    type View = { state: string; progress: number; etaSeconds: number | null; frameCount: number; counts: Record<string, number>; active: { frame: number; step?: number; steps?: number }[]; error?: unknown };
+    type Frame = { frame: number; state: string; output?: string; outputUrl?: string };
     let view: View;
     let lastLine = '';
     for (;;) {
       view = (await (await fetch(`${apiUrl}/v1/shots/${shot.id}`, { headers: auth })).json()) as View;
       const line = `  ${view.state.padEnd(9)} ${(view.progress * 100).toFixed(0).padStart(3)}%  ` +
-        view.frames.map((f) => (f.state === 'active' ? `#${f.frame}:${f.step ?? 0}/${f.steps ?? '?'}` : `#${f.frame}:${f.state}`)).join(' ') +
+        `${view.counts.completed}/${view.frameCount} done ` +
+        view.active.map((f) => `#${f.frame}:${f.step ?? 0}/${f.steps ?? '?'}`).join(' ') +
         (view.etaSeconds !== null ? `  eta ${view.etaSeconds.toFixed(1)} s` : '');
       if (line !== lastLine) console.log(line);
       lastLine = line;
@@ -150,7 +152,14 @@ async function main() {
       await new Promise((r) => setTimeout(r, 250));
     }
     if (view.state !== 'completed') throw new Error(`shot ended ${view.state}: ${JSON.stringify(view.error)}`);
-    for (const f of view.frames) {
+    // The frames, with their output URLs, come in pages (at most 500 each).
+    const done: Frame[] = [];
+    for (let cursor: string | null = null; ; ) {
+      const page = (await (await fetch(`${apiUrl}/v1/shots/${shot.id}/frames?limit=500${cursor ? `&cursor=${cursor}` : ''}`, { headers: auth })).json()) as { frames: Frame[]; next: string | null };
+      done.push(...page.frames);
+      if (!(cursor = page.next)) break;
+    }
+    for (const f of done) {
       // A path on the API (the embedded s3rver is not presigned) or a presigned URL: the key goes to the API only.
       const url = new URL(f.outputUrl!, `${apiUrl}/`);
       const res = await fetch(url, { headers: url.origin === apiUrl ? auth : {} });
@@ -159,7 +168,7 @@ async function main() {
       await writeFile(join(outDir, 'outputs', `${String(f.frame).padStart(5, '0')}.png`), bytes);
     }
     console.log(`\nshot ${shot.id} completed.`);
-    console.log(`  outputs (S3, bucket ${bucket}): ${view.frames[0]!.output!.replace(/[^/]+$/, '')}`);
+    console.log(`  outputs (S3, bucket ${bucket}): ${done[0]!.output!.replace(/[^/]+$/, '')}`);
     console.log(`  outputs (downloaded):        ${join(outDir, 'outputs')}`);
     console.log(`  inputs:                      ${join(outDir, 'inputs')}`);
     console.log(`  shot:                        ${apiUrl}/v1/shots/${shot.id} (Authorization: Bearer ${token})`);

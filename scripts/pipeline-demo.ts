@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { encodePng, PipelineHost, type Planar } from '@celfarm/pipeline';
+import { encodePng, PipelineHost, readPackManifest, resolveSettings, type Planar } from '@celfarm/pipeline';
 import { COLOURS, referenceImage, sketchFrame, uniformImage } from '@celfarm/model-kit/samples';
 
 const root = resolve(import.meta.dirname, '..');
@@ -26,7 +26,7 @@ const { values } = parseArgs({
 const frames = Number(values.frames);
 const size = Number(values.size);
 const outDir = resolve(root, values.out!);
-const settings = { mode: values.mode, steps: Number(values.steps), seed: Number(values.seed), width: size, height: size };
+const request = { mode: values.mode, steps: Number(values.steps), seed: Number(values.seed), width: size, height: size };
 
 const copy = (p: Planar): Planar => ({ ...p, data: p.data.slice() });
 
@@ -48,6 +48,11 @@ async function main() {
     await writeFile(join(outDir, 'inputs', 'frames', `${String(i + 1).padStart(5, '0')}.png`), await encodePng(s));
   }
 
+  // Resolved once against the pack, as the farm's API does at submit; the host takes them as given.
+  const { manifest } = await readPackManifest({ dir: packDir });
+  const { settings, warnings } = resolveSettings(request, manifest);
+  for (const w of warnings) console.warn(`warning (${w.field}): ${w.message}`);
+  const replacement = resolveSettings({ ...request, mode: 'background' }, manifest, { background: true }).settings;
   const host = new PipelineHost({ packDir });
   try {
     const info = await host.ready;
@@ -69,7 +74,7 @@ async function main() {
     // Background replacement: the same shot over a blue plate.
     const replaced = await host.colorize(
       { sketch: copy(sketches[0]!), reference: copy(reference), background },
-      { ...settings, mode: 'background' },
+      replacement,
     );
     const bgPath = join(outDir, 'outputs', 'background-replacement.png');
     await writeFile(bgPath, await encodePng(replaced.images[0]!));

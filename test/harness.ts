@@ -7,14 +7,14 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { buildAnalyticPack } from '@celfarm/model-kit';
-import type { ShotView } from '@celfarm/contract';
+import type { FramePage, FrameState, FrameView, ShotView } from '@celfarm/contract';
 import { KeyStore, type Scope } from '@celfarm/tenancy';
 import { freePort, startNodeProcess, startRedis, startS3, type NodeProcess, type RunningRedis, type RunningS3 } from '@celfarm/services';
 
 export type FarmProcess = NodeProcess;
 
 /** What the suites read from the API: the wire contract's types. */
-export type { FrameView, ShotView } from '@celfarm/contract';
+export type { FramePage, FrameView, ShotView } from '@celfarm/contract';
 
 export const ROOT = resolve(import.meta.dirname, '..');
 
@@ -118,13 +118,41 @@ export async function waitForShot(
   throw new Error(`shot ${id} did not reach the expected state in ${timeoutMs} ms; last: ${JSON.stringify(last)?.slice(0, 2000)}`);
 }
 
-/** multipart body for POST /v1/shots. */
-export function shotForm(request: unknown, files: { reference?: Uint8Array; background?: Uint8Array; frames: Uint8Array[] }): FormData {
+/**
+ * Every frame of a shot, in frame order, from the pages of GET /v1/shots/:id/frames (as the key
+ * `token`); `state` keeps only frames in those states.
+ */
+export async function shotFrames(apiUrl: string, id: string, token?: string, opts: { state?: FrameState[]; limit?: number } = {}): Promise<FrameView[]> {
+  const frames: FrameView[] = [];
+  let cursor: string | null | undefined;
+  do {
+    const query = new URLSearchParams({
+      ...(opts.state ? { state: opts.state.join(',') } : {}),
+      ...(opts.limit ? { limit: String(opts.limit) } : {}),
+      ...(cursor ? { cursor } : {}),
+    });
+    const r = await fetch(`${apiUrl}/v1/shots/${id}/frames?${query}`, { headers: token ? authed(token) : {} });
+    if (!r.ok) throw new Error(`GET /v1/shots/${id}/frames?${query}: ${r.status} ${await r.text()}`);
+    const page = (await r.json()) as FramePage;
+    frames.push(...page.frames);
+    cursor = page.next;
+  } while (cursor);
+  return frames;
+}
+
+/** A shot's frames that are not completed, with their errors: the message of an assertion that expected them all done. */
+export async function unfinishedFrames(apiUrl: string, id: string, token?: string): Promise<string> {
+  const frames = await shotFrames(apiUrl, id, token, { state: ['waiting', 'active', 'failed', 'cancelled'] });
+  return JSON.stringify(frames.map((f) => [f.frame, f.state, f.error]));
+}
+
+/** multipart body for POST /v1/shots; frames are sent as `00001.png`, … unless `frameNames` names them. */
+export function shotForm(request: unknown, files: { reference?: Uint8Array; background?: Uint8Array; frames: Uint8Array[]; frameNames?: string[] }): FormData {
   const form = new FormData();
   form.append('request', JSON.stringify(request));
   if (files.reference) form.append('reference', new Blob([files.reference], { type: 'image/png' }), 'reference.png');
   if (files.background) form.append('background', new Blob([files.background], { type: 'image/png' }), 'background.png');
-  files.frames.forEach((f, i) => form.append('frames', new Blob([f], { type: 'image/png' }), `${String(i + 1).padStart(5, '0')}.png`));
+  files.frames.forEach((f, i) => form.append('frames', new Blob([f], { type: 'image/png' }), files.frameNames?.[i] ?? `${String(i + 1).padStart(5, '0')}.png`));
   return form;
 }
 

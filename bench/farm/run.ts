@@ -99,7 +99,7 @@ async function latency() {
     for (let i = 0; i < runs; i++) {
       const t0 = now();
       const id = await submit(farm, { project: 'bench', settings: { steps: 20, width: 128, height: 128, seed: i } }, { reference, frames: [png] });
-      await wait(farm, id, (s) => s.frames.some((f) => (f.step ?? 0) >= 1) || s.state === 'completed', 60_000);
+      await wait(farm, id, (s) => s.active.some((f) => (f.step ?? 0) >= 1) || s.state === 'completed', 60_000);
       ms.push(now() - t0);
     }
     results.latency = { runs, p50ms: quantile(ms, 0.5), p99ms: quantile(ms, 0.99), ms };
@@ -119,7 +119,7 @@ async function dutyCycle() {
     const reference = await encodePng(halfImage(512, 512, COLOURS.red, COLOURS.grey));
     const t0 = now();
     const id = await submit(farm, { project: 'duty', settings: { mode: 'vanilla', steps: 20, width: 512, height: 512, seed: 1 } }, { reference, frames });
-    const running = await wait(farm, id, (s) => s.frames.some((f) => f.state !== 'waiting'), 600_000);
+    const running = await wait(farm, id, (s) => s.counts.waiting < s.frameCount, 600_000);
     const tActive = now();
     const shot = await wait(farm, id, (s) => s.state === 'completed' || s.state === 'failed', 1_800_000);
     const tEnd = now();

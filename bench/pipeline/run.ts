@@ -89,11 +89,11 @@ async function main(): Promise<void> {
   const unet = await pack.session('unet');
   const provider = unet.provider;
 
-  const settings = resolveSettings(
+  const { settings, warnings } = resolveSettings(
     { mode: 'vanilla', width: args.size, height: args.size, steps: args.steps, guidanceScale: 4, seed: 1234 },
     pack.manifest,
   );
-  for (const w of settings.warnings) console.log(`settings: ${w}`);
+  for (const w of warnings) console.log(`settings (${w.field}): ${w.message}`);
   const S = settings.width;
   t0 = performance.now();
   const ctx = await prepareReference(pack, settings, { reference: halfImage(S, S, COLOURS.red, COLOURS.blue) });

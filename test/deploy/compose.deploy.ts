@@ -98,14 +98,14 @@ describe('deploy/compose', () => {
       { timeoutMs: 120_000, intervalMs: 500, retryErrors: true },
     );
     const t0 = Date.now();
-    const shot = await assertColorizesShot(apiUrl, token);
-    log(`compose: 4-frame shot completed in ${((Date.now() - t0) / 1000).toFixed(1)} s on ${[...new Set(shot.frames.map((f) => f.worker))].join(', ')}`);
+    const { frames } = await assertColorizesShot(apiUrl, token);
+    log(`compose: 4-frame shot completed in ${((Date.now() - t0) / 1000).toFixed(1)} s on ${[...new Set(frames.map((f) => f.worker))].join(', ')}`);
   });
 
-  it('runs Redis with AOF (everysec), noeviction and a password; workers get the long grace period', async () => {
+  it('runs Redis with AOF (fsync always), noeviction and a password; workers get the long grace period', async () => {
     const cli = (...args: string[]) => podman(['exec', '-e', 'REDISCLI_AUTH=change-me-redis', `${project}_redis_1`, 'redis-cli', ...args]);
     assert.deepEqual((await cli('config', 'get', 'appendonly')).stdout.trim().split('\n'), ['appendonly', 'yes']);
-    assert.deepEqual((await cli('config', 'get', 'appendfsync')).stdout.trim().split('\n'), ['appendfsync', 'everysec']);
+    assert.deepEqual((await cli('config', 'get', 'appendfsync')).stdout.trim().split('\n'), ['appendfsync', 'always']);
     assert.deepEqual((await cli('config', 'get', 'maxmemory-policy')).stdout.trim().split('\n'), ['maxmemory-policy', 'noeviction']);
     const noAuth = await podman(['exec', `${project}_redis_1`, 'redis-cli', 'ping'], { allowFail: true });
     assert.match(noAuth.stdout + noAuth.stderr, /NOAUTH/);

@@ -12,7 +12,7 @@ import { buildAnalyticPack } from '@celfarm/model-kit';
 import { COLOURS, halfImage, sketchFrame } from '@celfarm/model-kit/samples';
 import { encodePng } from '@celfarm/pipeline/image/codec';
 import { freePort, until } from '@celfarm/services';
-import { authed, shotForm, waitForShot, type ShotView } from '../harness.ts';
+import { authed, shotForm, shotFrames, unfinishedFrames, waitForShot, type FrameView, type ShotView } from '../harness.ts';
 import { ContainerSet, IMAGES, log, podman, uploadFolder, waitForHttp } from './podman.ts';
 
 export const PACK_PREFIX = 'packs/analytic';
@@ -48,7 +48,7 @@ export async function startContainerFarm(runId: string, workers: number, extraEn
   const [redisPort, s3Port, apiPort] = [await freePort(), await freePort(), await freePort()];
   await set.start('redis', {
     image: IMAGES.redis,
-    args: ['redis-server', '--port', String(redisPort), '--bind', '127.0.0.1', '--appendonly', 'yes', '--appendfsync', 'everysec', '--maxmemory-policy', 'noeviction', '--save', ''],
+    args: ['redis-server', '--port', String(redisPort), '--bind', '127.0.0.1', '--appendonly', 'yes', '--appendfsync', 'always', '--maxmemory-policy', 'noeviction', '--save', ''],
   });
   await set.start('s3', { image: IMAGES.s3, args: ['--port', String(s3Port), '--configure-bucket', 'celfarm', '--silent'] });
   const s3Endpoint = `http://127.0.0.1:${s3Port}`;
@@ -148,17 +148,18 @@ export async function pixel(apiUrl: string, token: string, url: string, x: numbe
  * Submits a 4-frame 128² shot and asserts what the studio sees: completed, every frame's circle in
  * the reference's red and its background in the reference's grey (the analytic pack's behaviour).
  */
-export async function assertColorizesShot(apiUrl: string, token: string): Promise<ShotView> {
+export async function assertColorizesShot(apiUrl: string, token: string): Promise<{ shot: ShotView; frames: FrameView[] }> {
   const { sketches, reference, circles } = await sampleShot(4);
   const id = await submitShot(apiUrl, token, { mode: 'background', steps: 8, guidanceScale: 1, seed: 5, width: SIZE, height: SIZE }, { reference, frames: sketches });
   const shot = await waitShot(apiUrl, token, id, (s) => s.state === 'completed' || s.state === 'failed');
-  assert.equal(shot.state, 'completed', JSON.stringify(shot.error ?? shot.frames.map((f) => f.error)));
-  for (const [i, f] of shot.frames.entries()) {
+  assert.equal(shot.state, 'completed', JSON.stringify(shot.error) ?? (await unfinishedFrames(apiUrl, id, token)));
+  const frames = await shotFrames(apiUrl, id, token);
+  for (const [i, f] of frames.entries()) {
     assert.ok(f.outputUrl, `frame ${f.frame} has an output URL`);
     const inside = await pixel(apiUrl, token, f.outputUrl!, circles[i]!.cx, circles[i]!.cy);
     const corner = await pixel(apiUrl, token, f.outputUrl!, 6, 6);
     assert.ok(inside[0]! > 240 && inside[1]! < 15 && inside[2]! < 15, `frame ${f.frame} inside ${inside}`);
     assert.ok(corner.every((v) => Math.abs(v - 153) <= 3), `frame ${f.frame} corner ${corner}`);
   }
-  return shot;
+  return { shot, frames };
 }

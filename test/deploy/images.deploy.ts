@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { S3ObjectStore, shotKeys } from '@celfarm/storage';
 import { buildContext, buildImage, ensureImages, IMAGES, imageSize, log, mb, podman } from './podman.ts';
 import { assertColorizesShot, sampleShot, startContainerFarm, submitShot, waitForWorkers, waitShot, type ContainerFarm } from './farm.ts';
-import { authed } from '../harness.ts';
+import { authed, shotFrames, unfinishedFrames } from '../harness.ts';
 
 const runId = `img${process.pid}`;
 
@@ -58,8 +58,8 @@ describe('container images', () => {
 
   it('colorize a shot with the reference colours', async () => {
     const t0 = Date.now();
-    const shot = await assertColorizesShot(farm.apiUrl, farm.token);
-    log(`4-frame shot completed in ${((Date.now() - t0) / 1000).toFixed(1)} s on workers ${[...new Set(shot.frames.map((f) => f.worker))].join(', ')}`);
+    const { frames } = await assertColorizesShot(farm.apiUrl, farm.token);
+    log(`4-frame shot completed in ${((Date.now() - t0) / 1000).toFixed(1)} s on workers ${[...new Set(frames.map((f) => f.worker))].join(', ')}`);
   });
 
   it('include a CUDA worker Dockerfile that builds and serves here without CUDA (stand-in bases, no CUDA provider: falls back to CPU)', async () => {
@@ -89,8 +89,8 @@ describe('container images', () => {
   it('lose nothing when a worker is stopped (SIGTERM) mid-frame: it finishes its frames, exits 0', async () => {
     const { sketches, reference } = await sampleShot(4, 512);
     const id = await submitShot(farm.apiUrl, farm.token, { mode: 'vanilla', steps: 100, seed: 9, width: 1024, height: 1024, batchSize: 2 }, { reference, frames: sketches });
-    const busy = await waitShot(farm.apiUrl, farm.token, id, (s) => s.frames.some((f) => f.state === 'active' && (f.step ?? 0) > 2 && !!f.worker), 120_000);
-    const frame = busy.frames.find((f) => f.state === 'active' && (f.step ?? 0) > 2)!;
+    const busy = await waitShot(farm.apiUrl, farm.token, id, (s) => s.active.some((f) => (f.step ?? 0) > 2 && !!f.worker), 120_000);
+    const frame = busy.active.find((f) => (f.step ?? 0) > 2 && !!f.worker)!;
     const victim = frame.worker!;
     assert.ok(farm.workers.has(victim), `${victim} is one of ours`);
     log(`stopping ${victim} at frame ${frame.frame}, step ${frame.step}/${frame.steps}`);
@@ -104,8 +104,8 @@ describe('container images', () => {
     assert.match(logs, /finishing the jobs in progress[\s\S]*stopped/);
 
     const done = await waitShot(farm.apiUrl, farm.token, id, (s) => s.state === 'completed' || s.state === 'failed', 300_000);
-    assert.equal(done.state, 'completed', JSON.stringify(done.frames.map((f) => [f.frame, f.state, f.error])));
-    const finished = done.frames.find((f) => f.frame === frame.frame)!;
+    assert.equal(done.state, 'completed', await unfinishedFrames(farm.apiUrl, id, farm.token));
+    const finished = (await shotFrames(farm.apiUrl, id, farm.token)).find((f) => f.frame === frame.frame)!;
     assert.equal(finished.worker, victim, 'the stopped worker finished the frame it was sampling');
     assert.equal(finished.attempts, 1, 'no retry was needed');
     const store = new S3ObjectStore({ endpoint: farm.s3Endpoint, region: 'us-east-1', bucket: 'celfarm', accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER', forcePathStyle: true });

@@ -271,8 +271,8 @@ describe('deploy/k8s', { skip }, () => {
         },
         { timeoutMs: 180_000, intervalMs: 1000, retryErrors: true },
       );
-      const shot = await assertColorizesShot(apiUrl, token);
-      log(`kube play: 4-frame shot completed on ${[...new Set(shot.frames.map((f) => f.worker))].join(', ')}`);
+      const { frames } = await assertColorizesShot(apiUrl, token);
+      log(`kube play: 4-frame shot completed on ${[...new Set(frames.map((f) => f.worker))].join(', ')}`);
     });
   });
 });

@@ -17,7 +17,7 @@ import { encodePng } from '@celfarm/pipeline/image/codec';
 import { Redis } from 'ioredis';
 import { ShotStore } from '@celfarm/jobs';
 import { S3ObjectStore } from '@celfarm/storage';
-import { ROOT, createApiKey, shotForm, startFarm, waitForShot, type Farm, type ShotView } from '../harness.ts';
+import { ROOT, createApiKey, shotForm, shotFrames, startFarm, waitForShot, type Farm, type ShotView } from '../harness.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SHOTS_DIR = join(ROOT, 'out', 'screenshots');
@@ -249,8 +249,10 @@ describe('dashboard in a browser', () => {
       assert.equal(await fill(`tr[data-shot="${mixed.id}"]`), RED);
 
       // The broken shot: half done, the bar red, no retry offered, and the frame says why.
-      await page.locator(`tr[data-shot="${broken.id}"]`).getByRole('link', { name: broken.id }).click();
-      await page.getByRole('heading', { name: broken.id, level: 1 }).waitFor();
+      // Shots are listed and titled by name: this one is named after its frames' folder.
+      assert.equal(broken.name, 'broken');
+      await page.locator(`tr[data-shot="${broken.id}"]`).getByRole('link', { name: broken.name }).click();
+      await page.getByRole('heading', { name: broken.name, level: 1 }).waitFor();
       assert.equal(await page.getByRole('progressbar', { name: `Progress of shot ${broken.id}` }).getAttribute('aria-valuenow'), '50');
       assert.equal(await fill('.shot-head'), RED);
       const retryButton = page.getByRole('button', { name: /^Retry failed/ });
@@ -262,12 +264,13 @@ describe('dashboard in a browser', () => {
 
       // The mixed shot offers the one frame a retry can fix, and the retry renders it.
       await page.goto(`${farm.apiUrl}/shots/${mixed.id}`);
-      await page.getByRole('heading', { name: mixed.id, level: 1 }).waitFor();
+      await page.getByRole('heading', { name: mixed.name, level: 1 }).waitFor();
       await page.getByRole('button', { name: 'Retry failed (1)' }).click();
       await page.locator('li[data-frame="2"][data-state="completed"]').waitFor({ timeout: 60_000 });
       await page.locator('.shot-head .badge-failed').waitFor({ timeout: 30_000 });
-      const after = await waitForShot(farm.apiUrl, mixed.id, (s) => s.state === 'failed', 30_000, token);
-      assert.deepEqual(after.frames.map((f) => [f.state, f.error?.code]), [['failed', 'INVALID_IMAGE'], ['completed', undefined]]);
+      await waitForShot(farm.apiUrl, mixed.id, (s) => s.state === 'failed', 30_000, token);
+      const after = await shotFrames(farm.apiUrl, mixed.id, token);
+      assert.deepEqual(after.map((f) => [f.state, f.error?.code]), [['failed', 'INVALID_IMAGE'], ['completed', undefined]]);
       await page.getByRole('button', { name: 'Retry failed', exact: true }).waitFor();
       assert.equal(await page.getByRole('button', { name: 'Retry failed', exact: true }).isDisabled(), true, 'only the permanent failure is left');
       assert.equal(await fill('.shot-head'), RED);
@@ -275,6 +278,113 @@ describe('dashboard in a browser', () => {
       await context.close();
       redis.disconnect();
       objects.destroy();
+    }
+  });
+
+  it('lists shots by name with their studio ids, finds them by either, and shows the frames’ file names', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    try {
+      const small = 64;
+      const reference = await encodePng(halfImage(small, small, COLOURS.red, COLOURS.grey));
+      const sketches = await Promise.all([0, 1].map((i) => encodePng(sketchFrame(small, small, i, 2).image)));
+      const submit = async (request: Record<string, unknown>, frameNames: string[]) => {
+        const r = await fetch(`${farm.apiUrl}/v1/shots`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}` },
+          body: shotForm({ settings: { mode: 'vanilla', steps: 4, width: small, height: small }, ...request }, { reference, frames: sketches, frameNames }),
+        });
+        const body = (await r.json()) as ShotView;
+        assert.equal(r.status, 201, JSON.stringify(body));
+        return body;
+      };
+      const rooftop = await submit({ name: 'Rooftop chase', externalIds: { show: 'MOON', sequence: 'sq020', shot: 'sh010' } }, ['sh010_0001.png', 'sh010_0002.png']);
+      const market = await submit({}, ['market_night_0001.png', 'market_night_0002.png']);
+      assert.equal(market.name, 'market_night', 'named after its frames');
+
+      const page = await context.newPage();
+      await page.goto(`${farm.apiUrl}/`);
+      await page.getByLabel('API key').fill(token);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByRole('heading', { name: 'Shots', level: 1 }).waitFor();
+
+      // The list shows names, with the id and studio ids beneath.
+      const rooftopRow = page.locator(`tr[data-shot="${rooftop.id}"]`);
+      const marketRow = page.locator(`tr[data-shot="${market.id}"]`);
+      await rooftopRow.getByRole('link', { name: 'Rooftop chase' }).waitFor();
+      await marketRow.getByRole('link', { name: 'market_night' }).waitFor();
+      assert.match(await rooftopRow.innerText(), new RegExp(`${rooftop.id}[\\s\\S]*MOON · sq020 · sh010`));
+
+      // The search box asks the farm: by studio id, by name (any case), and for what is not there.
+      const box = page.getByLabel('Find a shot');
+      await box.fill('SQ020');
+      await marketRow.waitFor({ state: 'detached' });
+      assert.equal(await rooftopRow.count(), 1);
+      await box.fill('market');
+      await rooftopRow.waitFor({ state: 'detached' });
+      await marketRow.waitFor();
+      await box.fill('no shot is called this');
+      await page.getByText('No shot matches “no shot is called this”.').waitFor();
+      await box.fill('rooftop');
+      await rooftopRow.waitFor();
+      await page.screenshot({ path: join(SHOTS_DIR, 'dashboard-shots-search.png'), fullPage: true });
+
+      // The shot page: the name as its title, the studio ids, each frame's file name.
+      await rooftopRow.getByRole('link', { name: 'Rooftop chase' }).click();
+      await page.getByRole('heading', { name: 'Rooftop chase', level: 1 }).waitFor();
+      const meta = await page.locator('.shot-head .meta').innerText();
+      for (const text of [rooftop.id, 'MOON', 'sq020', 'sh010']) assert.ok(meta.includes(text), `${text} in ${meta}`);
+      await page.locator('li[data-frame="1"] .frame-file', { hasText: 'sh010_0001.png' }).waitFor();
+      await page.locator('li[data-frame="2"] .frame-file', { hasText: 'sh010_0002.png' }).waitFor();
+      await page.screenshot({ path: join(SHOTS_DIR, 'dashboard-shot-named.png'), fullPage: true });
+      for (const shot of [rooftop, market]) await waitForShot(farm.apiUrl, shot.id, (s) => s.state === 'completed', 60_000, token);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it("pages a long shot's frame strip: 60 frames at a time, more on demand, one state at a time", async () => {
+    const redis = new Redis(farm.redis.url);
+    const store = new ShotStore(redis, farm.env.REDIS_PREFIX);
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    try {
+      // 130 frames awaiting their uploads (so no image to load), five of them failed.
+      const r = await fetch(`${farm.apiUrl}/v1/shots`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ settings: { steps: 4 }, reference: { upload: true }, frames: { upload: 130 } }),
+      });
+      assert.equal(r.status, 201, await r.clone().text());
+      const shot = (await r.json()) as ShotView;
+      const failed = [7, 64, 65, 120, 129];
+      for (const f of failed) {
+        await store.setFrame(shot.id, f, { state: 'active', attempts: 1, worker: 'w1' });
+        await store.setFrame(shot.id, f, { state: 'failed', error: { code: 'RUNTIME', message: `frame ${f} broke` } });
+      }
+
+      const page = await context.newPage();
+      await page.goto(`${farm.apiUrl}/`);
+      await page.getByLabel('API key').fill(token);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByRole('heading', { name: 'Shots', level: 1 }).waitFor();
+      await page.goto(`${farm.apiUrl}/shots/${shot.id}`);
+      const shown = () => page.evaluate<string>("[...document.querySelectorAll('ol.strip > li')].map((li) => li.dataset.frame).join(',')");
+      const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i).join(',');
+      await until('the first 60 frames', async () => (await shown()) === range(1, 60));
+      const more = page.getByRole('button', { name: 'Show more frames' });
+      await more.click();
+      await until('the next 60', async () => (await shown()) === range(1, 120));
+      await more.click();
+      await until('all 130', async () => (await shown()) === range(1, 130));
+      assert.equal(await more.count(), 0, 'nothing more to show');
+
+      await page.locator('.strip-filter select').selectOption('failed');
+      await until('only the failed frames', async () => (await shown()) === failed.join(','));
+      assert.equal(await page.locator('ol.strip > li[data-state="failed"] .frame-error', { hasText: 'broke' }).count(), 5);
+      assert.match((await page.locator('.strip-filter select').innerText()) ?? '', /Failed \(5\)/);
+      await page.screenshot({ path: join(SHOTS_DIR, 'dashboard-shot-frames-failed.png'), fullPage: true });
+    } finally {
+      await context.close();
+      redis.disconnect();
     }
   });
 

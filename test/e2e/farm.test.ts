@@ -13,7 +13,7 @@ import { COLOURS, halfImage, sketchFrame } from '@celfarm/model-kit/samples';
 import { encodePng } from '@celfarm/pipeline/image/codec';
 import { startRedis, startS3 } from '@celfarm/services';
 import { S3ObjectStore, shotKeys } from '@celfarm/storage';
-import { authed, createApiKey, shotForm, startFarm, waitForShot, type Farm, type ShotView } from '../harness.ts';
+import { authed, createApiKey, shotForm, shotFrames, startFarm, unfinishedFrames, waitForShot, type Farm, type ShotView } from '../harness.ts';
 
 const SIZE = 128;
 
@@ -39,6 +39,10 @@ let apiUrl: string;
 
 /** Polls the shot as the suite's key until `done`. */
 const wait = (id: string, done: (s: ShotView) => boolean, timeoutMs = 60_000) => waitForShot(apiUrl, id, done, timeoutMs, token);
+
+/** Every frame of the shot, from its pages; `unfinished` says which frames are not done and why. */
+const framesOf = (id: string) => shotFrames(apiUrl, id, token);
+const unfinished = (id: string) => unfinishedFrames(apiUrl, id, token);
 
 async function submit(farm: Farm, request: Record<string, unknown>, files: Parameters<typeof shotForm>[1], headers: Record<string, string> = {}) {
   const r = await fetch(`${farm.apiUrl}/v1/shots`, { method: 'POST', body: shotForm(request, files), headers: authed(token, headers) });
@@ -71,8 +75,9 @@ describe('celfarm end to end', () => {
     assert.equal(status, 201, JSON.stringify(body));
     const shot = await wait(body.id, (s) => s.state === 'completed' || s.state === 'failed');
     assert.equal(shot.state, 'completed', JSON.stringify(shot.error));
-    assert.deepEqual(shot.frames.map((f) => f.state), ['completed', 'completed', 'completed', 'completed']);
-    for (const [i, f] of shot.frames.entries()) {
+    const frames = await framesOf(body.id);
+    assert.deepEqual(frames.map((f) => f.state), ['completed', 'completed', 'completed', 'completed']);
+    for (const [i, f] of frames.entries()) {
       assert.ok(f.outputUrl, `frame ${f.frame} has an output URL`);
       const inside = await pixel(f.outputUrl!, circles[i]!.cx, circles[i]!.cy);
       const corner = await pixel(f.outputUrl!, 6, 6);
@@ -100,14 +105,14 @@ describe('celfarm end to end', () => {
       { reference, frames: sketches },
     );
     // Wait until some frame is sampling, then kill -9 the worker that has it.
-    const busy = await wait(body.id, (s) => s.frames.some((f) => f.state === 'active' && (f.step ?? 0) > 2 && !!f.worker), 60_000);
-    const victimFrame = busy.frames.find((f) => f.state === 'active' && (f.step ?? 0) > 2)!;
+    const busy = await wait(body.id, (s) => s.active.some((f) => (f.step ?? 0) > 2 && !!f.worker), 60_000);
+    const victimFrame = busy.active.find((f) => (f.step ?? 0) > 2 && !!f.worker)!;
     const victim = farm.workers.find((w) => w.name === victimFrame.worker)!;
     assert.ok(victim, `worker ${victimFrame.worker} is one of ours`);
     await victim.kill('SIGKILL');
     const done = await wait(body.id, (s) => s.state === 'completed' || s.state === 'failed', 120_000);
-    assert.equal(done.state, 'completed', JSON.stringify(done.frames.map((f) => [f.frame, f.state, f.error])));
-    const again = done.frames.find((f) => f.frame === victimFrame.frame)!;
+    assert.equal(done.state, 'completed', await unfinished(body.id));
+    const again = (await framesOf(body.id)).find((f) => f.frame === victimFrame.frame)!;
     assert.notEqual(again.worker, victim.name, 'the killed frame completed on the other worker');
     assert.ok(again.attempts >= 2, `attempts ${again.attempts}`);
     const outputs = await store.list(shotKeys('', 'demo', body.id).outputsPrefix);
@@ -125,15 +130,15 @@ describe('celfarm end to end', () => {
       { project: 'demo', settings: { mode: 'vanilla', steps: 100, seed: 1, width: 1024, height: 1024, batchSize: 2 } },
       { reference, frames: sketches },
     );
-    await wait(body.id, (s) => s.frames.some((f) => f.state === 'active' && (f.step ?? 0) > 1), 60_000);
+    await wait(body.id, (s) => s.active.some((f) => (f.step ?? 0) > 1), 60_000);
     const r = await fetch(`${farm.apiUrl}/v1/shots/${body.id}/cancel`, { method: 'POST', headers: authed(token) });
     assert.equal(r.status, 200);
-    const cancelled = await wait(body.id, (s) => s.state === 'cancelled' && s.frames.every((f) => f.state !== 'active' && f.state !== 'waiting'), 30_000);
-    const completed = cancelled.frames.filter((f) => f.state === 'completed').length;
+    const cancelled = await wait(body.id, (s) => s.state === 'cancelled' && s.counts.active === 0 && s.counts.waiting === 0, 30_000);
+    const completed = cancelled.counts.completed;
     assert.ok(completed < 8, `only some frames completed (${completed})`);
     await new Promise((res) => setTimeout(res, 1500));
     const later = await wait(body.id, () => true);
-    assert.equal(later.frames.filter((f) => f.state === 'completed').length, completed, 'nothing ran after the cancel');
+    assert.equal(later.counts.completed, completed, 'nothing ran after the cancel');
     const outputs = await store.list(shotKeys('', 'demo', body.id).outputsPrefix);
     assert.equal(outputs.filter((o) => o.key.endsWith('.png')).length, completed);
   });
@@ -145,7 +150,7 @@ describe('celfarm end to end', () => {
       { project: 'demo', settings: { mode: 'vanilla', steps: 100, seed: 3, width: 1024, height: 1024, batchSize: 2 } },
       { reference, frames: sketches },
     );
-    await wait(body.id, (s) => s.frames.some((f) => f.state === 'active' && (f.step ?? 0) > 1), 60_000);
+    await wait(body.id, (s) => s.active.some((f) => (f.step ?? 0) > 1), 60_000);
     // Redis goes away for a second (AOF keeps the queue), then S3 does.
     const port = farm.redis.port;
     await farm.redis.stop();
@@ -155,7 +160,7 @@ describe('celfarm end to end', () => {
     await new Promise((r) => setTimeout(r, 1000));
     farm.s3 = await startS3(join(farm.dir, 's3'), 'celfarm', farm.s3.port);
     const done = await wait(body.id, (s) => s.state === 'completed' || s.state === 'failed', 120_000);
-    assert.equal(done.state, 'completed', JSON.stringify(done.frames.map((f) => [f.frame, f.state, f.error])));
+    assert.equal(done.state, 'completed', await unfinished(body.id));
     const outputs = await store.list(shotKeys('', 'demo', body.id).outputsPrefix);
     assert.equal(outputs.filter((o) => o.key.endsWith('.png')).length, 4);
   });
@@ -201,6 +206,33 @@ describe('celfarm end to end', () => {
     const good = await submit(farm, ok, { reference, frames: sketches });
     const done = await wait(good.body.id, (s) => s.state === 'completed' || s.state === 'failed');
     assert.equal(done.state, 'completed');
+  });
+
+  it("renders frames at their own size, fits or refuses an asked one, and says so in the view and shot.json", async () => {
+    // 256² frames and no size asked: 256² outputs (the pack's default is 128²).
+    const { sketches, reference } = await pngs(1, 256);
+    const own = await submit(farm, { project: 'demo', settings: { steps: 2, seed: 8 } }, { reference, frames: sketches });
+    assert.equal(own.status, 201, JSON.stringify(own.body));
+    // Asked 100 wide: the nearest multiple of 64, with a warning; 5000 or 1e12: refused, naming the field.
+    const fitted = await submit(farm, { project: 'demo', settings: { steps: 2, seed: 8, width: 100, height: 128 } }, { reference, frames: sketches });
+    assert.equal(fitted.status, 201, JSON.stringify(fitted.body));
+    const warning = { code: 'SIZE_FITTED', field: 'settings.width', message: 'width 100 is not a multiple of 64; rendering 128' };
+    assert.deepEqual(fitted.body.warnings, [warning]);
+    for (const [settings, field] of [[{ width: 5000, height: 256 }, 'settings.width'], [{ width: 256, height: 1e12 }, 'settings.height']] as const) {
+      const r = await submit(farm, { project: 'demo', settings }, { reference, frames: sketches });
+      assert.deepEqual([r.status, r.body.error?.field], [400, field], JSON.stringify(r.body));
+    }
+    for (const [id, size, warnings] of [[own.body.id, 256, []], [fitted.body.id, 128, [warning]]] as const) {
+      const done = await wait(id, (s) => s.state === 'completed' || s.state === 'failed');
+      assert.equal(done.state, 'completed', JSON.stringify(done.error));
+      assert.deepEqual(done.warnings, warnings, 'GET /v1/shots/{id} keeps the warnings');
+      const keys = shotKeys('', 'demo', id);
+      const [output] = (await store.list(keys.outputsPrefix)).filter((o) => o.key.endsWith('.png'));
+      const meta = await sharp(Buffer.from((await store.get(output!.key))!)).metadata();
+      assert.deepEqual([meta.width, meta.height], [size, size]);
+      const manifest = JSON.parse(Buffer.from((await store.get(keys.manifest))!).toString('utf8'));
+      assert.deepEqual([manifest.settings.width, manifest.settings.height, manifest.warnings], [size, size, warnings], 'shot.json: what was rendered');
+    }
   });
 
   it('serves Prometheus metrics that promtool accepts, on the API and on a worker', async () => {

@@ -14,7 +14,7 @@ import { EventBus } from '@celfarm/jobs';
 import { encodePng } from '@celfarm/pipeline/image/codec';
 import { startTcpProxy, type TcpProxy } from '@celfarm/services';
 import { S3ObjectStore, shotKeys } from '@celfarm/storage';
-import { authed, createApiKey, shotForm, startFarm, waitForShot, type Farm, type FrameView } from '../harness.ts';
+import { authed, createApiKey, shotForm, startFarm, unfinishedFrames, waitForShot, type Farm } from '../harness.ts';
 
 const FRAMES = 40;
 const OUTAGE_MS = 30_000;
@@ -60,6 +60,11 @@ describe('a 30 s S3 outage mid-shot', () => {
   });
 
   const health = async (metricsUrl: string) => (await (await fetch(metricsUrl.replace(/\/metrics$/, '/healthz'))).json()) as { ok: boolean; store: { state: string } };
+  /** The worker's readiness: HTTP status and body. */
+  const readiness = async (metricsUrl: string) => {
+    const r = await fetch(metricsUrl.replace(/\/metrics$/, '/readyz'));
+    return { status: r.status, body: (await r.json()) as { ok: boolean; reasons?: string[] } };
+  };
 
   it('waits the outage out: the shot completes, no frame fails, shot.json once, shot.completed once', async () => {
     const sketches = await Promise.all(Array.from({ length: FRAMES }, (_, i) => encodePng(sketchFrame(128, 128, i, FRAMES).image)));
@@ -71,34 +76,38 @@ describe('a 30 s S3 outage mid-shot', () => {
     });
     const { id } = (await r.json()) as { id: string };
     assert.equal(r.status, 201);
-    const completed = (fs: FrameView[]) => fs.filter((f) => f.state === 'completed').length;
-    const before = await waitForShot(farm.apiUrl, id, (s) => completed(s.frames) >= 3, 60_000, token);
+    const before = await waitForShot(farm.apiUrl, id, (s) => s.counts.completed >= 3, 60_000, token);
     assert.equal(before.state, 'running', 'the outage starts mid-shot');
 
     const reset = await proxy.cut();
     assert.ok(reset > 0, 'the workers had open connections, and lost them');
     const t0 = Date.now();
     let sawDown = false;
+    let sawNotReady = false;
     let failedDuring = 0;
     while (Date.now() - t0 < OUTAGE_MS) {
       const states = await Promise.all(farm.workers.map((w) => health(w.metricsUrl!)));
       sawDown ||= states.some((h) => h.ok && h.store.state === 'down');
+      const ready = await Promise.all(farm.workers.map((w) => readiness(w.metricsUrl!)));
+      sawNotReady ||= ready.some((r) => r.status === 503 && !r.body.ok && (r.body.reasons ?? []).some((x) => x.startsWith('object store down')));
       const v = await waitForShot(farm.apiUrl, id, () => true, 5000, token);
-      failedDuring = Math.max(failedDuring, v.frames.filter((f) => f.state === 'failed').length);
+      failedDuring = Math.max(failedDuring, v.counts.failed);
       assert.notEqual(v.state, 'failed', 'the shot is not failed during the outage');
       await sleep(1000);
     }
     const during = await waitForShot(farm.apiUrl, id, () => true, 5000, token);
     await proxy.restore();
     assert.ok(sawDown, "a worker's /healthz said the store was down (and the worker itself ok)");
+    assert.ok(sawNotReady, "a worker's /readyz answered 503 naming the store while it was down");
     assert.equal(failedDuring, 0, 'no frame failed during the outage');
-    assert.ok(completed(during.frames) < FRAMES, 'the outage held frames up');
+    assert.ok(during.counts.completed < FRAMES, 'the outage held frames up');
 
     const done = await waitForShot(farm.apiUrl, id, (s) => s.state === 'completed' || s.state === 'failed', 120_000, token);
-    assert.equal(done.state, 'completed', JSON.stringify(done.frames.filter((f) => f.state !== 'completed')));
-    assert.equal(completed(done.frames), FRAMES);
+    assert.equal(done.state, 'completed', await unfinishedFrames(farm.apiUrl, id, token));
+    assert.equal(done.counts.completed, FRAMES);
     const states = await Promise.all(farm.workers.map((w) => health(w.metricsUrl!)));
     assert.deepEqual(states.map((h) => h.store.state), ['up', 'up']);
+    assert.deepEqual((await Promise.all(farm.workers.map((w) => readiness(w.metricsUrl!)))).map((r) => r.status), [200, 200], 'ready again');
 
     // No frame spent an attempt on the outage.
     const frames = new Queue('frames', { connection: redis, prefix: farm.env.REDIS_PREFIX });

@@ -15,7 +15,8 @@ import { COLOURS, halfImage, sketchFrame } from '@celfarm/model-kit/samples';
 import { encodePng } from '@celfarm/pipeline/image/codec';
 import { KeyStore } from '@celfarm/tenancy';
 import { verify } from '@celfarm/webhooks';
-import { createApiKey, shotForm, startFarm, type Farm, type ShotView } from '../harness.ts';
+import type { DeliveryAttempt, DeliveryList, WebhookEvent } from '@celfarm/contract';
+import { createApiKey, shotForm, shotFrames, startFarm, unfinishedFrames, type Farm, type ShotView } from '../harness.ts';
 
 const SIZE = 128;
 
@@ -27,27 +28,6 @@ interface Hit {
   headers: IncomingHttpHeaders;
   body: string;
   at: number;
-}
-
-interface EventBody {
-  id: string;
-  type: string;
-  createdAt: string;
-  project: string;
-  shotId?: string;
-  frame?: number;
-  data: Record<string, unknown>;
-}
-
-interface Attempt {
-  at: string;
-  eventId: string;
-  type: string;
-  attempt: number;
-  status?: number;
-  error?: string;
-  durationMs: number;
-  delivered: boolean;
 }
 
 /** node:http on 127.0.0.1: records every POST; `script` sets the next statuses of a path. */
@@ -76,8 +56,8 @@ class Receiver {
     return this.hits.filter((h) => h.path === path);
   }
 
-  events(path: string): EventBody[] {
-    return this.at(path).map((h) => JSON.parse(h.body) as EventBody);
+  events(path: string): WebhookEvent[] {
+    return this.at(path).map((h) => JSON.parse(h.body) as WebhookEvent);
   }
 
   async stop(): Promise<void> {
@@ -157,7 +137,7 @@ describe('webhooks end to end', () => {
   });
 
   // Shared by the redelivery test.
-  let run: { token: string; sub: { id: string; secret: string }; created: EventBody } | undefined;
+  let run: { token: string; sub: { id: string; secret: string }; created: WebhookEvent } | undefined;
 
   it("delivers a shot's events, each signed with the subscription's secret and each once", async () => {
     const token = await project('wh-run', true);
@@ -193,7 +173,7 @@ describe('webhooks end to end', () => {
     const done = events.find((e) => e.type === 'shot.completed')!;
     assert.deepEqual(done.data.counts, { waiting: 0, active: 0, completed: 2, failed: 0, cancelled: 0 });
 
-    const log = await call<{ deliveries: Attempt[] }>(token, 'GET', `/v1/webhooks/${sub.id}/deliveries?limit=10`);
+    const log = await call<DeliveryList>(token, 'GET', `/v1/webhooks/${sub.id}/deliveries?limit=10`);
     assert.equal(log.status, 200);
     assert.equal(log.body.deliveries.length, 5);
     assert.ok(log.body.deliveries.every((d) => d.delivered && d.status === 200 && d.attempt === 1 && d.durationMs >= 0));
@@ -212,7 +192,7 @@ describe('webhooks end to end', () => {
     assert.equal(new Set(hits.map((h) => h.headers['webhook-id'])).size, 1, 'one webhook-id across the retries');
     for (const h of hits) verify(sub.secret, h.headers, h.body);
     const log = await until('three log entries', async () => {
-      const l = (await call<{ deliveries: Attempt[] }>(token, 'GET', `/v1/webhooks/${sub.id}/deliveries`)).body.deliveries;
+      const l = (await call<DeliveryList>(token, 'GET', `/v1/webhooks/${sub.id}/deliveries`)).body.deliveries;
       return l.length >= 3 ? l : undefined;
     });
     assert.deepEqual(
@@ -275,20 +255,21 @@ describe('webhooks end to end', () => {
     const token = await project('wh-kill', true);
     const sub = await subscribe(token, '/kill', ['frame.completed', 'shot.completed']);
     const shotId = await submit(token, 'wh-kill', { mode: 'vanilla', steps: 100, seed: 9, width: 1024, height: 1024, batchSize: 2 }, 4, 512);
-    const busy = await shotWhen(token, shotId, (s) => s.frames.some((f) => f.state === 'active' && (f.step ?? 0) > 2 && !!f.worker));
-    const victimFrame = busy.frames.find((f) => f.state === 'active' && (f.step ?? 0) > 2)!;
+    const busy = await shotWhen(token, shotId, (s) => s.active.some((f) => (f.step ?? 0) > 2 && !!f.worker));
+    const victimFrame = busy.active.find((f) => (f.step ?? 0) > 2 && !!f.worker)!;
     const victim = farm.workers.find((w) => w.name === victimFrame.worker)!;
     assert.ok(victim, `worker ${victimFrame.worker} is one of ours`);
     await victim.kill('SIGKILL');
     const done = await shotWhen(token, shotId, finished, 150_000);
-    assert.equal(done.state, 'completed', JSON.stringify(done.frames.map((f) => [f.frame, f.state, f.error])));
-    assert.ok(done.frames.find((f) => f.frame === victimFrame.frame)!.attempts >= 2, 'the killed frame ran again');
+    assert.equal(done.state, 'completed', await unfinishedFrames(farm.apiUrl, shotId, token));
+    const frames = await shotFrames(farm.apiUrl, shotId, token);
+    assert.ok(frames.find((f) => f.frame === victimFrame.frame)!.attempts >= 2, 'the killed frame ran again');
     await until('shot.completed at the receiver', () => (receiver.events('/kill').some((e) => e.type === 'shot.completed') ? true : undefined), 30_000);
     await new Promise((r) => setTimeout(r, 1000));
 
-    const frames = receiver.events('/kill').filter((e) => e.type === 'frame.completed');
-    assert.deepEqual(frames.map((e) => e.frame).sort(), [1, 2, 3, 4], 'one frame.completed per frame');
-    assert.equal(new Set(frames.map((e) => e.id)).size, 4);
+    const completions = receiver.events('/kill').filter((e) => e.type === 'frame.completed');
+    assert.deepEqual(completions.map((e) => e.frame).sort(), [1, 2, 3, 4], 'one frame.completed per frame');
+    assert.equal(new Set(completions.map((e) => e.id)).size, 4);
     for (const h of receiver.at('/kill')) verify(sub.secret, h.headers, h.body);
     // Two workers again.
     farm.workers.splice(farm.workers.indexOf(victim), 1);
@@ -299,7 +280,7 @@ describe('webhooks end to end', () => {
     assert.ok(run, 'the first test created a subscription');
     const { token, sub, created } = run;
 
-    const ping = await call<Attempt>(token, 'POST', `/v1/webhooks/${sub.id}/ping`);
+    const ping = await call<DeliveryAttempt>(token, 'POST', `/v1/webhooks/${sub.id}/ping`);
     assert.equal(ping.status, 200, JSON.stringify(ping.body));
     assert.equal(ping.body.type, 'webhook.ping');
     assert.equal(ping.body.delivered, true);
@@ -307,7 +288,7 @@ describe('webhooks end to end', () => {
     const pinged = receiver.at('/run').find((h) => JSON.parse(h.body).type === 'webhook.ping');
     assert.ok(pinged, 'the receiver got the ping');
     assert.equal(verify(sub.secret, pinged.headers, pinged.body).id, ping.body.eventId);
-    assert.deepEqual((JSON.parse(pinged.body) as EventBody).data, { subscriptionId: sub.id, url: `${receiver.url}/run` });
+    assert.deepEqual((JSON.parse(pinged.body) as WebhookEvent).data, { subscriptionId: sub.id, url: `${receiver.url}/run` });
 
     const before = receiver.at('/run').filter((h) => h.headers['webhook-id'] === created.id).length;
     const re = await call<{ jobId: string; eventId: string }>(token, 'POST', `/v1/webhooks/${sub.id}/deliveries/${created.id}/redeliver`);
@@ -322,7 +303,7 @@ describe('webhooks end to end', () => {
 
     const unknown = await call<{ error: { code: string } }>(token, 'POST', `/v1/webhooks/${sub.id}/deliveries/evt_000000000000000000000000/redeliver`);
     assert.equal(unknown.status, 404);
-    const log = (await call<{ deliveries: Attempt[] }>(token, 'GET', `/v1/webhooks/${sub.id}/deliveries?limit=2`)).body.deliveries;
+    const log = (await call<DeliveryList>(token, 'GET', `/v1/webhooks/${sub.id}/deliveries?limit=2`)).body.deliveries;
     assert.equal(log.length, 2);
     assert.equal(log[0]!.eventId, created.id, 'newest first: the redelivery');
 

@@ -45,7 +45,7 @@ scenario({ id: 'a', title: `worker SIGKILL storm (${KILLS} kills, ${FRAMES} fram
       break;
     }
     const victim = up[randomInt(up.length)]!;
-    if (last?.frames.some((f) => f.state === 'active' && f.worker === victim.name)) midFrame++;
+    if (last?.active.some((f) => f.worker === victim.name)) midFrame++;
     await farm.killWorker(victim);
     kills++;
     lastKill = performance.now();

@@ -23,21 +23,22 @@ scenario({ id: 'b', title: `the same frame killed twice (frame ${K} of ${FRAMES}
     const seen = await farm.waitForShot(
       id,
       (s) => {
-        const f = s.frames.find((x) => x.frame === K);
-        return finished(s) || (f?.state === 'active' && !!farm.worker(f.worker) && !victims.includes(f.worker!));
+        const f = s.active.find((x) => x.frame === K);
+        return finished(s) || (!!f && !!farm.worker(f.worker) && !victims.includes(f.worker!));
       },
       60_000,
       30,
     );
-    const f = seen.shot?.frames.find((x) => x.frame === K);
+    const f = seen.shot?.active.find((x) => x.frame === K);
     const victim = farm.worker(f?.worker);
-    if (seen.timedOut || !victim || f?.state !== 'active') {
-      problems.push(`kill ${round}: frame ${K} never became active on a live worker (${f?.state ?? 'no record'}${f?.worker ? ` on ${f.worker}` : ''})`);
+    if (seen.timedOut || !victim || !f) {
+      const last = await farm.frame(id, K);
+      problems.push(`kill ${round}: frame ${K} never became active on a live worker (${last?.state ?? 'no record'}${last?.worker ? ` on ${last.worker}` : ''})`);
       break;
     }
     await farm.killWorker(victim);
     victims.push(victim.name);
-    const after = (await farm.view(id))?.frames.find((x) => x.frame === K);
+    const after = await farm.frame(id, K);
     if (after?.state === 'completed' && after.worker === victim.name) problems.push(`kill ${round}: frame ${K} completed before the kill landed (frames too fast)`);
     await farm.startWorker(false);
     await sleep(100);
@@ -45,7 +46,7 @@ scenario({ id: 'b', title: `the same frame killed twice (frame ${K} of ${FRAMES}
   const done = await farm.waitForShot(id, finished, 120_000, 250);
   const seconds = (performance.now() - t0) / 1000;
   if (done.timedOut) problems.push(`shot still ${done.shot?.state} 120 s after the kills`);
-  const frame = done.shot?.frames.find((x) => x.frame === K);
+  const frame = await farm.frame(id, K);
   const checks = await farm.check([{ id, frames: FRAMES }]);
   return {
     checks,

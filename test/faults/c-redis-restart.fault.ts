@@ -1,5 +1,5 @@
 /**
- * (c) Redis SIGKILL and restart (AOF on, appendfsync everysec) right after 20 acknowledged
+ * (c) Redis SIGKILL and restart (AOF on, appendfsync always) right after 20 acknowledged
  * submits, while their frames render: no acknowledged shot is lost, and every one completes.
  */
 import type { ShotView } from '../harness.ts';

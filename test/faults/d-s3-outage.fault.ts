@@ -40,8 +40,8 @@ scenario({ id: 'd', title: `S3 down ${OUTAGE_MS / 1000} s mid-shot, connections 
   const t0 = performance.now();
   const id = await farm.submit(FRAMES, { mode: 'vanilla', steps: 12, seed: 3 }, 128);
   const problems: string[] = [];
-  const before = await farm.waitForShot(id, (s) => finished(s) || s.frames.filter((f) => f.state === 'completed').length >= 3, 60_000, 50);
-  const completedBefore = before.shot?.frames.filter((f) => f.state === 'completed').length ?? 0;
+  const before = await farm.waitForShot(id, (s) => finished(s) || s.counts.completed >= 3, 60_000, 50);
+  const completedBefore = before.shot?.counts.completed ?? 0;
   if (before.shot && finished(before.shot)) problems.push(`the shot ended (${before.shot.state}) before the outage`);
   const tCut = performance.now();
   const closed = await proxy.cut();
@@ -59,7 +59,7 @@ scenario({ id: 'd', title: `S3 down ${OUTAGE_MS / 1000} s mid-shot, connections 
     if (!p.startsWith('refused')) problems.push(`the outage was not real: a request through the proxy at its ${when} ${p}`);
   }
   if (closed === 0) problems.push('no open connection to close at the cut (the farm held none: the fault did not hit)');
-  const failedDuring = during?.frames.filter((f) => f.state === 'failed').length ?? 0;
+  const failedDuring = during?.counts.failed ?? 0;
   const done = await farm.waitForShot(id, finished, 150_000, 250);
   const seconds = (performance.now() - t0) / 1000;
   if (done.timedOut) problems.push(`shot still ${done.shot?.state} 150 s after the outage`);

@@ -15,11 +15,12 @@ scenario({ id: 'e', title: `API SIGKILL mid-shot and restart (${FRAMES} frames, 
   const t0 = performance.now();
   const id = await farm.submit(FRAMES, { mode: 'vanilla', steps: 8, seed: 4 });
   const problems: string[] = [];
-  const mid = await farm.waitForShot(id, (s) => finished(s) || s.frames.filter((f) => f.state === 'completed').length >= FRAMES / 4, 60_000, 50);
-  const completedAtKill = mid.shot?.frames.filter((f) => f.state === 'completed').length ?? 0;
+  const mid = await farm.waitForShot(id, (s) => finished(s) || s.counts.completed >= FRAMES / 4, 60_000, 50);
+  const completedAtKill = mid.shot?.counts.completed ?? 0;
   const deliveredAtKill = farm.receiver.of(id).length;
   if (mid.shot && finished(mid.shot)) problems.push(`the shot ended (${mid.shot.state}) before the API was killed`);
   const tKill = performance.now();
+  const killedAt = Date.now();
   await farm.api.kill('SIGKILL');
   await sleep(1000);
   await farm.startApi();
@@ -29,7 +30,7 @@ scenario({ id: 'e', title: `API SIGKILL mid-shot and restart (${FRAMES} frames, 
   const seconds = (performance.now() - t0) / 1000;
   if (done.timedOut) problems.push(`shot still ${done.shot?.state} 150 s after the API restart`);
   // The dead dispatcher's entries are claimed after 30 s idle, checked every 30 s: up to ~60 s.
-  const checks = await farm.check([{ id, frames: FRAMES }], { webhookWaitMs: 90_000 });
+  const checks = await farm.check([{ id, frames: FRAMES }], { webhookWaitMs: 90_000, deliveringDiedAt: killedAt });
   const lastDelivery = Math.max(...farm.receiver.of(id).map((d) => d.at));
   return {
     checks,

@@ -17,7 +17,7 @@ import { encodePng } from '@celfarm/pipeline/image/codec';
 import { freePort, startNodeProcess, startRedis, startS3, type NodeProcess, type RunningRedis, type RunningS3 } from '@celfarm/services';
 import { S3ObjectStore, shotKeys } from '@celfarm/storage';
 import { KeyStore } from '@celfarm/tenancy';
-import { ROOT, authed, shotForm, type ShotView } from '../harness.ts';
+import { ROOT, authed, shotForm, type FramePage, type FrameView, type ShotView } from '../harness.ts';
 import { WebhookReceiver } from './receiver.ts';
 import { TcpProxy } from './tcp-proxy.ts';
 
@@ -221,6 +221,33 @@ export class FaultFarm {
     }
   }
 
+  /** Every frame of the shot, from the pages of GET /v1/shots/:id/frames; undefined while the API cannot answer. */
+  async frames(id: string): Promise<FrameView[] | undefined> {
+    const frames: FrameView[] = [];
+    let cursor: string | null = null;
+    try {
+      do {
+        const r: { status: number; body: FramePage } = await this.call<FramePage>('GET', `/v1/shots/${id}/frames?limit=500${cursor ? `&cursor=${cursor}` : ''}`);
+        if (r.status !== 200) return undefined;
+        frames.push(...r.body.frames);
+        cursor = r.body.next;
+      } while (cursor);
+      return frames;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** One frame of the shot (the page of one after frame − 1); undefined when the API cannot answer. */
+  async frame(id: string, frame: number): Promise<FrameView | undefined> {
+    try {
+      const r = await this.call<FramePage>('GET', `/v1/shots/${id}/frames?limit=1&cursor=${frame - 1}`);
+      return r.status === 200 ? r.body.frames.find((f) => f.frame === frame) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   /**
    * Polls the shot until `done` or `timeoutMs`; returns the last view seen (never throws on a
    * timeout: the verdict says what was left unfinished).
@@ -258,8 +285,8 @@ export class FaultFarm {
    * once, signed. Waits up to `webhookWaitMs` for deliveries still on their way, then a quiet
    * spell so that a duplicate on its way is counted too.
    */
-  async check(shots: { id: string; frames: number }[], opts: { webhookWaitMs?: number } = {}): Promise<ShotCheck[]> {
-    const views = await Promise.all(shots.map((s) => this.view(s.id)));
+  async check(shots: { id: string; frames: number }[], opts: CheckOptions = {}): Promise<ShotCheck[]> {
+    const views = await Promise.all(shots.map(async (s) => ({ shot: await this.view(s.id), frames: await this.frames(s.id) })));
     const readPublished = () =>
       Promise.all(shots.map((s) => this.published(s.id).catch((e: unknown) => (e instanceof Error ? e : new Error(String(e))))));
     // Wait for what can still come: every published event delivered (re-read, as the last ones
@@ -275,7 +302,7 @@ export class FaultFarm {
     await sleep(2000);
     const published = await readPublished();
     const out: ShotCheck[] = [];
-    for (const [i, s] of shots.entries()) out.push(await this.checkOne(s.id, s.frames, views[i], published[i]!));
+    for (const [i, s] of shots.entries()) out.push(await this.checkOne(s.id, s.frames, views[i]!.shot, views[i]!.frames, published[i]!, opts.deliveringDiedAt));
     return out;
   }
 
@@ -283,12 +310,15 @@ export class FaultFarm {
     id: string,
     frameCount: number,
     shot: ShotView | undefined,
+    frameViews: FrameView[] | undefined,
     publishedOrError: { id: string; type: string; frame?: number }[] | Error,
+    deliveringDiedAt?: number,
   ): Promise<ShotCheck> {
     const problems: string[] = [];
     const notes: string[] = [];
     if (!shot) problems.push(`GET /v1/shots/${id} did not answer`);
     else if (shot.state !== 'completed') problems.push(`shot is ${shot.state}${shot.error ? `: ${shot.error.code}: ${shot.error.message.slice(0, 200)}` : ''}`);
+    if (!frameViews) problems.push(`GET /v1/shots/${id}/frames did not answer`);
 
     // Objects, straight from s3rver.
     const keys = shotKeys('', PROJECT, id);
@@ -310,9 +340,9 @@ export class FaultFarm {
 
     // Records against objects.
     const states: Record<string, number> = {};
-    const records = new Map((shot?.frames ?? []).map((f) => [f.frame, f]));
+    const records = new Map((frameViews ?? []).map((f) => [f.frame, f]));
     for (const f of records.values()) states[f.state] = (states[f.state] ?? 0) + 1;
-    if (shot && records.size !== frameCount) problems.push(`${records.size} frame records for ${frameCount} frames`);
+    if (frameViews && records.size !== frameCount) problems.push(`${records.size} frame records for ${frameCount} frames`);
     const unfinished = [...records.values()].filter((f) => f.state !== 'completed');
     if (unfinished.length) {
       // Grouped by state and error, so 40 frames failed the same way read as one line.
@@ -351,7 +381,15 @@ export class FaultFarm {
       return e ? `${e.type}${e.frame !== undefined ? ` ${e.frame}` : ''}` : eid;
     };
     const missing = published.map((e) => e.id).filter((e) => !perId.has(e));
-    const twice = [...perId].filter(([, n]) => n > 1).map(([e, n]) => `${label(e)} ×${n}`);
+    // A delivery whose process was killed between the receiver's 2xx and recording it is posted
+    // again (at least once, by design): a duplicate whose first copy arrived in the second before
+    // the kill is that, and is noted; any other is a problem.
+    const firstAt = (eid: string) => Math.min(...deliveries.filter((d) => d.id === eid).map((d) => d.at));
+    const inFlight = (eid: string) => deliveringDiedAt !== undefined && firstAt(eid) <= deliveringDiedAt && firstAt(eid) >= deliveringDiedAt - 1000;
+    const repeated = [...perId].filter(([, n]) => n > 1);
+    const twice = repeated.filter(([e]) => !inFlight(e)).map(([e, n]) => `${label(e)} ×${n}`);
+    const killedMidDelivery = repeated.filter(([e]) => inFlight(e)).map(([e, n]) => `${label(e)} ×${n}`);
+    if (killedMidDelivery.length) notes.push(`${killedMidDelivery.length} events posted again after the delivering process was killed mid-delivery (first copy within 1 s before the kill; receivers dedupe on webhook-id): ${killedMidDelivery.join(', ')}`);
     const notPublished = [...mustIds.keys()].filter((e) => !published.some((p) => p.id === e));
     const unknown = [...perId.keys()].filter((e) => !wanted.has(e));
     const badSigs = deliveries.filter((d) => d.badSignature);
@@ -375,7 +413,7 @@ export class FaultFarm {
         published: published.length,
         delivered: [...perId.keys()].filter((e) => wanted.has(e)).length,
         deliveries: deliveries.length,
-        duplicates: twice.length,
+        duplicates: twice.length + killedMidDelivery.length,
       },
       problems,
       notes,
@@ -435,6 +473,13 @@ export class FaultFarm {
       redis.disconnect();
     }
   }
+}
+
+export interface CheckOptions {
+  /** How long to wait for deliveries still on their way (ms, default 20 000). */
+  webhookWaitMs?: number;
+  /** Epoch ms when the process delivering webhooks was killed (scenario e). */
+  deliveringDiedAt?: number;
 }
 
 export interface ShotCheck {

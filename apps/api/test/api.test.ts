@@ -18,28 +18,8 @@ import { encodePng } from '@celfarm/pipeline/image/codec';
 import { startRedis, startS3, type RunningRedis, type RunningS3 } from '@celfarm/services';
 import { S3ObjectStore, shotKeys } from '@celfarm/storage';
 import { KeyStore } from '@celfarm/tenancy';
+import type { ApiErrorBody, FramePage, ShotList, SubmitView } from '@celfarm/contract';
 import { createApp } from '../src/app.ts';
-
-interface ErrorBody {
-  error: { code: string; field?: string; message: string };
-}
-interface View {
-  id: string;
-  project: string;
-  state: string;
-  seed: number;
-  priority: number;
-  settings: Record<string, unknown>;
-  frameCount: number;
-  counts: Record<string, number>;
-  progress: number;
-  etaSeconds: number | null;
-  awaitingUploads: boolean;
-  round: number;
-  retryableFrames: number;
-  frames: (Omit<FrameRecord, 'updatedAt'> & { input: string; outputUrl?: string })[];
-  uploads?: { field: string; key: string; method: string; url: string; headers: Record<string, string> }[];
-}
 
 const SIZE = 64;
 const BUCKET = 'celfarm';
@@ -93,7 +73,7 @@ describe('apps/api on redis-server + s3rver', () => {
   /** The token of `project`, or demo's for a project without one (e.g. a malformed name). */
   const tokenFor = (project: unknown) => tokens[typeof project === 'string' && project in tokens ? project : 'demo']!;
 
-  const call = async <T = View>(
+  const call = async <T = SubmitView>(
     method: string,
     path: string,
     init: { json?: unknown; body?: FormData; headers?: Record<string, string>; as?: string } = {},
@@ -111,8 +91,11 @@ describe('apps/api on redis-server + s3rver', () => {
     const text = await r.text();
     return { status: r.status, text, body: (text && r.headers.get('content-type')?.includes('json') ? JSON.parse(text) : text) as T };
   };
+  /** A page of a shot's frames (`query` as in the URL: `?state=failed&limit=2`), as `as`'s key. */
+  const framePage = (id: string, query = '', as?: string) => call<FramePage & ApiErrorBody>('GET', `/v1/shots/${id}/frames${query}`, { ...(as ? { as } : {}) });
+  const framesOf = async (id: string) => (await framePage(id)).body.frames;
   const submitForm = (request: unknown, files: Parameters<typeof form>[1], headers: Record<string, string> = {}) =>
-    call<View & ErrorBody>('POST', '/v1/shots', { body: form(request, files), headers, as: (request as { project?: string }).project });
+    call<SubmitView & ApiErrorBody>('POST', '/v1/shots', { body: form(request, files), headers, as: (request as { project?: string }).project });
   const jobCount = async () => {
     let n = 0;
     for (const q of Object.values(queues.queues)) n += Object.values(await q.getJobCounts()).reduce((a, b) => a + b, 0);
@@ -164,8 +147,12 @@ describe('apps/api on redis-server + s3rver', () => {
     assert.equal(shot.frameCount, 2);
     assert.equal(shot.seed, 11);
     assert.equal(shot.priority, 70);
-    assert.deepEqual(shot.settings, { mode: 'full', steps: 8, seed: 11 }, 'the request settings, as sent');
-    assert.deepEqual(shot.frames.map((f) => [f.frame, f.state, f.seed, f.attempts]), [[1, 'waiting', 11, 0], [2, 'waiting', 12, 0]]);
+    // The settings resolved against the pack: what will be rendered, the frames' 64² size included.
+    assert.deepEqual(
+      [shot.settings.mode, shot.settings.steps, shot.settings.seed, shot.settings.width, shot.settings.height, shot.settings.sizeFrom, shot.settings.styleEnhance],
+      ['full', 8, 11, SIZE, SIZE, 'frames', true],
+    );
+    assert.deepEqual((await framesOf(shot.id)).map((f) => [f.frame, f.state, f.seed, f.attempts]), [[1, 'waiting', 11, 0], [2, 'waiting', 12, 0]]);
     const keys = shotKeys('', 'demo', shot.id);
     assert.deepEqual(Buffer.from((await objects.get(keys.frameInput(1)))!), sketches[0]);
     assert.deepEqual(Buffer.from((await objects.get(keys.frameInput(2)))!), sketches[1]);
@@ -178,7 +165,7 @@ describe('apps/api on redis-server + s3rver', () => {
     assert.ok(job, 'prepare job enqueued');
     assert.deepEqual(job.data, { shotId: shot.id, project: 'demo' });
     const created = (await new EventBus(redis, prefix).recent('demo', 1000)).filter((e) => e.shotId === shot.id);
-    assert.deepEqual(created.map((e) => [e.type, e.data]), [['shot.created', { state: 'queued', frameCount: 2, priority: 70, awaitingUploads: false }]], 'announced once');
+    assert.deepEqual(created.map((e) => [e.type, e.data]), [['shot.created', { name: shot.id, state: 'queued', frameCount: 2, priority: 70, awaitingUploads: false }]], 'announced once');
   });
 
   it('returns the first shot for a repeated Idempotency-Key and creates nothing more', async () => {
@@ -235,9 +222,16 @@ describe('apps/api on redis-server + s3rver', () => {
       ['missing reference (JSON)', { ...ok, frames: { keys: [ref.key] } }, 400, 'reference'],
       ['two frame styles', { ...ok, reference: ref, frames: { keys: [ref.key], upload: 2 } }, 400, 'frames'],
       ['unknown top-level key', { ...ok, reference: ref, frames: { keys: [ref.key] }, colour: 'red' }, 400, 'colour'],
+      ['name too long', { ...ok, reference: ref, frames: { keys: [ref.key] }, name: 'x'.repeat(201) }, 400, 'name'],
+      ['studio id with a space', { ...ok, reference: ref, frames: { keys: [ref.key] }, externalIds: { show: 'my show' } }, 400, 'externalIds.show'],
+      ['unknown studio id', { ...ok, reference: ref, frames: { keys: [ref.key] }, externalIds: { episode: 'e1' } }, 400, 'externalIds.episode'],
+      ['file names for a prefix', { ...ok, reference: ref, frames: { prefix: 'projects/bad/library/', fileNames: ['a.png'] } }, 400, 'frames.fileNames'],
+      ['fewer file names than keys', { ...ok, reference: ref, frames: { keys: [ref.key, ref.key], fileNames: ['a.png'] } }, 400, 'frames.fileNames'],
+      ['a file name with a path', { ...ok, reference: ref, frames: { upload: 1, fileNames: ['a/b.png'] } }, 400, 'frames.fileNames[0]'],
+      ['two keys of one file name', { ...ok, reference: ref, frames: { keys: ['projects/bad/a/0001.png', 'projects/bad/b/0001.PNG'] } }, 400, 'frames.keys[1]'],
     ];
     for (const [what, body, status, field] of jsonCases) {
-      const r = await call<ErrorBody>('POST', '/v1/shots', { json: body });
+      const r = await call<ApiErrorBody>('POST', '/v1/shots', { json: body });
       assert.equal(r.status, status, `${what}: ${r.text}`);
       assert.equal(r.body.error.field ?? '', field, `${what}: ${r.text}`);
     }
@@ -246,9 +240,9 @@ describe('apps/api on redis-server + s3rver', () => {
     const big = await submitForm(ok, { reference, frames: [bigFrame] });
     assert.equal(big.status, 400, big.text);
     assert.deepEqual([big.body.error.code, big.body.error.field], ['INVALID_IMAGE', 'frames[0]']);
-    const bigJson = await call<ErrorBody>('POST', '/v1/shots', { json: { ...ok, pad: 'x'.repeat(9 * 1024 * 1024) } });
+    const bigJson = await call<ApiErrorBody>('POST', '/v1/shots', { json: { ...ok, pad: 'x'.repeat(9 * 1024 * 1024) } });
     assert.equal(bigJson.status, 413, bigJson.text);
-    const missing = await call<ErrorBody>('POST', '/v1/shots', { json: { ...ok, frames: { keys: [ref.key] } } });
+    const missing = await call<ApiErrorBody>('POST', '/v1/shots', { json: { ...ok, frames: { keys: [ref.key] } } });
     assert.equal(missing.body.error.message, 'reference: required');
     const badJson = await fetch(`${base}/v1/shots`, {
       method: 'POST',
@@ -256,7 +250,7 @@ describe('apps/api on redis-server + s3rver', () => {
       body: '{"project":',
     });
     assert.equal(badJson.status, 400);
-    assert.ok(((await badJson.json()) as ErrorBody).error.code);
+    assert.ok(((await badJson.json()) as ApiErrorBody).error.code);
 
     assert.equal(await jobCount(), jobs, 'nothing enqueued');
     assert.deepEqual((await store.list({ project: 'bad' })).shots, [], 'no shot record');
@@ -288,11 +282,11 @@ describe('apps/api on redis-server + s3rver', () => {
     };
     await put(0, reference);
     await put(1, sketches[0]!);
-    const early = await call<ErrorBody>('POST', `/v1/shots/${shot.id}/start`);
+    const early = await call<ApiErrorBody>('POST', `/v1/shots/${shot.id}/start`);
     assert.equal(early.status, 400, early.text);
     assert.equal(early.body.error.field, 'frames[1]');
     await put(2, Buffer.from('not a png'));
-    const corrupt = await call<ErrorBody>('POST', `/v1/shots/${shot.id}/start`);
+    const corrupt = await call<ApiErrorBody>('POST', `/v1/shots/${shot.id}/start`);
     assert.equal(corrupt.status, 400, corrupt.text);
     assert.deepEqual([corrupt.body.error.code, corrupt.body.error.field], ['INVALID_IMAGE', 'frames[1]']);
     assert.equal(await queues.queues.prepare.getJob(`${shot.id}-prepare`), undefined);
@@ -319,13 +313,13 @@ describe('apps/api on redis-server + s3rver', () => {
       json: { project: 'demo', reference: { key: 'projects/demo/library/ref.png' }, frames: { keys: [`${lib}0002.png`, `${lib}0001.png`] } },
     });
     assert.equal(byKeys.status, 201, byKeys.text);
-    assert.deepEqual(byKeys.body.frames.map((f) => f.input), [`${lib}0002.png`, `${lib}0001.png`]);
+    assert.deepEqual((await framesOf(byKeys.body.id)).map((f) => f.input), [`${lib}0002.png`, `${lib}0001.png`]);
     assert.ok(await queues.queues.prepare.getJob(`${byKeys.body.id}-prepare`));
     const byPrefix = await call('POST', '/v1/shots', {
       json: { project: 'demo', reference: { key: 'projects/demo/library/ref.png' }, frames: { prefix: lib } },
     });
     assert.equal(byPrefix.status, 201, byPrefix.text);
-    assert.deepEqual(byPrefix.body.frames.map((f) => f.input), [`${lib}0001.png`, `${lib}0002.png`]);
+    assert.deepEqual((await framesOf(byPrefix.body.id)).map((f) => f.input), [`${lib}0001.png`, `${lib}0002.png`]);
     assert.equal(byPrefix.body.awaitingUploads, false);
     assert.ok(await queues.queues.prepare.getJob(`${byPrefix.body.id}-prepare`));
   });
@@ -344,7 +338,7 @@ describe('apps/api on redis-server + s3rver', () => {
     const { body: done } = await submitForm({ project: 'demo', settings: { steps: 4 } }, { reference, frames: sketches });
     await store.update(done.id, { state: 'running' });
     await store.update(done.id, { state: 'completed' });
-    const late = await call<ErrorBody>('POST', `/v1/shots/${done.id}/cancel`);
+    const late = await call<ApiErrorBody>('POST', `/v1/shots/${done.id}/cancel`);
     assert.equal(late.status, 409, late.text);
     assert.equal(late.body.error.code, 'STATE_CONFLICT');
     assert.equal((await store.get(done.id))?.state, 'completed');
@@ -352,7 +346,7 @@ describe('apps/api on redis-server + s3rver', () => {
 
   it('retries failed frames as a new round; progress and output URLs in the view', async () => {
     const { body: shot } = await submitForm({ project: 'demo', settings: { steps: 4, seed: 40 } }, { reference, frames: sketches });
-    const nothing = await call<ErrorBody>('POST', `/v1/shots/${shot.id}/retry`);
+    const nothing = await call<ApiErrorBody>('POST', `/v1/shots/${shot.id}/retry`);
     assert.equal(nothing.status, 409, nothing.text);
     const keys = shotKeys('', 'demo', shot.id);
     await store.update(shot.id, { state: 'running' });
@@ -363,10 +357,12 @@ describe('apps/api on redis-server + s3rver', () => {
     const running = await call('GET', `/v1/shots/${shot.id}`);
     assert.equal(running.body.progress, (1 + 1 / 4) / 2);
     assert.deepEqual(running.body.counts, { waiting: 0, active: 1, completed: 1, failed: 0, cancelled: 0 });
-    assert.equal(running.body.frames[0]!.outputUrl, `/v1/shots/${shot.id}/frames/1/output`, 'served by the API (s3rver)');
-    assert.equal(running.body.frames[1]!.outputUrl, undefined);
-    assert.equal(running.body.frames[1]!.stage, 'sample');
-    const early = await call<ErrorBody>('POST', `/v1/shots/${shot.id}/retry`);
+    assert.deepEqual(running.body.active, [{ frame: 2, stage: 'sample', step: 1, steps: 4, worker: 'w2' }]);
+    const [f1, f2] = await framesOf(shot.id);
+    assert.equal(f1!.outputUrl, `/v1/shots/${shot.id}/frames/1/output`, 'served by the API (s3rver)');
+    assert.equal(f2!.outputUrl, undefined);
+    assert.equal(f2!.stage, 'sample');
+    const early = await call<ApiErrorBody>('POST', `/v1/shots/${shot.id}/retry`);
     assert.equal(early.status, 409, 'nothing failed yet');
 
     await store.setFrame(shot.id, 2, { state: 'failed', attempts: 3, error: { code: 'RUNTIME', message: 'boom' } });
@@ -383,7 +379,7 @@ describe('apps/api on redis-server + s3rver', () => {
     assert.ok(await queues.queues.shots.getJob(`${shot.id}-finalize-r1`), 'finalize of round 1');
     assert.ok(await queues.queues.frames.getJob(`${shot.id}-2-r1`), 'frame 2 of round 1');
     assert.equal(await queues.queues.frames.getJob(`${shot.id}-1-r1`), undefined, 'completed frames are not rerun');
-    const twice = await call<ErrorBody>('POST', `/v1/shots/${shot.id}/retry`);
+    const twice = await call<ApiErrorBody>('POST', `/v1/shots/${shot.id}/retry`);
     assert.equal(twice.status, 409);
   });
 
@@ -404,7 +400,7 @@ describe('apps/api on redis-server + s3rver', () => {
     const badView = await call('GET', `/v1/shots/${bad.id}`);
     assert.deepEqual([badView.body.counts.failed, badView.body.retryableFrames], [1, 0], 'one failed, none retryable');
     const jobs = await jobCount();
-    const refused = await call<ErrorBody>('POST', `/v1/shots/${bad.id}/retry`);
+    const refused = await call<ApiErrorBody>('POST', `/v1/shots/${bad.id}/retry`);
     assert.equal(refused.status, 409, refused.text);
     assert.equal(refused.body.error.code, 'NOT_RETRYABLE');
     assert.match(refused.body.error.message, /frame 2 INVALID_IMAGE \(frames\[1\]\): .*not a PNG/);
@@ -425,7 +421,67 @@ describe('apps/api on redis-server + s3rver', () => {
     assert.ok(await queues.queues.frames.getJob(`${mixed.id}-2-r1`), 'frame 2 of round 1');
     assert.equal(await queues.queues.frames.getJob(`${mixed.id}-1-r1`), undefined, 'the permanent failure is not rerun');
     const started = (await new EventBus(redis, prefix).recent('demo', 1000)).find((e) => e.shotId === mixed.id && e.type === 'shot.started');
-    assert.deepEqual(started?.data, { state: 'running', round: 1, frames: [2], notRetried: [1] });
+    assert.deepEqual(started?.data, { name: mixed.id, state: 'running', round: 1, frames: [2], notRetried: [1] });
+  });
+
+  it("pages a shot's frames in frame order, by state, with the URLs of their images; the view keeps counts and active frames only", async () => {
+    const lib = 'projects/demo/library/paged/';
+    const names = [1, 2, 3, 4, 5].map((n) => `${lib}${String(n).padStart(4, '0')}.png`);
+    for (const [i, key] of names.entries()) await objects.put(key, sketches[i % 2]!, 'image/png');
+    await objects.put(`${lib}ref.png`, reference, 'image/png');
+    const r = await call('POST', '/v1/shots', { json: { project: 'demo', settings: { steps: 4 }, reference: { key: `${lib}ref.png` }, frames: { keys: names } } });
+    assert.equal(r.status, 201, r.text);
+    const id = r.body.id;
+    const keys = shotKeys('', 'demo', id);
+    await store.update(id, { state: 'running' });
+    for (const f of [2, 4, 5]) await store.setFrame(id, f, { state: 'active', attempts: 1, worker: 'w1' });
+    await store.setFrame(id, 2, { state: 'completed', output: keys.output(2), seconds: 1 });
+    await store.setFrame(id, 4, { state: 'failed', error: { code: 'RUNTIME', message: 'boom' } });
+    await store.setProgress(id, 5, { stage: 'sample', step: 3, steps: 4 });
+
+    // The view: counts, progress and the active frame; no frame list, however long the shot.
+    const view = await call<Record<string, unknown>>('GET', `/v1/shots/${id}`);
+    assert.equal(view.status, 200, view.text);
+    assert.equal('frames' in view.body, false, 'no per-frame array in the shot view');
+    assert.deepEqual(view.body.counts, { waiting: 2, active: 1, completed: 1, failed: 1, cancelled: 0 });
+    assert.deepEqual(view.body.active, [{ frame: 5, stage: 'sample', step: 3, steps: 4, worker: 'w1' }]);
+    assert.equal('frames' in r.body, false, 'nor in the submit answer');
+
+    // Pages in frame order; `next` until the last one.
+    const p1 = await framePage(id, '?limit=2');
+    assert.equal(p1.status, 200, p1.text);
+    assert.deepEqual([p1.body.frames.map((f) => f.frame), p1.body.next], [[1, 2], '2']);
+    const p2 = await framePage(id, `?limit=2&cursor=${p1.body.next}`);
+    assert.deepEqual([p2.body.frames.map((f) => f.frame), p2.body.next], [[3, 4], '4']);
+    const p3 = await framePage(id, `?limit=2&cursor=${p2.body.next}`);
+    assert.deepEqual([p3.body.frames.map((f) => f.frame), p3.body.next], [[5], null]);
+    const all = await framePage(id);
+    assert.deepEqual([all.body.frames.length, all.body.next], [5, null], 'the default page holds them all');
+
+    // One or more states, comma-separated or repeated.
+    const pick = async (query: string) => (await framePage(id, query)).body.frames.map((f) => [f.frame, f.state]);
+    assert.deepEqual(await pick('?state=failed,active'), [[4, 'failed'], [5, 'active']]);
+    assert.deepEqual(await pick('?state=completed&state=failed'), [[2, 'completed'], [4, 'failed']]);
+    assert.deepEqual(await pick('?state=waiting&limit=1'), [[1, 'waiting']]);
+    assert.deepEqual(await pick('?state=waiting&cursor=1'), [[3, 'waiting']]);
+    assert.deepEqual(await pick('?state=cancelled'), []);
+
+    // URLs of the images that exist: every sketch; output and preview of the completed frame only.
+    const [f1, f2, , f4, f5] = all.body.frames;
+    assert.deepEqual([f2!.inputUrl, f2!.outputUrl, f2!.previewUrl], [`/v1/shots/${id}/frames/2/input`, `/v1/shots/${id}/frames/2/output`, `/v1/shots/${id}/frames/2/preview`]);
+    assert.deepEqual([f1!.inputUrl, f1!.outputUrl, f1!.previewUrl], [`/v1/shots/${id}/frames/1/input`, undefined, undefined]);
+    assert.deepEqual([f4!.error?.code, f4!.outputUrl], ['RUNTIME', undefined]);
+    assert.deepEqual([f5!.stage, f5!.step, f5!.steps, f5!.worker, f5!.input], ['sample', 3, 4, 'w1', names[4]]);
+
+    // A bad query names its parameter; another project's shot does not exist.
+    for (const [query, field] of [['?limit=501', 'limit'], ['?limit=0', 'limit'], ['?state=done', 'state[0]'], ['?cursor=abc', 'cursor'], ['?page=2', 'page']] as const) {
+      const bad = await framePage(id, query);
+      assert.equal(bad.status, 400, `${query}: ${bad.text}`);
+      assert.equal(bad.body.error.field, field, query);
+    }
+    const elsewhere = await framePage(id, '', 'other');
+    assert.equal(elsewhere.status, 404, elsewhere.text);
+    assert.equal((await framePage('no-such-shot')).status, 404);
   });
 
   it('lists newest first in pages, filters by state, refuses a bad state name', async () => {
@@ -436,19 +492,23 @@ describe('apps/api on redis-server + s3rver', () => {
       ids.push(r.body.id);
     }
     await call('POST', `/v1/shots/${ids[0]}/cancel`, { as: 'paging' });
-    type Page = { shots: View[]; next: string | null };
-    const p1 = await call<Page>('GET', '/v1/shots?project=paging&limit=2', { as: 'paging' });
+    const p1 = await call<ShotList>('GET', '/v1/shots?project=paging&limit=2', { as: 'paging' });
     assert.equal(p1.status, 200, p1.text);
     assert.deepEqual(p1.body.shots.map((s) => s.id), [ids[2], ids[1]]);
     assert.ok(p1.body.next);
-    const p2 = await call<Page>('GET', `/v1/shots?limit=2&before=${p1.body.next}`, { as: 'paging' });
+    const p2 = await call<ShotList>('GET', `/v1/shots?limit=2&before=${p1.body.next}`, { as: 'paging' });
     assert.deepEqual(p2.body.shots.map((s) => s.id), [ids[0]]);
     assert.equal(p2.body.next, null);
-    const cancelled = await call<Page>('GET', '/v1/shots?project=paging&state=cancelled', { as: 'paging' });
+    const cancelled = await call<ShotList>('GET', '/v1/shots?project=paging&state=cancelled', { as: 'paging' });
     assert.deepEqual(cancelled.body.shots.map((s) => s.id), [ids[0]]);
-    const bad = await call<ErrorBody>('GET', '/v1/shots?state=finished');
+    const bad = await call<ApiErrorBody>('GET', '/v1/shots?state=finished');
     assert.equal(bad.status, 400, bad.text);
     assert.equal(bad.body.error.field, 'state');
+    // A search: unnamed shots are named by their ids, and found by them.
+    const found = await call<ShotList>('GET', `/v1/shots?q=${ids[1]!.toUpperCase()}`, { as: 'paging' });
+    assert.deepEqual(found.body.shots.map((s) => [s.id, s.name]), [[ids[1], ids[1]]]);
+    const empty = await call<ApiErrorBody>('GET', '/v1/shots?q=%20', { as: 'paging' });
+    assert.deepEqual([empty.status, empty.body.error.field], [400, 'q']);
   });
 
   it('deletes a shot: cancelled, objects and records gone; 404 afterwards', async () => {
@@ -460,11 +520,11 @@ describe('apps/api on redis-server + s3rver', () => {
     assert.deepEqual(await objects.list(`${keys.root}/`), []);
     assert.equal(await store.get(shot.id), null);
     assert.equal(await queues.queues.prepare.getJob(`${shot.id}-prepare`), undefined);
-    const gone = await call<ErrorBody>('GET', `/v1/shots/${shot.id}`);
+    const gone = await call<ApiErrorBody>('GET', `/v1/shots/${shot.id}`);
     assert.equal(gone.status, 404);
     assert.equal(gone.body.error.code, 'NOT_FOUND');
     assert.equal((await call('DELETE', `/v1/shots/${shot.id}`)).status, 404);
-    assert.equal((await call<ErrorBody>('POST', '/v1/shots/nosuchshot/cancel')).status, 404);
+    assert.equal((await call<ApiErrorBody>('POST', '/v1/shots/nosuchshot/cancel')).status, 404);
   });
 
   it('lists live workers only', async () => {
@@ -502,7 +562,7 @@ describe('apps/api on redis-server + s3rver', () => {
     const ready = await call('GET', '/readyz');
     assert.equal(ready.status, 200, ready.text);
     await s3.stop();
-    const down = await call<ErrorBody & { checks: Record<string, { status: string }> }>('GET', '/readyz');
+    const down = await call<ApiErrorBody & { checks: Record<string, { status: string }> }>('GET', '/readyz');
     assert.equal(down.status, 503, down.text);
     assert.match(down.body.error.message, /s3/);
     assert.deepEqual([down.body.checks.redis!.status, down.body.checks.s3!.status], ['up', 'down']);

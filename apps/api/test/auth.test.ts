@@ -20,29 +20,9 @@ import { encodePng } from '@celfarm/pipeline/image/codec';
 import { startRedis, startS3, type RunningRedis, type RunningS3 } from '@celfarm/services';
 import { S3ObjectStore, shotKeys } from '@celfarm/storage';
 import { KeyStore, type Scope } from '@celfarm/tenancy';
+import type { ApiErrorBody, AuditPage, FramePage, ShotList, SubmitView } from '@celfarm/contract';
 import { createApp } from '../src/app.ts';
 
-interface ErrorBody {
-  error: { code: string; field?: string; message: string };
-}
-interface Shot {
-  id: string;
-  project: string;
-  state: string;
-  frames: { frame: number; state: string; outputUrl?: string }[];
-  uploads?: { url: string }[];
-}
-interface AuditEntry {
-  id: string;
-  at: string;
-  keyId: string;
-  keyName: string;
-  method: string;
-  route: string;
-  path: string;
-  status: number;
-  target?: string;
-}
 interface Credentials {
   token?: string;
   cookie?: string;
@@ -64,6 +44,7 @@ const ROUTES: [method: string, path: string, json?: unknown][] = [
   ['POST', '/v1/shots', { reference: { upload: true }, frames: { upload: 1 } }],
   ['GET', '/v1/shots'],
   ['GET', '/v1/shots/:id'],
+  ['GET', '/v1/shots/:id/frames'],
   ['POST', '/v1/shots/:id/start'],
   ['POST', '/v1/shots/:id/cancel'],
   ['POST', '/v1/shots/:id/retry'],
@@ -109,7 +90,7 @@ describe('projects, API keys and tenancy', () => {
   let sketch: Buffer;
   const prefix = `auth${process.pid}`;
 
-  const call = async <T = Shot>(method: string, path: string, creds: Credentials, init: { json?: unknown; body?: FormData; headers?: Record<string, string> } = {}): Promise<Answer<T>> => {
+  const call = async <T = SubmitView>(method: string, path: string, creds: Credentials, init: { json?: unknown; body?: FormData; headers?: Record<string, string> } = {}): Promise<Answer<T>> => {
     const headers: Record<string, string> = { ...init.headers };
     if (creds.token) headers.authorization = `Bearer ${creds.token}`;
     if (creds.authorization) headers.authorization = creds.authorization;
@@ -134,7 +115,7 @@ describe('projects, API keys and tenancy', () => {
     f.append('request', JSON.stringify(request));
     f.append('reference', new Blob([reference], { type: 'image/png' }), 'reference.png');
     f.append('frames', new Blob([sketch], { type: 'image/png' }), '00001.png');
-    return call<Shot & ErrorBody>('POST', '/v1/shots', { token }, { body: f });
+    return call<SubmitView & ApiErrorBody>('POST', '/v1/shots', { token }, { body: f });
   };
   const signIn = async (key: string): Promise<{ status: number; cookie: string; setCookie: string }> => {
     const r = await call('POST', '/v1/session', {}, { json: { key } });
@@ -182,7 +163,7 @@ describe('projects, API keys and tenancy', () => {
     ];
     for (const creds of refused) {
       for (const [method, path, json] of ROUTES) {
-        const r = await call<ErrorBody>(method, path.replace(':id', key.id), creds, json === undefined ? {} : { json: { ...(json as object) } });
+        const r = await call<ApiErrorBody>(method, path.replace(':id', key.id), creds, json === undefined ? {} : { json: { ...(json as object) } });
         assert.equal(r.status, 401, `${method} ${path} with ${JSON.stringify(creds)}: ${r.text}`);
         assert.equal(r.body.error.code, 'UNAUTHENTICATED');
         assert.ok(r.body.error.message);
@@ -218,6 +199,7 @@ describe('projects, API keys and tenancy', () => {
       [read, 'GET', '/v1/audit', 'admin'],
       [sub, 'GET', '/v1/shots', 'read'],
       [sub, 'GET', '/v1/shots/s1', 'read'],
+      [sub, 'GET', '/v1/shots/s1/frames', 'read'],
       [sub, 'GET', '/v1/shots/s1/frames/1/output', 'read'],
       [sub, 'GET', '/v1/workers', 'read'],
       [sub, 'GET', '/v1/live', 'read'],
@@ -225,7 +207,7 @@ describe('projects, API keys and tenancy', () => {
       [adm, 'POST', '/v1/shots', 'submit', json],
     ];
     for (const [token, method, path, scope, body] of cases) {
-      const r = await call<ErrorBody>(method, path, { token }, body === undefined ? {} : { json: body });
+      const r = await call<ApiErrorBody>(method, path, { token }, body === undefined ? {} : { json: body });
       assert.equal(r.status, 403, `${method} ${path}: ${r.text}`);
       assert.deepEqual([r.body.error.code, r.body.error.message], ['FORBIDDEN', `needs scope ${scope}`], `${method} ${path}`);
     }
@@ -266,11 +248,11 @@ describe('projects, API keys and tenancy', () => {
     const bJobs = await jobsOfB();
     assert.deepEqual(bJobs, [`${done.id}-prepare`, `${failed.id}-prepare`, null]);
 
-    const unknown = await call<ErrorBody>('GET', '/v1/shots/no-such-shot', { token: a.token });
+    const unknown = await call<ApiErrorBody>('GET', '/v1/shots/no-such-shot', { token: a.token });
     assert.equal(unknown.status, 404);
     for (const id of bShots) {
-      for (const [method, path] of [['GET', ''], ['POST', '/start'], ['POST', '/cancel'], ['POST', '/retry'], ['DELETE', '']] as const) {
-        const r = await call<ErrorBody>(method, `/v1/shots/${id}${path}`, { token: a.token });
+      for (const [method, path] of [['GET', ''], ['GET', '/frames'], ['POST', '/start'], ['POST', '/cancel'], ['POST', '/retry'], ['DELETE', '']] as const) {
+        const r = await call<ApiErrorBody>(method, `/v1/shots/${id}${path}`, { token: a.token });
         assert.equal(r.status, 404, `${method} ${id}${path}: ${r.text}`);
         assert.equal(r.body.error.code, 'NOT_FOUND');
         assert.equal(r.body.error.message, `shot ${id} not found`, 'exactly as for a shot that does not exist');
@@ -279,16 +261,16 @@ describe('projects, API keys and tenancy', () => {
     // Listing: only A's shots; naming B is refused.
     const mine = await submit(a.token, { project: 'alpha', settings: { steps: 4 } });
     assert.equal(mine.status, 201, mine.text);
-    const list = await call<{ shots: Shot[] }>('GET', '/v1/shots?limit=500', { token: a.token });
+    const list = await call<ShotList>('GET', '/v1/shots?limit=500', { token: a.token });
     assert.deepEqual(list.body.shots.map((s) => s.id), [mine.body.id]);
-    const listB = await call<ErrorBody>('GET', '/v1/shots?project=beta', { token: a.token });
+    const listB = await call<ApiErrorBody>('GET', '/v1/shots?project=beta', { token: a.token });
     assert.deepEqual([listB.status, listB.body.error.code, listB.body.error.field], [403, 'FORBIDDEN', 'project']);
     // Submitting into B, by name or through B's objects.
     const into = await submit(a.token, { project: 'beta', settings: { steps: 4 } });
     assert.deepEqual([into.status, into.body.error.code, into.body.error.field], [403, 'FORBIDDEN', 'project']);
-    const intoJson = await call<ErrorBody>('POST', '/v1/shots', { token: a.token }, { json: { project: 'beta', reference: { upload: true }, frames: { upload: 1 } } });
+    const intoJson = await call<ApiErrorBody>('POST', '/v1/shots', { token: a.token }, { json: { project: 'beta', reference: { upload: true }, frames: { upload: 1 } } });
     assert.deepEqual([intoJson.status, intoJson.body.error.field], [403, 'project']);
-    const theirObjects = await call<ErrorBody>('POST', '/v1/shots', { token: a.token }, {
+    const theirObjects = await call<ApiErrorBody>('POST', '/v1/shots', { token: a.token }, {
       json: { reference: { key: 'projects/beta/library/ref.png' }, frames: { keys: ['projects/beta/library/ref.png'] } },
     });
     assert.deepEqual([theirObjects.status, theirObjects.body.error.code, theirObjects.body.error.field], [400, 'KEY_OUTSIDE_PROJECT', 'reference.key']);
@@ -303,7 +285,7 @@ describe('projects, API keys and tenancy', () => {
     const bKeys = await call<{ keys: { id: string }[] }>('GET', '/v1/keys', { token: a.token });
     assert.deepEqual(bKeys.body.keys.map((k) => k.id), [a.key.id]);
     assert.equal((await call('DELETE', `/v1/keys/${b.key.id}`, { token: a.token })).status, 404);
-    const audit = await call<{ entries: AuditEntry[] }>('GET', '/v1/audit?limit=1000', { token: a.token });
+    const audit = await call<AuditPage>('GET', '/v1/audit?limit=1000', { token: a.token });
     assert.ok(audit.body.entries.length > 0);
     assert.ok(audit.body.entries.every((e) => e.keyId === a.key.id), 'only alpha’s own calls');
 
@@ -311,16 +293,16 @@ describe('projects, API keys and tenancy', () => {
     assert.deepEqual(await snapshot(), untouched);
     assert.deepEqual(await jobsOfB(), bJobs);
     assert.equal((await call('GET', '/v1/session', { token: b.token })).status, 200);
-    const own = await call('GET', `/v1/shots/${done.id}`, { token: bRead.token });
+    const own = await call<FramePage>('GET', `/v1/shots/${done.id}/frames`, { token: bRead.token });
     assert.equal(own.status, 200);
     const outputUrl = own.body.frames[0]!.outputUrl!;
     assert.equal(outputUrl, `/v1/shots/${done.id}/frames/1/output`, 'B sees its output URL, on the API (s3rver checks no signatures)');
     const ownBytes = await fetch(`${base}${outputUrl}`, { headers: { authorization: `Bearer ${bRead.token}` } });
     assert.equal(ownBytes.status, 200);
     assert.deepEqual(Buffer.from(await ownBytes.arrayBuffer()), reference);
-    const theirBytes = await call<ErrorBody>('GET', outputUrl, { token: a.token });
+    const theirBytes = await call<ApiErrorBody>('GET', outputUrl, { token: a.token });
     assert.deepEqual([theirBytes.status, theirBytes.body.error.message], [404, `shot ${done.id} not found`], 'A cannot read B’s output');
-    const aList = await call<{ shots: Shot[] }>('GET', '/v1/shots', { token: a.token });
+    const aList = await call<ShotList>('GET', '/v1/shots', { token: a.token });
     assert.ok(!JSON.stringify(aList.body).includes('beta'), 'nothing of beta in anything alpha sees');
   });
 
@@ -351,7 +333,7 @@ describe('projects, API keys and tenancy', () => {
     const out = await call('DELETE', '/v1/session', { cookie: s.cookie }, { headers: { origin: base } });
     assert.equal(out.status, 204);
     assert.match(out.headers.get('set-cookie') ?? '', /^celfarm_session=;.*Max-Age=0/);
-    const ended = await call<ErrorBody>('GET', '/v1/shots', { cookie: s.cookie });
+    const ended = await call<ApiErrorBody>('GET', '/v1/shots', { cookie: s.cookie });
     assert.deepEqual([ended.status, ended.body.error.code], [401, 'UNAUTHENTICATED']);
     assert.equal((await call('DELETE', '/v1/session', {})).status, 204, 'signing out twice is fine');
     assert.equal((await call('GET', '/v1/shots', { token: k.token })).status, 200, 'the key itself still works');
@@ -366,7 +348,7 @@ describe('projects, API keys and tenancy', () => {
     const r = await call('DELETE', `/v1/keys/${k.key.id}`, { token: adm.token });
     assert.equal(r.status, 204, r.text);
     for (const creds of [{ token: k.token }, { cookie: s.cookie }]) {
-      const again = await call<ErrorBody>('GET', '/v1/shots', creds);
+      const again = await call<ApiErrorBody>('GET', '/v1/shots', creds);
       assert.deepEqual([again.status, again.body.error.code], [401, 'UNAUTHENTICATED'], JSON.stringify(creds));
     }
     assert.equal((await signIn(k.token)).status, 401, 'no new session with a revoked key');
@@ -378,7 +360,7 @@ describe('projects, API keys and tenancy', () => {
 
   it('manages keys over HTTP: the token once at creation, never a token or hash in the list', async () => {
     const adm = await newKey('keys', ['admin']);
-    const bad = await call<ErrorBody>('POST', '/v1/keys', { token: adm.token }, { json: { name: 'x', scopes: ['root'] } });
+    const bad = await call<ApiErrorBody>('POST', '/v1/keys', { token: adm.token }, { json: { name: 'x', scopes: ['root'] } });
     assert.deepEqual([bad.status, bad.body.error.field], [400, 'scopes[0]']);
     const r = await call<{ id: string; name: string; scopes: string[]; createdAt: string; token: string; rateLimit?: number }>(
       'POST', '/v1/keys', { token: adm.token }, { json: { name: 'render node', scopes: ['submit', 'read'], rateLimit: 5 } });
@@ -408,7 +390,7 @@ describe('projects, API keys and tenancy', () => {
     await call('POST', '/v1/shots', { token: 'cf_nobody' }, { json: {} });
     const created = await call<{ id: string }>('POST', '/v1/keys', { token: adm.token }, { json: { name: 'ci', scopes: ['read'] } });
 
-    const r = await call<{ entries: AuditEntry[]; next: string | null }>('GET', '/v1/audit', { token: adm.token });
+    const r = await call<AuditPage>('GET', '/v1/audit', { token: adm.token });
     assert.equal(r.status, 200, r.text);
     const rows = r.body.entries.map((e) => [e.keyId, e.keyName, e.method, e.route, e.status, e.target ?? null]);
     assert.deepEqual(rows, [
@@ -421,8 +403,8 @@ describe('projects, API keys and tenancy', () => {
     ]);
     assert.equal(r.body.entries[2]!.path, `/v1/shots/${shot.body.id}/cancel`);
     assert.ok(r.body.entries.every((e) => !Number.isNaN(Date.parse(e.at))));
-    const page1 = await call<{ entries: AuditEntry[]; next: string | null }>('GET', '/v1/audit?limit=4', { token: adm.token });
-    const page2 = await call<{ entries: AuditEntry[]; next: string | null }>('GET', `/v1/audit?limit=4&before=${page1.body.next}`, { token: adm.token });
+    const page1 = await call<AuditPage>('GET', '/v1/audit?limit=4', { token: adm.token });
+    const page2 = await call<AuditPage>('GET', `/v1/audit?limit=4&before=${page1.body.next}`, { token: adm.token });
     assert.deepEqual([...page1.body.entries, ...page2.body.entries].map((e) => e.id), r.body.entries.map((e) => e.id));
     assert.equal(page2.body.next, null);
   });
@@ -519,7 +501,7 @@ describe('per-key rate limits', () => {
       else await r.arrayBuffer();
     }
     assert.deepEqual(statuses, [200, 200, 200, 429], 'a burst of 3, refilled at 2/s');
-    const body = (await limited!.json()) as ErrorBody;
+    const body = (await limited!.json()) as ApiErrorBody;
     assert.equal(body.error.code, 'RATE_LIMITED');
     assert.equal(limited!.headers.get('retry-after'), '1', 'a token is due within the second');
     assert.equal((await get(other.token)).status, 200, 'another key has its own bucket');

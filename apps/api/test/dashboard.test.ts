@@ -14,6 +14,10 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import type { FrameRecord, ShotRecord } from '@celfarm/jobs';
 import { serveDashboard } from '../src/dashboard/static.ts';
 import { isLive, liveShot } from '../src/live/snapshot.ts';
+import { resolveSettings } from '@celfarm/pipeline/settings';
+
+/** A pack's size rules, to resolve a shot's settings as the API stores them. */
+const RULES = { id: 'analytic', version: '1.0.0', size: { multiple: 64, min: 64, max: 1024, default: 128 }, defaults: {}, graphs: {} };
 
 @Module({})
 class EmptyModule {}
@@ -85,7 +89,8 @@ describe('live snapshot', () => {
     state: 'running',
     createdAt: '2025-01-01T00:00:00.000Z',
     updatedAt: '2025-01-01T00:00:10.000Z',
-    settings: {},
+    settings: resolveSettings({ seed: 1 }, RULES).settings,
+    warnings: [],
     seed: 1,
     priority: 50,
     pack: { id: 'analytic', version: '1.0.0' },

@@ -21,16 +21,8 @@ import { encodePng, encodeWebpPreview } from '@celfarm/pipeline/image/codec';
 import { freePort, startRedis, startS3, type RunningRedis, type RunningS3 } from '@celfarm/services';
 import { S3ObjectStore, shotKeys } from '@celfarm/storage';
 import { KeyStore } from '@celfarm/tenancy';
+import type { ApiErrorBody, FramePage, SubmitView } from '@celfarm/contract';
 import { createApp } from '../src/app.ts';
-
-interface ErrorBody {
-  error: { code: string; field?: string; message: string };
-}
-interface Shot {
-  id: string;
-  frames: { frame: number; state: string; inputUrl?: string; outputUrl?: string; previewUrl?: string }[];
-  uploads?: { url: string; headers: Record<string, string> }[];
-}
 
 const BUCKET = 'celfarm';
 const SIZE = 32;
@@ -177,7 +169,7 @@ describe('security: headers, CSRF, images through the API, metric labels', () =>
     ];
     for (const [what, headers] of refusals) {
       const r = await submit(headers);
-      const body = (await r.json()) as ErrorBody;
+      const body = (await r.json()) as ApiErrorBody;
       assert.equal(r.status, 403, `${what}: ${JSON.stringify(body)}`);
       assert.deepEqual([body.error.code, body.error.field], ['CSRF_REJECTED', 'origin'], what);
     }
@@ -210,7 +202,7 @@ describe('security: headers, CSRF, images through the API, metric labels', () =>
     const { token } = await keys.create('pics', 'td', ['submit', 'read'], 1000);
     const { token: other } = await keys.create('elsewhere', 'td', ['submit', 'read'], 1000);
     const r = await fetch(`${base}/v1/shots`, { method: 'POST', headers: bearer(token), body: form({ settings: { steps: 4 } }, reference, sketches) });
-    const shot = (await r.json()) as Shot;
+    const shot = (await r.json()) as SubmitView;
     assert.equal(r.status, 201, JSON.stringify(shot));
     // Frame 1 completed by a worker: its output and preview in the store, the record pointing at them.
     const k = shotKeys('', 'pics', shot.id);
@@ -222,15 +214,15 @@ describe('security: headers, CSRF, images through the API, metric labels', () =>
     await store.setFrame(shot.id, 1, { state: 'active', attempts: 1, worker: 'w1' });
     await store.setFrame(shot.id, 1, { state: 'completed', output: k.output(1), seconds: 1 });
 
-    const view = (await (await get(`/v1/shots/${shot.id}`, bearer(token))).json()) as Shot;
-    const [f1, f2] = view.frames;
+    const page = (await (await get(`/v1/shots/${shot.id}/frames`, bearer(token))).json()) as FramePage;
+    const [f1, f2] = page.frames;
     assert.deepEqual([f1!.inputUrl, f1!.outputUrl, f1!.previewUrl], [
       `/v1/shots/${shot.id}/frames/1/input`,
       `/v1/shots/${shot.id}/frames/1/output`,
       `/v1/shots/${shot.id}/frames/1/preview`,
     ]);
     assert.deepEqual([f2!.inputUrl, f2!.outputUrl], [`/v1/shots/${shot.id}/frames/2/input`, undefined]);
-    assert.ok(!JSON.stringify(view).includes(s3.endpoint), 'no store URL handed out');
+    assert.ok(!JSON.stringify(page).includes(s3.endpoint), 'no store URL handed out');
 
     const expect: [string, string, Buffer][] = [
       [f1!.outputUrl!, 'image/png', output],
@@ -253,11 +245,11 @@ describe('security: headers, CSRF, images through the API, metric labels', () =>
 
     const anonymous = await get(f1!.outputUrl!);
     assert.equal(anonymous.status, 401);
-    assert.equal(((await anonymous.json()) as ErrorBody).error.code, 'UNAUTHENTICATED');
+    assert.equal(((await anonymous.json()) as ApiErrorBody).error.code, 'UNAUTHENTICATED');
     for (const url of [f1!.outputUrl!, f1!.inputUrl!, `/v1/shots/${shot.id}/inputs/reference`]) {
       const theirs = await get(url, bearer(other));
       assert.equal(theirs.status, 404, `another project's key: ${url}`);
-      assert.equal(((await theirs.json()) as ErrorBody).error.message, `shot ${shot.id} not found`);
+      assert.equal(((await theirs.json()) as ApiErrorBody).error.message, `shot ${shot.id} not found`);
     }
     for (const url of [`/v1/shots/${shot.id}/frames/2/output`, `/v1/shots/${shot.id}/frames/3/input`, `/v1/shots/${shot.id}/inputs/background`, `/v1/shots/${shot.id}/frames/1/mask`]) {
       assert.equal((await get(url, bearer(token))).status, 404, url);
@@ -305,7 +297,7 @@ describe('security: headers, CSRF, images through the API, metric labels', () =>
         headers: { 'content-type': 'application/json', ...bearer(token) },
         body: JSON.stringify({ reference: { upload: true }, frames: { upload: 1 } }),
       });
-      const shot = (await res.json()) as Shot;
+      const shot = (await res.json()) as SubmitView;
       assert.equal(res.status, 201, JSON.stringify(shot));
       assert.ok(shot.uploads!.every((u) => u.url.startsWith(`${s3.endpoint}/`) && u.url.includes('X-Amz-Signature=')), 'presigned PUTs, as before');
       assert.equal(res.headers.get('strict-transport-security'), 'max-age=31536000');

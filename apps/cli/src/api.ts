@@ -6,12 +6,16 @@
  */
 import {
   ApiError,
+  FRAME_PAGE_LIMIT,
   TERMINAL_SHOT,
   type CreatedKey,
   type CreateKeyInput,
   type CreateWebhookInput,
   type DeliveryAttempt,
   type DeliveryList,
+  type FramePage,
+  type FrameState,
+  type FrameView,
   type KeyList,
   type KeyView,
   type ListQuery,
@@ -25,7 +29,10 @@ import {
 } from '@celfarm/contract';
 
 export { ApiError };
-export type { ShotView } from '@celfarm/contract';
+export type { FrameView, ShotView } from '@celfarm/contract';
+
+/** Frames asked for per page when the CLI reads them all (the API's most). */
+const FRAMES_PER_PAGE = FRAME_PAGE_LIMIT.max;
 
 /** Bad input found by the CLI itself, before anything was sent (exit status 2). */
 export class InputError extends Error {
@@ -166,6 +173,24 @@ export class CelfarmApi {
 
   async shot(id: string): Promise<ShotView> {
     return (await this.request<ShotView>('GET', `/v1/shots/${encodeURIComponent(id)}`)).body;
+  }
+
+  /** One page of a shot's frames, with the URLs of their images. */
+  async framePage(id: string, query: { state?: FrameState[]; cursor?: string; limit?: number } = {}): Promise<FramePage> {
+    const q = { state: query.state?.join(','), cursor: query.cursor, limit: query.limit };
+    return (await this.request<FramePage>('GET', `/v1/shots/${encodeURIComponent(id)}/frames`, { query: q })).body;
+  }
+
+  /** Every frame of a shot (in `state` when given), in frame order, page after page. */
+  async frames(id: string, state?: FrameState[]): Promise<FrameView[]> {
+    const frames: FrameView[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await this.framePage(id, { ...(state ? { state } : {}), ...(cursor ? { cursor } : {}), limit: FRAMES_PER_PAGE });
+      frames.push(...page.frames);
+      cursor = page.next ?? undefined;
+    } while (cursor);
+    return frames;
   }
 
   async shots(query: Partial<Omit<ListQuery, 'state'>> & { state?: string }): Promise<ShotList> {

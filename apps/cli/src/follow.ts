@@ -1,11 +1,12 @@
 /**
  * Following shots until they finish (a progress bar per shot: frames done/total, the sampler
- * steps of the active frames, ETA) and downloading their outputs.
+ * steps of the active frames, ETA) and downloading their outputs. A poll reads the shot view
+ * only (counts and active frames): it costs the same for 2 frames or 2000.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MultiBar, Presets, type SingleBar } from 'cli-progress';
-import { ApiError, TERMINAL_STATES, type CelfarmApi, type ShotView } from './api.ts';
+import { ApiError, TERMINAL_STATES, type CelfarmApi, type FrameView, type ShotView } from './api.ts';
 import { duration } from './format.ts';
 
 /** A failure of the command that is not bad input (exit status 1). */
@@ -35,19 +36,19 @@ export interface FollowOptions {
 /** Consecutive failed polls (API unreachable or 5xx) tolerated before giving up. */
 const MAX_POLL_ERRORS = 20;
 
-const done = (v: ShotView) => v.counts?.completed ?? v.frames.filter((f) => f.state === 'completed').length;
+const done = (v: ShotView) => v.counts.completed;
 
 /** `#3 12/20 #4 5/20`: the sampler position of the active frames (at most three). */
 export function activeSteps(v: ShotView): string {
-  const active = v.frames.filter((f) => f.state === 'active');
-  const parts = active.slice(0, 3).map((f) => `#${f.frame} ${f.step !== undefined && f.steps ? `${f.step}/${f.steps}` : (f.stage ?? 'starting')}`);
-  if (active.length > 3) parts.push(`+${active.length - 3}`);
+  const parts = v.active.slice(0, 3).map((f) => `#${f.frame} ${f.step !== undefined && f.steps ? `${f.step}/${f.steps}` : (f.stage ?? 'starting')}`);
+  const more = Math.max(v.counts.active, v.active.length) - parts.length;
+  if (more > 0) parts.push(`+${more}`);
   return parts.join(' ') || '-';
 }
 
 /** One line describing a shot's progress (used when stderr is not a TTY, and for the final summary). */
 export function progressLine(v: ShotView): string {
-  const failed = v.counts?.failed ?? 0;
+  const failed = v.counts.failed;
   return `shot ${v.id} ${v.state}: ${done(v)}/${v.frameCount} frames${failed ? `, ${failed} failed` : ''} | steps ${activeSteps(v)} | ETA ${duration(v.etaSeconds)}`;
 }
 
@@ -101,7 +102,7 @@ export async function followShots(api: CelfarmApi, ids: string[], opts: FollowOp
           } else bars.set(id, multi.create(v.frameCount, done(v), payload));
         } else if (!opts.quiet) {
           // One line per change of state or of finished frames (steps alone would flood a log).
-          const line = `shot ${v.id} ${v.state}: ${done(v)}/${v.frameCount} frames${v.counts?.failed ? `, ${v.counts.failed} failed` : ''}`;
+          const line = `shot ${v.id} ${v.state}: ${done(v)}/${v.frameCount} frames${v.counts.failed ? `, ${v.counts.failed} failed` : ''}`;
           if (lastLine.get(id) !== line) {
             log(`${progressLine(v)}\n`);
             lastLine.set(id, line);
@@ -129,11 +130,11 @@ export interface DownloadResult {
   missing: string[];
 }
 
-/** Writes every completed frame's output to `outDir/00001.png`, … (four at a time). */
-export async function downloadOutputs(api: CelfarmApi, view: ShotView, outDir: string): Promise<DownloadResult> {
+/** Writes the output of every completed one of `frames` to `outDir/00001.png`, … (four at a time). */
+export async function downloadOutputs(api: CelfarmApi, frames: readonly FrameView[], outDir: string): Promise<DownloadResult> {
   await mkdir(outDir, { recursive: true });
-  const ready = view.frames.filter((f) => f.state === 'completed' && f.outputUrl);
-  const missing = view.frames.filter((f) => !(f.state === 'completed' && f.outputUrl)).map((f) => `#${f.frame} ${f.state}`);
+  const ready = frames.filter((f) => f.state === 'completed' && f.outputUrl);
+  const missing = frames.filter((f) => !(f.state === 'completed' && f.outputUrl)).map((f) => `#${f.frame} ${f.state}`);
   const files: string[] = new Array<string>(ready.length);
   let next = 0;
   const worker = async () => {

@@ -1,4 +1,4 @@
-/** Plain-text output: aligned tables and short durations. */
+/** Plain-text output: aligned tables, short durations, JSON and API errors on one line. */
 
 /** Left-aligned columns separated by two spaces; cells are stringified, undefined/null shown as `-`. */
 export function table(header: string[], rows: unknown[][]): string {
@@ -35,3 +35,9 @@ export function duration(seconds: number | null | undefined): string {
   if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
   return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
 }
+
+/** Pretty JSON with a final newline (what `--json` prints). */
+export const json = (v: unknown): string => `${JSON.stringify(v, null, 2)}\n`;
+
+/** `[CODE] (field): message`: an API or input error on one line. */
+export const errorText = (e: { code: string; field?: string; message: string }): string => `[${e.code}]${e.field ? ` (${e.field})` : ''}: ${e.message}`;

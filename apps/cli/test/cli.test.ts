@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { COLOURS, halfImage, sketchFrame } from '@celfarm/model-kit/samples';
 import { encodePng } from '@celfarm/pipeline/image/codec';
 import { createApiKey, ROOT, startFarm, type Farm } from '../../../test/harness.ts';
-import type { ShotView } from '../src/api.ts';
+import type { FrameView, ShotView } from '../src/api.ts';
 import { main } from '../src/cli.ts';
 import { readConfig } from '../src/config.ts';
 
@@ -107,7 +107,8 @@ describe('celfarm CLI against a farm', () => {
   it('status --json parses; status prints a frame table; list and wait find the shot', async () => {
     const s = await celfarm(['status', shotId, '--json'], env);
     assert.equal(s.code, 0, s.stderr);
-    const view = JSON.parse(s.stdout) as ShotView & { settings: Record<string, unknown> };
+    // The view and its frames (read from the shot's frame pages).
+    const view = JSON.parse(s.stdout) as ShotView & { settings: Record<string, unknown>; frames: FrameView[] };
     assert.equal(view.id, shotId);
     assert.equal(view.state, 'completed');
     assert.deepEqual(view.frames.map((f) => [f.frame, f.state, f.seed]), [[1, 'completed', 3], [2, 'completed', 4]]);

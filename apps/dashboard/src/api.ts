@@ -6,6 +6,8 @@
 import {
   ApiError,
   type DeliveryList,
+  type FramePage,
+  type FrameState,
   type QueueDepths,
   type ShotList,
   type ShotState,
@@ -15,10 +17,12 @@ import {
   type WorkerList,
 } from '@celfarm/contract';
 
-export { ApiError, FRAME_LETTER_STATES, SHOT_STATES, TERMINAL_SHOT as TERMINAL } from '@celfarm/contract';
+export { ApiError, FRAME_LETTER_STATES, FRAME_PAGE_LIMIT, FRAME_STATES, SHOT_STATES, TERMINAL_SHOT as TERMINAL } from '@celfarm/contract';
 export type {
   DeliveryAttempt,
   FarmEvent,
+  FramePage,
+  FrameState,
   FrameView,
   LiveShot,
   LiveSnapshot,
@@ -65,14 +69,23 @@ export const api = {
   session: () => request<WhoAmI>('GET', '/v1/session', undefined, { quiet401: true }),
   signIn: (key: string) => request<void>('POST', '/v1/session', { key }, { quiet401: true }),
   signOut: () => request<void>('DELETE', '/v1/session', undefined, { quiet401: true }),
-  shots: (q: { state?: ShotState; limit?: number; before?: string }) => {
+  shots: (q: { state?: ShotState; limit?: number; before?: string; q?: string }) => {
     const params = new URLSearchParams();
     if (q.state) params.set('state', q.state);
+    if (q.q) params.set('q', q.q);
     if (q.limit) params.set('limit', String(q.limit));
     if (q.before) params.set('before', q.before);
     return request<ShotList>('GET', `/v1/shots?${params}`);
   },
   shot: (id: string) => request<ShotView>('GET', `/v1/shots/${encodeURIComponent(id)}`),
+  /** A page of a shot's frames, with the URLs of their images. */
+  frames: (id: string, q: { state?: readonly FrameState[]; cursor?: string; limit?: number }) => {
+    const params = new URLSearchParams();
+    if (q.state?.length) params.set('state', q.state.join(','));
+    if (q.cursor) params.set('cursor', q.cursor);
+    if (q.limit) params.set('limit', String(q.limit));
+    return request<FramePage>('GET', `/v1/shots/${encodeURIComponent(id)}/frames?${params}`);
+  },
   cancel: (id: string) => request<ShotView>('POST', `/v1/shots/${encodeURIComponent(id)}/cancel`),
   retry: (id: string) => request<ShotView>('POST', `/v1/shots/${encodeURIComponent(id)}/retry`),
   workers: () => request<WorkerList>('GET', '/v1/workers'),

@@ -1,30 +1,40 @@
 /**
- * shot.json: the shot's lineage in the object store — settings, seeds, pack, input hashes and
- * per-frame outputs. Deterministic (sorted keys, no timestamps), so a rerun of finalize rewrites
- * identical bytes.
+ * shot.json: the shot's lineage in the object store — name and studio ids, settings, seeds, pack,
+ * input hashes and per-frame file names and outputs (the mapping from each input file to its
+ * output). Deterministic (sorted keys, no timestamps), so a rerun of finalize rewrites identical
+ * bytes.
  */
 import type { FrameRecord, ShotRecord } from '@celfarm/jobs';
 
 export interface ShotManifest {
   id: string;
   project: string;
+  name: string;
+  externalIds?: ShotRecord['externalIds'];
   state: ShotRecord['state'];
-  settings: Record<string, unknown>;
+  /** What was rendered: the settings as resolved at submit (sizes fitted, defaults filled), not the request. */
+  settings: ShotRecord['settings'];
+  /** What resolving the settings adjusted or found unused, as the submit answered. */
+  warnings: ShotRecord['warnings'];
   seed: number;
   pack: { id: string; version: string };
   contextKey?: string;
   reference: { key: string; sha256?: string };
   background?: { key: string; sha256?: string };
   error?: ShotRecord['error'];
-  frames: { frame: number; seed: number; sketch: string; sketchSha256?: string; output?: string; state: FrameRecord['state'] }[];
+  /** `fileName` is the frame's original file name; `output`, once completed, is named after it. */
+  frames: { frame: number; fileName?: string; seed: number; sketch: string; sketchSha256?: string; output?: string; state: FrameRecord['state'] }[];
 }
 
 export function shotManifest(shot: ShotRecord, frames: FrameRecord[]): ShotManifest {
   return {
     id: shot.id,
     project: shot.project,
+    name: shot.name ?? shot.id,
+    externalIds: shot.externalIds,
     state: shot.state,
     settings: shot.settings,
+    warnings: shot.warnings,
     seed: shot.seed,
     pack: { id: shot.pack.id, version: shot.pack.version },
     contextKey: shot.contextKey,
@@ -35,6 +45,7 @@ export function shotManifest(shot: ShotRecord, frames: FrameRecord[]): ShotManif
       .sort((a, b) => a.frame - b.frame)
       .map((f) => ({
         frame: f.frame,
+        fileName: f.fileName,
         seed: f.seed,
         sketch: shot.inputs.frames[f.frame - 1] ?? '',
         sketchSha256: f.sketchSha256,

@@ -7,7 +7,6 @@
 import {
   PipelineError,
   referenceContextKey,
-  resolveSettings,
   serializeReferenceContext,
   type FrameOutput,
   type HostInfo,
@@ -15,6 +14,7 @@ import {
   type PackManifest,
   type Planar,
   type PrepareOutput,
+  type ResolvedSettings,
 } from '@celfarm/pipeline';
 
 export class NoopHost {
@@ -31,8 +31,7 @@ export class NoopHost {
     this.exited = new Promise((resolve) => (this.stop = resolve));
   }
 
-  async prepare(inputs: { reference?: Planar; background?: Planar }, settings: unknown): Promise<PrepareOutput> {
-    const s = resolveSettings(settings, this.manifest);
+  async prepare(inputs: { reference?: Planar; background?: Planar }, s: ResolvedSettings): Promise<PrepareOutput> {
     const key = referenceContextKey(this.manifest, s, inputs);
     const zero = { data: new Float32Array(1), dims: [1, 1, 1] };
     const context = serializeReferenceContext({
@@ -42,11 +41,10 @@ export class NoopHost {
     return { key, context, referenceMask: null, seconds: 0 };
   }
 
-  async frame(_context: Uint8Array, sketch: Planar, settings: unknown, opts: JobOptions = {}): Promise<FrameOutput> {
-    const s = resolveSettings(settings, this.manifest);
+  async frame(_context: Uint8Array, sketch: Planar, s: ResolvedSettings, opts: JobOptions = {}): Promise<FrameOutput> {
     if (opts.signal?.aborted) throw new PipelineError('CANCELLED', 'cancelled before sampling');
     opts.onProgress?.({ stage: 'sample', step: 1, steps: 1 });
-    return { images: [sketch], box: { left: 0, top: 0, width: sketch.width, height: sketch.height }, sketchMask: null, seed: s.seed, warnings: [], timings: {} };
+    return { images: [sketch], box: { left: 0, top: 0, width: sketch.width, height: sketch.height }, sketchMask: null, seed: s.seed, timings: {} };
   }
 
   async close(): Promise<void> {

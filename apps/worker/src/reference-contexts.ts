@@ -4,7 +4,7 @@
  * entries) → the object store (`cache/reference-contexts/<key>.safetensors`) → build on the
  * inference thread and store, so no other worker recomputes it.
  */
-import { deserializeReferenceContext, type PipelineHost, type Planar, type PrepareOutput } from '@celfarm/pipeline';
+import { deserializeReferenceContext, type PipelineHost, type Planar, type PrepareOutput, type ResolvedSettings } from '@celfarm/pipeline';
 import { referenceContextKey as contextObjectKey, type ObjectStore } from '@celfarm/storage';
 import type { FarmMetrics } from '@celfarm/metrics';
 import { Lru } from './lru.ts';
@@ -15,7 +15,7 @@ export type ContextSource = 'memory' | 'store' | 'miss';
 export interface ContextInputs {
   reference: Planar;
   background?: Planar;
-  settings: unknown;
+  settings: ResolvedSettings;
 }
 
 export interface ObtainedContext {

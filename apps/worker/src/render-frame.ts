@@ -7,7 +7,7 @@
  * spending an attempt); the shot's cancellation stops the frame at the next sampler step and ends
  * the job normally.
  */
-import { FrameTransitionError, frameSeed, type FrameRecord, type JobData, type ShotRecord, type ShotStore } from '@celfarm/jobs';
+import { FrameTransitionError, frameSeed, namingFile, type FrameRecord, type JobData, type ShotRecord, type ShotStore } from '@celfarm/jobs';
 import type { FarmMetrics, FrameStage } from '@celfarm/metrics';
 import { encodePng, encodeWebpPreview, PipelineError, type FrameOutput, type PipelineHost } from '@celfarm/pipeline';
 import { shotKeys, type ObjectStore } from '@celfarm/storage';
@@ -53,7 +53,8 @@ export class RenderFrame {
     const { frame } = ref;
     if (shot.state === 'cancelled') return this.cancelled(shot, frame, {});
     const taken = await this.take(shot, frame);
-    if (taken !== 'active') return taken;
+    if (typeof taken === 'string') return taken;
+    const { fileName } = taken;
     return this.deps.status.during(attempt.jobId, async () => {
       const watch = new FrameWatch({
         clock: this.deps.clock,
@@ -67,9 +68,9 @@ export class RenderFrame {
       });
       const lineage: Partial<FrameRecord> = {};
       try {
-        return await this.render(shot, frame, watch, lineage);
+        return await this.render(shot, frame, fileName, watch, lineage);
       } catch (e) {
-        return await this.failed(shot, frame, e, attempt, watch, lineage);
+        return await this.failed(shot, frame, fileName, e, attempt, watch, lineage);
       } finally {
         await watch.stop();
       }
@@ -77,17 +78,17 @@ export class RenderFrame {
   }
 
   /**
-   * Takes the frame: `active` on this worker, one attempt more. A frame the state machine will
-   * not hand over keeps its state, which is returned: one already completed (this job was
-   * delivered again after it finished) is not rendered twice; a cancelled or failed one is no
-   * longer this job's to run.
+   * Takes the frame: `active` on this worker, one attempt more; returns its record. A frame the
+   * state machine will not hand over keeps its state, which is returned: one already completed
+   * (this job was delivered again after it finished) is not rendered twice; a cancelled or failed
+   * one is no longer this job's to run.
    */
-  private async take(shot: ShotRecord, frame: number): Promise<'active' | FrameOutcome> {
+  private async take(shot: ShotRecord, frame: number): Promise<FrameRecord | FrameOutcome> {
     const active = { state: 'active', worker: this.deps.workerId, stage: undefined, step: undefined, steps: undefined } as const;
     try {
       const taken = await this.deps.store.setFrame(shot.id, frame, (cur) => ({ ...active, attempts: cur.attempts + 1 }));
       if (!taken) throw new ShotNotFoundError(`shot ${shot.id} has no frame ${frame}`);
-      return 'active';
+      return taken;
     } catch (e) {
       if (!(e instanceof FrameTransitionError) || e.from === 'waiting' || e.from === 'active') throw e;
       this.deps.log(`frame shot=${shot.id} frame=${frame} is ${e.from}; this job leaves it so`);
@@ -95,7 +96,7 @@ export class RenderFrame {
     }
   }
 
-  private async render(shot: ShotRecord, frame: number, watch: FrameWatch, lineage: Partial<FrameRecord>): Promise<FrameOutcome> {
+  private async render(shot: ShotRecord, frame: number, fileName: string | undefined, watch: FrameWatch, lineage: Partial<FrameRecord>): Promise<FrameOutcome> {
     const { objects, store } = this.deps;
     const keys = shotKeys(this.deps.objectPrefix, shot.project, shot.id);
     const context = await this.deps.contexts.forFrame(shot);
@@ -105,6 +106,7 @@ export class RenderFrame {
     let t = this.now();
     const sketch = await readInputImage(objects, sketchKey, field, this.deps.maxPixels, (sha) => (lineage.sketchSha256 = sha));
     const decodeSeconds = this.since(t);
+    // The shot's settings as resolved at submit, taken as given; only the seed is the frame's own.
     const settings = { ...shot.settings, seed: frameSeed(shot.seed, frame) };
     // Waits here while the other prefetched frame holds the inference thread; that wait is not
     // this frame's work, so `seconds` below sums the host's own timings instead of wall time.
@@ -113,16 +115,17 @@ export class RenderFrame {
     // Preview and mask first, the output last, the record after: an output object implies its
     // preview, a completed record implies both, and a rerun (at-least-once) rewrites all three
     // with the same bytes. A worker that dies in between leaves the record unfinished and the
-    // frame is rendered again.
-    await objects.put(keys.preview(frame), await encodeWebpPreview(out.images[0]!), 'image/webp');
+    // frame is rendered again. Output and preview are named after the frame's file.
+    const output = keys.output(frame, fileName);
+    await objects.put(keys.preview(frame, fileName), await encodeWebpPreview(out.images[0]!), 'image/webp');
     if (out.sketchMask) await objects.put(keys.sketchMask(frame), await encodeMaskPng(out.sketchMask), 'image/png');
-    await objects.put(keys.output(frame), await encodePng(out.images[0]!), 'image/png');
+    await objects.put(output, await encodePng(out.images[0]!), 'image/png');
     const uploadSeconds = this.since(t);
     const inferenceSeconds = Object.values(out.timings).reduce((a, s) => a + (s ?? 0), 0);
     const seconds = decodeSeconds + inferenceSeconds + uploadSeconds;
     // Refused (FrameTransitionError) when the frame was taken from this attempt meanwhile.
-    await store.setFrame(shot.id, frame, { ...lineage, state: 'completed', output: keys.output(frame), seconds, error: undefined });
-    await publishAbout(this.deps.events, 'frame.completed', shot, { output: keys.output(frame), seconds, seed: settings.seed }, frame);
+    await store.setFrame(shot.id, frame, { ...lineage, state: 'completed', output, seconds, error: undefined });
+    await publishAbout(this.deps.events, 'frame.completed', shot, { ...(fileName ? { fileName } : {}), output, seconds, seed: settings.seed }, frame);
 
     observeFrame(this.deps.metrics, shot, out, { decodeSeconds, uploadSeconds, inferenceSeconds, steps: watch.last?.steps });
     this.deps.status.frameDone();
@@ -137,6 +140,7 @@ export class RenderFrame {
   private async failed(
     shot: ShotRecord,
     frame: number,
+    fileName: string | undefined,
     e: unknown,
     attempt: FrameAttempt,
     watch: FrameWatch,
@@ -148,13 +152,16 @@ export class RenderFrame {
     }
     // The frame was taken from this attempt (its lock expired): nothing of ours to record.
     if (e instanceof FrameTransitionError) throw e;
-    const error = errorInfo(e);
+    const info = errorInfo(e);
+    // An error about the sketch names its file too, `frames[1] (sh010_0002.png): …`.
+    const field = `frames[${frame - 1}]`;
+    const error = info.field === field ? { ...info, message: namingFile(info.message, field, fileName) } : info;
     const final = isFinalFailure(e, attempt);
     const mine = (cur: FrameRecord) => cur.state === 'active' && cur.worker === this.deps.workerId;
     const written = await this.deps.store.setFrame(shot.id, frame, { ...lineage, state: final ? 'failed' : 'waiting', error }, mine);
     if (final && written) {
       this.deps.metrics.frames.inc({ outcome: 'failed', reason: error.code });
-      await publishAbout(this.deps.events, 'frame.failed', shot, { error, attempts: attempt.attempt }, frame);
+      await publishAbout(this.deps.events, 'frame.failed', shot, { ...(fileName ? { fileName } : {}), error, attempts: attempt.attempt }, frame);
     }
     throw e;
   }

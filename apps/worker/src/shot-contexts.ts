@@ -1,12 +1,13 @@
 /**
  * A shot's reference context as the handlers need it. Prepare finds or builds it from the shot's
- * reference (+ background) and settings, records the input hashes and stores the reference
- * mask; a frame finds it by the key prepare put on the shot, and rebuilds it from the inputs when
- * the store has lost it. A build's inference time counts as the project's busy seconds.
+ * reference (+ background) and its settings as resolved at submit (taken as given: nothing here
+ * resolves or checks them again), records the input hashes and stores the reference mask; a frame
+ * finds it by the key prepare put on the shot, and rebuilds it from the inputs when the store has
+ * lost it. A build's inference time counts as the project's busy seconds.
  */
 import type { ShotRecord } from '@celfarm/jobs';
 import type { FarmMetrics } from '@celfarm/metrics';
-import { referenceContextKey, resolveSettings, type PackManifest, type PipelineHost } from '@celfarm/pipeline';
+import { referenceContextKey, type PackManifest, type PipelineHost } from '@celfarm/pipeline';
 import { shotKeys, type ObjectStore } from '@celfarm/storage';
 import { encodeMaskPng, readInputImage, type InputImage } from './images.ts';
 import { referenceMaskOf, ReferenceContexts, type ContextInputs, type ObtainedContext } from './reference-contexts.ts';
@@ -80,18 +81,14 @@ export class ShotContexts {
 
   /** Computed here, before any build, so a context in the store is found without the host. */
   private keyOf(shot: ShotRecord, images: ReferenceImages): string {
-    const settings = resolveSettings(settingsOf(shot), this.opts.manifest);
-    return referenceContextKey(this.opts.manifest, settings, { reference: images.reference.image, background: images.background?.image });
+    return referenceContextKey(this.opts.manifest, shot.settings, { reference: images.reference.image, background: images.background?.image });
   }
 
   private inputs(shot: ShotRecord, images: ReferenceImages): ContextInputs {
-    return { reference: images.reference.image, background: images.background?.image, settings: settingsOf(shot) };
+    return { reference: images.reference.image, background: images.background?.image, settings: shot.settings };
   }
 
   private countBuild(shot: ShotRecord, ctx: ObtainedContext): void {
     if (ctx.built) this.opts.metrics.busySeconds.inc({ project: shot.project }, ctx.built.seconds);
   }
 }
-
-/** The settings the reference context is built with: the shot's, with its base seed. */
-const settingsOf = (shot: ShotRecord): Record<string, unknown> => ({ ...shot.settings, seed: shot.seed });

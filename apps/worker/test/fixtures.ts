@@ -12,7 +12,7 @@ import { FarmQueues, frameSeed, newShotId, ShotStore, type FrameRecord, type Sho
 import { createMetrics, type FarmMetrics } from '@celfarm/metrics';
 import { buildAnalyticPack } from '@celfarm/model-kit';
 import { COLOURS, halfImage, sketchFrame } from '@celfarm/model-kit/samples';
-import { decodeImage, encodePng, PipelineHost, type PackManifest, type Planar } from '@celfarm/pipeline';
+import { decodeImage, encodePng, PipelineHost, resolveSettings, type PackManifest, type Planar } from '@celfarm/pipeline';
 import { startRedis, startS3, type RunningRedis, type RunningS3, until } from '@celfarm/services';
 import { S3ObjectStore, shotKeys } from '@celfarm/storage';
 import { FarmWorker, type FarmWorkerOptions } from '../src/farm-worker.ts';
@@ -139,6 +139,7 @@ export async function startTestFarm(prefix: string, options: Partial<FarmWorkerO
 
 export interface ShotSpec {
   project?: string;
+  /** The request's settings: resolved against the pack as the API does at submit. */
   settings: Record<string, unknown>;
   seed?: number;
   frames: Uint8Array[];
@@ -177,6 +178,12 @@ async function createShot(f: ShotPorts, spec: ShotSpec): Promise<Submitted> {
   const id = newShotId();
   const project = spec.project ?? 'demo';
   const seed = spec.seed ?? 7;
+  // As the API resolves a submit: against the pack, the output size from the first frame when none is asked.
+  const first = await decodeImage(spec.frames[0]!, 'frames[0]', { maxPixels: 1 << 26 }).catch(() => undefined);
+  const { settings, warnings } = resolveSettings({ ...spec.settings, seed }, f.manifest, {
+    background: spec.background !== undefined,
+    frameSize: first && { width: first.width, height: first.height },
+  });
   const keys = shotKeys(f.objectPrefix, project, id);
   const reference = spec.reference ?? (await referencePng());
   const now = new Date().toISOString();
@@ -186,7 +193,8 @@ async function createShot(f: ShotPorts, spec: ShotSpec): Promise<Submitted> {
     state: 'queued',
     createdAt: now,
     updatedAt: now,
-    settings: spec.settings,
+    settings,
+    warnings,
     seed,
     priority: 50,
     pack: { id: f.manifest.id, version: f.manifest.version },

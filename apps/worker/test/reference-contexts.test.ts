@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { serializeReferenceContext, type PrepareOutput, type ReferenceContext } from '@celfarm/pipeline';
 import type { ObjectStore } from '@celfarm/storage';
-import { ReferenceContexts } from '../src/reference-contexts.ts';
+import { ReferenceContexts, type ContextInputs } from '../src/reference-contexts.ts';
 
 const context = (key: string): Uint8Array => {
   const ctx: ReferenceContext = {
@@ -58,7 +58,8 @@ describe('ReferenceContexts', () => {
       },
     };
     const unreadable: string[] = [];
-    const load = async () => ({ reference: { data: new Float32Array(3), channels: 3, height: 1, width: 1 }, settings: {} });
+    // The fake host reads no settings.
+    const load = async (): Promise<ContextInputs> => ({ reference: { data: new Float32Array(3), channels: 3, height: 1, width: 1 }, settings: {} as ContextInputs['settings'] });
     const contexts = new ReferenceContexts({ objects, host, prefix: 'p', onUnreadable: (key, e) => unreadable.push(`${key}: ${e.message}`) });
     // What a reader sees of an object another worker is still writing: its first bytes.
     const good = context('k1');

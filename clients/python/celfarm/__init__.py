@@ -3,13 +3,16 @@
     from celfarm import Client
 
     client = Client("https://farm.example.com", "cf_...")
-    shot = client.submit(["sc010/00001.png", "sc010/00002.png"], "ref.png",
-                         settings={"mode": "full", "steps": 20})
+    shot = client.submit(["sc010/sc010_0001.png", "sc010/sc010_0002.png"], "ref.png",
+                         settings={"mode": "full", "steps": 20}, name="sc010 chase",
+                         external_ids={"show": "MOON", "sequence": "sq01", "shot": "sc010"})
     done = client.wait(shot["id"], on_progress=lambda v: print(v["state"], v["progress"]))
-    paths = client.download(shot["id"], "out/sc010")        # out/sc010/00001.png, ...
+    paths = client.download(shot["id"], "out/sc010")        # out/sc010/sc010_0001.png, ...
 
 Every API error raises ``CelfarmError(status, code, field, message)``; 429 and 503 answers are
-retried after their ``Retry-After``. ``verify_webhook`` checks the Standard Webhooks signature of
+retried after their ``Retry-After``. What the farm adjusted in a submit's settings (a size fitted
+to the model pack, a knob the mode does not use) is issued as a ``SettingsWarning`` and kept in
+the shot's ``warnings``. ``verify_webhook`` checks the Standard Webhooks signature of
 a delivery (``webhook-id``, ``webhook-timestamp``, ``webhook-signature``).
 """
 
@@ -27,6 +30,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
+import warnings
 from email.utils import parsedate_to_datetime
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -38,6 +42,7 @@ __all__ = [
     "ShotFailed",
     "WaitTimeout",
     "WebhookVerificationError",
+    "SettingsWarning",
     "verify_webhook",
     "sign_webhook",
     "TERMINAL_STATES",
@@ -87,6 +92,20 @@ class WaitTimeout(TimeoutError):
         super().__init__(f"shot {shot.get('id')} still {shot.get('state')} after {timeout:g} s")
 
 
+class SettingsWarning(UserWarning):
+    """A value the farm adjusted or will not use when it resolved a shot's settings.
+
+    ``code`` (``SIZE_FITTED``, ``IGNORED``), ``field`` (``settings.width``, ``background``) and
+    ``message`` are the API's; the shot view lists the same under ``warnings``.
+    """
+
+    def __init__(self, code: str, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.code = code
+        self.field = field
+        self.message = message
+
+
 class WebhookVerificationError(Exception):
     """A webhook delivery whose signature, timestamp or headers do not check out."""
 
@@ -108,7 +127,15 @@ def _retry_after(value: Optional[str], attempt: int) -> float:
 
 
 def _safe_filename(name: str) -> str:
-    return re.sub(r'[^A-Za-z0-9._-]', "_", name) or "file"
+    # The farm keeps a frame's file name (its output is named after it): change only what a
+    # multipart header cannot carry.
+    return re.sub(r'["\\/\x00-\x1f\x7f]', "_", name) or "file"
+
+
+def _output_name(frame: Mapping[str, Any]) -> str:
+    """The local name of a frame's output: the output key's own (``sh010_0001.png``, after its input), else its number."""
+    name = os.path.basename(str(frame.get("output") or ""))
+    return name if name not in ("", ".", "..") else f"{int(frame['frame']):05d}.png"
 
 
 class _Multipart:
@@ -259,10 +286,18 @@ class Client:
         *,
         project: Optional[str] = None,
         failed_frame_share: Optional[float] = None,
+        name: Optional[str] = None,
+        external_ids: Optional[Mapping[str, str]] = None,
     ) -> Dict[str, Any]:
         """Submits a shot: ``frames`` in order, a colour ``reference``, optional ``background``.
 
-        ``settings`` are the pipeline knobs (``{"mode": "full", "steps": 20}``). Without an
+        ``name`` is what the studio calls the shot (default: derived from the frames' file names,
+        ``sh010_0001.png`` → ``sh010``); ``external_ids`` its ids in the studio's tracking,
+        ``{"show": ..., "sequence": ..., "shot": ...}``. Each frame keeps its file name (frames given
+        as bytes are ``00001.png``, ...) and its output is named after it.
+        ``settings`` are the pipeline knobs (``{"mode": "full", "steps": 20}``); the view's
+        ``settings`` are what the farm will render (resolved against its model pack), and each of
+        its ``warnings`` is also issued as a :class:`SettingsWarning`. Without an
         ``idempotency_key`` a fresh one is made for this call, so the client's own retries never
         create two shots; pass the same key again to make a repeated call return the first shot.
         Returns the shot view (``id``, ``state``, ``frames``, ...).
@@ -276,6 +311,10 @@ class Client:
             request["priority"] = priority
         if failed_frame_share is not None:
             request["failedFrameShare"] = failed_frame_share
+        if name is not None:
+            request["name"] = name
+        if external_ids:
+            request["externalIds"] = dict(external_ids)
         form = _Multipart()
         form.field("request", json.dumps(request))
         name, data, ctype = _read_image(reference, "reference", "reference.png")
@@ -288,11 +327,44 @@ class Client:
             form.file("frames", name, data, ctype)
         key = idempotency_key or f"py-{uuid.uuid4().hex}"
         _, view = self._request("POST", "/v1/shots", body=form.body(), content_type=form.content_type, headers={"Idempotency-Key": key})
+        for w in (view.get("warnings") if isinstance(view, dict) else None) or []:
+            warnings.warn(SettingsWarning(w.get("code", ""), w.get("field", ""), w.get("message", "")), stacklevel=2)
         return view
 
     def get(self, shot_id: str) -> Dict[str, Any]:
-        """The shot view: state, per-frame state/stage/step/steps, progress, ETA, output URLs."""
+        """The shot view: state, frame ``counts``, progress, ETA and the ``active`` frames (stage, sampler step, worker).
+
+        The frames themselves, with the URLs of their images, are read with ``frames`` (or ``frame_page``).
+        """
         return self._request("GET", f"/v1/shots/{urllib.parse.quote(shot_id, safe='')}")[1]
+
+    def frame_page(
+        self,
+        shot_id: str,
+        state: Union[str, Sequence[str], None] = None,
+        *,
+        cursor: Optional[str] = None,
+        limit: Optional[int] = None,
+    ) -> Tuple[List[Dict[str, Any]], Optional[str]]:
+        """One page of the shot's frames, in frame order (``limit`` 1–500, default 100), and the cursor of the next page (None at the end).
+
+        Each frame: ``fileName`` (its original file name), ``state``, ``stage``/``step``/``steps`` while active, ``attempts``, ``worker``, ``seed``,
+        ``error``, and ``inputUrl``, ``outputUrl``, ``previewUrl`` for the images that exist. ``state`` keeps
+        frames in one state or several (``("failed", "cancelled")``).
+        """
+        states = state if state is None or isinstance(state, str) else ",".join(state)
+        query = {"state": states, "cursor": cursor, "limit": limit}
+        _, page = self._request("GET", f"/v1/shots/{urllib.parse.quote(shot_id, safe='')}/frames", query=query)
+        return list(page.get("frames", [])), page.get("next")
+
+    def frames(self, shot_id: str, state: Union[str, Sequence[str], None] = None, *, page_size: int = 500) -> Iterator[Dict[str, Any]]:
+        """Every frame of the shot (in ``state``, when given), in frame order, fetching pages as needed."""
+        cursor: Optional[str] = None
+        while True:
+            frames, cursor = self.frame_page(shot_id, state, cursor=cursor, limit=page_size)
+            yield from frames
+            if not cursor:
+                return
 
     def list(
         self,
@@ -301,19 +373,24 @@ class Client:
         project: Optional[str] = None,
         limit: Optional[int] = None,
         before: Optional[str] = None,
+        q: Optional[str] = None,
     ) -> List[Dict[str, Any]]:
-        """One page of shots, newest first (``limit`` 1–500, default 50); see ``iter_shots`` for all."""
-        return self._list_page(state, project, limit, before)[0]
+        """One page of shots, newest first (``limit`` 1–500, default 50); see ``iter_shots`` for all.
 
-    def _list_page(self, state: Optional[str], project: Optional[str], limit: Optional[int], before: Optional[str]) -> Tuple[List[Dict[str, Any]], Optional[str]]:
-        _, page = self._request("GET", "/v1/shots", query={"state": state, "project": project, "limit": limit, "before": before})
+        ``q`` keeps the shots whose name, studio ids or id contain it (case-insensitive); a search
+        looks at a bounded number of shots per page, so ``iter_shots(q=...)`` finds them all.
+        """
+        return self._list_page(state, project, limit, before, q)[0]
+
+    def _list_page(self, state: Optional[str], project: Optional[str], limit: Optional[int], before: Optional[str], q: Optional[str] = None) -> Tuple[List[Dict[str, Any]], Optional[str]]:
+        _, page = self._request("GET", "/v1/shots", query={"state": state, "project": project, "limit": limit, "before": before, "q": q})
         return list(page.get("shots", [])), page.get("next")
 
-    def iter_shots(self, state: Optional[str] = None, *, project: Optional[str] = None, page_size: int = 100) -> Iterator[Dict[str, Any]]:
-        """Every shot, newest first, fetching pages as needed."""
+    def iter_shots(self, state: Optional[str] = None, *, project: Optional[str] = None, page_size: int = 100, q: Optional[str] = None) -> Iterator[Dict[str, Any]]:
+        """Every shot (whose name, studio ids or id contain ``q``, when given), newest first, fetching pages as needed."""
         before: Optional[str] = None
         while True:
-            shots, before = self._list_page(state, project, page_size, before)
+            shots, before = self._list_page(state, project, page_size, before, q)
             yield from shots
             if not before:
                 return
@@ -355,15 +432,16 @@ class Client:
             time.sleep(poll if deadline is None else max(0.0, min(poll, deadline - time.monotonic())))
 
     def download(self, shot_id: str, out_dir: PathLike) -> List[str]:
-        """Writes the outputs of the shot's completed frames to ``out_dir/00001.png``, ...; returns the paths in frame order."""
-        view = self.get(shot_id)
+        """Writes the outputs of the shot's completed frames to ``out_dir``, each named after its input
+        (``sh010_0001.jpg`` → ``sh010_0001.png``; ``00001.png``, ... for frames sent as bytes); returns the
+        paths in frame order."""
         os.makedirs(out_dir, exist_ok=True)
         paths: List[str] = []
-        for frame in view.get("frames", []):
+        for frame in self.frames(shot_id, "completed"):
             url = frame.get("outputUrl")
-            if frame.get("state") != "completed" or not url:
+            if not url:
                 continue
-            path = os.path.join(os.fspath(out_dir), f"{int(frame['frame']):05d}.png")
+            path = os.path.join(os.fspath(out_dir), _output_name(frame))
             with open(path, "wb") as f:
                 f.write(self._fetch(url))
             paths.append(path)

@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from celfarm import (  # noqa: E402
     CelfarmError,
     Client,
+    SettingsWarning,
     ShotFailed,
     WebhookVerificationError,
     sign_webhook,
@@ -104,10 +105,17 @@ class FarmTest(unittest.TestCase):
         self.assertEqual(seen[-1]["state"], "completed")
         for view in seen:
             self.assertEqual(view["id"], shot["id"])
-            self.assertEqual(len(view["frames"]), 2)
-            for f in view["frames"]:
-                self.assertIn(f["state"], ("waiting", "active", "completed", "failed", "cancelled"))
-        self.assertEqual([f["seed"] for f in done["frames"]], [11, 12])
+            self.assertNotIn("frames", view, "a poll reads counts and active frames, not every frame")
+            self.assertEqual(sum(view["counts"].values()), 2)
+            for f in view["active"]:
+                self.assertIn(f["frame"], (1, 2))
+        self.assertEqual([f["seed"] for f in self.client.frames(shot["id"])], [11, 12])
+        first, cursor = self.client.frame_page(shot["id"], limit=1)
+        self.assertEqual(([f["frame"] for f in first], cursor), ([1], "1"))
+        rest, cursor = self.client.frame_page(shot["id"], ("completed", "failed"), cursor=cursor, limit=1)
+        self.assertEqual(([f["frame"] for f in rest], cursor), ([2], None))
+        self.assertTrue(rest[0]["outputUrl"], "a completed frame links to its output")
+        self.assertEqual(list(self.client.frames(shot["id"], "failed")), [])
 
         with tempfile.TemporaryDirectory() as out:
             paths = self.client.download(shot["id"], out)
@@ -118,6 +126,35 @@ class FarmTest(unittest.TestCase):
         self.assertIn(shot["id"], [s["id"] for s in self.client.list()])
         self.assertIn(shot["id"], [s["id"] for s in self.client.list(state="completed")])
         self.assertEqual(self.client.get(shot["id"])["state"], "completed")
+
+    def test_named_shot_keeps_its_file_names(self) -> None:
+        folder = self.dir / "sh010"
+        folder.mkdir(exist_ok=True)
+        frames = []
+        for k in range(2):
+            p = folder / f"sh010_{k + 1:04d}.png"
+            write_png(p, SIZE, SIZE, sketch(k))
+            frames.append(p)
+        ids = {"show": "MOON", "sequence": "sq020", "shot": "sh010"}
+        tag = f"rooftop {time.time_ns()}"
+        shot = self.client.submit(frames, self.reference, settings=self.settings, name=f"sh010 {tag}", external_ids=ids)
+        self.assertEqual(shot["name"], f"sh010 {tag}")
+        self.assertEqual(shot["externalIds"], ids)
+        self.assertEqual([s["id"] for s in self.client.iter_shots(q=tag.upper())], [shot["id"]], "found by its name")
+        self.assertIn(shot["id"], [s["id"] for s in self.client.iter_shots(q="sq020")], "found by its sequence")
+        self.client.wait(shot["id"], timeout=60, poll=0.1)
+        with tempfile.TemporaryDirectory() as out:
+            paths = self.client.download(shot["id"], out)
+            self.assertEqual([os.path.basename(p) for p in paths], ["sh010_0001.png", "sh010_0002.png"])
+        # Unnamed, the shot takes the name its frames share.
+        self.assertEqual(self.client.submit(frames[:1], self.reference, settings=self.settings)["name"], "sh010")
+        # A frame that is not an image is named by its field and its file.
+        broken = folder / "sh010_0003.png"
+        broken.write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+        with self.assertRaises(CelfarmError) as ctx:
+            self.client.submit([frames[0], broken], self.reference, settings=self.settings)
+        self.assertEqual((ctx.exception.status, ctx.exception.field), (400, "frames[1]"))
+        self.assertIn("frames[1] (sh010_0003.png)", ctx.exception.message)
 
     def test_idempotency_key_returns_the_first_shot(self) -> None:
         key = f"py-test-{time.time_ns()}"
@@ -151,7 +188,9 @@ class FarmTest(unittest.TestCase):
 
     def test_cancelled_shot_raises_shot_failed(self) -> None:
         # Four 512² frames of 100 steps: far longer than the cancel takes to arrive.
-        shot = self.client.submit(self.frames * 2, self.reference, settings={**self.settings, "steps": 100, "width": 512, "height": 512})
+        # As bytes, the four are named 00001.png … 00004.png (one file twice in a shot would name two outputs alike).
+        frames = [p.read_bytes() for p in self.frames * 2]
+        shot = self.client.submit(frames, self.reference, settings={**self.settings, "steps": 100, "width": 512, "height": 512})
         cancelled = self.client.cancel(shot["id"])
         self.assertEqual(cancelled["state"], "cancelled")
         with self.assertRaises(ShotFailed) as ctx:
@@ -287,6 +326,15 @@ class TransportTest(unittest.TestCase):
             self.client.list()
         self.assertEqual((ctx.exception.status, ctx.exception.code, ctx.exception.field), (401, "UNAUTHENTICATED", None))
 
+    def test_submit_issues_the_settings_warnings(self) -> None:
+        warning = {"code": "SIZE_FITTED", "field": "settings.width", "message": "width 100 is not a multiple of 64; rendering 128"}
+        self.server.script[:] = [(201, {}, {"id": "s3", "state": "queued", "warnings": [warning]})]  # type: ignore[attr-defined]
+        with self.assertWarns(SettingsWarning) as ctx:
+            view = self.client.submit([b"one"], b"ref", settings={"width": 100, "height": 128})
+        self.assertEqual((ctx.warning.code, ctx.warning.field), ("SIZE_FITTED", "settings.width"))  # type: ignore[attr-defined]
+        self.assertEqual(str(ctx.warning), "settings.width: width 100 is not a multiple of 64; rendering 128")
+        self.assertEqual(view["warnings"], [warning], "kept in the view too")
+
     def test_multipart_submit(self) -> None:
         self.server.script[:] = [(201, {}, {"id": "s2", "state": "queued"})]  # type: ignore[attr-defined]
         self.client.submit([b"one", b"two"], b"ref", settings={"steps": 3}, priority=7, idempotency_key="k1", project="studio")
@@ -303,6 +351,18 @@ class TransportTest(unittest.TestCase):
         request = json.loads(parts[1].split(b"\r\n\r\n", 1)[1][:-2])
         self.assertEqual(request, {"settings": {"steps": 3}, "priority": 7, "project": "studio"})
         self.assertEqual(parts[3].split(b"\r\n\r\n", 1)[1], b"one\r\n")
+
+    def test_submit_sends_name_external_ids_and_file_names(self) -> None:
+        self.server.script[:] = [(201, {}, {"id": "s3", "state": "queued"})]  # type: ignore[attr-defined]
+        with tempfile.TemporaryDirectory() as d:
+            frame = Path(d) / "sh010 take 2_0001.png"
+            frame.write_bytes(b"one")
+            self.client.submit([frame, b"two"], b"ref", name="sh010", external_ids={"show": "MOON", "shot": "sh010"})
+        body = self.server.seen[0][3]  # type: ignore[attr-defined]
+        request = json.loads(body.split(b"\r\n\r\n", 2)[1].split(b"\r\n")[0])
+        self.assertEqual((request["name"], request["externalIds"]), ("sh010", {"show": "MOON", "shot": "sh010"}))
+        self.assertIn(b'name="frames"; filename="sh010 take 2_0001.png"', body, "the file name as it is")
+        self.assertIn(b'name="frames"; filename="00002.png"', body, "bytes are numbered")
 
 
 SECRET = "whsec_" + base64.b64encode(b"celfarm-test-secret-key-0123456789").decode()

@@ -1,9 +1,13 @@
-/** /v1/session, /v1/keys and /v1/audit on the wire: signing in, API keys and the audit log. */
+/**
+ * /v1/session, /v1/keys and /v1/audit on the wire: signing in, API keys and the audit log. Scopes
+ * and audit entries are libs/tenancy's own, re-exported from its zod-only modules.
+ */
 import { z } from 'zod';
+import { AUDIT_CURSOR } from '@celfarm/tenancy/audit-entry';
+import { SCOPES } from '@celfarm/tenancy/scopes';
 
-/** What a key may do: submit (and cancel, retry, delete) shots, read them, administer the project. */
-export const SCOPES = ['submit', 'read', 'admin'] as const;
-export type Scope = (typeof SCOPES)[number];
+export { SCOPES, type Scope } from '@celfarm/tenancy/scopes';
+export { auditEntrySchema, auditPageSchema, type AuditEntry, type AuditPage } from '@celfarm/tenancy/audit-entry';
 
 export const signInSchema = z.strictObject({
   /** An API key (`cf_…`); the session acts with its project and scopes. */
@@ -51,31 +55,6 @@ export type KeyList = z.output<typeof keyListSchema>;
 export const auditQuerySchema = z.strictObject({
   limit: z.coerce.number().int().min(1).max(1000).default(100),
   /** `next` of the previous page (a stream id, `1718000000000-0`). */
-  before: z.string().regex(/^\d+-\d+$/, 'the `next` value of a previous page').optional(),
+  before: z.string().regex(AUDIT_CURSOR, 'the `next` value of a previous page').optional(),
 });
 export type AuditQuery = z.output<typeof auditQuerySchema>;
-
-/** One mutating call made with a key of the project (refusals included). */
-export const auditEntrySchema = z.object({
-  /** Stream id; also the paging cursor. */
-  id: z.string(),
-  at: z.string(),
-  keyId: z.string(),
-  keyName: z.string(),
-  method: z.string(),
-  /** Route pattern, e.g. `/v1/shots/:id/cancel` (`unmatched` when no route matched). */
-  route: z.string(),
-  /** The request path, without its query string. */
-  path: z.string(),
-  status: z.number().int(),
-  /** What the call was about: the `:id` of the route, or the id of what it created. */
-  target: z.string().optional(),
-});
-export type AuditEntry = z.output<typeof auditEntrySchema>;
-
-export const auditPageSchema = z.object({
-  entries: z.array(auditEntrySchema),
-  /** Pass as `before` for the next (older) page; null at the end. */
-  next: z.string().min(1).nullable(),
-});
-export type AuditPage = z.output<typeof auditPageSchema>;

@@ -1,14 +1,19 @@
 /**
- * /v1/shots on the wire: the submit (JSON or multipart), the list query, and the shot and frame
- * views. Field names in errors follow these schemas: `frames.keys[0]`, `settings.steps`, and for
- * multipart uploads `reference`, `background`, `frames[0]` (0-based).
+ * /v1/shots on the wire: the submit (JSON or multipart), the list query, the shot view and the
+ * pages of its frames. Field names in errors follow these schemas: `frames.keys[0]`,
+ * `settings.steps`, and for multipart uploads `reference`, `background`, `frames[0]` (0-based).
  */
 import { z } from 'zod';
+import { externalIdsSchema, fileNameSchema, searchTextSchema, shotNameSchema } from '@celfarm/jobs/identity';
 import { errorInfoSchema, shotRecordSchema } from '@celfarm/jobs/records';
+import { settingsWarningSchema } from '@celfarm/pipeline/settings-schema';
 import { projectIdSchema } from '@celfarm/tenancy/project-id';
-import { frameCountsSchema, frameStateSchema, SHOT_STATES } from './states.ts';
+import { liveFrameSchema } from './live.ts';
+import { FRAME_STATES, frameCountsSchema, frameStateSchema, SHOT_STATES } from './states.ts';
 
 export { projectIdSchema } from '@celfarm/tenancy/project-id';
+/** A shot's settings as resolved at submit (what it renders with), and the warnings resolving them gave. */
+export { resolvedSettingsSchema, settingsWarningSchema, type ResolvedSettings, type SettingsWarning } from '@celfarm/pipeline/settings-schema';
 
 /** Only the shape is checked on the wire; the API validates every knob against the pack it serves. */
 const settingsInput = z.record(z.string(), z.unknown()).meta({ description: 'Pipeline knobs (shared/model-contract.md §5); unknown keys are refused.' });
@@ -21,6 +26,13 @@ const requestFields = {
   priority: z.number().int().min(0).max(100).default(50),
   /** Share of frames that may fail before the shot fails (default: FAILED_FRAME_SHARE). */
   failedFrameShare: z.number().min(0).max(1).optional(),
+  /**
+   * What the studio calls the shot (1–200 characters). Default: the shot code of `externalIds`,
+   * else the frames' common file name (`sh010_0001.png` → `sh010`), else their folder, else the id.
+   */
+  name: shotNameSchema.optional(),
+  /** The studio's own ids of the shot: show, sequence and shot code (each 1–64 of `A–Z a–z 0–9 . _ -`). */
+  externalIds: externalIdsSchema.optional(),
 };
 
 /** The `request` field of a multipart submit. */
@@ -39,17 +51,29 @@ const imageInput = z
   .strictObject({ key: objectKey.optional(), upload: z.literal(true).optional() }, requiredMessage)
   .superRefine(exactlyOne(['key', 'upload']));
 
-/** Frames in order: existing keys, every image under a prefix (sorted), or N presigned uploads. */
+/**
+ * Frames in order: existing keys, every image under a prefix (sorted), or N presigned uploads.
+ * Each frame keeps a file name — the last segment of its key, or `fileNames[i]` — and its output
+ * is named after it; names must differ (in more than case and extension).
+ */
 const framesInput = z
   .strictObject(
     {
       keys: z.array(objectKey).min(1).optional(),
       prefix: objectKey.optional(),
       upload: z.number().int().min(1).optional(),
+      /** With `keys` or `upload`: the frames' file names, one per frame (default: the keys' last segments; `00001.png`, … for uploads). */
+      fileNames: z.array(fileNameSchema).min(1).optional(),
     },
     requiredMessage,
   )
-  .superRefine(exactlyOne(['keys', 'prefix', 'upload']));
+  .superRefine(exactlyOne(['keys', 'prefix', 'upload']))
+  .superRefine((v, ctx) => {
+    if (v.fileNames === undefined) return;
+    const count = v.keys?.length ?? v.upload;
+    if (count === undefined) ctx.addIssue({ code: 'custom', path: ['fileNames'], message: 'only with keys or upload (a prefix names its frames by their keys)' });
+    else if (v.fileNames.length !== count) ctx.addIssue({ code: 'custom', path: ['fileNames'], message: `${v.fileNames.length} names for ${count} frames` });
+  });
 
 /** The JSON submit: existing objects or presigned uploads. */
 export const jsonSubmitSchema = z.strictObject({
@@ -71,11 +95,22 @@ export const listQuerySchema = z.strictObject({
   limit: z.coerce.number().int().min(1).max(500).default(50),
   /** `next` of the previous page. */
   before: z.string().regex(/^\d+(\.[a-z0-9]+)?$/, 'the `next` value of a previous page').optional(),
+  /**
+   * Only shots whose name, studio ids or id contain this text (case-insensitive). A search looks
+   * at up to 5,000 shots per call, newest first; a page with fewer than `limit` shots and a
+   * `next` means it stopped there: pass `next` as `before` to search on.
+   */
+  q: searchTextSchema.optional(),
 });
 export type ListQuery = z.output<typeof listQuerySchema>;
 
 export const frameViewSchema = z.object({
   frame: z.number().int(),
+  /**
+   * The frame's original file name (as uploaded, the last segment of its key, or `frames.fileNames`);
+   * its output is `<name without extension>.png`.
+   */
+  fileName: z.string(),
   state: frameStateSchema,
   stage: z.string().optional(),
   step: z.number().int().optional(),
@@ -103,6 +138,10 @@ export type FrameView = z.output<typeof frameViewSchema>;
 export const shotSummarySchema = shotRecordSchema
   .pick({ id: true, project: true, state: true, createdAt: true, updatedAt: true, settings: true, seed: true, priority: true, pack: true, frameCount: true })
   .extend({
+    /** What the studio calls the shot: as submitted, else derived at submit (see the submit's `name`). */
+    name: z.string(),
+    /** The studio's ids of the shot, when submitted with any. */
+    externalIds: externalIdsSchema.optional(),
     counts: frameCountsSchema,
     /** Failed frames a retry would render again: those whose error is not `permanent`. */
     retryableFrames: z.number().int(),
@@ -121,15 +160,67 @@ export const shotSummarySchema = shotRecordSchema
     round: z.number().int(),
     inputs: z.object({ reference: z.string(), background: z.string().optional() }),
     error: errorInfoSchema.optional(),
+    /**
+     * What resolving the settings at submit adjusted or found unused — a size fitted to the pack,
+     * a knob this mode does not read — as returned by the submit; empty when nothing was.
+     */
+    warnings: z.array(settingsWarningSchema),
   });
 export type ShotSummary = z.output<typeof shotSummarySchema>;
 
-export const shotViewSchema = shotSummarySchema.extend({ frames: z.array(frameViewSchema) });
+/** The shot view lists at most this many of its active frames (the lowest frame numbers). */
+export const SHOT_VIEW_ACTIVE_MAX = 100;
+
+/**
+ * One shot: its summary and the frames being rendered now. The frames themselves, with the URLs
+ * of their images, are paged at `GET /v1/shots/{id}/frames`; a poll of this view costs the same
+ * for 2 frames or 2000.
+ */
+export const shotViewSchema = shotSummarySchema.extend({
+  /**
+   * Active frames with their stage and sampler step, as in the live snapshot; at most
+   * {@link SHOT_VIEW_ACTIVE_MAX} (`counts.active` counts them all).
+   */
+  active: z.array(liveFrameSchema),
+});
 export type ShotView = z.output<typeof shotViewSchema>;
+
+/** Frames per page of `GET /v1/shots/{id}/frames`: `limit` defaults to 100 and may be at most 500. */
+export const FRAME_PAGE_LIMIT = { default: 100, max: 500 } as const;
+
+/** `state=failed,cancelled` or `state=failed&state=cancelled`: one or more frame states. */
+const frameStatesParam = z.preprocess(
+  (v) => (v === undefined ? v : [v].flat().flatMap((s) => (typeof s === 'string' ? s.split(',').map((x) => x.trim()) : [s]))),
+  z.array(z.enum(FRAME_STATES, { error: () => `one or more of ${FRAME_STATES.join(', ')}, comma-separated` })).min(1),
+);
+
+/** The query of `GET /v1/shots/{id}/frames`. */
+export const frameQuerySchema = z.strictObject({
+  /** Only frames in these states; all frames when absent. */
+  state: frameStatesParam.optional(),
+  /** `next` of the previous page. */
+  cursor: z.string().regex(/^\d{1,9}$/, 'the `next` value of a previous page').optional(),
+  limit: z.coerce.number().int().min(1).max(FRAME_PAGE_LIMIT.max).default(FRAME_PAGE_LIMIT.default),
+});
+export type FrameQuery = z.output<typeof frameQuerySchema>;
+
+/** One page of a shot's frames, in frame order, with the URLs of their images. */
+export const framePageSchema = z.object({
+  frames: z.array(frameViewSchema),
+  /**
+   * Pass as `cursor` for the next page; null at the end. Pages follow frame numbers, so no frame
+   * is listed twice; with a `state` filter, a frame whose state changes while you page may be
+   * missed (it moved behind the cursor).
+   */
+  next: z.string().min(1).nullable(),
+});
+export type FramePage = z.output<typeof framePageSchema>;
 
 /** One PUT a client makes before `POST /v1/shots/{id}/start`. */
 export const uploadSchema = z.object({
   field: z.string(),
+  /** For a frame: its file name (`frames.fileNames`, or `00001.png`, …). */
+  fileName: z.string().optional(),
   key: z.string(),
   method: z.literal('PUT'),
   /** A presigned store URL (PUT as is), or a path on this API (PUT with your API key). */

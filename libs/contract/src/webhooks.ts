@@ -1,10 +1,13 @@
-/** /v1/webhooks on the wire: subscriptions of a project and their delivery attempts. */
+/**
+ * /v1/webhooks on the wire: subscriptions of a project and their delivery attempts. What
+ * libs/webhooks stores as well (subscribed event types, logged attempts) is its own declaration,
+ * re-exported from its zod-only records module.
+ */
 import { z } from 'zod';
-import { EVENT_TYPES } from './events.ts';
+import { EVENT_TYPES } from '@celfarm/jobs/event-types';
+import { deliveryAttemptSchema, subscribableEventSchema } from '@celfarm/webhooks/records';
 
-/** Event types a subscription may name; `*` is every type. */
-export const subscribableEventSchema = z.union([z.enum(EVENT_TYPES), z.literal('*')]);
-export type SubscribableEvent = z.output<typeof subscribableEventSchema>;
+export { deliveryAttemptSchema, subscribableEventSchema, type DeliveryAttempt, type SubscribableEvent } from '@celfarm/webhooks/records';
 
 export const createWebhookSchema = z.strictObject({
   /** http(s) URL; private and loopback addresses only when allow-listed for the project. */
@@ -53,25 +56,6 @@ export type WebhookCreated = z.output<typeof webhookCreatedSchema>;
 
 export const webhookListSchema = z.object({ webhooks: z.array(webhookViewSchema) });
 export type WebhookList = z.output<typeof webhookListSchema>;
-
-/** One delivery attempt of a subscription. */
-export const deliveryAttemptSchema = z.object({
-  /** ISO time the attempt started. */
-  at: z.string(),
-  eventId: z.string(),
-  type: z.string(),
-  /** 1-based attempt of this delivery (a redelivery starts again at 1). */
-  attempt: z.number().int().min(1),
-  /** HTTP status of the answer; absent when there was none. */
-  status: z.number().int().optional(),
-  /** Why it failed: no answer, a non-2xx status, a refused target. */
-  error: z.string().optional(),
-  durationMs: z.number().int().min(0),
-  delivered: z.boolean(),
-  /** The target was refused by the SSRF guard: no further attempts. */
-  refused: z.boolean().optional(),
-});
-export type DeliveryAttempt = z.output<typeof deliveryAttemptSchema>;
 
 /** Newest first. */
 export const deliveryListSchema = z.object({ deliveries: z.array(deliveryAttemptSchema) });

@@ -6,32 +6,9 @@
  */
 import { createHash } from 'node:crypto';
 import type { ChainableCommander, Redis } from 'ioredis';
-import { z } from 'zod';
+import { farmEventSchema, type EventType, type FarmEvent } from './event-types.ts';
 
-export const EVENT_TYPES = [
-  'shot.created',
-  'shot.started',
-  'frame.completed',
-  'frame.failed',
-  'shot.completed',
-  'shot.failed',
-  'shot.cancelled',
-] as const;
-export type EventType = (typeof EVENT_TYPES)[number];
-
-export const farmEventSchema = z.object({
-  /** Stable id: `evt_` + 24 hex of sha256(type, shot, frame, round). */
-  id: z.string(),
-  type: z.enum(EVENT_TYPES),
-  project: z.string(),
-  shotId: z.string(),
-  frame: z.number().int().optional(),
-  /** ISO time of the first publication. */
-  createdAt: z.string(),
-  /** Event payload (shot state, frame output key, error, counts …). */
-  data: z.record(z.string(), z.unknown()),
-});
-export type FarmEvent = z.infer<typeof farmEventSchema>;
+export { EVENT_TYPES, farmEventSchema, type EventType, type FarmEvent } from './event-types.ts';
 
 /** What an event is about: its shot (and frame), in which retry round. */
 export interface EventRef {

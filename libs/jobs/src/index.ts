@@ -5,3 +5,4 @@ export * from './queues.ts';
 export * from './events.ts';
 export * from './fate.ts';
 export * from './outcome.ts';
+export * from './identity.ts';

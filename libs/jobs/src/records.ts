@@ -4,6 +4,8 @@
  * in one place; ShotStore enforces them on every write.
  */
 import { z } from 'zod';
+import { resolvedSettingsSchema, settingsWarningSchema } from '@celfarm/pipeline/settings-schema';
+import { externalIdsSchema } from './identity.ts';
 
 export const SHOT_STATES = ['queued', 'preparing', 'running', 'completed', 'failed', 'cancelled'] as const;
 export type ShotState = (typeof SHOT_STATES)[number];
@@ -51,11 +53,20 @@ export type ErrorInfo = z.infer<typeof errorInfoSchema>;
 export const shotRecordSchema = z.object({
   id: z.string(),
   project: z.string(),
+  /** What the studio calls the shot (given at submit, else derived: identity.ts); absent on shots from before names. */
+  name: z.string().optional(),
+  /** The studio's own ids of the shot (show, sequence, shot code), as submitted. */
+  externalIds: externalIdsSchema.optional(),
   state: z.enum(SHOT_STATES),
   createdAt: z.string(),
   updatedAt: z.string(),
-  /** Pipeline settings as submitted (validated against the pack by the API). */
-  settings: z.record(z.string(), z.unknown()),
+  /**
+   * The settings the shot renders with: resolved once, at submit, against the pack the API serves
+   * (the output size of a shot awaiting uploads is set at start); every later stage takes them as given.
+   */
+  settings: resolvedSettingsSchema,
+  /** What resolving the settings adjusted or found unused (size fitted, knob ignored); shown to the user. */
+  warnings: z.array(settingsWarningSchema).default([]),
   /** Base seed (resolved at submit when the request said −1); frame k uses base + k − 1. */
   seed: z.number().int(),
   priority: z.number().int(),
@@ -91,6 +102,11 @@ export const frameRecordSchema = z.object({
   attempts: z.number().int().default(0),
   worker: z.string().optional(),
   seed: z.number().int(),
+  /**
+   * The frame's original file name (the multipart file name, the last segment of its object key,
+   * or `frames.fileNames`); its output is named after it. Absent on frames from before names.
+   */
+  fileName: z.string().optional(),
   output: z.string().optional(),
   /** Wall seconds of the last successful run (for ETAs) and per stage. */
   seconds: z.number().optional(),

@@ -8,6 +8,7 @@
  */
 import type { Redis } from 'ioredis';
 import { EventBus } from './events.ts';
+import { SEARCH_SCAN, searchText, shotIdentity } from './identity.ts';
 import {
   canFrameTransition,
   canShotTransition,
@@ -51,6 +52,14 @@ export interface ListOptions {
   limit?: number;
   /** Return shots created strictly before this cursor (from a previous page's `next`). */
   before?: string;
+  /**
+   * Only shots whose id, name or studio ids contain this text (case-insensitive). Such a list
+   * looks at no more than `scan` shots per call (newest first); when it stops there with fewer
+   * than `limit` matches, `next` continues the search where it stopped.
+   */
+  q?: string;
+  /** Shots a search looks at per call (default {@link SEARCH_SCAN}). */
+  scan?: number;
 }
 
 const IDEMPOTENCY_TTL_S = 24 * 3600;
@@ -97,6 +106,8 @@ export class ShotStore {
     frames: (id: string) => `${this.prefix}:shot:${id}:frames`,
     progress: (id: string) => `${this.prefix}:shot:${id}:progress`,
     all: () => `${this.prefix}:shots`,
+    /** Hash: shot id → its search text (identity.ts `searchText`), read by `list` with `q`. */
+    search: () => `${this.prefix}:shot-search`,
     project: (p: string) => `${this.prefix}:project:${p}:shots`,
     idem: (p: string, key: string) => `${this.prefix}:idem:${p}:${key}`,
     workers: () => `${this.prefix}:workers`,
@@ -129,11 +140,18 @@ export class ShotStore {
     }
     m.zadd(this.k.all(), score, shot.id);
     m.zadd(this.k.project(shot.project), score, shot.id);
+    m.hset(this.k.search(), shot.id, searchText(shot));
     this.events.stage(
       m,
       'shot.created',
       { project: shot.project, shotId: shot.id, round: shot.round },
-      { state: shot.state, frameCount: shot.frameCount, priority: shot.priority, awaitingUploads: shot.awaitingUploads },
+      {
+        ...shotIdentity(shot),
+        state: shot.state,
+        frameCount: shot.frameCount,
+        priority: shot.priority,
+        awaitingUploads: shot.awaitingUploads,
+      },
     );
     await m.exec();
     return { id: shot.id, created: true };
@@ -241,7 +259,8 @@ export class ShotStore {
 
   /**
    * Shots newest first. The cursor is `<createdAt ms>.<id>` of the last shot of the previous
-   * page, so shots created in the same millisecond are never skipped or repeated.
+   * page (or, for a search, of the last shot it looked at), so shots created in the same
+   * millisecond are never skipped or repeated.
    */
   async list(opts: ListOptions = {}): Promise<{ shots: ShotRecord[]; next: string | null }> {
     const limit = Math.min(Math.max(opts.limit ?? 50, 1), 500);
@@ -256,19 +275,29 @@ export class ShotStore {
       maxScore = afterId === null ? `(${afterScore}` : String(afterScore);
     }
     const shots: ShotRecord[] = [];
+    const q = opts.q?.trim().toLowerCase() || undefined;
     let offset = 0;
+    let scanned = 0;
+    let lastLooked: string | null = null;
     // ZREVRANGEBYSCORE orders equal scores by member descending: skip up to and including the cursor.
     for (;;) {
       const page = await this.redis.zrevrangebyscore(key, maxScore, '-inf', 'WITHSCORES', 'LIMIT', offset, 200);
       if (page.length === 0) break;
       offset += page.length / 2;
-      // One round trip for the page's records.
-      const raws = await this.redis.mget(page.filter((_, i) => i % 2 === 0).map((id) => this.k.shot(id)));
+      const ids = page.filter((_, i) => i % 2 === 0);
+      // A search reads the page's search texts first and only the records that match.
+      const texts = q ? await this.redis.hmget(this.k.search(), ...ids) : [];
+      const wanted = ids.filter((id, i) => !q || (texts[i] ?? id.toLowerCase()).includes(q));
+      // One round trip for the records.
+      const records = wanted.length ? await this.redis.mget(wanted.map((id) => this.k.shot(id))) : [];
+      const raws = new Map(wanted.map((id, i) => [id, records[i]]));
       for (let i = 0; i < page.length; i += 2) {
         const id = page[i]!;
         const score = Number(page[i + 1]);
         if (afterId !== null && score === afterScore && id >= afterId) continue;
-        const raw = raws[i / 2];
+        if (q && ++scanned > (opts.scan ?? SEARCH_SCAN)) return { shots, next: lastLooked };
+        lastLooked = `${score}.${id}`;
+        const raw = raws.get(id);
         const shot = raw ? shotRecordSchema.parse(JSON.parse(raw)) : null;
         if (!shot || (opts.state && shot.state !== opts.state)) continue;
         shots.push(shot);
@@ -280,7 +309,7 @@ export class ShotStore {
 
   async delete(id: string): Promise<void> {
     const shot = await this.get(id);
-    const m = this.redis.multi().del(this.k.shot(id), this.k.frames(id), this.k.progress(id)).zrem(this.k.all(), id);
+    const m = this.redis.multi().del(this.k.shot(id), this.k.frames(id), this.k.progress(id)).zrem(this.k.all(), id).hdel(this.k.search(), id);
     if (shot) {
       m.zrem(this.k.project(shot.project), id);
       if (shot.frameCount > 0) m.srem(this.k.active(), ...Array.from({ length: shot.frameCount }, (_, i) => activeMember(id, i + 1)));

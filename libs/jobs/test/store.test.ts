@@ -14,11 +14,16 @@ import { EventBus } from '../src/events.ts';
 import { estimateSeconds } from '../src/outcome.ts';
 import type { FrameRecord, ShotRecord } from '../src/records.ts';
 import { frameSeed, jobIds, newShotId, parseJobData, JobPayloadError } from '../src/catalogue.ts';
+import { resolveSettings } from '@celfarm/pipeline/settings';
+
+/** Settings as the API stores them: resolved against a pack (vanilla needs none of its graphs). */
+const RULES = { id: 'analytic', version: '1.0.0', size: { multiple: 64, min: 64, max: 1024, default: 128 }, defaults: {}, graphs: {} };
+const { settings: SETTINGS } = resolveSettings({ mode: 'vanilla', seed: 7 }, RULES, { frameSize: { width: 128, height: 128 } });
 
 function shot(id: string, over: Partial<ShotRecord> = {}): ShotRecord {
   const now = new Date().toISOString();
   return {
-    id, project: 'demo', state: 'queued', createdAt: now, updatedAt: now, settings: { mode: 'full' }, seed: 7, priority: 0,
+    id, project: 'demo', state: 'queued', createdAt: now, updatedAt: now, settings: SETTINGS, warnings: [], seed: 7, priority: 0,
     pack: { id: 'analytic', version: '1.0.0' }, frameCount: 2, inputs: { frames: ['a', 'b'], reference: 'r' },
     failedFrameShare: 0, awaitingUploads: false, round: 0, ...over,
   };
@@ -107,7 +112,7 @@ describe('ShotStore on redis-server', () => {
     await s.create(shot('sann2', { project: 'announce', idempotencyKey: 'k-ann' }), frames(2));
     const events = await bus.recent('announce');
     assert.deepEqual(events.map((e) => [e.type, e.shotId]), [['shot.created', 'sann1']]);
-    assert.deepEqual(events[0]!.data, { state: 'queued', frameCount: 2, priority: 40, awaitingUploads: false });
+    assert.deepEqual(events[0]!.data, { name: 'sann1', state: 'queued', frameCount: 2, priority: 40, awaitingUploads: false });
     assert.equal((await redis.xrange(bus.outboxKey, '-', '+')).filter(([, f]) => f[1]!.includes('"sann1"')).length, 1, 'on the outbox for webhooks');
     // Whoever publishes it again (an older worker filling the gap) adds nothing.
     assert.equal(await bus.publish('shot.created', { project: 'announce', shotId: 'sann1' }, {}), null);
@@ -165,6 +170,40 @@ describe('ShotStore on redis-server', () => {
       before = page.next;
     }
     assert.deepEqual(seen, ['ssamec', 'ssameb', 'ssamea']);
+  });
+
+  it('searches names, studio ids and ids, looking at a bounded number of shots per call', async () => {
+    const s = new ShotStore(redis, `search${process.pid}`);
+    const named: [string, Partial<ShotRecord>][] = [
+      ['sfind0', { name: 'Forest chase' }],
+      ['sfind1', { name: 'sh010', externalIds: { show: 'MOON', sequence: 'sq020', shot: 'sh010' } }],
+      ['sfind2', { name: 'Rooftop' }],
+      ['sfind3', { name: 'forest intro', project: 'elsewhere' }],
+      ['sfind4', { name: 'Night market', externalIds: { show: 'moon' } }],
+    ];
+    for (const [i, [id, over]] of named.entries()) await s.create(shot(id, { createdAt: new Date(1_700_000_000_000 + i * 1000).toISOString(), ...over }), []);
+    const ids = async (opts: Parameters<ShotStore['list']>[0]) => (await s.list(opts)).shots.map((x) => x.id);
+    assert.deepEqual(await ids({ project: 'demo', q: 'FOREST' }), ['sfind0'], 'case-insensitive, in the project only');
+    assert.deepEqual(await ids({ q: 'forest' }), ['sfind3', 'sfind0']);
+    assert.deepEqual(await ids({ project: 'demo', q: 'moon' }), ['sfind4', 'sfind1'], 'studio ids');
+    assert.deepEqual(await ids({ project: 'demo', q: 'SQ02' }), ['sfind1']);
+    assert.deepEqual(await ids({ project: 'demo', q: 'sfind2' }), ['sfind2'], 'ids');
+    assert.deepEqual(await ids({ project: 'demo', q: 'nothing like it' }), []);
+    // A search stops after `scan` shots; `next` resumes it where it stopped, and nothing is missed.
+    const found: string[] = [];
+    let before: string | undefined;
+    let calls = 0;
+    for (;;) {
+      const page = await s.list({ project: 'demo', q: 'o', scan: 2, before });
+      calls++;
+      found.push(...page.shots.map((x) => x.id));
+      if (!page.next) break;
+      before = page.next;
+    }
+    assert.deepEqual(found, ['sfind4', 'sfind2', 'sfind1', 'sfind0']);
+    assert.ok(calls >= 2, `${calls} calls`);
+    await s.delete('sfind2');
+    assert.deepEqual(await ids({ project: 'demo', q: 'rooftop' }), [], 'deleted shots are not found');
   });
 
   it('expires workers that stop sending heartbeats', async () => {

@@ -14,6 +14,8 @@ import { isPipelineError, PipelineError } from './errors.ts';
 import { decodeImage, encodePng } from './image/index.ts';
 import { PipelineHost } from './host/host.ts';
 import { addKnobOptions, KNOB_KEYS, numberArg } from './knob-flags.ts';
+import { readPackManifest } from './pack/manifest.ts';
+import { resolveSettings } from './settings.ts';
 
 const DEFAULT_MAX_PIXELS = 4096 * 4096;
 
@@ -42,11 +44,16 @@ export function buildProgram(): Command {
     .option('--quiet', 'no progress bar');
   addKnobOptions(colorizeCmd);
   colorizeCmd.action(async (opts: Record<string, unknown>) => {
-    const settings: Record<string, unknown> = {};
-    for (const key of KNOB_KEYS) if (opts[key] !== undefined) settings[key] = opts[key];
+    const knobs: Record<string, unknown> = {};
+    for (const key of KNOB_KEYS) if (opts[key] !== undefined) knobs[key] = opts[key];
     const sketch = await readImage(String(opts.sketch), 'sketch');
     const reference = await readImage(String(opts.reference), 'reference');
     const background = opts.background ? await readImage(String(opts.background), 'background') : undefined;
+    // No farm here: the settings are resolved against the pack's manifest, as the API does at submit.
+    const { manifest } = await readPackManifest({ dir: String(opts.pack) });
+    const frameSize = { width: sketch.width, height: sketch.height };
+    const { settings, warnings } = resolveSettings(knobs, manifest, { background: !!background, frameSize });
+    for (const w of warnings) process.stderr.write(`warning (${w.field}): ${w.message}\n`);
     const host = new PipelineHost({
       packDir: String(opts.pack),
       providers: String(opts.providers).split(','),
@@ -70,7 +77,6 @@ export function buildProgram(): Command {
         },
       });
       if (started) bar.stop();
-      for (const w of result.warnings) process.stderr.write(`warning: ${w}\n`);
       const out = String(opts.out);
       for (const [i, img] of result.images.entries()) {
         const path = result.images.length === 1 ? out : out.replace(/(\.png)?$/i, `-${i + 1}.png`);

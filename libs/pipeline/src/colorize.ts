@@ -2,6 +2,8 @@
  * Frame orchestration (contract §2): sketch preprocessing and fit, sketch mask, control hints,
  * the sampling loop with batched classifier-free guidance, VAE decode, crop and optional
  * background removal. Pure orchestration over {@link ModelPack} sessions; no I/O besides ORT.
+ * Settings arrive resolved against this pack (settings.ts, once, at the edge) and are taken as
+ * given: nothing here checks them or the pack's graphs again.
  */
 import { PipelineError } from './errors.ts';
 import { combineGuidance, guidanceLayout, referenceActive, type Branch } from './guidance.ts';
@@ -24,10 +26,9 @@ import { planar, type Planar } from './image/tensor.ts';
 import type { Tensor } from './ort/runtime.ts';
 import { CONTROL_NAMES, HS_BG_NAMES, STYLE_NAMES } from './pack/contract.ts';
 import { staticDim, type ModelPack } from './pack/loader.ts';
-import { checkPackServes } from './requirements.ts';
 import { GraphRunner, prepareReference, type ReferenceContext, type ReferenceInputs } from './reference.ts';
 import { gaussianNoise, modelScalings, modelTimestep, planSampling, samplers } from './sampling/index.ts';
-import type { Settings } from './settings.ts';
+import type { ResolvedSettings } from './settings-schema.ts';
 import { concatBatch, filled, fromPlanar, scalar, scale, tile, toPlanar, zeros } from './tensors.ts';
 
 export type Stage = 'prepare' | 'preprocess' | 'mask' | 'encode' | 'sample' | 'decode' | 'postprocess';
@@ -59,7 +60,7 @@ export interface FrameResult {
 const now = () => performance.now() / 1000;
 
 /** Sketch → model convention (white lines on black), fitted into H×W with the letterbox. */
-async function prepareSketch(g: GraphRunner, s: Settings, sketch: Planar): Promise<{ image: Planar; box: Box }> {
+async function prepareSketch(g: GraphRunner, s: ResolvedSettings, sketch: Planar): Promise<{ image: Planar; box: Box }> {
   if (s.preprocessor === 'extract') {
     // The extractor's S×S result is resized once, straight to the sketch's fitted size (G10).
     const size = g.pack.manifest.inputs.lineExtractor;
@@ -72,7 +73,7 @@ async function prepareSketch(g: GraphRunner, s: Settings, sketch: Planar): Promi
 }
 
 /** Soft sketch mask at latent size [1, 1, h, w] (G8, or the flood-fill fallback). */
-async function sketchMask(g: GraphRunner, s: Settings, sketch: Planar): Promise<Planar> {
+async function sketchMask(g: GraphRunner, s: ResolvedSettings, sketch: Planar): Promise<Planar> {
   const factor = g.pack.manifest.latent.factor;
   if (!g.pack.has('sketch_mask')) return maskToLatent(floodFillForeground(sketch), s.height, s.width, factor);
   const size = g.pack.manifest.inputs.sketchMask;
@@ -90,7 +91,7 @@ interface UnetFeeds {
 /** Everything the UNet gets that stays fixed across steps, for one reference-active state. */
 async function staticFeeds(
   pack: ModelPack,
-  s: Settings,
+  s: ResolvedSettings,
   ctx: ReferenceContext,
   control: Tensor[],
   mask: Planar | null,
@@ -141,7 +142,7 @@ async function staticFeeds(
 /** Colorizes one sketch with a prepared reference context. */
 export async function colorizeFrame(
   pack: ModelPack,
-  s: Settings,
+  s: ResolvedSettings,
   ctx: ReferenceContext,
   sketch: Planar,
   options: FrameOptions = {},
@@ -152,7 +153,6 @@ export async function colorizeFrame(
   if (ctx.width !== s.width || ctx.height !== s.height) {
     throw new PipelineError('CONTEXT_INVALID', `context is ${ctx.width}×${ctx.height}, settings ask ${s.width}×${s.height}`, 'context');
   }
-  checkPackServes(pack.manifest, s);
   const { signal, onProgress } = options;
   const timings: Partial<Record<Stage, number>> = {};
   const plan = planSampling({ sampler: s.sampler, scheduler: s.scheduler, steps: s.steps });
@@ -267,12 +267,11 @@ export interface ColorizeInputs extends ReferenceInputs {
 /** One request end to end: reference context, then the frame. */
 export async function colorize(
   pack: ModelPack,
-  s: Settings,
+  s: ResolvedSettings,
   inputs: ColorizeInputs,
   options: FrameOptions = {},
 ): Promise<FrameResult & { context: ReferenceContext }> {
   if (!inputs.sketch) throw new PipelineError('MISSING_INPUT', 'a sketch image is required', 'sketch');
-  checkPackServes(pack.manifest, s);
   options.onProgress?.({ stage: 'prepare', step: 0, steps: s.steps });
   const t0 = now();
   const context = await prepareReference(pack, s, inputs, { signal: options.signal });

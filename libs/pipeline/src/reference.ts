@@ -23,7 +23,7 @@ import { CONTROL_NAMES, HS_BG_NAMES, STYLE_NAMES, type GraphName } from './pack/
 import { staticDim, type ModelPack } from './pack/loader.ts';
 import type { PackManifest } from './pack/schema.ts';
 import { decodeSafetensors, encodeSafetensors } from './safetensors.ts';
-import type { Settings } from './settings.ts';
+import type { ResolvedSettings } from './settings-schema.ts';
 import { sizeEmbedding } from './size-embedding.ts';
 import { fromPlanar, lerp, scale, toPlanar, zeros } from './tensors.ts';
 
@@ -60,7 +60,7 @@ export interface ReferenceContext {
 }
 
 /** The knobs a ReferenceContext depends on; everything else is per frame. */
-export function contextKnobs(s: Settings) {
+export function contextKnobs(s: ResolvedSettings) {
   return {
     width: s.width,
     height: s.height,
@@ -86,7 +86,7 @@ const hashPlanar = (h: ReturnType<typeof createHash>, p: Planar | undefined) => 
  * sha256 over the pack (id, version, graph hashes), the decoded images and the context knobs.
  * Needs only the manifest, so a process without ORT sessions can look a context up by it.
  */
-export function referenceContextKey(manifest: PackManifest, settings: Settings, inputs: ReferenceInputs): string {
+export function referenceContextKey(manifest: PackManifest, settings: ResolvedSettings, inputs: ReferenceInputs): string {
   const h = createHash('sha256');
   h.update(`${manifest.id}@${manifest.version}\n`);
   // External-data files hold the weights of large graphs; a pack without them keeps its old keys.
@@ -197,14 +197,11 @@ function checkAborted(signal: AbortSignal | undefined, where: string) {
 /** Builds the ReferenceContext for a shot (contract §2.1 steps 2–5 and §2.2). */
 export async function prepareReference(
   pack: ModelPack,
-  settings: Settings,
+  settings: ResolvedSettings,
   inputs: ReferenceInputs,
   options: PrepareOptions = {},
 ): Promise<ReferenceContext> {
   if (!inputs.reference) throw new PipelineError('MISSING_INPUT', 'a colour reference image is required', 'reference');
-  if (settings.removeForeground && !inputs.background) {
-    throw new PipelineError('INVALID_KNOB', 'removeForeground needs a background image', 'settings.removeForeground');
-  }
   const { width: W, height: H } = settings;
   const g = new GraphRunner(pack);
   const thr = settings.maskThresholdRef;

@@ -1,11 +1,13 @@
 /**
- * Which graphs a request's settings need, checked before any compute (in the worker) and at
- * submit (in the API, which imports this module alone: it loads no ONNX runtime).
+ * Which graphs a request's settings need: checked once, when the settings are resolved
+ * (settings.ts), so a pack that cannot serve a request refuses it at submit, naming the field.
  */
 import { PipelineError } from './errors.ts';
 import type { GraphName } from './pack/contract.ts';
 import type { PackManifest } from './pack/schema.ts';
-import type { Settings } from './settings.ts';
+import type { ResolvedSettings } from './settings-schema.ts';
+
+type PackGraphs = Pick<PackManifest, 'id' | 'version' | 'graphs'>;
 
 export interface GraphNeed {
   graph: GraphName;
@@ -14,7 +16,7 @@ export interface GraphNeed {
 }
 
 /** The graphs these settings need that the pack does not have. */
-export function missingGraphs(manifest: PackManifest, s: Settings): GraphNeed[] {
+export function missingGraphs(manifest: PackGraphs, s: ResolvedSettings): GraphNeed[] {
   const need: GraphNeed[] = [];
   const add = (graphs: GraphName[], why: string, field: string) => graphs.forEach((graph) => need.push({ graph, why, field }));
   if (s.styleEnhance) add(['vae_encoder', 'style_encoder'], `mode ${s.mode} (style enhance)`, 'settings.mode');
@@ -26,7 +28,7 @@ export function missingGraphs(manifest: PackManifest, s: Settings): GraphNeed[] 
 }
 
 /** Throws GRAPH_MISSING naming the field when the pack cannot serve these settings. */
-export function checkPackServes(manifest: PackManifest, s: Settings): void {
+export function checkPackServes(manifest: PackGraphs, s: ResolvedSettings): void {
   const missing = missingGraphs(manifest, s);
   if (!missing.length) return;
   const first = missing[0]!;

@@ -1,95 +1,49 @@
 /**
- * The knobs of a colorize request (contract §5), validated once by a zod schema with ranges and
- * defaults. Pack defaults (`pack.json` `defaults`) sit between the contract's UI defaults and the
- * request. Unknown keys are refused, so a typo never becomes a silent default.
+ * Resolving a request's settings against a pack, once, at the edge: the API's intake (and the
+ * pipeline CLI, which has no farm) turns the request into {@link ResolvedSettings} — contract UI
+ * defaults, then the pack's `defaults`, then the request; the output size fitted; the seed drawn;
+ * the reference scales expanded; every rule that spans fields or needs the pack checked — and the
+ * warnings the user must see. Everything after (queue, worker, inference thread, colorize())
+ * takes the result as given. Unknown keys are refused, so a typo never becomes a silent default.
+ *
+ * Policy: a value the schema or the pack cannot take is refused, naming the field and the allowed
+ * range (a 400 at submit); a size is only *fitted* — to the nearest multiple of the pack's
+ * `size.multiple` — when that multiple lies within the pack's range, and the fit is a warning.
  */
-import { z } from 'zod';
+import type { z } from 'zod';
 import { PipelineError } from './errors.ts';
-import { LINE_EXTRACTORS } from './pack/contract.ts';
 import type { PackManifest } from './pack/schema.ts';
-import { planSampling, SAMPLER_CHOICES, SCHEDULERS } from './sampling/index.ts';
+import { checkPackServes } from './requirements.ts';
+import { planSampling } from './sampling/plan.ts';
+import { MAX_SEED, settingsSchema, type ParsedSettings, type ResolvedSettings, type SettingsWarning } from './settings-schema.ts';
 
-export const MODES = ['vanilla', 'style', 'background', 'full'] as const;
-export type Mode = (typeof MODES)[number];
-export const PREPROCESSORS = ['invert', 'none', 'extract', 'invert-webui'] as const;
-export const MAX_SEED = 429_496_729;
+export * from './settings-schema.ts';
 
-const unit = (d: number) => z.number().min(0).max(1).default(d);
+/** What a resolution reads of a pack: its id, its size rules, its knob defaults and its graphs. */
+export type PackRules = Pick<PackManifest, 'id' | 'version' | 'size' | 'defaults' | 'graphs'>;
 
-/** Request settings. Field docs give the app's UI label, default and range. */
-export const settingsSchema = z.strictObject({
-  /** vanilla | style (Style enhance) | background (BG enhance, mask guided) | full (style + background). */
-  mode: z.enum(MODES).default('vanilla'),
-  /** FG enhance: split attention without warp injection (documented as near-useless for v2). */
-  fgEnhance: z.boolean().default(false),
-  /** Output width/height in pixels; fitted to the pack's multiple (64) with a warning. */
-  width: z.number().int().positive().optional(),
-  height: z.number().int().positive().optional(),
-  /** Sampler steps, 1–100 (UI "Step", default 20). */
-  steps: z.number().int().min(1).max(100).default(20),
-  /** Our sampler id or the app's label for it ("DPM++ 2M SDE" = dpmpp_2m_sde); see SAMPLER_LABELS. */
-  sampler: z.enum(SAMPLER_CHOICES).default('diffuser_dpm'),
-  scheduler: z.enum(SCHEDULERS).default('automatic'),
-  /** −1 = random (resolved and reported), else 0…429 496 729. */
-  seed: z.number().int().min(-1).max(MAX_SEED).default(-1),
-  /** Images per request (UI "Batch size"), 1–8; item k uses noise stream k of the seed. */
-  batchSize: z.number().int().min(1).max(8).default(1),
-  /** Reference guidance scale gs_r, 1–15 (default 4); CFG on the reference when > 1. */
-  guidanceScale: z.number().min(1).max(15).default(4),
-  /** Sketch guidance scale gs_s, 1–5 (default 1); CFG on the sketch when > 1. */
-  sketchGuidanceScale: z.number().min(1).max(5).default(1),
-  /** Guidance window on relative progress tr = 1 − t/999 (not sticky, see README). */
-  guidanceStart: unit(0),
-  guidanceEnd: unit(1),
-  /** Reference strength s, 0–1: multiplies the encoder/middle/low cross-attention scales. */
-  referenceStrength: unit(1),
-  encScale: unit(1),
-  middleScale: unit(1),
-  lowScale: unit(1),
-  /** Explicit per-layer reference scales (16, each 0–1); overrides the four knobs above. */
-  refScales: z.array(z.number().min(0).max(1)).length(16).optional(),
-  /** Foreground / background strength of the split attention, 0–1. */
-  fgStrength: unit(1),
-  bgStrength: unit(1),
-  /** Sketch strength: multiplies every control hint, 0–3. */
-  controlScale: z.number().min(0).max(3).default(1),
-  /** Background factor: multiplies hs_bg, 0–2. */
-  maskScale: z.number().min(0).max(2).default(1),
-  /** Merging scale, 0–1: style mix reference↔background and background into foreground attention. */
-  mergeScale: unit(0),
-  /** Reference mask threshold (white-out, remove foreground, remove background). */
-  maskThresholdRef: unit(0.5),
-  /** Sketch mask threshold (split attention and skip injection). */
-  maskThresholdSketch: unit(0.05),
-  /** Horizontal white padding of reference and background, 1–2. */
-  padScale: z.number().min(1).max(2).default(1),
-  /** Crop the letterbox off the result. */
-  crop: z.boolean().default(false),
-  /** Whiten the background image's own foreground before use (needs a background image). */
-  removeForeground: z.boolean().default(false),
-  /** Whiten the result's background using the reference-mask graph. */
-  removeBackground: z.boolean().default(false),
-  /**
-   * Sketch preprocessor: invert (black-on-white drawings, the app default), none (already
-   * white-on-black), extract (a line-extractor graph), invert-webui (the web UI's "lineart standard").
-   */
-  preprocessor: z.enum(PREPROCESSORS).default('invert'),
-  /** Line extractor for preprocessor "extract"; must be a graph of the pack. */
-  lineExtractor: z.enum(LINE_EXTRACTORS).default('lineart_keras'),
-});
-
-export type SettingsInput = z.input<typeof settingsSchema>;
-export type ParsedSettings = z.output<typeof settingsSchema>;
-
-/** Settings after resolution against a pack: size fitted, seed resolved, scales expanded. */
-export interface Settings extends Omit<ParsedSettings, 'width' | 'height' | 'refScales'> {
+export interface FrameSize {
   width: number;
   height: number;
-  refScales: number[];
-  styleEnhance: boolean;
-  bgEnhance: boolean;
-  /** Notes for the user about values that were adjusted (never silent). */
-  warnings: string[];
+}
+
+/** What is known of the request's inputs when its settings are resolved. */
+export interface ResolveOptions {
+  /** A background image comes with the request (default false): `removeForeground` needs one. */
+  background?: boolean;
+  /**
+   * The first frame's pixel size, when known: the output size unless the request gives one.
+   * Unknown (a shot awaiting its uploads): the pack's default, `sizeFrom: 'pack'`.
+   */
+  frameSize?: FrameSize;
+  /** Draws the seed when the request says −1 (default Math.random; inject for determinism). */
+  random?: () => number;
+}
+
+export interface Resolution {
+  settings: ResolvedSettings;
+  /** Values adjusted or not used, in the order the knobs were checked; empty when none. */
+  warnings: SettingsWarning[];
 }
 
 /**
@@ -110,10 +64,6 @@ export function uiRefScales(o: { strength: number; enc: number; middle: number; 
 /** Accurate mode with the app's off-by-one fixed: slider i drives layer i. */
 export const accurateRefScales = (sliders: number[]): number[] => sliders.slice(0, 16);
 
-function fitToMultiple(v: number, m: number, min: number, max: number): number {
-  return Math.min(max, Math.max(min, Math.round(v / m) * m));
-}
-
 /** Turns a zod failure into a PipelineError naming the first field (all issues in the message). */
 export function zodToPipelineError(error: z.ZodError, prefix: string): PipelineError {
   const issues = error.issues.map((i) => `${[prefix, ...i.path].join('.')}: ${i.message}`);
@@ -125,49 +75,169 @@ export function zodToPipelineError(error: z.ZodError, prefix: string): PipelineE
 }
 
 /**
- * Validates `input` (unknown shape, e.g. from JSON) and resolves it for `pack`.
- * `random` supplies a seed when seed = −1 (inject for determinism in tests).
+ * Validates `input` (unknown shape, e.g. from JSON) and resolves it for `pack`: the settings to
+ * render with and the warnings to show. Throws a PipelineError naming the field (INVALID_KNOB,
+ * UNKNOWN_SAMPLER, UNKNOWN_MODE, GRAPH_MISSING) for anything it cannot render.
  */
-export function resolveSettings(
-  input: unknown,
-  pack: PackManifest,
-  random: () => number = Math.random,
-): Settings {
+export function resolveSettings(input: unknown, pack: PackRules, options: ResolveOptions = {}): Resolution {
   if (input !== undefined && (typeof input !== 'object' || input === null || Array.isArray(input))) {
     throw new PipelineError('INVALID_KNOB', 'settings must be an object', 'settings');
   }
-  const merged = { ...pack.defaults, ...(input as Record<string, unknown> | undefined) };
-  const parsed = settingsSchema.safeParse(merged);
+  const request = (input ?? {}) as Record<string, unknown>;
+  const parsed = settingsSchema.safeParse({ ...pack.defaults, ...request });
   if (!parsed.success) throw zodToPipelineError(parsed.error, 'settings');
   const s = parsed.data;
-  const warnings: string[] = [];
-  const { multiple, min, max, default: def } = pack.size;
-  const size = (v: number | undefined, name: 'width' | 'height'): number => {
-    if (v === undefined) return def;
-    const fitted = fitToMultiple(v, multiple, min, max);
-    if (fitted !== v) warnings.push(`${name} ${v} is not a multiple of ${multiple} within ${min}–${max}; using ${fitted}`);
-    return fitted;
-  };
-  const width = size(s.width, 'width');
-  const height = size(s.height, 'height');
-  const seed = s.seed === -1 ? Math.floor(random() * (MAX_SEED + 1)) : s.seed;
-  const refScales =
-    s.refScales ?? uiRefScales({ strength: s.referenceStrength, enc: s.encScale, middle: s.middleScale, low: s.lowScale });
+  const background = options.background ?? false;
+  const warnings: SettingsWarning[] = [];
+
+  const size = outputSize(s, pack.size, options.frameSize, warnings);
   if (s.guidanceStart > s.guidanceEnd) {
     throw new PipelineError('INVALID_KNOB', `guidanceStart ${s.guidanceStart} is after guidanceEnd ${s.guidanceEnd}`, 'settings.guidanceStart');
+  }
+  if (s.removeForeground && !background) {
+    throw new PipelineError(
+      'INVALID_KNOB',
+      "removeForeground whitens the background image's own foreground, and this request has no background image: send one, or leave removeForeground off",
+      'settings.removeForeground',
+    );
   }
   // The plan refuses what the schema cannot see (DPM fast/adaptive need 2 steps) and turns an app
   // label ("DPM++ 2M SDE") into our id.
   const { sampler } = planSampling({ sampler: s.sampler, scheduler: s.scheduler, steps: s.steps });
-  return {
-    ...s,
-    sampler,
-    width,
-    height,
-    seed,
-    refScales,
+  const random = options.random ?? Math.random;
+  const settings: ResolvedSettings = {
+    mode: s.mode,
+    fgEnhance: s.fgEnhance,
     styleEnhance: s.mode === 'style' || s.mode === 'full',
     bgEnhance: s.mode === 'background' || s.mode === 'full',
-    warnings,
+    ...size,
+    steps: s.steps,
+    sampler,
+    scheduler: s.scheduler,
+    seed: s.seed === -1 ? Math.floor(random() * (MAX_SEED + 1)) : s.seed,
+    batchSize: s.batchSize,
+    guidanceScale: s.guidanceScale,
+    sketchGuidanceScale: s.sketchGuidanceScale,
+    guidanceStart: s.guidanceStart,
+    guidanceEnd: s.guidanceEnd,
+    refScales: s.refScales ?? uiRefScales({ strength: s.referenceStrength, enc: s.encScale, middle: s.middleScale, low: s.lowScale }),
+    fgStrength: s.fgStrength,
+    bgStrength: s.bgStrength,
+    controlScale: s.controlScale,
+    maskScale: s.maskScale,
+    mergeScale: s.mergeScale,
+    maskThresholdRef: s.maskThresholdRef,
+    maskThresholdSketch: s.maskThresholdSketch,
+    padScale: s.padScale,
+    crop: s.crop,
+    removeForeground: s.removeForeground,
+    removeBackground: s.removeBackground,
+    preprocessor: s.preprocessor,
+    lineExtractor: s.lineExtractor,
   };
+  checkPackServes(pack, settings);
+  warnings.push(...unusedKnobs(request, settings, background));
+  return { settings, warnings };
+}
+
+/**
+ * Settings resolved before the first frame's size was known (`sizeFrom: 'pack'`), given the size
+ * that frame sets — fitted to the pack, with a warning added when it had to be. A resolution whose
+ * size came from the request or the frames is returned as it is.
+ */
+export function withFrameSize(resolved: Resolution, frame: FrameSize, pack: Pick<PackManifest, 'size'>): Resolution {
+  if (resolved.settings.sizeFrom !== 'pack') return resolved;
+  const warnings = [...resolved.warnings];
+  return { settings: { ...resolved.settings, ...fittedFrameSize(frame, pack.size, warnings), sizeFrom: 'frames' }, warnings };
+}
+
+type SizeRules = PackManifest['size'];
+type OutputSize = Pick<ResolvedSettings, 'width' | 'height' | 'sizeFrom'>;
+
+const rangeOf = ({ multiple, min, max }: SizeRules) => `multiples of ${multiple} within ${min}–${max}`;
+
+/** Width and height as asked (both or neither), else the first frame's, else the pack's default. */
+function outputSize(s: ParsedSettings, rules: SizeRules, frame: FrameSize | undefined, warnings: SettingsWarning[]): OutputSize {
+  if (s.width === undefined && s.height === undefined) {
+    if (!frame) return { width: rules.default, height: rules.default, sizeFrom: 'pack' };
+    return { ...fittedFrameSize(frame, rules, warnings), sizeFrom: 'frames' };
+  }
+  if (s.width === undefined || s.height === undefined) {
+    const [missing, given] = s.width === undefined ? ['width', 'height'] : ['height', 'width'];
+    throw new PipelineError('INVALID_KNOB', `give ${missing} with ${given}, or neither (the output then takes the frames' size)`, `settings.${missing}`);
+  }
+  return { width: askedSize(s.width, 'width', rules, warnings), height: askedSize(s.height, 'height', rules, warnings), sizeFrom: 'request' };
+}
+
+/** A requested size: the nearest multiple, with a warning when it moved; refused outside the range. */
+function askedSize(v: number, name: 'width' | 'height', rules: SizeRules, warnings: SettingsWarning[]): number {
+  const fitted = Math.round(v / rules.multiple) * rules.multiple;
+  if (fitted < rules.min || fitted > rules.max) {
+    throw new PipelineError('INVALID_KNOB', `${name} ${v} is outside this pack's range: ${rangeOf(rules)}`, `settings.${name}`);
+  }
+  if (fitted !== v) {
+    warnings.push({ code: 'SIZE_FITTED', field: `settings.${name}`, message: `${name} ${v} is not a multiple of ${rules.multiple}; rendering ${fitted}` });
+  }
+  return fitted;
+}
+
+/**
+ * The first frame's size fitted to the pack: scaled (aspect kept) into the range when a side is
+ * outside it, then each side rounded to the multiple. A warning when the result differs.
+ */
+function fittedFrameSize(frame: FrameSize, rules: SizeRules, warnings: SettingsWarning[]): FrameSize {
+  const { multiple, min, max } = rules;
+  const long = Math.max(frame.width, frame.height);
+  const short = Math.min(frame.width, frame.height);
+  const k = long > max ? max / long : short < min ? min / short : 1;
+  const fit = (v: number) => Math.min(max, Math.max(min, Math.round((v * k) / multiple) * multiple));
+  const size = { width: fit(frame.width), height: fit(frame.height) };
+  if (size.width !== frame.width || size.height !== frame.height) {
+    warnings.push({
+      code: 'SIZE_FITTED',
+      field: size.width !== frame.width ? 'settings.width' : 'settings.height',
+      message: `the frames are ${frame.width}×${frame.height}; rendering ${size.width}×${size.height} (this pack renders ${rangeOf(rules)})`,
+    });
+  }
+  return size;
+}
+
+/** Where a knob has an effect; the reason is given when it has none. */
+type Use = [key: keyof ParsedSettings, used: boolean, why: string];
+
+const CONTRACT_DEFAULTS: Record<string, unknown> = settingsSchema.parse({});
+
+/**
+ * Knobs the request set (to other than the contract default) that these settings never read, and
+ * a background image nothing reads: each an `IGNORED` warning naming it and why.
+ */
+function unusedKnobs(request: Record<string, unknown>, s: ResolvedSettings, background: boolean): SettingsWarning[] {
+  const split = s.bgEnhance || s.fgEnhance;
+  const noSplit = `mode ${s.mode} without fgEnhance has no split attention (modes background and full, or fgEnhance, have)`;
+  const uses: Use[] = [
+    ['fgStrength', split, noSplit],
+    ['bgStrength', split, noSplit],
+    ['maskThresholdSketch', split, noSplit],
+    ['mergeScale', split || (s.styleEnhance && background), `${noSplit}, and no background image is mixed into a style`],
+    ['maskScale', s.bgEnhance, `it scales the background features of BG enhance, which mode ${s.mode} does not run`],
+    [
+      'maskThresholdRef',
+      s.removeBackground || (s.bgEnhance && !background) || (split && s.removeForeground),
+      'no reference mask is thresholded (removeBackground, BG enhance without a background image, or removeForeground use it)',
+    ],
+    ['removeForeground', split, `${noSplit}; the background's foreground is only removed for it`],
+    ['lineExtractor', s.preprocessor === 'extract', `preprocessor ${s.preprocessor} runs no line extractor (extract does)`],
+  ];
+  if (request.refScales !== undefined) {
+    for (const key of ['referenceStrength', 'encScale', 'middleScale', 'lowScale'] as const) uses.push([key, false, 'refScales sets every layer']);
+  }
+  const warnings: SettingsWarning[] = uses
+    .filter(([key, used]) => !used && request[key] !== undefined && request[key] !== CONTRACT_DEFAULTS[key])
+    .map(([key, , why]) => ({ code: 'IGNORED', field: `settings.${key}`, message: `${key} ${JSON.stringify(request[key])} has no effect: ${why}` }));
+  // Contract §2.2: the background feeds BG enhance, the style (mixed by mergeScale), and FG enhance's tokens with style on.
+  if (background && !(s.bgEnhance || (s.styleEnhance && (s.mergeScale > 0 || s.fgEnhance)))) {
+    const why = s.styleEnhance ? 'with mergeScale 0 the style ignores it' : `mode ${s.mode} does not read it`;
+    warnings.push({ code: 'IGNORED', field: 'background', message: `the background image has no effect: ${why} (modes background and full use it)` });
+  }
+  return warnings;
 }

@@ -31,7 +31,7 @@ describe('celfarm-pipeline CLI', () => {
     const r = run('--sketch', 'sketch.png', '--reference', 'ref.png', '--out', 'out.png', '--mode', 'full', '--steps', '5',
       '--seed', '7', '--width', '130', '--height', '128', '--crop', '--quiet');
     assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stderr, /width 130 is not a multiple of 64.*using 128/);
+    assert.match(r.stderr, /warning \(settings\.width\): width 130 is not a multiple of 64; rendering 128/);
     assert.match(r.stdout, /out\.png \(128×64, seed 7\)/);
     const meta = await sharp(join(dir, 'out.png')).metadata();
     assert.deepEqual([meta.width, meta.height], [128, 64]);

@@ -9,7 +9,7 @@ import { ANALYTIC_BUILDER, buildAnalyticPack } from '@celfarm/model-kit';
 import type { GraphName } from '../src/pack/contract.ts';
 import { ModelPack } from '../src/pack/loader.ts';
 import { OrtRuntime } from '../src/ort/runtime.ts';
-import { resolveSettings, type Settings, type SettingsInput } from '../src/settings.ts';
+import { resolveSettings, type ResolvedSettings, type ResolveOptions, type SettingsInput } from '../src/settings.ts';
 
 export const ROOT = resolve(import.meta.dirname, '../../..');
 const CACHE = join(ROOT, '.cache', 'test-packs');
@@ -52,7 +52,9 @@ export function loadPack(variant: Parameters<typeof analyticPackDir>[0] = {}): P
   return p;
 }
 
-export const settingsFor = (pack: ModelPack, s: SettingsInput): Settings => resolveSettings(s, pack.manifest, () => 0.5);
+/** Settings resolved for `pack` as the API would (seed −1 drawn deterministically). */
+export const settingsFor = (pack: ModelPack, s: SettingsInput, options: ResolveOptions = {}): ResolvedSettings =>
+  resolveSettings(s, pack.manifest, { random: () => 0.5, ...options }).settings;
 
 /** Mean RGB of a Planar over a square window centred at (x, y). */
 export function rgbAt(img: { data: Float32Array; width: number; height: number }, x: number, y: number, half = 2): number[] {

@@ -8,6 +8,9 @@ import { COLOURS, halfImage, sketchFrame } from '@celfarm/model-kit/samples';
 import { PipelineError } from '../src/errors.ts';
 import { PipelineHost } from '../src/host/host.ts';
 import type { Progress } from '../src/colorize.ts';
+import { readPackManifest } from '../src/pack/manifest.ts';
+import type { PackManifest } from '../src/pack/schema.ts';
+import { resolveSettings, type SettingsInput } from '../src/settings.ts';
 import { analyticPackDir } from './fixtures.ts';
 
 const inputs = (size: number) => ({
@@ -17,7 +20,11 @@ const inputs = (size: number) => ({
 
 describe('PipelineHost', () => {
   let host: PipelineHost;
+  let manifest: PackManifest;
+  /** The host takes settings resolved before they are sent, as the API resolves them at submit. */
+  const resolved = (s: SettingsInput) => resolveSettings(s, manifest).settings;
   before(async () => {
+    manifest = (await readPackManifest({ dir: await analyticPackDir() })).manifest;
     host = new PipelineHost({ packDir: await analyticPackDir(), intraOpThreads: 1 });
     const info = await host.ready;
     assert.equal(info.pack, 'analytic@1.0.0');
@@ -31,7 +38,7 @@ describe('PipelineHost', () => {
     const t0 = performance.now();
     const progress: Progress[] = [];
     // Batch 8 at 512² for 60 steps: long enough that a blocked loop would miss most ticks.
-    const r = await host.colorize(inputs(512), { mode: 'full', steps: 60, batchSize: 8, width: 512, height: 512, seed: 1 }, {
+    const r = await host.colorize(inputs(512), resolved({ mode: 'full', steps: 60, batchSize: 8, width: 512, height: 512, seed: 1 }), {
       onProgress: (p) => progress.push(p),
     });
     clearInterval(timer);
@@ -49,7 +56,7 @@ describe('PipelineHost', () => {
     const ac = new AbortController();
     const seen: number[] = [];
     await assert.rejects(
-      host.colorize(inputs(256), { steps: 80, width: 256, height: 256, seed: 1 }, {
+      host.colorize(inputs(256), resolved({ steps: 80, width: 256, height: 256, seed: 1 }), {
         signal: ac.signal,
         onProgress: (p) => {
           if (p.stage !== 'sample') return;
@@ -60,21 +67,22 @@ describe('PipelineHost', () => {
       (e: unknown) => e instanceof PipelineError && e.code === 'CANCELLED',
     );
     assert.ok(Math.max(...seen) < 80, `stopped early (last step ${Math.max(...seen)})`);
-    const r = await host.colorize(inputs(128), { steps: 4, seed: 2 });
+    const r = await host.colorize(inputs(128), resolved({ steps: 4, seed: 2 }));
     assert.equal(r.images[0]!.width, 128);
   });
 
-  it('reports bad settings with their field, and reuses a prepared context', async () => {
+  it('reports errors across the thread with their code and field, and reuses a prepared context', async () => {
+    const settings = resolved({ mode: 'background', steps: 4, seed: 3 });
     await assert.rejects(
-      host.colorize(inputs(128), { steps: 500 }),
-      (e: unknown) => e instanceof PipelineError && e.code === 'INVALID_KNOB' && e.field === 'settings.steps',
+      host.frame(new Uint8Array(16), sketchFrame(128, 128).image, settings),
+      (e: unknown) => e instanceof PipelineError && e.code === 'CONTEXT_INVALID' && e.field === 'context',
     );
     const { reference } = inputs(128);
-    const prepared = await host.prepare({ reference }, { mode: 'background', steps: 4, seed: 3 });
+    const prepared = await host.prepare({ reference }, settings);
     assert.match(prepared.key, /^[0-9a-f]{64}$/);
     assert.ok(prepared.referenceMask, 'background mode stores the reference mask');
-    const a = await host.frame(prepared.context.slice(), sketchFrame(128, 128).image, { mode: 'background', steps: 4, seed: 3 });
-    const b = await host.frame(prepared.context.slice(), sketchFrame(128, 128).image, { mode: 'background', steps: 4, seed: 3 });
+    const a = await host.frame(prepared.context.slice(), sketchFrame(128, 128).image, settings);
+    const b = await host.frame(prepared.context.slice(), sketchFrame(128, 128).image, settings);
     assert.deepEqual(a.images[0]!.data, b.images[0]!.data);
   });
 
@@ -91,6 +99,6 @@ describe('PipelineHost', () => {
     await (doomed as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
     const reason = await doomed.exited;
     assert.match(reason.message, /inference thread exited/);
-    await assert.rejects(doomed.colorize(inputs(64), { steps: 2 }), /inference thread exited/);
+    await assert.rejects(doomed.colorize(inputs(64), resolved({ steps: 2 })), /inference thread exited/);
   });
 });

@@ -469,9 +469,9 @@ describe('sampler aliases (the official app labels)', () => {
     assert.deepEqual([...SAMPLER_CHOICES].sort(), [...new Set([...SAMPLERS, ...APP_LIST])].sort());
     for (const label of APP_LIST) {
       assert.equal(settingsSchema.parse({ sampler: label }).sampler, label);
-      assert.equal(resolveSettings({ sampler: label }, manifest).sampler, resolveSampler(label), label);
+      assert.equal(resolveSettings({ sampler: label }, manifest).settings.sampler, resolveSampler(label), label);
     }
-    assert.equal(resolveSettings({ sampler: 'dpmpp_3m_sde' }, manifest).sampler, 'dpmpp_3m_sde');
+    assert.equal(resolveSettings({ sampler: 'dpmpp_3m_sde' }, manifest).settings.sampler, 'dpmpp_3m_sde');
   });
 
   it('the settings refuse an unknown sampler naming settings.sampler and listing the choices', () => {

@@ -1,9 +1,12 @@
-/** Settings: defaults, ranges, unknown keys and size fitting, with the field named. */
+/**
+ * Settings resolved once against a pack: defaults, ranges, unknown keys, the output size (asked,
+ * from the frames, fitted or refused), the rules that span fields, and the warnings a user sees.
+ */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { PipelineError } from '../src/errors.ts';
 import { packSchema } from '../src/pack/schema.ts';
-import { resolveSettings, uiRefScales } from '../src/settings.ts';
+import { resolvedSettingsSchema, resolveSettings, uiRefScales, withFrameSize, type ResolveOptions } from '../src/settings.ts';
 
 const manifest = packSchema.parse({
   contract: 'colorize-diffusion-v2@1',
@@ -13,31 +16,47 @@ const manifest = packSchema.parse({
   prediction: 'v',
   latent: { factor: 8, channels: 4, scale: 0.18215 },
   size: { multiple: 64, min: 64, max: 1024, default: 128 },
-  graphs: {},
+  // Every graph a mode or option may need, so only the rules under test refuse.
+  graphs: Object.fromEntries(
+    ['clip_image', 'vae_encoder', 'vae_decoder', 'control_encoder', 'unet', 'bg_encoder', 'style_encoder', 'ref_mask', 'lineart_keras'].map((g) => [
+      g,
+      { file: `${g}.onnx`, sha256: 'a'.repeat(64) },
+    ]),
+  ),
   defaults: { steps: 12 },
 });
 
-function fails(input: unknown, code: string, field: string) {
+const resolve = (input: unknown, options: ResolveOptions = {}) => resolveSettings(input, manifest, options);
+
+function fails(input: unknown, code: string, field: string, options: ResolveOptions = {}, text?: RegExp) {
   assert.throws(
-    () => resolveSettings(input, manifest),
-    (e: unknown) => e instanceof PipelineError && e.code === code && e.field === field,
-    `expected ${code} on ${field}`,
+    () => resolve(input, options),
+    (e: unknown) => {
+      assert.ok(e instanceof PipelineError, String(e));
+      assert.deepEqual([e.code, e.field], [code, field], e.message);
+      if (text) assert.match(e.message, text);
+      return true;
+    },
   );
 }
 
 describe('settings', () => {
-  it('fills the contract defaults, with pack defaults in between', () => {
-    const s = resolveSettings({}, manifest, () => 0.25);
+  it('fills the contract defaults, with pack defaults in between, into a complete resolved record', () => {
+    const { settings: s, warnings } = resolve({}, { random: () => 0.25 });
     assert.equal(s.steps, 12); // pack default beats the UI default 20
     assert.equal(s.sampler, 'diffuser_dpm');
     assert.equal(s.guidanceScale, 4);
     assert.equal(s.sketchGuidanceScale, 1);
     assert.equal(s.maskThresholdSketch, 0.05);
     assert.equal(s.maskThresholdRef, 0.5);
-    assert.equal(s.width, 128);
+    assert.deepEqual([s.width, s.height, s.sizeFrom], [128, 128, 'pack']);
     assert.equal(s.seed, Math.floor(0.25 * 429_496_730)); // −1 resolves to a reported seed
     assert.deepEqual(s.refScales, new Array(16).fill(1));
-    assert.equal(resolveSettings({ steps: 30 }, manifest).steps, 30);
+    assert.deepEqual(warnings, []);
+    // What is stored on the shot parses back as itself: every value explicit, nothing defaulted.
+    assert.deepEqual(resolvedSettingsSchema.parse(s), s);
+    assert.throws(() => resolvedSettingsSchema.parse({ ...s, steps: undefined }), /steps/);
+    assert.equal(resolve({ steps: 30 }).settings.steps, 30);
   });
 
   it('names the field of an out-of-range, mistyped or unknown knob', () => {
@@ -52,12 +71,71 @@ describe('settings', () => {
     fails('fast', 'INVALID_KNOB', 'settings');
   });
 
-  it('fits sizes off the multiple-of-64 rule and says so', () => {
-    const s = resolveSettings({ width: 300, height: 5000 }, manifest);
-    assert.equal(s.width, 320);
-    assert.equal(s.height, 1024);
-    assert.equal(s.warnings.length, 2);
-    assert.match(s.warnings[0]!, /width 300 .* using 320/);
+  it('fits an asked size to the multiple with a warning, and refuses one outside the range naming it', () => {
+    const fitted = resolve({ width: 250, height: 100 });
+    assert.deepEqual([fitted.settings.width, fitted.settings.height, fitted.settings.sizeFrom], [256, 128, 'request']);
+    assert.deepEqual(
+      fitted.warnings.map((w) => [w.code, w.field]),
+      [
+        ['SIZE_FITTED', 'settings.width'],
+        ['SIZE_FITTED', 'settings.height'],
+      ],
+    );
+    assert.match(fitted.warnings[0]!.message, /width 250 is not a multiple of 64; rendering 256/);
+    assert.deepEqual(resolve({ width: 1050, height: 256 }).settings.width, 1024, 'the nearest multiple is in range');
+    fails({ width: 5000, height: 256 }, 'INVALID_KNOB', 'settings.width', {}, /5000 .* multiples of 64 within 64–1024/);
+    fails({ width: 256, height: 1e12 }, 'INVALID_KNOB', 'settings.height', {}, /1000000000000/);
+    fails({ width: 20, height: 256 }, 'INVALID_KNOB', 'settings.width');
+    fails({ width: 256 }, 'INVALID_KNOB', 'settings.height', {}, /give height with width, or neither/);
+  });
+
+  it("takes the first frame's size when none is asked, fitted to the pack with a warning", () => {
+    const exact = resolve({}, { frameSize: { width: 256, height: 256 } });
+    assert.deepEqual([exact.settings.width, exact.settings.height, exact.settings.sizeFrom], [256, 256, 'frames']);
+    assert.deepEqual(exact.warnings, []);
+    const big = resolve({}, { frameSize: { width: 2000, height: 1000 } });
+    assert.deepEqual([big.settings.width, big.settings.height], [1024, 512], 'scaled into the range, aspect kept');
+    assert.match(big.warnings[0]!.message, /frames are 2000×1000; rendering 1024×512/);
+    const odd = resolve({}, { frameSize: { width: 250, height: 90 } });
+    assert.deepEqual([odd.settings.width, odd.settings.height], [256, 64]);
+    assert.equal(odd.warnings[0]!.code, 'SIZE_FITTED');
+    // An asked size wins over the frames'.
+    assert.equal(resolve({ width: 512, height: 512 }, { frameSize: { width: 256, height: 256 } }).settings.width, 512);
+  });
+
+  it('gives a shot resolved before its frames were known their size, once, later', () => {
+    const early = resolve({ mode: 'vanilla', mergeScale: 0.5 });
+    assert.equal(early.settings.sizeFrom, 'pack');
+    const later = withFrameSize(early, { width: 300, height: 256 }, manifest);
+    assert.deepEqual([later.settings.width, later.settings.height, later.settings.sizeFrom], [320, 256, 'frames']);
+    assert.deepEqual(later.warnings.map((w) => w.field), ['settings.mergeScale', 'settings.width'], 'the earlier warnings kept');
+    assert.equal(withFrameSize(later, { width: 512, height: 512 }, manifest), later, 'once');
+    const asked = resolve({ width: 512, height: 512 });
+    assert.equal(withFrameSize(asked, { width: 256, height: 256 }, manifest), asked, 'an asked size stays');
+  });
+
+  it('refuses removeForeground without a background image, naming the field', () => {
+    fails({ mode: 'background', removeForeground: true }, 'INVALID_KNOB', 'settings.removeForeground', {}, /no background image/);
+    assert.equal(resolve({ mode: 'background', removeForeground: true }, { background: true }).settings.removeForeground, true);
+  });
+
+  it('warns about knobs and inputs these settings never read', () => {
+    const vanilla = resolve({ mode: 'vanilla', mergeScale: 0.5, maskScale: 1.5, fgStrength: 0.2, lineExtractor: 'lineart_keras', bgStrength: 1 }, { background: true });
+    assert.deepEqual(
+      vanilla.warnings.map((w) => [w.code, w.field]),
+      [
+        ['IGNORED', 'settings.fgStrength'],
+        ['IGNORED', 'settings.mergeScale'],
+        ['IGNORED', 'settings.maskScale'],
+        ['IGNORED', 'background'],
+      ],
+      'lineExtractor and bgStrength equal their defaults: nothing is lost, nothing said',
+    );
+    assert.match(vanilla.warnings[0]!.message, /fgStrength 0.2 has no effect: mode vanilla without fgEnhance has no split attention/);
+    const overridden = resolve({ refScales: new Array(16).fill(0.5), referenceStrength: 0.3 });
+    assert.deepEqual(overridden.warnings.map((w) => w.field), ['settings.referenceStrength']);
+    const full = resolve({ mode: 'full', mergeScale: 0.5, maskScale: 1.5, fgStrength: 0.2 }, { background: true });
+    assert.deepEqual(full.warnings, [], 'every knob is read in mode full with a background');
   });
 
   it('maps the UI sliders like the app does on a fresh model', () => {
@@ -67,7 +145,7 @@ describe('settings', () => {
     const mixed = uiRefScales({ strength: 0.5, enc: 0.2, middle: 0.4, low: 0.8 });
     assert.deepEqual(mixed.slice(0, 6), [0.1, 0.1, 0.2, 0.2, 0.4, 0.4]);
     assert.deepEqual(mixed.slice(7, 13), [0.4, 0.4, 0.4, 0.2, 0.2, 0.2]);
-    const explicit = resolveSettings({ refScales: new Array(16).fill(0.3) }, manifest);
-    assert.deepEqual(explicit.refScales, new Array(16).fill(0.3));
+    const explicit = resolve({ refScales: new Array(16).fill(0.3) });
+    assert.deepEqual(explicit.settings.refScales, new Array(16).fill(0.3));
   });
 });

@@ -27,6 +27,9 @@ describe('S3ObjectStore on s3rver', () => {
   it('puts, gets, lists in order and deletes a shot prefix', async () => {
     const keys = shotKeys('pre', 'demo', 'shot1');
     assert.equal(keys.output(3), 'pre/projects/demo/shots/shot1/outputs/00003.png');
+    // Named after the frame's file when it has one, a PNG whatever the input.
+    assert.equal(keys.output(3, 'sh010_0003.jpg'), 'pre/projects/demo/shots/shot1/outputs/sh010_0003.png');
+    assert.equal(keys.preview(3, 'sh010_0003.jpg'), 'pre/projects/demo/shots/shot1/outputs/previews/sh010_0003.webp');
     for (const f of [2, 1, 3]) await store.put(keys.output(f), Buffer.from(`frame ${f}`), 'image/png');
     assert.equal(Buffer.from((await store.get(keys.output(2)))!).toString(), 'frame 2');
     assert.equal(await store.get(keys.output(9)), null);

@@ -3,33 +3,9 @@
  * API call made with one of its keys (refusals included), capped at about `maxLength` entries.
  */
 import type { Redis } from 'ioredis';
-import { z } from 'zod';
+import { auditEntrySchema, type AuditEntry, type AuditPage } from './audit-entry.ts';
 
-export const auditEntrySchema = z.object({
-  /** Stream id; also the paging cursor. */
-  id: z.string(),
-  at: z.string(),
-  keyId: z.string(),
-  keyName: z.string(),
-  method: z.string(),
-  /** Route pattern, e.g. `/v1/shots/:id/cancel` (`unmatched` when no route matched). */
-  route: z.string(),
-  /** The request path, without its query string. */
-  path: z.string(),
-  status: z.number().int(),
-  /** What the call was about: the `:id` of the route, or the id of what it created. */
-  target: z.string().optional(),
-});
-export type AuditEntry = z.infer<typeof auditEntrySchema>;
-
-export interface AuditPage {
-  entries: AuditEntry[];
-  /** Pass as `before` for the next (older) page; null at the end. */
-  next: string | null;
-}
-
-/** Stream ids look like `1718000000000-0`. */
-export const AUDIT_CURSOR = /^\d+-\d+$/;
+export { AUDIT_CURSOR, auditEntrySchema, auditPageSchema, type AuditEntry, type AuditPage } from './audit-entry.ts';
 
 export class AuditLog {
   constructor(

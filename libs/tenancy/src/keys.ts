@@ -8,9 +8,9 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { sha256Hex } from '@celfarm/pipeline/hash';
 import { projectIdSchema } from './project-id.ts';
+import { SCOPES, type Scope } from './scopes.ts';
 
-export const SCOPES = ['submit', 'read', 'admin'] as const;
-export type Scope = (typeof SCOPES)[number];
+export { SCOPES, type Scope } from './scopes.ts';
 
 export const apiKeySchema = z.object({
   id: z.string(),

@@ -4,25 +4,9 @@
  * endpoint got (or did not get) an event.
  */
 import type { Redis } from 'ioredis';
-import { z } from 'zod';
+import { deliveryAttemptSchema, type DeliveryAttempt } from './records.ts';
 
-export const deliveryAttemptSchema = z.object({
-  /** ISO time the attempt started. */
-  at: z.string(),
-  eventId: z.string(),
-  type: z.string(),
-  /** 1-based attempt of this delivery (a redelivery starts again at 1). */
-  attempt: z.number().int().min(1),
-  /** HTTP status of the answer; absent when there was none. */
-  status: z.number().int().optional(),
-  /** Why it failed: no answer, a non-2xx status, a refused target. */
-  error: z.string().optional(),
-  durationMs: z.number().int().min(0),
-  delivered: z.boolean(),
-  /** The target was refused by the SSRF guard: no further attempts. */
-  refused: z.boolean().optional(),
-});
-export type DeliveryAttempt = z.infer<typeof deliveryAttemptSchema>;
+export { deliveryAttemptSchema, type DeliveryAttempt } from './records.ts';
 
 /** As long as delivery jobs are kept (fanout.ts), so a fan-out and its marker expire together. */
 const DELIVERED_KEEP_S = 7 * 24 * 3600;

@@ -5,24 +5,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { z } from 'zod';
-import { EVENT_TYPES } from '@celfarm/jobs';
+import { PING_EVENT, webhookEventSchema, type WebhookEvent } from './records.ts';
 
-export const PING_EVENT = 'webhook.ping';
-export const WEBHOOK_EVENT_TYPES = [...EVENT_TYPES, PING_EVENT] as const;
-export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
-
-export const webhookEventSchema = z.object({
-  id: z.string().regex(/^evt_[a-z0-9_]+$/),
-  type: z.enum(WEBHOOK_EVENT_TYPES),
-  createdAt: z.string(),
-  project: z.string(),
-  /** Absent only on `webhook.ping`. */
-  shotId: z.string().optional(),
-  frame: z.number().int().optional(),
-  data: z.record(z.string(), z.unknown()),
-});
-export type WebhookEvent = z.infer<typeof webhookEventSchema>;
+export { PING_EVENT, WEBHOOK_EVENT_TYPES, webhookEventSchema, type WebhookEvent, type WebhookEventType } from './records.ts';
 
 /** The request body of a delivery: fixed key order, so a redelivery sends the same bytes. */
 export function eventBody(e: WebhookEvent): string {

@@ -6,12 +6,11 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import { EVENT_TYPES, type EventType } from '@celfarm/jobs';
+import type { EventType } from '@celfarm/jobs';
+import { subscribableEventSchema, type SubscribableEvent } from './records.ts';
 import { newSecret } from './signing.ts';
 
-/** Event types a subscription may name; `*` is every type. */
-export const subscribableEventSchema = z.union([z.enum(EVENT_TYPES), z.literal('*')]);
-export type SubscribableEvent = z.infer<typeof subscribableEventSchema>;
+export { subscribableEventSchema, type SubscribableEvent } from './records.ts';
 
 export const subscriptionSchema = z.object({
   /** `wh_` + 24 hex. */

@@ -65,7 +65,7 @@ export async function startRedis(dir: string, port?: number): Promise<RunningRed
       '--bind', '127.0.0.1',
       '--dir', dir,
       '--appendonly', 'yes',
-      '--appendfsync', 'everysec',
+      '--appendfsync', 'always',
       '--save', '',
       '--maxmemory-policy', 'noeviction',
       '--protected-mode', 'no',

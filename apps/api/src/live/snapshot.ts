@@ -4,7 +4,7 @@
  */
 import { FRAME_LETTERS, type LiveShot } from '@celfarm/contract';
 import { TERMINAL_SHOT, estimateSeconds, type FrameRecord, type ShotRecord } from '@celfarm/jobs';
-import { frameCounts, shotProgress } from '../shots/shot-view.ts';
+import { activeFrames, frameCounts, shotProgress } from '../shots/shot-view.ts';
 
 export type { LiveShot, LiveSnapshot } from '@celfarm/contract';
 
@@ -26,14 +26,6 @@ export function liveShot(shot: ShotRecord, frames: readonly FrameRecord[], liveW
     frameCount: shot.frameCount,
     counts: frameCounts(frames),
     frames: frames.map((f) => FRAME_LETTERS[f.state]).join(''),
-    active: frames
-      .filter((f) => f.state === 'active')
-      .map((f) => ({
-        frame: f.frame,
-        ...(f.stage !== undefined ? { stage: f.stage } : {}),
-        ...(f.step !== undefined ? { step: f.step } : {}),
-        ...(f.steps !== undefined ? { steps: f.steps } : {}),
-        ...(f.worker !== undefined ? { worker: f.worker } : {}),
-      })),
+    active: activeFrames(frames),
   };
 }

@@ -11,6 +11,8 @@ export interface ShotForm {
   reference?: Uint8Array;
   background?: Uint8Array;
   frames: Uint8Array[];
+  /** The file name each frames part was sent with ('' when none), as sent: checked at intake. */
+  frameNames: string[];
 }
 
 export interface FormLimits {
@@ -28,7 +30,7 @@ const mib = (n: number) => `${Math.round(n / (1024 * 1024))} MiB`;
  * part: `frames[2]` is the third frames part.
  */
 export async function readShotForm(parts: AsyncIterable<Multipart>, limits: FormLimits): Promise<ShotForm> {
-  const form: ShotForm = { frames: [] };
+  const form: ShotForm = { frames: [], frameNames: [] };
   let total = 0;
   const take = async (part: Multipart, field: string): Promise<Buffer> => {
     let bytes: Buffer;
@@ -63,6 +65,7 @@ export async function readShotForm(parts: AsyncIterable<Multipart>, limits: Form
       if (part.type !== 'file') throw badRequest(field, 'must be a file part');
       if (form.frames.length >= limits.maxFrames) throw badRequest('frames', `at most ${limits.maxFrames} frames per shot`);
       form.frames.push(await take(part, field));
+      form.frameNames.push(part.filename ?? '');
     } else {
       throw badRequest(name, 'unknown part; expected request, reference, background or frames');
     }

@@ -3,20 +3,24 @@
  * uploads. Every input is checked before anything is stored; then the shot is created (announced
  * by `shot.created` in the same write) and its prepare job queued; the workers do the rest. An
  * Idempotency-Key makes a repeated submit answer with the first shot and change nothing.
+ *
+ * The settings are resolved here, once, against the pack this API serves (resolveSettings: every
+ * rule, 400 naming the field) and stored resolved on the shot with their warnings, which the
+ * submit answers with. Without width/height the output takes the first frame's size, fitted to the
+ * pack: read from the upload (multipart), from the object (keys, prefix), or at start (uploads).
  */
 import { Inject, Injectable } from '@nestjs/common';
 import type { Config } from '@celfarm/config';
-import { frameSeed, newShotId, type FarmQueues, type FrameRecord, type ShotRecord, type ShotStore } from '@celfarm/jobs';
+import { defaultShotName, frameSeed, lastSegment, newShotId, type FarmQueues, type FrameRecord, type ShotRecord, type ShotStore } from '@celfarm/jobs';
 import type { FarmMetrics } from '@celfarm/metrics';
 import type { PackManifest } from '@celfarm/pipeline/pack/schema';
-import { checkPackServes } from '@celfarm/pipeline/requirements';
-import { resolveSettings } from '@celfarm/pipeline/settings';
+import { resolveSettings, withFrameSize, type FrameSize, type Resolution } from '@celfarm/pipeline/settings';
 import { projectPrefix, type ObjectStore } from '@celfarm/storage';
 import { forbidden } from '../auth/principal.ts';
 import { ApiError, badRequest, missingInput } from '../core/api-error.ts';
 import { mapLimit } from '../core/concurrency.ts';
 import { CLOCK, CONFIG, FARM_QUEUES, METRICS, OBJECT_STORE, PACK, RANDOM, SHOT_STORE } from '../core/tokens.ts';
-import { checkDecodes, checkFrameCount, checkObjectSize, DECODE_CONCURRENCY, IO_CONCURRENCY } from './input-checks.ts';
+import { checkDecodes, checkFileNames, checkFrameCount, checkObjectSize, DECODE_CONCURRENCY, IO_CONCURRENCY } from './input-checks.ts';
 import { IMAGE_KEY, checkKeyScope, sniffContentType, type ShotForm } from './inputs.ts';
 import { sha256Hex } from '@celfarm/pipeline/hash';
 import { ShotAccess } from './shot-access.ts';
@@ -36,8 +40,13 @@ type OwnedRequest = FormRequest & { project: string };
 interface NewShot {
   id: string;
   request: OwnedRequest;
-  seed: number;
+  /** The request's settings resolved against the pack, with their warnings. */
+  resolution: Resolution;
   inputs: ShotRecord['inputs'];
+  /** The frames' file names, checked (checkFileNames), in frame order. */
+  fileNames: string[];
+  /** The folder the frames came from, when they came from one (for the default name). */
+  folder?: string;
   awaitingUploads: boolean;
   referenceSha256?: string;
   backgroundSha256?: string;
@@ -74,17 +83,19 @@ export class ShotIntake {
     const request = owned(formRequestSchema.parse(json), owner);
     const replay = await this.replay(request.project, idempotencyKey);
     if (replay) return replay;
-    const seed = this.resolveSeed(request.settings);
+    const resolved = this.resolve(request.settings, form.background !== undefined);
     if (!form.reference) throw missingInput('reference');
     if (form.frames.length === 0) throw missingInput('frames', 'required: at least one frames file');
     checkFrameCount(form.frames.length, 'frames', this.config.MAX_FRAMES);
+    const fileNames = checkFileNames(form.frameNames, (i) => `frames[${i}]`);
 
-    const images: [string, Uint8Array][] = [
+    const images: [string, Uint8Array, string?][] = [
       ['reference', form.reference],
       ...(form.background ? [['background', form.background] as [string, Uint8Array]] : []),
-      ...form.frames.map((b, i): [string, Uint8Array] => [`frames[${i}]`, b]),
+      ...form.frames.map((b, i): [string, Uint8Array, string] => [`frames[${i}]`, b, fileNames[i]!]),
     ];
-    await mapLimit(images, DECODE_CONCURRENCY, ([field, bytes]) => checkDecodes(bytes, field, this.config.MAX_PIXELS));
+    const sizes = await mapLimit(images, DECODE_CONCURRENCY, ([field, bytes, fileName]) => checkDecodes(bytes, field, this.config.MAX_PIXELS, fileName));
+    const resolution = withFrameSize(resolved, sizes[images.length - form.frames.length]!, this.pack);
 
     const id = this.newId();
     const keys = this.access.keys(request.project, id);
@@ -109,7 +120,7 @@ export class ShotIntake {
       ...(form.background ? { backgroundSha256: sha256Hex(form.background) } : {}),
       sketchSha256: form.frames.map((f) => sha256Hex(f)),
     };
-    return this.create({ id, request, seed, inputs, awaitingUploads: false, ...hashes }, [], idempotencyKey);
+    return this.create({ id, request, resolution, inputs, fileNames, awaitingUploads: false, ...hashes }, [], idempotencyKey);
   }
 
   /** JSON submit: inputs are existing objects under the project's prefix, or presigned uploads. */
@@ -120,7 +131,7 @@ export class ShotIntake {
     const request = owned(jsonSubmitSchema.parse(body), owner);
     const replay = await this.replay(request.project, idempotencyKey);
     if (replay) return replay;
-    const seed = this.resolveSeed(request.settings);
+    const resolved = this.resolve(request.settings, request.background !== undefined);
 
     const id = this.newId();
     const keys = this.access.keys(request.project, id);
@@ -141,12 +152,19 @@ export class ShotIntake {
     const background = request.background ? image(request.background, 'background', keys.background) : undefined;
 
     let frames: string[];
+    let fileNames: string[];
+    let folder: string | undefined;
     const f = request.frames;
+    // Frames are named by `fileNames` when given, else by their keys' last segments.
+    const namedBy = (i: number, keyField: string) => (f.fileNames ? `frames.fileNames[${i}]` : keyField);
     if (f.keys) {
       checkFrameCount(f.keys.length, 'frames.keys', this.config.MAX_FRAMES);
       f.keys.forEach((key, i) => checkKeyScope(key, scope, `frames.keys[${i}]`));
+      fileNames = checkFileNames(f.fileNames ?? f.keys.map(lastSegment), (i) => namedBy(i, `frames.keys[${i}]`));
       f.keys.forEach((key, i) => existing.push({ field: `frames.keys[${i}]`, key }));
       frames = f.keys;
+      const parent = f.keys[0]!.slice(0, f.keys[0]!.lastIndexOf('/'));
+      folder = parent.length > scope.length ? parent : undefined;
     } else if (f.prefix !== undefined) {
       checkKeyScope(f.prefix, scope, 'frames.prefix');
       const listed = (await this.objects.list(f.prefix)).filter((o) => IMAGE_KEY.test(o.key));
@@ -154,11 +172,14 @@ export class ShotIntake {
       checkFrameCount(listed.length, 'frames.prefix', this.config.MAX_FRAMES);
       for (const o of listed) checkObjectSize(o.size, 'frames.prefix', o.key);
       frames = listed.map((o) => o.key);
+      fileNames = checkFileNames(frames.map(lastSegment), () => 'frames.prefix', (i) => frames[i]!);
+      folder = f.prefix.length > scope.length ? f.prefix : undefined;
     } else {
       const n = f.upload!;
       checkFrameCount(n, 'frames.upload', this.config.MAX_FRAMES);
+      fileNames = checkFileNames(f.fileNames ?? Array<string>(n).fill(''), (i) => namedBy(i, 'frames.upload'));
       frames = Array.from({ length: n }, (_, i) => keys.frameInput(i + 1));
-      frames.forEach((key, i) => uploads.push({ field: `frames[${i}]`, key }));
+      frames.forEach((key, i) => uploads.push({ field: `frames[${i}]`, key, fileName: fileNames[i]! }));
     }
 
     await mapLimit(existing, IO_CONCURRENCY, async ({ field, key }) => {
@@ -167,8 +188,11 @@ export class ShotIntake {
       checkObjectSize(head.size, field, key);
     });
 
+    // Frames to be uploaded give the output size at start (ShotUploads); existing ones give it now.
+    const first = f.upload === undefined ? { field: f.keys ? 'frames.keys[0]' : 'frames.prefix', key: frames[0]!, fileName: fileNames[0] } : undefined;
+    const resolution = first && resolved.settings.sizeFrom === 'pack' ? withFrameSize(resolved, await this.frameSize(first), this.pack) : resolved;
     const inputs = { reference, ...(background ? { background } : {}), frames };
-    return this.create({ id, request, seed, inputs, awaitingUploads: uploads.length > 0 }, uploads, idempotencyKey);
+    return this.create({ id, request, resolution, inputs, fileNames, folder, awaitingUploads: uploads.length > 0 }, uploads, idempotencyKey);
   }
 
   /**
@@ -197,14 +221,18 @@ export class ShotIntake {
 
   private async createRecord(s: NewShot, idempotencyKey?: string): Promise<{ record: ShotRecord; created: boolean }> {
     const now = this.clock().toISOString();
+    const externalIds = s.request.externalIds && Object.keys(s.request.externalIds).length ? s.request.externalIds : undefined;
     const record: ShotRecord = {
       id: s.id,
       project: s.request.project,
+      name: s.request.name ?? defaultShotName({ id: s.id, fileNames: s.fileNames, folder: s.folder, externalIds }),
+      ...(externalIds ? { externalIds } : {}),
       state: 'queued',
       createdAt: now,
       updatedAt: now,
-      settings: s.request.settings,
-      seed: s.seed,
+      settings: s.resolution.settings,
+      warnings: s.resolution.warnings,
+      seed: s.resolution.settings.seed,
       priority: s.request.priority,
       pack: { id: this.pack.id, version: this.pack.version },
       frameCount: s.inputs.frames.length,
@@ -220,7 +248,8 @@ export class ShotIntake {
       frame: i + 1,
       state: 'waiting',
       attempts: 0,
-      seed: frameSeed(s.seed, i + 1),
+      seed: frameSeed(s.resolution.settings.seed, i + 1),
+      fileName: s.fileNames[i],
       ...(s.sketchSha256?.[i] ? { sketchSha256: s.sketchSha256[i] } : {}),
     }));
     const r = await this.store.create(record, frames);
@@ -238,11 +267,20 @@ export class ShotIntake {
     return shot ? { created: false, view: await this.uploads.submitView(shot) } : null;
   }
 
-  /** Validates the settings against the pack; the shot's base seed (random for −1). */
-  private resolveSeed(settings: Record<string, unknown>): number {
-    const resolved = resolveSettings(settings, this.pack, this.random);
-    checkPackServes(this.pack, resolved);
-    return resolved.seed;
+  /**
+   * The request's settings resolved against the pack this API serves — every rule checked, a
+   * PipelineError (400) naming the field otherwise — before any input is read or stored. The
+   * output size is the pack's default until the first frame's size is known (withFrameSize).
+   */
+  private resolve(settings: Record<string, unknown>, background: boolean): Resolution {
+    return resolveSettings(settings, this.pack, { background, random: this.random });
+  }
+
+  /** The size of an existing first frame (read and decoded: its errors name `field` and its file). */
+  private async frameSize(first: { field: string; key: string; fileName?: string }): Promise<FrameSize> {
+    const bytes = await this.objects.get(first.key);
+    if (!bytes) throw missingInput(first.field, `no object at ${first.key}`);
+    return checkDecodes(bytes, first.field, this.config.MAX_PIXELS, first.fileName);
   }
 
   private newId(): string {

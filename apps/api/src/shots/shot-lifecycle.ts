@@ -5,6 +5,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import {
   describeFailures,
   isRetryable,
+  shotIdentity,
   StateConflictError,
   TERMINAL_SHOT,
   type FarmQueues,
@@ -43,7 +44,7 @@ export class ShotLifecycle {
     await this.queues.removePending(id, numbers, shot.round);
     const waiting = (await this.store.frames(id)).filter((f) => f.state === 'waiting');
     await mapLimit(waiting, IO_CONCURRENCY, (f) => this.store.setFrame(id, f.frame, { state: 'cancelled' }, ['waiting']));
-    await this.events.publish('shot.cancelled', { project: shot.project, shotId: id, round: shot.round }, { state: 'cancelled', previousState: shot.state });
+    await this.events.publish('shot.cancelled', { project: shot.project, shotId: id, round: shot.round }, { ...shotIdentity(shot), state: 'cancelled', previousState: shot.state });
     return this.views.of(cancelled);
   }
 
@@ -79,7 +80,7 @@ export class ShotLifecycle {
     await this.events.publish(
       'shot.started',
       { project: shot.project, shotId: id, round },
-      { state: 'running', round, frames: retried, ...(kept.length ? { notRetried: kept } : {}) },
+      { ...shotIdentity(shot), state: 'running', round, frames: retried, ...(kept.length ? { notRetried: kept } : {}) },
     );
     return this.views.of(reopened);
   }

@@ -1,5 +1,6 @@
-/** What a client sees of a shot: the records plus counts, progress and ETA. Pure. */
-import { estimateSeconds, frameCounts, isRetryable, type FrameRecord, type ShotRecord } from '@celfarm/jobs';
+/** What a client sees of a shot and its frames: the records plus counts, progress and ETA. Pure. */
+import { SHOT_VIEW_ACTIVE_MAX, type FrameQuery, type FrameState, type LiveFrame } from '@celfarm/contract';
+import { estimateSeconds, frameCounts, isRetryable, lastSegment, type FrameRecord, type ShotRecord } from '@celfarm/jobs';
 import type { FrameView, ShotSummary, ShotView } from './shots.dto.ts';
 
 // The live snapshot takes its counts from here too; they are computed in @celfarm/jobs.
@@ -20,10 +21,14 @@ export function shotSummary(shot: ShotRecord, frames: readonly FrameRecord[], li
   return {
     id: shot.id,
     project: shot.project,
+    // Shots from before names have none: their id stands in.
+    name: shot.name ?? shot.id,
+    ...(shot.externalIds ? { externalIds: shot.externalIds } : {}),
     state: shot.state,
     createdAt: shot.createdAt,
     updatedAt: shot.updatedAt,
     settings: shot.settings,
+    warnings: shot.warnings,
     seed: shot.seed,
     priority: shot.priority,
     pack: shot.pack,
@@ -41,38 +46,72 @@ export function shotSummary(shot: ShotRecord, frames: readonly FrameRecord[], li
 }
 
 /**
- * The full view; `outputUrls` maps frame numbers to the URLs of completed outputs (presigned, or
- * paths on the API), `inputUrls` to those of the sketch inputs, `previewUrls` of the outputs'
- * small WebP previews (the dashboard's thumbnails).
+ * Active frames with their stage and sampler step, lowest frame numbers first; at most `max`.
+ * The shot view and the live snapshot both list them so.
  */
-export function shotView(
-  shot: ShotRecord,
-  frames: readonly FrameRecord[],
-  liveWorkers: number,
-  outputUrls: ReadonlyMap<number, string> = new Map(),
-  inputUrls: ReadonlyMap<number, string> = new Map(),
-  previewUrls: ReadonlyMap<number, string> = new Map(),
-): ShotView {
+export function activeFrames(frames: readonly FrameRecord[], max = Infinity): LiveFrame[] {
+  const out: LiveFrame[] = [];
+  for (const f of frames) {
+    if (out.length >= max) break;
+    if (f.state !== 'active') continue;
+    out.push({
+      frame: f.frame,
+      ...(f.stage !== undefined ? { stage: f.stage } : {}),
+      ...(f.step !== undefined ? { step: f.step } : {}),
+      ...(f.steps !== undefined ? { steps: f.steps } : {}),
+      ...(f.worker !== undefined ? { worker: f.worker } : {}),
+    });
+  }
+  return out;
+}
+
+/** The shot view: the summary and its active frames; its frames are paged by {@link pageOfFrames}. */
+export function shotView(shot: ShotRecord, frames: readonly FrameRecord[], liveWorkers: number): ShotView {
+  return { ...shotSummary(shot, frames, liveWorkers), active: activeFrames(frames, SHOT_VIEW_ACTIVE_MAX) };
+}
+
+/**
+ * One page of `GET /v1/shots/{id}/frames`: the frames after the cursor (a frame number) in the
+ * states asked for, in frame order; `next` is the last frame of the page when more follow.
+ */
+export function pageOfFrames(frames: readonly FrameRecord[], query: FrameQuery): { frames: FrameRecord[]; next: string | null } {
+  const after = query.cursor === undefined ? 0 : Number(query.cursor);
+  const wanted = query.state ? new Set<FrameState>(query.state) : null;
+  const page: FrameRecord[] = [];
+  for (const f of frames) {
+    if (f.frame <= after || (wanted && !wanted.has(f.state))) continue;
+    // One more than the page holds tells whether another page follows.
+    if (page.length === query.limit) return { frames: page, next: String(page.at(-1)!.frame) };
+    page.push(f);
+  }
+  return { frames: page, next: null };
+}
+
+/** Where a client GETs a frame's images: each present only while its object exists. */
+export interface FrameUrls {
+  input?: string;
+  output?: string;
+  preview?: string;
+}
+
+/** One frame as its shot's frame pages list it. */
+export function frameView(shot: ShotRecord, f: FrameRecord, urls: FrameUrls = {}): FrameView {
   return {
-    ...shotSummary(shot, frames, liveWorkers),
-    frames: frames.map((f): FrameView => {
-      const url = outputUrls.get(f.frame);
-      return {
-        frame: f.frame,
-        state: f.state,
-        ...(f.stage !== undefined ? { stage: f.stage } : {}),
-        ...(f.step !== undefined ? { step: f.step } : {}),
-        ...(f.steps !== undefined ? { steps: f.steps } : {}),
-        attempts: f.attempts,
-        ...(f.worker !== undefined ? { worker: f.worker } : {}),
-        seed: f.seed,
-        ...(f.error ? { error: f.error } : {}),
-        input: shot.inputs.frames[f.frame - 1] ?? '',
-        ...(inputUrls.has(f.frame) ? { inputUrl: inputUrls.get(f.frame) } : {}),
-        ...(f.output !== undefined ? { output: f.output } : {}),
-        ...(url ? { outputUrl: url } : {}),
-        ...(url && previewUrls.has(f.frame) ? { previewUrl: previewUrls.get(f.frame) } : {}),
-      };
-    }),
+    frame: f.frame,
+    state: f.state,
+    ...(f.stage !== undefined ? { stage: f.stage } : {}),
+    ...(f.step !== undefined ? { step: f.step } : {}),
+    ...(f.steps !== undefined ? { steps: f.steps } : {}),
+    attempts: f.attempts,
+    ...(f.worker !== undefined ? { worker: f.worker } : {}),
+    seed: f.seed,
+    ...(f.error ? { error: f.error } : {}),
+    input: shot.inputs.frames[f.frame - 1] ?? '',
+    // Frames from before file names: their input key's last segment.
+    fileName: f.fileName ?? lastSegment(shot.inputs.frames[f.frame - 1] ?? ''),
+    ...(urls.input ? { inputUrl: urls.input } : {}),
+    ...(f.output !== undefined ? { output: f.output } : {}),
+    ...(urls.output ? { outputUrl: urls.output } : {}),
+    ...(urls.output && urls.preview ? { previewUrl: urls.preview } : {}),
   };
 }

@@ -1,11 +1,12 @@
 /**
- * What a client reads of its shots: one shot with its frames and the URLs of their images, a
- * page of summaries, and the image files themselves when the API serves them (S3_PRESIGN off).
+ * What a client reads of its shots: one shot (counts, progress, ETA), pages of its frames with
+ * the URLs of their images, pages of summaries, and the image files themselves when the API
+ * serves them (S3_PRESIGN off).
  */
 import type { Readable } from 'node:stream';
 import { Inject, Injectable } from '@nestjs/common';
 import type { Config } from '@celfarm/config';
-import type { ShotRecord, ShotStore } from '@celfarm/jobs';
+import type { FrameRecord, ShotRecord, ShotStore } from '@celfarm/jobs';
 import type { ObjectStore } from '@celfarm/storage';
 import { forbidden } from '../auth/principal.ts';
 import { ApiError } from '../core/api-error.ts';
@@ -15,9 +16,9 @@ import { CONFIG, OBJECT_STORE, SHOT_STORE } from '../core/tokens.ts';
 import { IO_CONCURRENCY } from './input-checks.ts';
 import { sniffContentType } from './inputs.ts';
 import { ShotAccess } from './shot-access.ts';
-import { peek, shotFilePath, type FrameFileKind, type ShotFile } from './shot-files.ts';
-import { shotSummary, shotView } from './shot-view.ts';
-import type { ListQuery, ShotList, ShotView } from './shots.dto.ts';
+import { peek, shotFilePath, type ShotFile } from './shot-files.ts';
+import { frameView, pageOfFrames, shotSummary, shotView, type FrameUrls } from './shot-view.ts';
+import type { FramePage, FrameQuery, ListQuery, ShotList, ShotView } from './shots.dto.ts';
 
 @Injectable()
 export class ShotViews {
@@ -45,25 +46,38 @@ export class ShotViews {
       project: owner,
       ...(query.state ? { state: query.state } : {}),
       ...(query.before ? { before: query.before } : {}),
+      ...(query.q ? { q: query.q } : {}),
     });
     const workers = await this.access.liveWorkers();
     const summaries = await mapLimit(shots, IO_CONCURRENCY, async (s) => shotSummary(s, await this.store.frames(s.id), workers));
     return { shots: summaries, next };
   }
 
-  /** The full view of a shot: frames with links to their sketch, output and preview. */
+  /** The view of a shot: counts, progress, ETA and its active frames, no per-frame list. */
   async of(shot: ShotRecord): Promise<ShotView> {
     const [frames, workers] = await Promise.all([this.store.frames(shot.id), this.access.liveWorkers()]);
-    const done = frames.filter((f) => f.state === 'completed' && f.output);
-    const keys = this.access.keys(shot.project, shot.id);
-    const link = async (frame: number, kind: FrameFileKind, key: string) => [frame, await this.linkTo(shot.id, { kind, frame }, key)] as const;
-    const urls = await mapLimit(done, IO_CONCURRENCY, (f) => link(f.frame, 'output', f.output!));
-    // Sketch inputs too (the dashboard's frame strip); none while they are still being uploaded.
-    const inputs = shot.awaitingUploads ? [] : shot.inputs.frames.map((key, i) => ({ frame: i + 1, key }));
-    const inputUrls = await mapLimit(inputs, IO_CONCURRENCY, (f) => link(f.frame, 'input', f.key));
-    // The worker writes a WebP preview next to each output (outputs/previews/<frame>.webp).
-    const previewUrls = await mapLimit(done, IO_CONCURRENCY, (f) => link(f.frame, 'preview', keys.preview(f.frame)));
-    return shotView(shot, frames, workers, new Map(urls), new Map(inputUrls), new Map(previewUrls));
+    return shotView(shot, frames, workers);
+  }
+
+  /** A page of the shot's frames with links to their sketch, output and preview. */
+  async frames(id: string, owner: string, query: FrameQuery): Promise<FramePage> {
+    const shot = await this.access.owned(id, owner);
+    const page = pageOfFrames(await this.store.frames(shot.id), query);
+    const frames = await mapLimit(page.frames, IO_CONCURRENCY, async (f) => frameView(shot, f, await this.frameUrls(shot, f)));
+    return { frames, next: page.next };
+  }
+
+  /** Only the URLs of objects that exist: no sketch while it awaits its upload, no colour before completion. */
+  private async frameUrls(shot: ShotRecord, f: FrameRecord): Promise<FrameUrls> {
+    const input = shot.inputs.frames[f.frame - 1];
+    const done = f.state === 'completed' && f.output !== undefined;
+    const [inputUrl, output, preview] = await Promise.all([
+      input !== undefined && !shot.awaitingUploads ? this.linkTo(shot.id, { kind: 'input', frame: f.frame }, input) : undefined,
+      done ? this.linkTo(shot.id, { kind: 'output', frame: f.frame }, f.output!) : undefined,
+      // The worker writes a WebP preview next to each output (outputs/previews/<name>.webp, named as the output).
+      done ? this.linkTo(shot.id, { kind: 'preview', frame: f.frame }, this.access.keys(shot.project, shot.id).preview(f.frame, f.fileName)) : undefined,
+    ]);
+    return { ...(inputUrl ? { input: inputUrl } : {}), ...(output ? { output } : {}), ...(preview ? { preview } : {}) };
   }
 
   /**
@@ -98,7 +112,7 @@ export class ShotViews {
         if (file.frame > shot.frameCount) return undefined;
         const frame = await this.store.frame(shot.id, file.frame);
         if (frame?.state !== 'completed' || !frame.output) return undefined;
-        return file.kind === 'output' ? frame.output : this.access.keys(shot.project, shot.id).preview(file.frame);
+        return file.kind === 'output' ? frame.output : this.access.keys(shot.project, shot.id).preview(file.frame, frame.fileName);
       }
     }
   }

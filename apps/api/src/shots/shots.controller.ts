@@ -4,21 +4,37 @@ import { ApiBody, ApiConsumes, ApiHeader, ApiOperation, ApiParam, ApiQuery, ApiR
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ZodValidationPipe } from 'nestjs-zod';
 import type { Config } from '@celfarm/config';
-import { SHOT_STATES, idempotencyKeySchema, listQuerySchema, type ListQuery, type ShotList, type ShotView } from '@celfarm/contract';
+import {
+  FRAME_PAGE_LIMIT,
+  FRAME_STATES,
+  SHOT_STATES,
+  frameQuerySchema,
+  idempotencyKeySchema,
+  listQuerySchema,
+  type FramePage,
+  type FrameQuery,
+  type ListQuery,
+  type ShotList,
+  type ShotView,
+} from '@celfarm/contract';
 import { CurrentPrincipal, RequireScope, type Principal } from '../auth/principal.ts';
 import { ErrorDto, badRequest } from '../core/api-error.ts';
 import { LIMITS } from '../core/limits.ts';
 import { CONFIG } from '../core/tokens.ts';
 import { readShotForm } from './inputs.ts';
 import { ShotsService } from './shots.service.ts';
-import { ShotListDto, ShotViewDto, SubmitShotDto, SubmitViewDto } from './shots.dto.ts';
+import { FramePageDto, ShotListDto, ShotViewDto, SubmitShotDto, SubmitViewDto } from './shots.dto.ts';
 
-const SUBMIT_DOC = `Three input styles, all with \`settings\`, \`priority\` and optional \`project\` (the key's own; default) and
-\`failedFrameShare\`:
+const SUBMIT_DOC = `Three input styles, all with \`settings\`, \`priority\` and optional \`project\` (the key's own; default),
+\`failedFrameShare\`, \`name\` and \`externalIds\` (\`{show, sequence, shot}\`, the studio's own ids; searchable with
+\`GET /v1/shots?q=\`). Each frame keeps its file name — the multipart file name, the last segment of its key, or
+\`frames.fileNames[i]\` — and its output is named after it (\`sh010_0001.jpg\` → \`outputs/sh010_0001.png\`); two frames
+whose names differ only in case or extension are refused (400 DUPLICATE_FILE_NAME naming both). Without a \`name\`,
+the shot is named by its shot code, else its frames' common name (\`sh010_0001.png\` → \`sh010\`), else their folder.
 
-* **multipart/form-data** — a \`request\` field (JSON of project/settings/priority/failedFrameShare), files
-  \`reference\`, optional \`background\`, and one \`frames\` file per frame, in order. Every image is decoded;
-  errors name the part (\`frames[2]\` is the third frame, 0-based).
+* **multipart/form-data** — a \`request\` field (JSON of project/settings/priority/failedFrameShare/name/externalIds),
+  files \`reference\`, optional \`background\`, and one \`frames\` file per frame, in order. Every image is decoded;
+  errors name the part and its file (\`frames[2] (sh010_0003.png): …\`; \`frames[2]\` is the third frame, 0-based).
 * **application/json, existing objects** — \`reference: {key}\`, \`background?: {key}\`, \`frames: {keys: [...]}\`
   or \`frames: {prefix}\` (every .png/.jpg/.jpeg/.webp under it, sorted). Keys must lie under the project's prefix.
 * **application/json, uploads** — \`reference: {upload: true}\`, \`frames: {upload: N}\`: answers 201 with
@@ -78,6 +94,14 @@ export class ShotsController {
   @ApiQuery({ name: 'project', required: false, type: String, description: "Only the key's own project (another: 403)" })
   @ApiQuery({ name: 'limit', required: false, type: Number, description: '1–500, default 50' })
   @ApiQuery({ name: 'before', required: false, type: String, description: '`next` of the previous page' })
+  @ApiQuery({
+    name: 'q',
+    required: false,
+    type: String,
+    description:
+      'Only shots whose name, studio ids (show, sequence, shot) or id contain this text, case-insensitive (1–100 characters). ' +
+      'A search looks at up to 5,000 shots per call, newest first: fewer than `limit` shots with a `next` means it stopped there; pass `next` as `before` to search on.',
+  })
   @ApiResponse({ status: 200, type: ShotListDto })
   @ApiResponse({ status: 400, description: 'A bad query parameter; `error.field` names it', type: ErrorDto })
   @ApiResponse({ status: 403, description: "`project` is not the key's project", type: ErrorDto })
@@ -87,12 +111,42 @@ export class ShotsController {
 
   @Get(':id')
   @RequireScope('read')
-  @ApiOperation({ summary: 'A shot with its frames, progress and ETA' })
+  @ApiOperation({
+    summary: 'A shot: state, frame counts, progress, ETA and its active frames',
+    description: 'Its frames, with the URLs of their images, are paged at `GET /v1/shots/{id}/frames`.',
+  })
   @ApiParam({ name: 'id' })
   @ApiResponse({ status: 200, type: ShotViewDto })
-  @ApiResponse({ status: 404, type: ErrorDto })
+  @ApiResponse({ status: 404, description: 'No such shot in this project', type: ErrorDto })
   view(@CurrentPrincipal() p: Principal, @Param('id') id: string): Promise<ShotView> {
     return this.shots.view(id, p.project);
+  }
+
+  @Get(':id/frames')
+  @RequireScope('read')
+  @ApiOperation({
+    summary: "A page of a shot's frames, with the URLs of their images",
+    description:
+      'Frames in frame order: state, stage and sampler step, attempts, worker, seed, error, and `inputUrl`, `outputUrl`, `previewUrl` ' +
+      '(presigned, or paths on this API) for the images that exist. Page on by passing `next` back as `cursor`; `next` is null on the last page.',
+  })
+  @ApiParam({ name: 'id' })
+  @ApiQuery({
+    name: 'state',
+    required: false,
+    isArray: true,
+    enum: FRAME_STATES,
+    style: 'form',
+    explode: false,
+    description: 'Only frames in these states: comma-separated (`failed,cancelled`) or repeated',
+  })
+  @ApiQuery({ name: 'cursor', required: false, type: String, description: '`next` of the previous page' })
+  @ApiQuery({ name: 'limit', required: false, type: Number, description: `1–${FRAME_PAGE_LIMIT.max}, default ${FRAME_PAGE_LIMIT.default}` })
+  @ApiResponse({ status: 200, type: FramePageDto })
+  @ApiResponse({ status: 400, description: 'A bad query parameter; `error.field` names it', type: ErrorDto })
+  @ApiResponse({ status: 404, description: 'No such shot in this project', type: ErrorDto })
+  frames(@CurrentPrincipal() p: Principal, @Param('id') id: string, @Query(new ZodValidationPipe(frameQuerySchema)) query: FrameQuery): Promise<FramePage> {
+    return this.shots.frames(id, p.project, query);
   }
 
   @Post(':id/start')

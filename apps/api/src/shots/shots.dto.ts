@@ -4,11 +4,13 @@
  * re-exported for the shots module's own files.
  */
 import { createZodDto } from 'nestjs-zod';
-import { jsonSubmitSchema, shotListSchema, shotViewSchema, submitViewSchema } from '@celfarm/contract';
+import { framePageSchema, jsonSubmitSchema, shotListSchema, shotViewSchema, submitViewSchema } from '@celfarm/contract';
 import { settingsSchema } from '@celfarm/pipeline/settings';
 
 export {
   formRequestSchema,
+  framePageSchema,
+  frameQuerySchema,
   frameViewSchema,
   idempotencyKeySchema,
   jsonSubmitSchema,
@@ -19,10 +21,11 @@ export {
   submitViewSchema,
   uploadSchema,
 } from '@celfarm/contract';
-export type { FormRequest, FrameView, JsonSubmit, ListQuery, ShotList, ShotSummary, ShotView, SubmitView, Upload } from '@celfarm/contract';
+export type { FormRequest, FramePage, FrameQuery, FrameView, JsonSubmit, ListQuery, ShotList, ShotSummary, ShotView, SubmitView, Upload } from '@celfarm/contract';
 
 /** For the document only: the settings knobs spelled out (the runtime check is resolveSettings). */
 export class SubmitShotDto extends createZodDto(jsonSubmitSchema.extend({ settings: settingsSchema.optional() })) {}
 export class ShotViewDto extends createZodDto(shotViewSchema) {}
 export class SubmitViewDto extends createZodDto(submitViewSchema) {}
 export class ShotListDto extends createZodDto(shotListSchema) {}
+export class FramePageDto extends createZodDto(framePageSchema) {}

@@ -1,7 +1,7 @@
 /**
  * /v1/shots as its controllers call it, one line per operation over the services that do the
  * work: {@link ShotIntake} (the three submit styles), {@link ShotUploads} (uploads and start),
- * {@link ShotViews} (views, lists, image files) and {@link ShotLifecycle} (cancel, retry,
+ * {@link ShotViews} (views, frame pages, lists, image files) and {@link ShotLifecycle} (cancel, retry,
  * delete). `owner` is always the caller's project: another project's shot is as absent as a
  * missing one.
  */
@@ -13,7 +13,7 @@ import { ShotIntake, type SubmitResult } from './shot-intake.ts';
 import { ShotLifecycle } from './shot-lifecycle.ts';
 import { ShotUploads } from './shot-uploads.ts';
 import { ShotViews } from './shot-views.ts';
-import type { ListQuery, ShotList, ShotView } from './shots.dto.ts';
+import type { FramePage, FrameQuery, ListQuery, ShotList, ShotView } from './shots.dto.ts';
 
 export type { SubmitResult } from './shot-intake.ts';
 
@@ -48,6 +48,10 @@ export class ShotsService {
 
   list(query: ListQuery, owner: string): Promise<ShotList> {
     return this.views.list(query, owner);
+  }
+
+  frames(id: string, owner: string, query: FrameQuery): Promise<FramePage> {
+    return this.views.frames(id, owner, query);
   }
 
   openFile(id: string, owner: string, file: ShotFile): Promise<{ body: Readable; contentType: string; name: string }> {

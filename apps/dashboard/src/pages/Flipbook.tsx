@@ -15,7 +15,7 @@ export function Flipbook({
   onBrokenImage,
 }: {
   /** Completed frames with an output URL, in frame order. */
-  frames: FrameView[];
+  frames: readonly FrameView[];
   frameCount: number;
   /** Frame number to show (from the strip). */
   shown: number | undefined;

@@ -1,14 +1,18 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { api, ApiError, TERMINAL, type FrameView, type ShotView } from '../api.ts';
+import { api, ApiError, FRAME_STATES, TERMINAL, type FrameState, type FrameView, type ShotView } from '../api.ts';
 import { ago, dateTime, eta } from '../format.ts';
+import { useShotFrames, type FrameFilter } from '../frames.ts';
 import { useLive } from '../live.tsx';
-import { keepUrls, mergeView } from '../merge.ts';
+import { mergeView } from '../merge.ts';
 import { Link } from '../router.tsx';
 import { Empty, ErrorNote, ProgressBar, StateBadge, useNow } from '../ui.tsx';
 import { Flipbook } from './Flipbook.tsx';
 
-/** Milliseconds between refetches of a shot's view: 0.3 s for a short shot, up to 10 s. */
-const refetchGap = (frames: number): number => Math.min(10_000, Math.max(300, frames * 5));
+/** Milliseconds between refetches of a shot's view (counts and active frames, no frame list): 0.3–2 s. */
+const refetchGap = (frames: number): number => Math.min(2000, Math.max(300, frames));
+
+/** The strip's filter, as a producer says it. */
+const STATE_LABELS: Readonly<Record<FrameState, string>> = { waiting: 'Waiting', active: 'Rendering', completed: 'Completed', failed: 'Failed', cancelled: 'Cancelled' };
 
 /**
  * One shot: header with progress and actions, the flipbook over its colorized frames, and the
@@ -23,13 +27,14 @@ export function ShotPage({ id }: { id: string }) {
   const now = useNow(5000);
   const viewRef = useRef<ShotView | null>(null);
   viewRef.current = view;
+  // Its frames come in pages, with the URLs of their images (see frames.ts).
+  const frames = useShotFrames(id);
 
   // One request at a time; asks made meanwhile fold into one more afterwards.
-  const fetching = useRef<{ running: boolean; again: boolean; fresh: boolean }>({ running: false, again: false, fresh: false });
+  const fetching = useRef<{ running: boolean; again: boolean }>({ running: false, again: false });
   const refetch = useCallback(
-    async (opts: { freshUrls?: boolean } = {}) => {
+    async () => {
       const f = fetching.current;
-      f.fresh ||= !!opts.freshUrls;
       if (f.running) {
         f.again = true;
         return;
@@ -38,17 +43,13 @@ export function ShotPage({ id }: { id: string }) {
       try {
         do {
           f.again = false;
-          const fresh = f.fresh;
-          f.fresh = false;
           try {
-            const next = await api.shot(id);
-            setView((prev) => (fresh ? next : keepUrls(prev, next)));
+            setView(await api.shot(id));
             setError(null);
           } catch (e) {
             setError(e);
           }
-          // Steps come by the snapshot; refetches (for new colour URLs) are spaced out, more so
-          // for long shots, whose views are heavy to build (two presigned URLs per frame).
+          // Steps and counts come by the snapshot; refetches (outcome, retryable count) are spaced out.
           if (f.again) await new Promise((r) => setTimeout(r, refetchGap(viewRef.current?.frameCount ?? 0)));
         } while (f.again);
       } finally {
@@ -69,21 +70,26 @@ export function ShotPage({ id }: { id: string }) {
   const renewUrls = () => {
     if (Date.now() - lastFresh.current < 30_000) return;
     lastFresh.current = Date.now();
-    void refetch({ freshUrls: true });
+    frames.reload({ freshUrls: true });
   };
 
   useLive({
     shots: (snapshot) => {
       const current = viewRef.current;
       if (!current) return;
-      const { view: merged, stale } = mergeView(current, snapshot.shots.find((s) => s.id === id));
+      const live = snapshot.shots.find((s) => s.id === id);
+      const { view: merged, stale } = mergeView(current, live);
       if (merged !== current) setView(merged);
       if (stale) void refetch();
+      frames.live(live);
     },
     farm: (event) => {
       if (event.shotId === id) void refetch();
     },
-    reconnected: () => void refetch(),
+    reconnected: () => {
+      void refetch();
+      frames.reload();
+    },
   });
 
   if (error && !view) {
@@ -127,15 +133,14 @@ export function ShotPage({ id }: { id: string }) {
     : permanent > 0 && retryable === 0
       ? `${permanent === 1 ? 'The failed frame' : `All ${permanent} failed frames`} failed on bad input that a retry cannot fix: correct it and submit the shot again`
       : 'Only a finished shot with failed frames can be retried';
-  const colour = view.frames.filter((f) => f.state === 'completed' && f.outputUrl);
 
   const act = async (what: 'cancel' | 'retry') => {
     if (what === 'cancel' && !window.confirm(`Cancel shot ${view.id}? Frames not yet rendered will not be rendered.`)) return;
     setBusy(what);
     setActionError(null);
     try {
-      const next = what === 'cancel' ? await api.cancel(view.id) : await api.retry(view.id);
-      setView((prev) => keepUrls(prev, next));
+      setView(what === 'cancel' ? await api.cancel(view.id) : await api.retry(view.id));
+      frames.reload();
     } catch (e) {
       setActionError(e);
     } finally {
@@ -153,7 +158,7 @@ export function ShotPage({ id }: { id: string }) {
       </p>
       <header className="shot-head">
         <div className="shot-title">
-          <h1 className="mono">{view.id}</h1>
+          <h1 className={view.name === view.id ? 'mono' : undefined}>{view.name}</h1>
           <StateBadge state={view.state} />
         </div>
         <div className="shot-actions">
@@ -191,6 +196,30 @@ export function ShotPage({ id }: { id: string }) {
           </p>
         </div>
         <dl className="meta">
+          {view.name !== view.id && (
+            <div>
+              <dt>Shot id</dt>
+              <dd className="mono">{view.id}</dd>
+            </div>
+          )}
+          {view.externalIds?.show && (
+            <div>
+              <dt>Show</dt>
+              <dd>{view.externalIds.show}</dd>
+            </div>
+          )}
+          {view.externalIds?.sequence && (
+            <div>
+              <dt>Sequence</dt>
+              <dd>{view.externalIds.sequence}</dd>
+            </div>
+          )}
+          {view.externalIds?.shot && (
+            <div>
+              <dt>Shot code</dt>
+              <dd>{view.externalIds.shot}</dd>
+            </div>
+          )}
           <div>
             <dt>Project</dt>
             <dd>{view.project}</dd>
@@ -242,19 +271,51 @@ export function ShotPage({ id }: { id: string }) {
             {view.error.field ? ` (${view.error.field})` : ''}: {view.error.message}
           </p>
         )}
+        {view.warnings.length > 0 && (
+          <div className="note note-info" data-kind="settings-warnings">
+            <strong>Settings adjusted at submit</strong> (rendered {view.settings.width}×{view.settings.height}):
+            <ul>
+              {view.warnings.map((w, i) => (
+                <li key={i}>
+                  <code>{w.field}</code>: {w.message}
+                </li>
+              ))}
+            </ul>
+          </div>
+        )}
         {view.awaitingUploads && <p className="note note-info">Waiting for its inputs to be uploaded, then for <code>POST /v1/shots/{view.id}/start</code>.</p>}
         <ErrorNote error={actionError} title="The farm refused:" />
       </header>
 
-      <Flipbook frames={colour} frameCount={view.frameCount} shown={shown} onShown={setShown} onBrokenImage={renewUrls} />
+      <Flipbook frames={frames.colour} frameCount={view.frameCount} shown={shown} onShown={setShown} onBrokenImage={renewUrls} />
 
       <section aria-labelledby="strip-title" className="strip-section">
-        <h2 id="strip-title">Frames</h2>
+        <div className="strip-head">
+          <h2 id="strip-title">Frames</h2>
+          <label className="strip-filter">
+            <span>Show</span>
+            <select value={frames.filter} onChange={(e) => frames.setFilter(e.target.value as FrameFilter)}>
+              <option value="all">All frames ({view.frameCount})</option>
+              {FRAME_STATES.map((s) => (
+                <option key={s} value={s}>
+                  {STATE_LABELS[s]} ({view.counts[s]})
+                </option>
+              ))}
+            </select>
+          </label>
+        </div>
+        <ErrorNote error={frames.error} title="Could not load the frames." />
         <ol className="strip">
-          {view.frames.map((f) => (
+          {frames.strip.map((f) => (
             <FrameCard key={f.frame} frame={f} onShow={() => setShown(f.frame)} onBrokenImage={renewUrls} />
           ))}
         </ol>
+        {frames.strip.length === 0 && frames.filter !== 'all' && <p className="muted">No {STATE_LABELS[frames.filter].toLowerCase()} frames.</p>}
+        {frames.more && (
+          <button type="button" className="button strip-more" onClick={frames.loadMore}>
+            Show more frames
+          </button>
+        )}
       </section>
     </main>
   );
@@ -265,7 +326,12 @@ function FrameCard({ frame: f, onShow, onBrokenImage }: { frame: FrameView; onSh
   return (
     <li className={`frame frame-${f.state}`} data-frame={f.frame} data-state={f.state}>
       <div className="frame-head">
-        <h3>Frame {f.frame}</h3>
+        <h3>
+          Frame {f.frame}{' '}
+          <span className="mono muted frame-file" title={f.fileName}>
+            {f.fileName}
+          </span>
+        </h3>
         <StateBadge state={f.state} />
       </div>
       <div className="thumbs">

@@ -8,8 +8,16 @@ import { Empty, ErrorNote, ProgressBar, StateBadge, useNow } from '../ui.tsx';
 
 const PAGE_SIZE = 25;
 const SHOT_ID = /^s[a-z0-9]{8,}$/;
+/** The list is searched once typing pauses this long. */
+const SEARCH_DELAY_MS = 250;
 
-/** The project's shots, newest first: state tabs, search by id, cursor paging, live progress. */
+/** `MOON · sq020 · sh010`: a shot's studio ids, as one line. */
+const studioIds = (s: ShotSummary): string => [s.externalIds?.show, s.externalIds?.sequence, s.externalIds?.shot].filter(Boolean).join(' · ');
+
+/**
+ * The project's shots, newest first: state tabs, search by name, studio id or id (on the farm:
+ * `GET /v1/shots?q=`), cursor paging, live progress.
+ */
 export function ShotsPage() {
   const { search } = useLocation();
   const stateParam = search.get('state');
@@ -21,6 +29,8 @@ export function ShotsPage() {
   const [error, setError] = useState<unknown>(null);
   const [loading, setLoading] = useState(true);
   const [query, setQuery] = useState('');
+  // What the farm is asked for: the box's text once typing pauses.
+  const [q, setQ] = useState('');
   const [lookup, setLookup] = useState<{ id: string; shot: ShotSummary | null } | null>(null);
   const now = useNow(5000);
   const seq = useRef(0);
@@ -29,7 +39,7 @@ export function ShotsPage() {
   const load = useCallback(async () => {
     const mine = ++seq.current;
     try {
-      const l = await api.shots({ ...(state ? { state } : {}), limit: PAGE_SIZE, ...(before ? { before } : {}) });
+      const l = await api.shots({ ...(state ? { state } : {}), ...(q ? { q } : {}), limit: PAGE_SIZE, ...(before ? { before } : {}) });
       if (mine !== seq.current) return;
       setList(l);
       setError(null);
@@ -38,15 +48,20 @@ export function ShotsPage() {
     } finally {
       if (mine === seq.current) setLoading(false);
     }
-  }, [state, before]);
+  }, [state, before, q]);
 
   useEffect(() => {
     setLoading(true);
     void load();
   }, [load]);
 
-  // Back to the first page when the filter changes.
-  useEffect(() => setCursors([undefined]), [state]);
+  useEffect(() => {
+    const t = window.setTimeout(() => setQ(query.trim()), SEARCH_DELAY_MS);
+    return () => window.clearTimeout(t);
+  }, [query]);
+
+  // Back to the first page when the filter or the search changes.
+  useEffect(() => setCursors([undefined]), [state, q]);
 
   useLive({
     shots: (snapshot) => {
@@ -68,27 +83,24 @@ export function ShotsPage() {
     reconnected: () => void load(),
   });
 
-  // Typing a whole shot id finds it even when it is not on this page.
-  const q = query.trim().toLowerCase();
+  // A whole shot id finds its shot even beyond what a search looks at.
+  const id = q.toLowerCase();
   useEffect(() => {
-    if (!SHOT_ID.test(q) || list?.shots.some((s) => s.id === q)) {
+    if (!SHOT_ID.test(id) || list?.shots.some((s) => s.id === id)) {
       setLookup(null);
       return;
     }
     let stale = false;
-    const t = window.setTimeout(() => {
-      api.shot(q).then(
-        (shot) => !stale && setLookup({ id: q, shot }),
-        (e: unknown) => !stale && setLookup(e instanceof ApiError && e.status === 404 ? { id: q, shot: null } : null),
-      );
-    }, 250);
+    api.shot(id).then(
+      (shot) => !stale && setLookup({ id, shot }),
+      (e: unknown) => !stale && setLookup(e instanceof ApiError && e.status === 404 ? { id, shot: null } : null),
+    );
     return () => {
       stale = true;
-      window.clearTimeout(t);
     };
-  }, [q, list]);
+  }, [id, list]);
 
-  const rows = lookup?.shot ? [lookup.shot] : (list?.shots ?? []).filter((s) => !q || s.id.includes(q));
+  const rows = lookup?.shot ? [lookup.shot] : (list?.shots ?? []);
 
   const setState = (s: ShotState | undefined) => navigate(s ? `/shots?state=${s}` : '/shots');
   const submitSearch = (e: FormEvent) => {
@@ -102,8 +114,16 @@ export function ShotsPage() {
       <header className="page-head">
         <h1>Shots</h1>
         <form className="search" role="search" onSubmit={submitSearch}>
-          <label htmlFor="shot-search">Find a shot by id</label>
-          <input id="shot-search" type="search" placeholder="s…" value={query} onChange={(e) => setQuery(e.target.value)} spellCheck={false} autoComplete="off" />
+          <label htmlFor="shot-search">Find a shot</label>
+          <input
+            id="shot-search"
+            type="search"
+            placeholder="name, show, sequence, shot or id"
+            value={query}
+            onChange={(e) => setQuery(e.target.value)}
+            spellCheck={false}
+            autoComplete="off"
+          />
         </form>
       </header>
 
@@ -119,7 +139,8 @@ export function ShotsPage() {
       {lookup && !lookup.shot && <p className="note note-info">No shot {lookup.id} in this project.</p>}
 
       {!loading && rows.length === 0 && !error ? (
-        <Empty title={q ? `No shot on this page matches “${query.trim()}”.` : state ? `No ${state} shots.` : 'No shots yet.'}>
+        <Empty title={q ? `No ${state ? `${state} ` : ''}shot matches “${q}”${list?.next ? ' among the newest' : ''}.` : state ? `No ${state} shots.` : 'No shots yet.'}>
+          {q && list?.next && <p>The search stops after the newest few thousand shots: “Older →” searches on.</p>}
           {!q && !state && (
             <p>
               Submit one with the CLI or <code>POST /v1/shots</code> (see the <a href="/docs">API docs</a>); it shows up here as it renders.
@@ -129,7 +150,10 @@ export function ShotsPage() {
       ) : (
         <div className="table-wrap">
           <table className="table shots-table" aria-busy={loading}>
-            <caption className="sr-only">Shots, newest first{state ? `, ${state} only` : ''}</caption>
+            <caption className="sr-only">
+              Shots, newest first{state ? `, ${state} only` : ''}
+              {q ? `, matching “${q}”` : ''}
+            </caption>
             <thead>
               <tr>
                 <th scope="col">Shot</th>
@@ -145,9 +169,11 @@ export function ShotsPage() {
               {rows.map((s) => (
                 <tr key={s.id} data-shot={s.id}>
                   <td>
-                    <Link to={`/shots/${s.id}`} className="mono">
-                      {s.id}
+                    <Link to={`/shots/${s.id}`} className={s.name === s.id ? 'mono' : undefined}>
+                      {s.name}
                     </Link>
+                    {s.name !== s.id && <div className="mono muted shot-id">{s.id}</div>}
+                    {studioIds(s) && <div className="muted shot-studio-ids">{studioIds(s)}</div>}
                   </td>
                   <td>
                     <StateBadge state={s.state} />

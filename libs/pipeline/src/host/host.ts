@@ -7,6 +7,7 @@ import { Worker } from 'node:worker_threads';
 import type { Progress } from '../colorize.ts';
 import { PipelineError, type PipelineErrorCode } from '../errors.ts';
 import type { Planar } from '../image/tensor.ts';
+import type { ResolvedSettings } from '../settings-schema.ts';
 import type { FrameOutput, HostEvent, HostInit, HostRequest, PrepareOutput, SerializedError } from './protocol.ts';
 
 export type { FrameOutput, PrepareOutput } from './protocol.ts';
@@ -115,12 +116,12 @@ export class PipelineHost {
   }
 
   /**
-   * One request end to end (reference context + frame). Input pixel buffers are transferred to
-   * the inference thread (they become unusable here).
+   * One request end to end (reference context + frame), with settings as resolved by settings.ts.
+   * Input pixel buffers are transferred to the inference thread (they become unusable here).
    */
   async colorize(
     inputs: { sketch: Planar; reference?: Planar; background?: Planar },
-    settings: unknown,
+    settings: ResolvedSettings,
     opts: JobOptions = {},
   ): Promise<FrameOutput> {
     const id = this.nextId++;
@@ -135,7 +136,7 @@ export class PipelineHost {
   /** Builds and serialises a shot's ReferenceContext. */
   async prepare(
     inputs: { reference?: Planar; background?: Planar },
-    settings: unknown,
+    settings: ResolvedSettings,
     opts: JobOptions = {},
   ): Promise<PrepareOutput> {
     const id = this.nextId++;
@@ -144,7 +145,7 @@ export class PipelineHost {
   }
 
   /** Colorizes one frame with a serialised ReferenceContext. */
-  async frame(context: Uint8Array, sketch: Planar, settings: unknown, opts: JobOptions = {}): Promise<FrameOutput> {
+  async frame(context: Uint8Array, sketch: Planar, settings: ResolvedSettings, opts: JobOptions = {}): Promise<FrameOutput> {
     const id = this.nextId++;
     const r = await this.submit({ type: 'frame', id, settings, context, sketch }, transferOf(sketch), opts);
     return r.frame!;

@@ -2,6 +2,7 @@
 import type { Progress, Stage } from '../colorize.ts';
 import type { Box } from '../image/index.ts';
 import type { Planar } from '../image/tensor.ts';
+import type { ResolvedSettings } from '../settings-schema.ts';
 
 export interface HostInit {
   packDir: string;
@@ -15,10 +16,11 @@ export interface HostInit {
   cancel: SharedArrayBuffer;
 }
 
+/** Jobs carry settings resolved before they were sent (settings.ts); the thread takes them as given. */
 export type HostRequest =
-  | { type: 'colorize'; id: number; settings: unknown; sketch: Planar; reference?: Planar; background?: Planar }
-  | { type: 'prepare'; id: number; settings: unknown; reference?: Planar; background?: Planar }
-  | { type: 'frame'; id: number; settings: unknown; context: Uint8Array; sketch: Planar }
+  | { type: 'colorize'; id: number; settings: ResolvedSettings; sketch: Planar; reference?: Planar; background?: Planar }
+  | { type: 'prepare'; id: number; settings: ResolvedSettings; reference?: Planar; background?: Planar }
+  | { type: 'frame'; id: number; settings: ResolvedSettings; context: Uint8Array; sketch: Planar }
   | { type: 'close' };
 
 export interface FrameOutput {
@@ -26,7 +28,6 @@ export interface FrameOutput {
   box: Box;
   sketchMask: Planar | null;
   seed: number;
-  warnings: string[];
   timings: Partial<Record<Stage, number>>;
 }
 

@@ -10,7 +10,6 @@ import { isPipelineError } from '../errors.ts';
 import { OrtRuntime } from '../ort/runtime.ts';
 import { ModelPack } from '../pack/loader.ts';
 import { deserializeReferenceContext, prepareReference, serializeReferenceContext } from '../reference.ts';
-import { resolveSettings } from '../settings.ts';
 import type { FrameOutput, HostEvent, HostInit, HostRequest, SerializedError } from './protocol.ts';
 
 const init = workerData as HostInit;
@@ -57,10 +56,10 @@ async function main() {
     return;
   }
 
-  const frameOut = (r: Awaited<ReturnType<typeof colorizeFrame>>, warnings: string[]): [FrameOutput, ArrayBuffer[]] => {
+  const frameOut = (r: Awaited<ReturnType<typeof colorizeFrame>>): [FrameOutput, ArrayBuffer[]] => {
     const transfer = r.images.map((i) => i.data.buffer as ArrayBuffer);
     if (r.sketchMask) transfer.push(r.sketchMask.data.buffer as ArrayBuffer);
-    return [{ images: r.images, box: r.box, sketchMask: r.sketchMask, seed: r.seed, warnings, timings: r.timings }, transfer];
+    return [{ images: r.images, box: r.box, sketchMask: r.sketchMask, seed: r.seed, timings: r.timings }, transfer];
   };
 
   let queue = Promise.resolve();
@@ -75,10 +74,11 @@ async function main() {
       const onProgress = (progress: Progress) =>
         post({ type: 'progress', id: req.id, progress });
       try {
-        const settings = resolveSettings(req.settings, pack.manifest);
+        // Resolved once, before the job was sent: taken as given here.
+        const { settings } = req;
         if (req.type === 'colorize') {
           const r = await colorize(pack, settings, req, { signal, onProgress });
-          const [frame, transfer] = frameOut(r, settings.warnings);
+          const [frame, transfer] = frameOut(r);
           post({ type: 'result', id: req.id, frame }, transfer);
         } else if (req.type === 'prepare') {
           const t0 = performance.now();
@@ -93,7 +93,7 @@ async function main() {
         } else {
           const ctx = deserializeReferenceContext(req.context, pack.ref);
           const r = await colorizeFrame(pack, settings, ctx, req.sketch, { signal, onProgress });
-          const [frame, transfer] = frameOut(r, settings.warnings);
+          const [frame, transfer] = frameOut(r);
           post({ type: 'result', id: req.id, frame }, transfer);
         }
       } catch (e) {

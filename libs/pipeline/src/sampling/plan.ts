@@ -41,30 +41,18 @@ import {
   getSigmasSgmUniform,
   getSigmasUniform,
 } from './sigmas.ts';
+import { SAMPLER_LABELS, SAMPLERS, SCHEDULERS, type SamplerName, type SchedulerName } from './names.ts';
 
-export const SAMPLERS = [
-  'diffuser_dpm',
-  'dpmpp_2m',
-  'euler',
-  'euler_ancestral',
-  'ddim',
-  'heun',
-  'dpm_2',
-  'dpm_2_ancestral',
-  'lms',
-  'dpmpp_2s_ancestral',
-  'dpmpp_sde',
-  'dpmpp_2m_sde',
-  'dpmpp_2m_sde_heun',
-  'dpmpp_3m_sde',
-  'dpm_fast',
-  'dpm_adaptive',
-  'diffuser_lms',
-] as const;
-export type SamplerName = (typeof SAMPLERS)[number];
-
-export const SCHEDULERS = ['automatic', 'karras', 'exponential', 'uniform', 'polyexponential', 'sgm_uniform'] as const;
-export type SchedulerName = (typeof SCHEDULERS)[number];
+export {
+  SAMPLER_CHOICES,
+  SAMPLER_LABELS,
+  SAMPLERS,
+  SCHEDULERS,
+  type SamplerChoice,
+  type SamplerLabel,
+  type SamplerName,
+  type SchedulerName,
+} from './names.ts';
 
 /** The schedule a plan actually used: a named k-diffusion schedule or diffusers' `leading` spacing. */
 export type ResolvedSchedule = Exclude<SchedulerName, 'automatic'> | 'leading';
@@ -74,35 +62,6 @@ export const DEFAULT_SCHEDULER: SchedulerName = 'automatic';
 export const DEFAULT_STEPS = 20;
 export const MIN_STEPS = 1;
 export const MAX_STEPS = 100;
-
-/** The official app's dropdown labels of our samplers; each label is accepted as an alias. */
-export const SAMPLER_LABELS = {
-  diffuser_dpm: 'diffuser_dpm',
-  dpmpp_2m: 'DPM++ 2M',
-  euler: 'Euler',
-  euler_ancestral: 'Euler a',
-  ddim: 'diffuser_ddim',
-  heun: 'Heun',
-  dpm_2: 'DPM2',
-  dpm_2_ancestral: 'DPM2 a',
-  lms: 'LMS',
-  dpmpp_2s_ancestral: 'DPM++ 2S a',
-  dpmpp_sde: 'DPM++ SDE',
-  dpmpp_2m_sde: 'DPM++ 2M SDE',
-  dpmpp_2m_sde_heun: 'DPM++ 2M SDE Heun',
-  dpmpp_3m_sde: 'DPM++ 3M SDE',
-  dpm_fast: 'DPM fast',
-  dpm_adaptive: 'DPM adaptive',
-  diffuser_lms: 'diffuser_lms',
-} as const satisfies Record<SamplerName, string>;
-export type SamplerLabel = (typeof SAMPLER_LABELS)[SamplerName];
-export type SamplerChoice = SamplerName | SamplerLabel;
-
-/** Every accepted `sampler` value: our ids, then the app's labels that differ from them. */
-export const SAMPLER_CHOICES: readonly SamplerChoice[] = [
-  ...SAMPLERS,
-  ...SAMPLERS.map((id) => SAMPLER_LABELS[id]).filter((label) => !(SAMPLERS as readonly string[]).includes(label)),
-];
 
 /** Our sampler id for an id or an app label (exact spelling), or undefined. */
 export function resolveSampler(name: string): SamplerName | undefined {

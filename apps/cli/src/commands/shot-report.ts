@@ -1,0 +1,84 @@
+/**
+ * What the shot commands print about shots: the header and frame table of `status`, the summary
+ * once followed shots finish, and downloads. Frames come from the API's frame pages, read when a
+ * command needs them (never on every poll).
+ */
+import type { CelfarmApi, FrameView, ShotView } from '../api.ts';
+import type { CliContext } from '../context.ts';
+import { downloadOutputs, progressLine, type FollowOptions } from '../follow.ts';
+import { duration, errorText, json, table } from '../format.ts';
+
+export function shotHeader(v: ShotView): string {
+  const counts = Object.entries(v.counts)
+    .filter(([, n]) => n > 0)
+    .map(([s, n]) => `${n} ${s}`)
+    .join(', ');
+  const lines = [
+    `shot      ${v.id} (${v.project})`,
+    `state     ${v.state}${v.round ? ` (retry round ${v.round})` : ''}${v.awaitingUploads ? ', awaiting uploads' : ''}`,
+    `frames    ${v.frameCount}${counts ? `: ${counts}` : ''}`,
+    `progress  ${Math.round(v.progress * 100)}%, ETA ${duration(v.etaSeconds)}`,
+    `settings  ${JSON.stringify(v.settings)} seed ${v.seed}, priority ${v.priority}`,
+    `created   ${v.createdAt}, updated ${v.updatedAt}`,
+  ];
+  if (v.error) lines.push(`error     ${errorText(v.error)}`);
+  return `${lines.join('\n')}\n`;
+}
+
+export function frameTable(frames: readonly FrameView[]): string {
+  return table(
+    ['frame', 'state', 'stage', 'step', 'attempts', 'worker', 'seed', 'output / error'],
+    frames.map((f) => [
+      f.frame,
+      f.state,
+      f.stage,
+      f.step !== undefined && f.steps ? `${f.step}/${f.steps}` : undefined,
+      f.attempts,
+      f.worker,
+      f.seed,
+      f.error ? errorText(f.error) : f.output,
+    ]),
+  );
+}
+
+/** The follow loop's options from a command's `--poll`, `--timeout` and `--quiet`. */
+export function followOptions(ctx: CliContext, opts: { poll?: number; timeout?: number; quiet?: boolean }): FollowOptions {
+  return {
+    pollMs: (opts.poll ?? 0.5) * 1000,
+    ...(opts.timeout !== undefined ? { timeoutMs: opts.timeout * 1000 } : {}),
+    quiet: opts.quiet === true,
+    log: ctx.io.err,
+  };
+}
+
+/**
+ * Reports shots that finished following: with `asJson` each view and its frames on stdout; on
+ * stderr the shot's and its failed frames' errors. Exit 1 unless every shot completed. Returns
+ * the frames it read per shot: all of them when `allFrames` (or `asJson`), else the failed ones.
+ */
+export async function reportFinished(ctx: CliContext, api: CelfarmApi, views: ShotView[], asJson: boolean, allFrames: boolean): Promise<FrameView[][]> {
+  const frames = await Promise.all(
+    views.map((v) => (asJson || allFrames ? api.frames(v.id) : v.counts.failed > 0 ? api.frames(v.id, ['failed']) : Promise.resolve([]))),
+  );
+  if (asJson) {
+    const shown = views.map((v, i) => ({ ...v, frames: frames[i] }));
+    ctx.io.out(json(shown.length === 1 ? shown[0] : shown));
+  }
+  for (const [i, v] of views.entries()) {
+    // Without a TTY the follow loop has already printed this line.
+    if (process.stderr.isTTY) ctx.io.err(`${progressLine(v)}\n`);
+    if (v.error) ctx.io.err(`  error ${errorText(v.error)}\n`);
+    for (const f of frames[i]!) if (f.error) ctx.io.err(`  frame ${f.frame}: ${errorText(f.error)}\n`);
+  }
+  if (views.some((v) => v.state !== 'completed')) ctx.fail();
+  return frames;
+}
+
+/** Downloads the outputs among a shot's `frames` to `out`, saying what it wrote; false when a frame has none. */
+export async function downloadShot(ctx: CliContext, api: CelfarmApi, v: ShotView, frames: readonly FrameView[], out: string): Promise<boolean> {
+  const { files, missing } = await downloadOutputs(api, frames, out);
+  for (const f of files) ctx.io.out(`${f}\n`);
+  ctx.io.err(`wrote ${files.length} output${files.length === 1 ? '' : 's'} of shot ${v.id} to ${out}\n`);
+  if (missing.length) ctx.io.err(`no output for ${missing.length} frame${missing.length === 1 ? '' : 's'}: ${missing.join(', ')}\n`);
+  return missing.length === 0;
+}
