@@ -11,6 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { frameSeed } from '@celfarm/jobs';
 import { sketchFrame } from '@celfarm/model-kit/samples';
 import { encodePng, type ResolvedSettings } from '@celfarm/pipeline';
+import { until } from '@celfarm/services';
 import { shotKeys } from '@celfarm/storage';
 import { decodePng, sketchPngs, stageShot, startTestFarm, submitShot, waitForShot, type TestFarm } from './fixtures.ts';
 
@@ -83,7 +84,9 @@ describe('settings taken as given after submit', () => {
       const done = await waitForShot(f.store, shot.id, ['completed', 'failed']);
       assert.equal(done.state, 'completed', JSON.stringify(done.error));
       const keys = shotKeys(f.objectPrefix, shot.project, shot.id);
-      const manifest = JSON.parse(new TextDecoder().decode((await f.objects.get(keys.manifest))!)) as { settings: ResolvedSettings; warnings: unknown[] };
+      // finalize writes the shot's state first, then shot.json.
+      const written = await until('shot.json', () => f.objects.get(keys.manifest), { timeoutMs: 20_000 });
+      const manifest = JSON.parse(new TextDecoder().decode(written)) as { settings: ResolvedSettings; warnings: unknown[] };
       assert.deepEqual(manifest.settings, JSON.parse(JSON.stringify(done.settings)));
       assert.deepEqual([manifest.settings.width, manifest.settings.height, manifest.settings.sizeFrom], [128, 128, 'request']);
       assert.deepEqual(manifest.warnings, [{ code: 'SIZE_FITTED', field: 'settings.width', message: 'width 100 is not a multiple of 64; rendering 128' }]);
