@@ -157,7 +157,8 @@ describe('celfarm-convert: tiny v2 checkpoint → pack', { timeout: 900_000 }, (
     for (const mode of ['vanilla', 'style', 'background', 'full']) {
       const r = colorize(mode, `${mode}.png`);
       assert.equal(r.status, 0, `${mode}: ${r.stderr}`);
-      assert.match(r.stdout, new RegExp(`${mode}\\.png \\(128×128, seed 5\\)`));
+      // The output takes the sketch's size (160×128) fitted to the pack's multiple of 64.
+      assert.match(r.stdout, new RegExp(`${mode}\\.png \\(192×128, seed 5\\)`));
       digests.set(mode, await sha256(join(dir, `${mode}.png`)));
     }
     assert.equal(new Set(digests.values()).size, 4, 'each mode gives its own picture');
