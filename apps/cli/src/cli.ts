@@ -2,15 +2,16 @@
  * `celfarm`: submit shots to a celfarm farm, follow them, download their outputs, and manage API
  * keys and webhooks.
  *
- *   celfarm submit shots/sc010 --reference ref.png --mode full --steps 20 --wait --out out/sc010
- *   celfarm status <shot> [--json]      celfarm list [--state running]     celfarm wait <shot>
+ *   celfarm submit shots/sc010 --reference ref.png --show ABC --mode full --wait --out out/sc010
+ *   celfarm status <shot> [--json]      celfarm list [-q sc010]            celfarm wait <shot>
  *   celfarm download <shot> --out DIR   celfarm cancel <shot>              celfarm retry <shot>
  *   celfarm keys create --name ci --scopes submit,read                     celfarm keys list|revoke
  *   celfarm webhooks create --url https://… --events shot.completed,shot.failed
  *
  * Global: `--api <url>` (CELFARM_API, default http://127.0.0.1:8080), `--key <token>` (CELFARM_KEY).
- * Exit status: 0 success; 2 bad input (a 4xx answer, a bad flag or file); 1 anything else,
- * including a shot that ended failed or cancelled.
+ * Exit status (`EXIT` in context.ts): 0 success; 2 bad input (a 4xx answer, a bad flag or file);
+ * 1 anything else, including a shot that ended failed or cancelled; 3 `submit --strict` whose shot
+ * came back with settings warnings.
  *
  * This module assembles the program; each noun's commands live in commands/.
  */
@@ -22,7 +23,7 @@ import { addShotCommands } from './commands/shots.ts';
 import { addSubmitCommand } from './commands/submit.ts';
 import { addWebhookCommands } from './commands/webhooks.ts';
 import { DEFAULT_API, readConfig, type CliConfig } from './config.ts';
-import { createContext, defaultIo, type CliIo } from './context.ts';
+import { createContext, defaultIo, EXIT, type CliIo } from './context.ts';
 import { CommandError } from './follow.ts';
 import { errorText } from './format.ts';
 
@@ -34,6 +35,11 @@ export function buildProgram(cfg: CliConfig, io: CliIo = defaultIo): { program: 
     .addOption(new Option('--api <url>', `API base URL (env CELFARM_API, default ${DEFAULT_API})`))
     .addOption(new Option('--key <token>', 'API key, sent as a bearer token (env CELFARM_KEY)'))
     .showHelpAfterError('(add --help for usage)')
+    .addHelpText(
+      'after',
+      `\nExit status: ${EXIT.OK} success; ${EXIT.FAILED} a failure (a shot failed or was cancelled, a 5xx, an unreachable API, a timeout);\n` +
+        `${EXIT.BAD_INPUT} bad input (a 4xx answer, a bad flag, knob or file); ${EXIT.WARNINGS} submit --strict: the settings came back with warnings.\n`,
+    )
     // Set before the subcommands are added: they copy these settings when created.
     .exitOverride()
     .configureOutput({ writeOut: io.out, writeErr: io.err });
@@ -55,20 +61,20 @@ export async function main(argv = process.argv, cfg: CliConfig = readConfig(), i
   } catch (e) {
     if (e instanceof ApiError) {
       io.err(`error ${errorText(e)}\n`);
-      return e.status >= 400 && e.status < 500 ? 2 : 1;
+      return e.status >= 400 && e.status < 500 ? EXIT.BAD_INPUT : EXIT.FAILED;
     }
     if (e instanceof InputError) {
       io.err(`error ${errorText(e)}\n`);
-      return 2;
+      return EXIT.BAD_INPUT;
     }
     if (e instanceof CommandError) {
       io.err(`error ${errorText(e)}\n`);
-      return 1;
+      return EXIT.FAILED;
     }
     const ce = e as { code?: string; exitCode?: number };
     // Commander has printed its message; help and version exit 0, usage errors 2.
-    if (typeof ce.code === 'string' && ce.code.startsWith('commander.')) return ce.exitCode === 0 ? 0 : 2;
+    if (typeof ce.code === 'string' && ce.code.startsWith('commander.')) return ce.exitCode === 0 ? EXIT.OK : EXIT.BAD_INPUT;
     io.err(`error: ${(e as Error).message}\n`);
-    return 1;
+    return EXIT.FAILED;
   }
 }

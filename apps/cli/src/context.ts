@@ -16,14 +16,26 @@ export const defaultIo: CliIo = {
   err: (t) => void process.stderr.write(t),
 };
 
+/**
+ * The exit statuses of `celfarm`: 0 success; 1 a failure that is not bad input (a shot that failed
+ * or was cancelled, a 5xx, an unreachable API, a wait timeout); 2 bad input (a 4xx answer, a bad
+ * flag, knob or file; nothing was created); 3 `submit --strict` created a shot whose settings the
+ * farm adjusted or found unused (its warnings are printed; the shot renders unless cancelled).
+ */
+export const EXIT = { OK: 0, FAILED: 1, BAD_INPUT: 2, WARNINGS: 3 } as const;
+export type ExitStatus = (typeof EXIT)[keyof typeof EXIT];
+
 /** Handed to each command module by `buildProgram`. */
 export interface CliContext {
   readonly io: CliIo;
   readonly cfg: CliConfig;
   /** The client for this command's `--api` and `--key` (or the environment's). */
   api(cmd: Command): CelfarmApi;
-  /** The command ran, but what it reports is a failure (a shot failed, a ping not delivered): exit 1. */
-  fail(): void;
+  /**
+   * The command ran, but what it reports is a failure (a shot failed, a ping not delivered): exit 1,
+   * or the status given (the highest one given wins).
+   */
+  fail(status?: ExitStatus): void;
 }
 
 export function createContext(cfg: CliConfig, io: CliIo): CliContext & { exitCode(): number } {
@@ -44,8 +56,8 @@ export function createContext(cfg: CliConfig, io: CliIo): CliContext & { exitCod
           io.err(`${status === 429 ? 'rate limited' : 'API unavailable'} (${status}); retrying in ${(waitMs / 1000).toFixed(1)} s\n`),
       });
     },
-    fail() {
-      exitCode = 1;
+    fail(status = EXIT.FAILED) {
+      exitCode = Math.max(exitCode, status);
     },
     exitCode: () => exitCode,
   };

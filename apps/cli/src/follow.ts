@@ -122,19 +122,26 @@ export async function followShots(api: CelfarmApi, ids: string[], opts: FollowOp
   return ids.map((id) => views.get(id)!);
 }
 
-export const outputName = (frame: number): string => `${String(frame).padStart(5, '0')}.png`;
+/**
+ * The file a frame's output is written to: the last segment of its key, named after the input
+ * frame (`sh010_0001.jpg` → `sh010_0001.png`), else the frame number (`00001.png`).
+ */
+export function outputName(f: Pick<FrameView, 'frame' | 'output'>): string {
+  const last = f.output?.slice(f.output.lastIndexOf('/') + 1);
+  return last && last !== '.' && last !== '..' ? last : `${String(f.frame).padStart(5, '0')}.png`;
+}
 
 export interface DownloadResult {
   files: string[];
-  /** Frames without an output (not completed): `#3 failed`, … */
+  /** Frames without an output (not completed): `#3 sh010_0003.png failed`, … */
   missing: string[];
 }
 
-/** Writes the output of every completed one of `frames` to `outDir/00001.png`, … (four at a time). */
+/** Writes the output of every completed one of `frames` to `outDir`, named by {@link outputName} (four at a time). */
 export async function downloadOutputs(api: CelfarmApi, frames: readonly FrameView[], outDir: string): Promise<DownloadResult> {
   await mkdir(outDir, { recursive: true });
   const ready = frames.filter((f) => f.state === 'completed' && f.outputUrl);
-  const missing = frames.filter((f) => !(f.state === 'completed' && f.outputUrl)).map((f) => `#${f.frame} ${f.state}`);
+  const missing = frames.filter((f) => !(f.state === 'completed' && f.outputUrl)).map((f) => `#${f.frame} ${f.fileName} ${f.state}`);
   const files: string[] = new Array<string>(ready.length);
   let next = 0;
   const worker = async () => {
@@ -142,7 +149,7 @@ export async function downloadOutputs(api: CelfarmApi, frames: readonly FrameVie
       const i = next++;
       const f = ready[i]!;
       const bytes = await api.download(f.outputUrl!);
-      const path = join(outDir, outputName(f.frame));
+      const path = join(outDir, outputName(f));
       await writeFile(path, bytes);
       files[i] = path;
     }

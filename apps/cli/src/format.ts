@@ -1,4 +1,7 @@
-/** Plain-text output: aligned tables, short durations, JSON and API errors on one line. */
+/** Plain-text output: aligned tables, short durations, JSON, API errors and settings warnings on one line. */
+import type { SettingsWarning, ShotSummary } from '@celfarm/contract';
+
+type ExternalIds = ShotSummary['externalIds'];
 
 /** Left-aligned columns separated by two spaces; cells are stringified, undefined/null shown as `-`. */
 export function table(header: string[], rows: unknown[][]): string {
@@ -41,3 +44,21 @@ export const json = (v: unknown): string => `${JSON.stringify(v, null, 2)}\n`;
 
 /** `[CODE] (field): message`: an API or input error on one line. */
 export const errorText = (e: { code: string; field?: string; message: string }): string => `[${e.code}]${e.field ? ` (${e.field})` : ''}: ${e.message}`;
+
+/** `(settings.width): width 130 is not a multiple of 64; rendering 128`: a settings warning on one line. */
+export const warningText = (w: SettingsWarning): string => `(${w.field}): ${w.message}`;
+
+/** `ABC · sq01 · sh010`: the studio ids given, show first; empty when none. */
+export const studioIds = (ids: ExternalIds): string => [ids?.show, ids?.sequence, ids?.shot].filter(Boolean).join(' · ');
+
+/** `"Opening pan" (ABC · sq01)`: a shot's name, quoted, and its studio ids when it has any. */
+export function shotTitle(s: { name: string; externalIds?: ExternalIds }): string {
+  const ids = studioIds(s.externalIds);
+  return `${JSON.stringify(s.name)}${ids ? ` (${ids})` : ''}`;
+}
+
+/** A command-line argument as a POSIX shell reads it back (`sh010` as is, `Opening pan` → `'Opening pan'`). */
+export const shellArg = (v: string): string => (/^[\w.,:=@%+/-]+$/.test(v) ? v : `'${v.replace(/'/g, `'\\''`)}'`);
+
+/** At most `max` characters: longer text ends in `…`. */
+export const clip = (text: string, max: number): string => (text.length > max ? `${text.slice(0, max - 1)}…` : text);

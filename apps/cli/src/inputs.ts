@@ -5,6 +5,7 @@
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
+import { formRequestSchema, type FormRequest } from '@celfarm/contract';
 import { sha256Hex } from '@celfarm/pipeline/hash';
 import { InputError } from './api.ts';
 
@@ -56,19 +57,46 @@ export interface ShotInputs {
   settings: Record<string, unknown>;
   priority?: number;
   failedFrameShare?: number;
+  /** What the studio calls the shot; omitted, the API derives one (see `formRequestSchema`). */
+  name?: string;
+  /** The studio's show, sequence and shot codes. */
+  externalIds?: FormRequest['externalIds'];
   reference: { path: string; bytes: Uint8Array };
   background?: { path: string; bytes: Uint8Array };
   frames: { path: string; bytes: Uint8Array }[];
 }
 
+/** The `request` field of a multipart submit, as sent: only what was given (the API fills in its defaults). */
+export type RequestField = Pick<FormRequest, 'settings'> & Partial<Omit<FormRequest, 'settings'>>;
+
 /** The `request` JSON field of a multipart submit. */
-export function requestField(inputs: ShotInputs): Record<string, unknown> {
+export function requestField(inputs: ShotInputs): RequestField {
   return {
     ...(inputs.project !== undefined ? { project: inputs.project } : {}),
     settings: inputs.settings,
     ...(inputs.priority !== undefined ? { priority: inputs.priority } : {}),
     ...(inputs.failedFrameShare !== undefined ? { failedFrameShare: inputs.failedFrameShare } : {}),
+    ...(inputs.name !== undefined ? { name: inputs.name } : {}),
+    ...(inputs.externalIds !== undefined ? { externalIds: inputs.externalIds } : {}),
   };
+}
+
+/**
+ * Checks a request field with the contract's own schema before anything is uploaded, so a bad
+ * value is refused as the API would refuse it, but naming the flag it came from: `flags` maps
+ * request paths (`name`, `externalIds.show`) to flags (`--name`, `--show`). Settings are checked
+ * separately, knob by knob (knobs.ts).
+ */
+export function checkRequest(request: RequestField, flags: Record<string, string>): void {
+  const parsed = formRequestSchema.safeParse(request);
+  if (parsed.success) return;
+  const issue = parsed.error.issues[0]!;
+  const path = issue.path.map(String).join('.');
+  let value: unknown = request;
+  for (const k of issue.path) value = (value as Record<PropertyKey, unknown> | undefined)?.[k];
+  const flag = flags[path];
+  const message = `${value === undefined ? '' : `${JSON.stringify(value)}: `}${issue.message}`;
+  throw new InputError('INVALID_REQUEST', flag ? `${message} (request.${path})` : message, flag ?? `request.${path}`);
 }
 
 /** multipart/form-data for POST /v1/shots: `request`, `reference`, optional `background`, `frames` in order. */
@@ -98,16 +126,18 @@ export function canonicalJson(value: unknown): string {
 
 /**
  * The default Idempotency-Key: `cli-` + a sha256 over the request field (project, settings,
- * priority, failedFrameShare) and the content hashes of the reference, background and frames in
- * order. File names do not count; their bytes do.
+ * priority, failedFrameShare, name, studio ids), the content hashes of the reference and
+ * background, and each frame's file name and content hash, in order. Frame names count because
+ * the outputs are named after them; the reference's and background's names do not.
  */
 export function defaultIdempotencyKey(inputs: ShotInputs): string {
   const doc = {
-    v: 1,
+    // 2: the name, the studio ids and the frames' file names joined the hash.
+    v: 2,
     request: requestField(inputs),
     reference: sha256Hex(inputs.reference.bytes),
     background: inputs.background ? sha256Hex(inputs.background.bytes) : null,
-    frames: inputs.frames.map((f) => sha256Hex(f.bytes)),
+    frames: inputs.frames.map((f) => [basename(f.path), sha256Hex(f.bytes)]),
   };
   return `cli-${sha256Hex(canonicalJson(doc)).slice(0, 48)}`;
 }

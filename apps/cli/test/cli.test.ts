@@ -17,6 +17,7 @@ import { createApiKey, ROOT, startFarm, type Farm } from '../../../test/harness.
 import type { FrameView, ShotView } from '../src/api.ts';
 import { main } from '../src/cli.ts';
 import { readConfig } from '../src/config.ts';
+import { defaultIdempotencyKey, type ShotInputs } from '../src/inputs.ts';
 
 const BIN = join(ROOT, 'apps/cli/bin/celfarm.mjs');
 const SIZE = 128;
@@ -78,6 +79,10 @@ describe('celfarm CLI against a farm', () => {
     await writeFile(join(dir, 'sc010', 'f10.png'), await encodePng(sketchFrame(SIZE, SIZE, 1, 2).image));
     await writeFile(join(dir, 'sc010', 'notes.txt'), 'not a frame');
     await writeFile(join(dir, 'sc010', 'ref.png'), await encodePng(halfImage(SIZE, SIZE, COLOURS.red, COLOURS.grey)));
+    // A studio's render folder: frames named after the shot, the reference kept elsewhere.
+    await mkdir(join(dir, 'renders', 'take2'), { recursive: true });
+    await writeFile(join(dir, 'renders', 'take2', 'sh010_0001.png'), await encodePng(sketchFrame(SIZE, SIZE, 0, 2).image));
+    await writeFile(join(dir, 'renders', 'take2', 'sh010_0002.png'), await encodePng(sketchFrame(SIZE, SIZE, 1, 2).image));
     await mkdir(join(dir, 'broken'));
     await writeFile(join(dir, 'broken', '00001.png'), await encodePng(sketchFrame(SIZE, SIZE, 0, 2).image));
     await writeFile(join(dir, 'broken', '00002.png'), Buffer.from('\x89PNG\r\n\x1a\nnot really a png'));
@@ -97,11 +102,13 @@ describe('celfarm CLI against a farm', () => {
     const lines = r.stdout.trim().split('\n');
     shotId = lines[0]!;
     assert.match(shotId, /^[a-z0-9]+$/);
-    assert.deepEqual(lines.slice(1), [join(out, '00001.png'), join(out, '00002.png')]);
-    assert.match(r.stderr, new RegExp(`submitted shot ${shotId}: 2 frames`));
+    // Outputs are named after the input frames, in frame order; the shot after its folder.
+    assert.deepEqual(lines.slice(1), [join(out, 'f2.png'), join(out, 'f10.png')]);
+    assert.match(r.stderr, new RegExp(`^submitted shot ${shotId} "sc010": 2 frames, project demo, seed 3$`, 'm'));
+    assert.doesNotMatch(r.stderr, /^warning/m, 'nothing adjusted at the frames\' own size');
     assert.match(r.stderr, /completed: 2\/2 frames/);
-    assert.deepEqual((await readdir(out)).sort(), ['00001.png', '00002.png']);
-    for (const f of ['00001.png', '00002.png']) assert.deepEqual(pngSize(await readFile(join(out, f))), [SIZE, SIZE]);
+    assert.deepEqual((await readdir(out)).sort(), ['f10.png', 'f2.png']);
+    for (const f of ['f2.png', 'f10.png']) assert.deepEqual(pngSize(await readFile(join(out, f))), [SIZE, SIZE]);
   });
 
   it('status --json parses; status prints a frame table; list and wait find the shot', async () => {
@@ -114,17 +121,21 @@ describe('celfarm CLI against a farm', () => {
     assert.deepEqual(view.frames.map((f) => [f.frame, f.state, f.seed]), [[1, 'completed', 3], [2, 'completed', 4]]);
     assert.equal(view.settings.mode, 'full');
     assert.match(view.frames[0]!.input, /00001\.png$/);
+    assert.deepEqual(view.frames.map((f) => f.fileName), ['f2.png', 'f10.png']);
+    assert.equal(view.name, 'sc010');
 
     const table = await celfarm(['status', shotId], env);
     assert.equal(table.code, 0, table.stderr);
-    assert.match(table.stdout, /^frame\s+state\s+stage\s+step/m);
-    assert.match(table.stdout, /^2\s+completed\s/m);
+    assert.match(table.stdout, /^name\s+sc010$/m);
+    assert.match(table.stdout, /^size\s+128×128, as requested \(--width\/--height\)$/m);
+    assert.match(table.stdout, /^frame\s+file\s+state\s+stage\s+step/m);
+    assert.match(table.stdout, /^2\s+f10\.png\s+completed\s/m);
 
     const list = await celfarm(['list', '--state', 'completed', '--json'], env);
     assert.equal(list.code, 0, list.stderr);
     assert.ok((JSON.parse(list.stdout) as { shots: { id: string }[] }).shots.some((x) => x.id === shotId));
     const plain = await celfarm(['list'], env);
-    assert.match(plain.stdout, new RegExp(`^${shotId}\\s+completed\\s+demo\\s+2/2`, 'm'));
+    assert.match(plain.stdout, new RegExp(`^${shotId}\\s+sc010\\s+completed\\s+demo\\s+2/2`, 'm'));
 
     const wait = await celfarm(['wait', shotId, '--json'], env);
     assert.equal(wait.code, 0, wait.stderr);
@@ -133,7 +144,78 @@ describe('celfarm CLI against a farm', () => {
     const out = join(dir, 'again');
     const dl = await celfarm(['download', shotId, '--out', out], env);
     assert.equal(dl.code, 0, dl.stderr);
-    assert.deepEqual((await readdir(out)).sort(), ['00001.png', '00002.png']);
+    assert.deepEqual((await readdir(out)).sort(), ['f10.png', 'f2.png']);
+  });
+
+  it('names a shot with studio ids, keeps its frames\' names, warns of a fitted size; list --search finds it', async () => {
+    const folder = join(dir, 'renders', 'take2');
+    const args = ['submit', folder, '--reference', join(dir, 'sc010', 'ref.png'), '--name', 'Opening pan', '--show', 'ABC', '--sequence', 'sq01'];
+    // 130 is no multiple of the pack's: it is fitted, with a warning, and still exits 0.
+    const fitted = [...args, '--steps', '4', '--width', String(SIZE + 2), '--height', String(SIZE), '--seed', '5'];
+    const out = join(dir, 'take2-out');
+    const r = await celfarm([...fitted, '--wait', '--out', out], env);
+    assert.equal(r.code, 0, r.stderr);
+    const id = r.stdout.split('\n')[0]!;
+    assert.match(r.stderr, new RegExp(`^submitted shot ${id} "Opening pan" \\(ABC · sq01\\): 2 frames, project demo, seed 5$`, 'm'));
+    assert.match(r.stderr, new RegExp(`^warning \\(settings\\.width\\): width ${SIZE + 2} is not a multiple of \\d+; rendering ${SIZE}$`, 'm'));
+    assert.deepEqual(r.stdout.trim().split('\n').slice(1), [join(out, 'sh010_0001.png'), join(out, 'sh010_0002.png')]);
+    assert.deepEqual((await readdir(out)).sort(), ['sh010_0001.png', 'sh010_0002.png']);
+
+    const st = await celfarm(['show', id], env);
+    assert.equal(st.code, 0, st.stderr);
+    assert.match(st.stdout, /^name\s+Opening pan$/m);
+    assert.match(st.stdout, /^studio\s+show ABC · sequence sq01$/m);
+    assert.match(st.stdout, /^size\s+128×128, as requested/m);
+    const json = JSON.parse((await celfarm(['status', id, '--json'], env)).stdout) as ShotView & { frames: FrameView[] };
+    assert.deepEqual([json.name, json.externalIds, json.warnings.map((w) => w.code)], ['Opening pan', { show: 'ABC', sequence: 'sq01' }, ['SIZE_FITTED']]);
+    assert.match(st.stdout, /^warning\s+\(settings\.width\): width 130 /m);
+    assert.match(st.stdout, /^1\s+sh010_0001\.png\s+completed\s/m);
+    assert.match(st.stdout, /^2\s+sh010_0002\.png\s+completed\s.*\/sh010_0002\.png$/m);
+    const dl = await celfarm(['download', id, '--out', join(dir, 'take2-again')], env);
+    assert.equal(dl.code, 0, dl.stderr);
+    assert.deepEqual((await readdir(join(dir, 'take2-again'))).sort(), ['sh010_0001.png', 'sh010_0002.png']);
+
+    const byName = await celfarm(['list', '--search', 'opening'], env);
+    assert.equal(byName.code, 0, byName.stderr);
+    assert.match(byName.stdout, new RegExp(`^${id}\\s+Opening pan\\s+completed\\s+demo\\s+2/2`, 'm'));
+    assert.doesNotMatch(byName.stdout, new RegExp(shotId));
+    const byShow = await celfarm(['list', '-q', 'abc', '--json'], env);
+    assert.deepEqual((JSON.parse(byShow.stdout) as { shots: { id: string }[] }).shots.map((x) => x.id), [id]);
+    const none = await celfarm(['list', '-q', 'no-such-show'], env);
+    assert.equal(none.stdout, '(no shots)\n');
+
+    // --strict: the same command finds the same shot (idempotency), and its warnings exit 3.
+    const again = await celfarm([...fitted, '--strict'], env);
+    assert.equal(again.code, 3, again.stderr);
+    assert.equal(again.stdout.trim(), id);
+    assert.match(again.stderr, /^warning \(settings\.width\)/m);
+    // A new shot is not followed under --strict (even with --wait); it renders unless cancelled.
+    const fresh = await celfarm([...fitted, '--strict', '--wait', '--no-idempotency-key'], env);
+    assert.equal(fresh.code, 3, fresh.stderr);
+    assert.match(fresh.stderr, /^--strict: 1 settings warning; exit 3 without following shot /m);
+    assert.doesNotMatch(fresh.stderr, /completed: 2\/2/);
+    assert.equal((await celfarm(['wait', fresh.stdout.trim(), '--quiet'], env)).code, 0);
+    // Without warnings --strict changes nothing.
+    const clean = await celfarm([...args, '--steps', '4', '--seed', '5', '--strict'], env);
+    assert.equal(clean.code, 0, clean.stderr);
+    assert.doesNotMatch(clean.stderr, /^warning/m);
+    assert.equal((await celfarm(['wait', clean.stdout.trim(), '--quiet'], env)).code, 0);
+    assert.match((await celfarm(['status', clean.stdout.trim()], env)).stdout, /^size\s+128×128, from the frames' size$/m);
+  });
+
+  it('bad --show, --name or --search values fail before anything is sent, naming the flag', async () => {
+    // Nothing listens on port 9: a request would exit 1 (UNREACHABLE), not 2.
+    const offline = { CELFARM_API: 'http://127.0.0.1:9', CELFARM_KEY: 'cf_unused' };
+    const base = ['submit', join(dir, 'sc010'), '--reference', join(dir, 'sc010', 'ref.png')];
+    const show = await celfarmHere([...base, '--show', 'A B'], offline);
+    assert.equal(show.code, 2, show.stderr);
+    assert.match(show.stderr, /^error \[INVALID_REQUEST\] \(--show\): "A B": 1–64 letters, digits/m);
+    const name = await celfarmHere([...base, '--name', 'x'.repeat(201)], offline);
+    assert.equal(name.code, 2, name.stderr);
+    assert.match(name.stderr, /^error \[INVALID_REQUEST\] \(--name\): .*at most 200 characters/m);
+    const search = await celfarmHere(['list', '-q', '  '], offline);
+    assert.equal(search.code, 2, search.stderr);
+    assert.match(search.stderr, /^error \[INVALID_REQUEST\] \(--search\): .*must not be empty/m);
   });
 
   it('a repeated submit without an explicit key returns the same shot', async () => {
@@ -180,7 +262,8 @@ describe('celfarm CLI against a farm', () => {
     assert.equal(cancel.code, 2);
     const corrupt = await celfarm(['submit', join(dir, 'broken'), '--reference', join(dir, 'sc010', 'ref.png'), ...knobs], env);
     assert.equal(corrupt.code, 2);
-    assert.match(corrupt.stderr, /^error \[INVALID_IMAGE\] \(frames\[1\]\): /m);
+    // The API's message is printed as it is: it names the file.
+    assert.match(corrupt.stderr, /^error \[INVALID_IMAGE\] \(frames\[1\]\): .*00002\.png/m);
     noStack(corrupt);
     const noRef = await celfarm(['submit', join(dir, 'sc010')], env);
     assert.equal(noRef.code, 2);
@@ -287,6 +370,29 @@ describe('celfarm CLI against a farm', () => {
   });
 });
 
+describe('the default idempotency key of a submit', () => {
+  const bytes = (s: string) => new TextEncoder().encode(s);
+  const inputs: ShotInputs = {
+    settings: { steps: 4 },
+    name: 'sh010',
+    reference: { path: 'ref.png', bytes: bytes('ref') },
+    frames: [
+      { path: 'renders/sh010/sh010_0001.png', bytes: bytes('a') },
+      { path: 'renders/sh010/sh010_0002.png', bytes: bytes('b') },
+    ],
+  };
+  it('is the same for the same inputs, and differs when frame names, the name or the studio ids do', () => {
+    const key = defaultIdempotencyKey(inputs);
+    assert.match(key, /^cli-[0-9a-f]{48}$/);
+    assert.equal(defaultIdempotencyKey({ ...inputs, reference: { path: 'elsewhere/ref.png', bytes: bytes('ref') } }), key);
+    // Outputs are named after the frames: the same bytes under other names make another shot.
+    const renamed = inputs.frames.map((f, i) => ({ ...f, path: `renders/sh010/take2_${i + 1}.png` }));
+    assert.notEqual(defaultIdempotencyKey({ ...inputs, frames: renamed }), key);
+    assert.notEqual(defaultIdempotencyKey({ ...inputs, name: 'sh010 v2' }), key);
+    assert.notEqual(defaultIdempotencyKey({ ...inputs, externalIds: { show: 'ABC' } }), key);
+  });
+});
+
 interface Seen {
   method: string;
   url: string;
@@ -313,6 +419,11 @@ async function startStub(): Promise<{ url: string; seen: Seen[]; queue: [number,
       const scripted = queue.shift();
       if (scripted) return send(scripted[0], scripted[2], scripted[1]);
       const route = `${req.method} ${req.url}`;
+      if (req.method === 'GET' && req.url!.startsWith('/v1/shots?')) {
+        // One match and a `next`: a search that stopped at its bound of shots per call.
+        const shot = { id: 'sh_1', name: 'Opening pan', state: 'completed', project: 'demo', frameCount: 2, counts: { completed: 2 }, progress: 1, etaSeconds: 0, createdAt: '2026-01-01T00:00:00Z' };
+        return send(200, { shots: [shot], next: '1767225600000.sh0' });
+      }
       const key = { id: 'key_1', name: 'ci', scopes: ['submit', 'read'], createdAt: '2026-01-01T00:00:00Z' };
       const hook = { id: 'wh_1', url: 'https://example.com/hook', events: ['shot.completed'], createdAt: '2026-01-01T00:00:00Z' };
       if (route === 'POST /v1/keys') return send(201, { ...key, ...(JSON.parse(body) as object), token: 'cf_secret_token' });
@@ -392,6 +503,18 @@ describe('celfarm CLI: keys, webhooks, auth and retries (stub API)', () => {
     const gone = await celfarmHere(['webhooks', 'deliveries', 'wh_9'], env);
     assert.equal(gone.code, 2);
     assert.match(gone.stderr, /^error \[NOT_FOUND\]/m);
+  });
+
+  it('list --search sends q= and prints how to go on whenever there is a next page, even a short one', async () => {
+    const r = await celfarmHere(['list', '-q', ' Opening pan', '--limit', '20'], env);
+    assert.equal(r.code, 0, r.stderr);
+    const sent = new URL(stub.seen.at(-1)!.url, stub.url);
+    assert.equal(sent.searchParams.get('q'), 'Opening pan');
+    assert.equal(sent.searchParams.get('limit'), '20');
+    assert.match(r.stdout, /^sh_1\s+Opening pan\s+completed\s+demo\s+2\/2/m);
+    assert.match(r.stderr, /^the search stopped .*: celfarm list --search 'Opening pan' --limit 20 --before 1767225600000\.sh0$/m);
+    const plain = await celfarmHere(['list', '--limit', '1'], env);
+    assert.match(plain.stderr, /^more: celfarm list --limit 1 --before 1767225600000\.sh0$/m);
   });
 
   it('retries 429 and 503 after Retry-After; 401/403 exit 2, 5xx exit 1', async () => {

@@ -3,22 +3,45 @@
  * once followed shots finish, and downloads. Frames come from the API's frame pages, read when a
  * command needs them (never on every poll).
  */
+import type { ResolvedSettings } from '@celfarm/contract';
 import type { CelfarmApi, FrameView, ShotView } from '../api.ts';
 import type { CliContext } from '../context.ts';
 import { downloadOutputs, progressLine, type FollowOptions } from '../follow.ts';
-import { duration, errorText, json, table } from '../format.ts';
+import { duration, errorText, json, table, warningText } from '../format.ts';
+
+/** Where the output size came from, in words. */
+const SIZE_FROM: Record<ResolvedSettings['sizeFrom'], string> = {
+  request: 'as requested (--width/--height)',
+  frames: "from the frames' size",
+  pack: "the pack's default (no frame was known yet)",
+};
+
+/** Settings the header shows on lines of their own. */
+const OWN_LINES = new Set(['width', 'height', 'sizeFrom', 'seed']);
+
+/** The studio ids of a shot, labelled: `show ABC · sequence sq01 · shot sh010`. */
+const labelledIds = (ids: ShotView['externalIds']): string =>
+  (['show', 'sequence', 'shot'] as const)
+    .flatMap((k) => (ids?.[k] ? [`${k} ${ids[k]}`] : []))
+    .join(' · ');
 
 export function shotHeader(v: ShotView): string {
   const counts = Object.entries(v.counts)
     .filter(([, n]) => n > 0)
     .map(([s, n]) => `${n} ${s}`)
     .join(', ');
+  const knobs = Object.fromEntries(Object.entries(v.settings).filter(([k]) => !OWN_LINES.has(k)));
+  const ids = labelledIds(v.externalIds);
   const lines = [
     `shot      ${v.id} (${v.project})`,
+    `name      ${v.name}`,
+    ...(ids ? [`studio    ${ids}`] : []),
     `state     ${v.state}${v.round ? ` (retry round ${v.round})` : ''}${v.awaitingUploads ? ', awaiting uploads' : ''}`,
     `frames    ${v.frameCount}${counts ? `: ${counts}` : ''}`,
     `progress  ${Math.round(v.progress * 100)}%, ETA ${duration(v.etaSeconds)}`,
-    `settings  ${JSON.stringify(v.settings)} seed ${v.seed}, priority ${v.priority}`,
+    `size      ${v.settings.width}×${v.settings.height}, ${SIZE_FROM[v.settings.sizeFrom]}`,
+    `settings  ${JSON.stringify(knobs)} seed ${v.seed}, priority ${v.priority}`,
+    ...v.warnings.map((w) => `warning   ${warningText(w)}`),
     `created   ${v.createdAt}, updated ${v.updatedAt}`,
   ];
   if (v.error) lines.push(`error     ${errorText(v.error)}`);
@@ -27,9 +50,10 @@ export function shotHeader(v: ShotView): string {
 
 export function frameTable(frames: readonly FrameView[]): string {
   return table(
-    ['frame', 'state', 'stage', 'step', 'attempts', 'worker', 'seed', 'output / error'],
+    ['frame', 'file', 'state', 'stage', 'step', 'attempts', 'worker', 'seed', 'output / error'],
     frames.map((f) => [
       f.frame,
+      f.fileName,
       f.state,
       f.stage,
       f.step !== undefined && f.steps ? `${f.step}/${f.steps}` : undefined,
@@ -68,7 +92,11 @@ export async function reportFinished(ctx: CliContext, api: CelfarmApi, views: Sh
     // Without a TTY the follow loop has already printed this line.
     if (process.stderr.isTTY) ctx.io.err(`${progressLine(v)}\n`);
     if (v.error) ctx.io.err(`  error ${errorText(v.error)}\n`);
-    for (const f of frames[i]!) if (f.error) ctx.io.err(`  frame ${f.frame}: ${errorText(f.error)}\n`);
+    for (const f of frames[i]!) {
+      // Errors about the frame's image name its file already; others (a runtime failure) do not.
+      const file = f.error?.message.includes(f.fileName) ? '' : ` ${f.fileName}`;
+      if (f.error) ctx.io.err(`  frame ${f.frame}${file}: ${errorText(f.error)}\n`);
+    }
   }
   if (views.some((v) => v.state !== 'completed')) ctx.fail();
   return frames;

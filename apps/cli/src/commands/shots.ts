@@ -4,17 +4,18 @@
  */
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
-import { SHOT_STATES } from '@celfarm/contract';
-import { TERMINAL_STATES } from '../api.ts';
+import { listQuerySchema, SHOT_STATES, type ShotList } from '@celfarm/contract';
+import { InputError, TERMINAL_STATES } from '../api.ts';
 import { numberArg, type CliContext } from '../context.ts';
 import { followShots } from '../follow.ts';
-import { duration, json, table } from '../format.ts';
+import { clip, duration, json, shellArg, table } from '../format.ts';
 import { downloadShot, followOptions, frameTable, reportFinished, shotHeader } from './shot-report.ts';
 
 export function addShotCommands(program: Command, ctx: CliContext): void {
   program
     .command('status')
-    .description('a shot: state, progress, ETA and a table of its frames')
+    .alias('show')
+    .description('a shot: name, studio ids, state, progress, ETA, output size, settings warnings and a table of its frames')
     .argument('<shot>', 'shot id')
     .option('--json', 'print the shot view as JSON')
     .action(async (id: string, opts: { json?: boolean }, cmd: Command) => {
@@ -25,34 +26,45 @@ export function addShotCommands(program: Command, ctx: CliContext): void {
 
   program
     .command('list')
-    .description('shots, newest first')
+    .description('shots, newest first (-q: those whose name, studio ids or id contain the text)')
+    .option('-q, --search <text>', 'only shots whose name, show, sequence or shot code, or id contain TEXT (case-insensitive)')
     .addOption(new Option('--state <state>', 'only shots in this state').choices(SHOT_STATES))
     .option('--project <id>', 'only shots of this project')
     .option('--limit <n>', 'at most N shots (1–500, default 50)', numberArg('--limit', true))
     .option('--before <cursor>', 'the next page: the cursor a previous list printed')
     .option('--json', 'print the answer as JSON ({shots, next})')
-    .action(async (opts: { state?: string; project?: string; limit?: number; before?: string; json?: boolean }, cmd: Command) => {
-      const page = await ctx.api(cmd).shots({ state: opts.state, project: opts.project, limit: opts.limit, before: opts.before });
-      if (opts.json) {
-        ctx.io.out(json(page));
-        return;
+    .action(async (opts: ListOptions, cmd: Command) => {
+      const search = opts.search === undefined ? undefined : checkedSearch(opts.search);
+      const page = await ctx.api(cmd).shots({ state: opts.state, project: opts.project, limit: opts.limit, before: opts.before, q: search });
+      if (opts.json) ctx.io.out(json(page));
+      else {
+        ctx.io.out(
+          page.shots.length === 0
+            ? '(no shots)\n'
+            : table(
+                ['id', 'name', 'state', 'project', 'frames', 'progress', 'ETA', 'created'],
+                page.shots.map((s) => [
+                  s.id,
+                  clip(s.name, NAME_WIDTH),
+                  s.state,
+                  s.project,
+                  `${s.counts.completed}/${s.frameCount}`,
+                  `${Math.round(s.progress * 100)}%`,
+                  duration(s.etaSeconds),
+                  s.createdAt,
+                ]),
+              ),
+        );
       }
-      ctx.io.out(
-        page.shots.length === 0
-          ? '(no shots)\n'
-          : table(
-              ['id', 'state', 'project', 'frames', 'progress', 'ETA', 'created'],
-              page.shots.map((s) => [s.id, s.state, s.project, `${s.counts.completed}/${s.frameCount}`, `${Math.round(s.progress * 100)}%`, duration(s.etaSeconds), s.createdAt]),
-            ),
-      );
-      if (page.next) ctx.io.err(`more: celfarm list --before ${page.next}\n`);
+      const more = moreHint(page, { ...opts, search });
+      if (more) ctx.io.err(more);
     });
 
   program
     .command('wait')
     .description('follow shots until they finish; exit 0 when all completed, 1 when one failed or was cancelled')
     .argument('<shots...>', 'shot ids')
-    .option('--out <dir>', 'then download the outputs (one shot: DIR/00001.png …; several: DIR/<shot>/…)')
+    .option('--out <dir>', 'then download the outputs, named after the frames (one shot: DIR/sh010_0001.png …; several: DIR/<shot>/…)')
     .option('--poll <s>', 'poll period in seconds', numberArg('--poll'), 0.5)
     .option('--timeout <s>', 'give up after this many seconds (exit 1)', numberArg('--timeout'))
     .option('--quiet', 'no progress output')
@@ -70,7 +82,7 @@ export function addShotCommands(program: Command, ctx: CliContext): void {
 
   program
     .command('download')
-    .description("download a shot's outputs as DIR/00001.png, 00002.png, … (exit 1 when a frame has no output)")
+    .description("download a shot's outputs to DIR, named after the frames (sh010_0001.jpg → DIR/sh010_0001.png; 00001.png … for unnamed ones); exit 1 when a frame has no output")
     .argument('<shot>', 'shot id')
     .requiredOption('--out <dir>', 'output folder (created when missing)')
     .action(async (id: string, opts: { out: string }, cmd: Command) => {
@@ -101,4 +113,41 @@ export function addShotCommands(program: Command, ctx: CliContext): void {
       await ctx.api(cmd).deleteShot(id);
       ctx.io.out(`deleted shot ${id}\n`);
     });
+}
+
+interface ListOptions {
+  search?: string;
+  state?: string;
+  project?: string;
+  limit?: number;
+  before?: string;
+  json?: boolean;
+}
+
+/** Characters of a shot's name shown in the `list` table. */
+const NAME_WIDTH = 40;
+
+/** `--search`, checked as the API checks `q` (1–100 characters, no control characters; trimmed). */
+function checkedSearch(text: string): string {
+  const parsed = listQuerySchema.shape.q.safeParse(text);
+  if (!parsed.success) throw new InputError('INVALID_REQUEST', `${JSON.stringify(text)}: ${parsed.error.issues[0]?.message ?? 'invalid'}`, '--search');
+  return parsed.data!;
+}
+
+/**
+ * The command for the next page whenever the answer has a `next`. A search looks at a bounded
+ * number of shots per call (5,000, newest first), so a page shorter than `--limit` may still
+ * have a next one: it says so instead of looking like the end.
+ */
+function moreHint(page: ShotList, opts: ListOptions): string | undefined {
+  if (!page.next) return undefined;
+  const args = ['celfarm', 'list'];
+  if (opts.search !== undefined) args.push('--search', shellArg(opts.search));
+  if (opts.state) args.push('--state', opts.state);
+  if (opts.project) args.push('--project', shellArg(opts.project));
+  if (opts.limit !== undefined) args.push('--limit', String(opts.limit));
+  args.push('--before', page.next);
+  const short = page.shots.length < (opts.limit ?? listQuerySchema.shape.limit.parse(undefined));
+  const why = opts.search !== undefined && short ? 'the search stopped at the shots one call looks at (newest first); search older ones: ' : 'more: ';
+  return `${why}${args.join(' ')}\n`;
 }
