@@ -18,7 +18,7 @@ interface SchemaNode {
 export const KNOB_HELP: Record<string, string> = {
   mode: 'Style / BG enhance',
   fgEnhance: 'FG enhance: split attention only',
-  width: 'output width in px (fitted to the pack multiple; default from the pack)',
+  width: 'output width in px, with --height (fitted to the pack multiple; default: the sketch size, fitted)',
   height: 'output height in px',
   steps: 'sampler steps 1–100',
   sampler: 'sampler',
