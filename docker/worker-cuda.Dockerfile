@@ -30,6 +30,7 @@ COPY libs/contract/package.json libs/contract/
 COPY libs/jobs/package.json libs/jobs/
 COPY libs/metrics/package.json libs/metrics/
 COPY libs/pipeline/package.json libs/pipeline/
+COPY libs/qa/package.json libs/qa/
 COPY libs/storage/package.json libs/storage/
 COPY libs/tenancy/package.json libs/tenancy/
 COPY libs/webhooks/package.json libs/webhooks/

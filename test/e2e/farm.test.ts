@@ -97,6 +97,38 @@ describe('celfarm end to end', () => {
     assert.deepEqual(manifest.frames.map((f: { seed: number }) => f.seed), [5, 6, 7, 8]);
   });
 
+  it('scores every frame on two workers and lists the one past a threshold (?flagged=true), in the view and the metrics', async () => {
+    const qaToken = await createApiKey(farm, 'qa');
+    // Lines of 6 px the analytic pack keeps; lines of 2 px it loses (it inks whole latent cells).
+    const [bold, thin] = await Promise.all([6, 2].map((stroke) => encodePng(sketchFrame(SIZE, SIZE, 1, 3, stroke).image)));
+    const reference = await encodePng(halfImage(SIZE, SIZE, COLOURS.red, COLOURS.grey));
+    const r = await fetch(`${farm.apiUrl}/v1/shots`, {
+      method: 'POST',
+      body: shotForm({ project: 'qa', settings: { mode: 'vanilla', steps: 4, seed: 3, width: SIZE, height: SIZE } }, { reference, frames: [bold!, bold!, bold!, thin!] }),
+      headers: authed(qaToken),
+    });
+    const { id } = (await r.json()) as ShotView;
+    assert.equal(r.status, 201);
+    const shot = await waitForShot(apiUrl, id, (s) => s.state === 'completed' || s.state === 'failed', 60_000, qaToken);
+    assert.equal(shot.state, 'completed', JSON.stringify(shot.error));
+    assert.equal(shot.flagged, 1, 'the view counts the flagged frame');
+
+    // Frames finish on either worker, in any order: each pair is scored by the later of the two.
+    const frames = await shotFrames(apiUrl, id, qaToken);
+    assert.deepEqual(frames.slice(0, 3).map((f) => f.qa?.scores.flickerMean), [null, 0, 0], 'the same drawing, the same colours');
+    assert.equal(typeof frames[3]!.qa?.scores.flickerMean, 'number', 'flicker of the last pair');
+    assert.deepEqual(frames.map((f) => f.qa?.flagged), [[], [], [], ['lineFidelity']]);
+    const page = await fetch(`${apiUrl}/v1/shots/${id}/frames?flagged=true`, { headers: authed(qaToken) });
+    assert.deepEqual(((await page.json()) as { frames: { frame: number }[] }).frames.map((f) => f.frame), [4]);
+
+    let counted = 0;
+    for (const w of farm.workers) {
+      const m = /celfarm_frames_flagged_total\{[^}]*project="qa"[^}]*reason="lineFidelity"[^}]*\} (\d+)/.exec(await (await fetch(w.metricsUrl!)).text());
+      counted += Number(m?.[1] ?? 0);
+    }
+    assert.equal(counted, 1, 'counted once, on the worker that flagged it');
+  });
+
   it('finishes every frame exactly once when a worker is killed mid-frame', async () => {
     const { sketches, reference } = await pngs(4, 512);
     const { body } = await submit(
@@ -249,7 +281,7 @@ describe('celfarm end to end', () => {
       assert.equal(r.status, 0, `promtool on ${url}: ${r.stdout}${r.stderr}`);
     }
     const worker = await (await fetch(farm.workers[0]!.metricsUrl!)).text();
-    for (const name of ['celfarm_frame_stage_duration_seconds', 'celfarm_sampler_step_seconds', 'celfarm_frames_total', 'celfarm_worker_busy_seconds_total', 'celfarm_model_load_seconds']) {
+    for (const name of ['celfarm_frame_stage_duration_seconds', 'celfarm_sampler_step_seconds', 'celfarm_frames_total', 'celfarm_frames_flagged_total', 'celfarm_worker_busy_seconds_total', 'celfarm_model_load_seconds']) {
       assert.match(worker, new RegExp(name));
     }
   });

@@ -484,6 +484,35 @@ describe('apps/api on redis-server + s3rver', () => {
     assert.equal((await framePage('no-such-shot')).status, 404);
   });
 
+  it('lists the frames shot QA flagged (?flagged=true), counts them in the view and shows each frame its scores', async () => {
+    const r = await call('POST', '/v1/shots', { json: { project: 'demo', reference: { upload: true }, frames: { upload: 3 } } });
+    assert.equal(r.status, 201, r.text);
+    const id = r.body.id;
+    const thresholds = { palette: 6, flickerMean: 2.5, flickerShare: 0.05, lineFidelity: 0.8 };
+    const qa = (lineFidelity: number, flagged: ('lineFidelity' | 'palette')[]) => ({
+      scores: { palette: 1.5, flickerMean: null, flickerShare: null, lineFidelity },
+      flickerMeasuredShare: null,
+      thresholds,
+      flagged,
+    });
+    for (const [frame, q] of [[1, qa(0.95, [])], [2, qa(0.1, ['lineFidelity'])], [3, null]] as const) {
+      await store.setFrame(id, frame, { state: 'active', attempts: 1, worker: 'w1' });
+      await store.setFrame(id, frame, { state: 'completed', output: `out/${frame}.png`, seconds: 1, ...(q ? { qa: q } : {}) });
+    }
+    const view = await call<Record<string, unknown>>('GET', `/v1/shots/${id}`);
+    assert.equal(view.body.flagged, 1, 'the shot view counts flagged frames');
+
+    const flagged = await framePage(id, '?flagged=true');
+    assert.equal(flagged.status, 200, flagged.text);
+    assert.deepEqual(flagged.body.frames.map((f) => [f.frame, f.qa?.flagged]), [[2, ['lineFidelity']]]);
+    assert.deepEqual(flagged.body.frames[0]!.qa, qa(0.1, ['lineFidelity']), 'scores, thresholds and reasons as recorded');
+    assert.deepEqual((await framePage(id, '?flagged=false')).body.frames.map((f) => f.frame), [1, 3], 'the others: passed, or not scored');
+    assert.deepEqual((await framePage(id, '?flagged=true&state=failed')).body.frames, []);
+    assert.equal((await framePage(id)).body.frames[2]!.qa, undefined, 'a frame without scores has no qa');
+    const bad = await framePage(id, '?flagged=yes');
+    assert.deepEqual([bad.status, bad.body.error?.field], [400, 'flagged'], bad.text);
+  });
+
   it('lists newest first in pages, filters by state, refuses a bad state name', async () => {
     const ids: string[] = [];
     for (let i = 0; i < 3; i++) {

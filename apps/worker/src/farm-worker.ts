@@ -9,6 +9,7 @@
 import type { FarmQueues, JobData, ShotState, ShotStore } from '@celfarm/jobs';
 import type { FarmMetrics } from '@celfarm/metrics';
 import type { PackManifest, PipelineHost } from '@celfarm/pipeline';
+import type { QaOptions } from '@celfarm/qa';
 import type { ObjectStore } from '@celfarm/storage';
 import type { Attempt, FrameAttempt } from './attempt.ts';
 import type { FarmEvents } from './farm-events.ts';
@@ -48,8 +49,10 @@ export interface FarmWorkerOptions {
   cancelCheckMs?: number;
   /** Least milliseconds between progress writes per frame (default 100). */
   progressIntervalMs?: number;
-  /** Farm events (shot.started, frame.completed/failed, shot.completed/failed); default: none. */
+  /** Farm events (shot.started, frame.completed/failed/flagged, shot.completed/failed); default: none. */
   events?: FarmEvents;
+  /** Shot QA scoring options and review thresholds (libs/qa); default: its defaults. */
+  qa?: QaOptions;
 }
 
 export class FarmWorker {

@@ -1,7 +1,7 @@
 /**
  * shot.json: the shot's lineage in the object store — name and studio ids, settings, seeds, pack,
  * input hashes and per-frame file names and outputs (the mapping from each input file to its
- * output). Deterministic (sorted keys, no timestamps), so a rerun of finalize rewrites identical
+ * output) with their QA scores. Deterministic (sorted keys, no timestamps), so a rerun of finalize rewrites identical
  * bytes.
  */
 import type { FrameRecord, ShotRecord } from '@celfarm/jobs';
@@ -22,8 +22,20 @@ export interface ShotManifest {
   reference: { key: string; sha256?: string };
   background?: { key: string; sha256?: string };
   error?: ShotRecord['error'];
-  /** `fileName` is the frame's original file name; `output`, once completed, is named after it. */
-  frames: { frame: number; fileName?: string; seed: number; sketch: string; sketchSha256?: string; output?: string; state: FrameRecord['state'] }[];
+  /**
+   * `fileName` is the frame's original file name; `output`, once completed, is named after it;
+   * `qa`: its shot QA scores, thresholds and the reasons it is flagged for review (README, "Shot QA").
+   */
+  frames: {
+    frame: number;
+    fileName?: string;
+    seed: number;
+    sketch: string;
+    sketchSha256?: string;
+    output?: string;
+    state: FrameRecord['state'];
+    qa?: FrameRecord['qa'];
+  }[];
 }
 
 export function shotManifest(shot: ShotRecord, frames: FrameRecord[]): ShotManifest {
@@ -51,6 +63,7 @@ export function shotManifest(shot: ShotRecord, frames: FrameRecord[]): ShotManif
         sketchSha256: f.sketchSha256,
         output: f.state === 'completed' ? f.output : undefined,
         state: f.state,
+        qa: f.state === 'completed' ? f.qa : undefined,
       })),
   };
 }

@@ -1,19 +1,23 @@
 /**
  * The frame job: take the frame (its record `active` on this worker), render it on the inference
- * thread from the shot's reference context and its sketch, store preview, mask and output at
- * their deterministic keys, record it `completed`. Bad input fails the frame and is rethrown; a
+ * thread from the shot's reference context and its sketch, score it (shot QA: palette and line
+ * fidelity), store preview, mask and output at their deterministic keys, record it `completed`
+ * with its scores, then score the flicker of its pairs with neighbours already completed
+ * (frame-qa.ts). Bad input fails the frame and is rethrown; a
  * transient error hands it back to `waiting` while attempts remain and is rethrown for the queue
  * to retry (an unreachable store always hands it back: such a job goes back to the queue without
  * spending an attempt); the shot's cancellation stops the frame at the next sampler step and ends
  * the job normally.
  */
-import { FrameTransitionError, frameSeed, namingFile, type FrameRecord, type JobData, type ShotRecord, type ShotStore } from '@celfarm/jobs';
+import { FrameTransitionError, frameSeed, namingFile, type FrameQa, type FrameRecord, type JobData, type ShotRecord, type ShotStore } from '@celfarm/jobs';
 import type { FarmMetrics, FrameStage } from '@celfarm/metrics';
-import { encodePng, encodeWebpPreview, PipelineError, type FrameOutput, type PipelineHost } from '@celfarm/pipeline';
+import { encodePngRgb8, encodeWebpPreview, PipelineError, toRgb8, type FrameOutput, type PipelineHost } from '@celfarm/pipeline';
+import type { FrameAnalysis, QaOptions } from '@celfarm/qa';
 import { shotKeys, type ObjectStore } from '@celfarm/storage';
 import { isFinalFailure, type FrameAttempt } from './attempt.ts';
 import { errorInfo, existingShot, ShotNotFoundError } from './errors.ts';
 import { publishAbout, type FarmEvents } from './farm-events.ts';
+import { FrameQaScorer, sketchAtOutput, storedOutput, withScores } from './frame-qa.ts';
 import { FrameWatch } from './frame-watch.ts';
 import { encodeMaskPng, readInputImage } from './images.ts';
 import type { ShotContexts } from './shot-contexts.ts';
@@ -21,6 +25,16 @@ import type { WorkerStatus } from './worker-status.ts';
 
 /** What a frame job leaves its frame as (a frame it may not take keeps the state it had). */
 export type FrameOutcome = 'completed' | 'cancelled' | 'failed';
+
+/** What rendering leaves for the QA that follows the completion. */
+interface Rendered {
+  /** The frame's QA analysis, which scores its neighbours' flicker without reading it back. */
+  analysis?: FrameAnalysis;
+  /** Seconds its own scores took (the `qa` stage, with the flicker of its pairs). */
+  qaSeconds: number;
+  /** Its completed record, and its QA before the completion (a neighbour may have scored its flicker). */
+  completed?: { record: FrameRecord; before: FrameQa | undefined };
+}
 
 export interface RenderFrameDeps {
   /** Written on the frames this worker takes. */
@@ -42,10 +56,16 @@ export interface RenderFrameDeps {
   cancelCheckMs?: number;
   /** Least milliseconds between progress writes per frame (default 100). */
   progressIntervalMs?: number;
+  /** Shot QA scoring options and review thresholds (libs/qa); default: its defaults. */
+  qa?: QaOptions;
 }
 
 export class RenderFrame {
-  constructor(private readonly deps: RenderFrameDeps) {}
+  private readonly qa: FrameQaScorer;
+
+  constructor(private readonly deps: RenderFrameDeps) {
+    this.qa = new FrameQaScorer({ ...deps, options: deps.qa });
+  }
 
   async run(ref: JobData<'frame'>, attempt: FrameAttempt): Promise<FrameOutcome> {
     const { store } = this.deps;
@@ -53,6 +73,14 @@ export class RenderFrame {
     const { frame } = ref;
     if (shot.state === 'cancelled') return this.cancelled(shot, frame, {});
     const taken = await this.take(shot, frame);
+    // Delivered again after it completed: only what may be missing of its QA (a pair whose
+    // scoring failed or whose worker died after the completion) is done.
+    if (taken === 'completed') {
+      // Its worker may have died between recording the frame and announcing it: announce it
+      // (event ids are deterministic, so an event already published is not published again).
+      await this.announceCompleted(shot, frame);
+      await this.qa.pairs(shot, frame);
+    }
     if (typeof taken === 'string') return taken;
     const { fileName } = taken;
     return this.deps.status.during(attempt.jobId, async () => {
@@ -67,14 +95,32 @@ export class RenderFrame {
         },
       });
       const lineage: Partial<FrameRecord> = {};
+      const rendered: Rendered = { qaSeconds: 0 };
+      let outcome: FrameOutcome;
       try {
-        return await this.render(shot, frame, fileName, watch, lineage);
+        outcome = await this.render(shot, frame, fileName, watch, lineage, rendered);
       } catch (e) {
         return await this.failed(shot, frame, fileName, e, attempt, watch, lineage);
       } finally {
         await watch.stop();
       }
+      // After the completion is recorded and outside the render's failure handling: an error
+      // here reaches the queue, whose next delivery finds the frame completed and scores again.
+      const t = this.now();
+      await this.qa.pairs(shot, frame, rendered.analysis);
+      this.deps.metrics.frameStage.observe({ stage: 'qa' }, rendered.qaSeconds + this.since(t));
+      // Announced after its pairs, so that `frame.flagged` carries its flicker when it is known.
+      if (rendered.completed) await this.qa.recorded(shot, rendered.completed.before, rendered.completed.record);
+      return outcome;
     });
+  }
+
+  /** A completed frame's `frame.completed`, published again (a no-op when it went out before). */
+  private async announceCompleted(shot: ShotRecord, frame: number): Promise<void> {
+    const r = await this.deps.store.frame(shot.id, frame);
+    if (r?.state !== 'completed' || !r.output) return;
+    const data = { ...(r.fileName ? { fileName: r.fileName } : {}), output: r.output, seconds: r.seconds, seed: frameSeed(shot.seed, frame) };
+    await publishAbout(this.deps.events, 'frame.completed', shot, data, frame);
   }
 
   /**
@@ -96,7 +142,14 @@ export class RenderFrame {
     }
   }
 
-  private async render(shot: ShotRecord, frame: number, fileName: string | undefined, watch: FrameWatch, lineage: Partial<FrameRecord>): Promise<FrameOutcome> {
+  private async render(
+    shot: ShotRecord,
+    frame: number,
+    fileName: string | undefined,
+    watch: FrameWatch,
+    lineage: Partial<FrameRecord>,
+    rendered: Rendered,
+  ): Promise<FrameOutcome> {
     const { objects, store } = this.deps;
     const keys = shotKeys(this.deps.objectPrefix, shot.project, shot.id);
     const context = await this.deps.contexts.forFrame(shot);
@@ -110,26 +163,44 @@ export class RenderFrame {
     const settings = { ...shot.settings, seed: frameSeed(shot.seed, frame) };
     // Waits here while the other prefetched frame holds the inference thread; that wait is not
     // this frame's work, so `seconds` below sums the host's own timings instead of wall time.
+    // For QA, before the sketch's pixels move to the inference thread.
+    t = this.now();
+    const fitted = sketchAtOutput(sketch.image, shot.settings);
+    rendered.qaSeconds = this.since(t);
     const out = await this.deps.host.frame(context.bytes, sketch.image, settings, { onProgress: watch.onProgress, signal: watch.signal });
+    const image = out.images[0]!;
+    // The 8-bit pixels of the PNG: QA scores what is stored, as a worker reading it back would.
+    const rgb8 = toRgb8(image);
+    t = this.now();
+    const own = await this.qa.own(shot, frame, { output: storedOutput(rgb8, image.width, image.height), sketch: fitted, sketchMask: out.sketchMask, box: out.box });
+    rendered.analysis = own.analysis;
+    rendered.qaSeconds += this.since(t);
     t = this.now();
     // Preview and mask first, the output last, the record after: an output object implies its
     // preview, a completed record implies both, and a rerun (at-least-once) rewrites all three
     // with the same bytes. A worker that dies in between leaves the record unfinished and the
     // frame is rendered again. Output and preview are named after the frame's file.
     const output = keys.output(frame, fileName);
-    await objects.put(keys.preview(frame, fileName), await encodeWebpPreview(out.images[0]!), 'image/webp');
+    await objects.put(keys.preview(frame, fileName), await encodeWebpPreview(image), 'image/webp');
     if (out.sketchMask) await objects.put(keys.sketchMask(frame), await encodeMaskPng(out.sketchMask), 'image/png');
-    await objects.put(output, await encodePng(out.images[0]!), 'image/png');
+    await objects.put(output, await encodePngRgb8(rgb8, image.width, image.height), 'image/png');
     const uploadSeconds = this.since(t);
     const inferenceSeconds = Object.values(out.timings).reduce((a, s) => a + (s ?? 0), 0);
-    const seconds = decodeSeconds + inferenceSeconds + uploadSeconds;
-    // Refused (FrameTransitionError) when the frame was taken from this attempt meanwhile.
-    await store.setFrame(shot.id, frame, { ...lineage, state: 'completed', output, seconds, error: undefined });
+    const seconds = decodeSeconds + inferenceSeconds + rendered.qaSeconds + uploadSeconds;
+    // Refused (FrameTransitionError) when the frame was taken from this attempt meanwhile. The
+    // scores merge into those already there: a neighbour may have scored this frame's flicker.
+    let before: FrameQa | undefined;
+    const completed = await store.setFrame(shot.id, frame, (cur) => {
+      before = cur.qa;
+      return { ...lineage, state: 'completed', output, seconds, error: undefined, qa: withScores(cur.qa, own.qa) };
+    });
     await publishAbout(this.deps.events, 'frame.completed', shot, { ...(fileName ? { fileName } : {}), output, seconds, seed: settings.seed }, frame);
+    if (completed) rendered.completed = { record: completed, before };
 
     observeFrame(this.deps.metrics, shot, out, { decodeSeconds, uploadSeconds, inferenceSeconds, steps: watch.last?.steps });
     this.deps.status.frameDone();
-    this.deps.log(`frame shot=${shot.id} frame=${frame} seconds=${seconds.toFixed(3)}`);
+    const flagged = completed?.qa?.flagged.length ? ` flagged=${completed.qa.flagged.join(',')}` : '';
+    this.deps.log(`frame shot=${shot.id} frame=${frame} seconds=${seconds.toFixed(3)}${flagged}`);
     return 'completed';
   }
 

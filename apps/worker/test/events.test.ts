@@ -49,7 +49,8 @@ describe('FarmWorker events', () => {
     const { shot } = await submitShot(f, { project: 'ev-mixed', settings: vanilla, seed: 21, frames: [a!, corrupt, c!] });
     await waitForShot(f.store, shot.id, ['failed', 'completed']);
     const es = await eventsOnce('ev-mixed', 'shot.failed');
-    assert.deepEqual(summary(es), ['frame.completed#1', 'frame.completed#3', 'frame.failed#2', 'shot.created', 'shot.failed', 'shot.started']);
+    // frame.flagged too: the analytic pack inks whole latent cells, and shot QA finds the 3-px lines lost.
+    assert.deepEqual(summary(es), ['frame.completed#1', 'frame.completed#3', 'frame.failed#2', 'frame.flagged#1', 'frame.flagged#3', 'shot.created', 'shot.failed', 'shot.started']);
     // Announced once, by the write that created the shot (the worker does not announce it), before it starts.
     const order = es.map((e) => e.type);
     assert.equal(order.filter((t) => t === 'shot.created').length, 1);
@@ -79,7 +80,7 @@ describe('FarmWorker events', () => {
     const attempt = (n: number) => ({ jobId: 'direct', attempt: n, attempts: 2, reportProgress: async () => undefined });
     // The frame's job runs again (a worker died after rendering it): no second frame.completed.
     assert.equal(await f.freshWorker().renderFrame({ shotId: shot.id, project: shot.project, frame: 1 }, attempt(1)), 'completed');
-    assert.deepEqual(summary(await bus.recent('ev-retry')), ['frame.completed#1', 'shot.completed', 'shot.created', 'shot.started']);
+    assert.deepEqual(summary(await bus.recent('ev-retry')), ['frame.completed#1', 'frame.flagged#1', 'shot.completed', 'shot.created', 'shot.started']);
 
     const { shot: flaky } = await stageShot(f, { project: 'ev-retry', settings: vanilla, frames: await sketchPngs(1) });
     const ref = { shotId: flaky.id, project: flaky.project, frame: 1 };
@@ -93,6 +94,25 @@ describe('FarmWorker events', () => {
     assert.equal(failed.length, 1);
     assert.equal(failed[0]!.shotId, flaky.id);
     assert.deepEqual(failed[0]!.data, { error: { code: 'RUNTIME', message: fault.message }, attempts: 2 }, 'not permanent: worth a retry');
+  });
+
+  it('announces a frame whose worker died between recording and announcing it, when its job runs again', async () => {
+    const { shot } = await stageShot(f, { project: 'ev-lost', settings: vanilla, frames: await sketchPngs(1) });
+    const ref = { shotId: shot.id, project: shot.project, frame: 1 };
+    const attempt = (n: number) => ({ jobId: 'direct', attempt: n, attempts: 3, reportProgress: async () => undefined });
+    // The worker "dies" right after the record says completed: its frame.completed never goes out.
+    const dying = f.freshWorker({
+      events: { publish: (type, r, d) => (type === 'frame.completed' ? Promise.reject(new Error('worker killed')) : bus.publish(type, r, d)) },
+    });
+    await assert.rejects(dying.renderFrame(ref, attempt(1)), /worker killed/);
+    assert.equal((await f.store.frame(shot.id, 1))?.state, 'completed');
+    assert.ok(!(await bus.recent('ev-lost')).some((e) => e.type === 'frame.completed'));
+    // The job runs again on another worker: the frame is not rendered again, but it is announced, once.
+    assert.equal(await f.freshWorker().renderFrame(ref, attempt(2)), 'completed');
+    assert.equal(await f.freshWorker().renderFrame(ref, attempt(3)), 'completed');
+    const done = (await bus.recent('ev-lost')).filter((e) => e.type === 'frame.completed');
+    assert.equal(done.length, 1);
+    assert.equal(done[0]!.data.output, shotKeys(f.objectPrefix, 'ev-lost', shot.id).output(1));
   });
 
   it('publishes shot.failed when prepare fails for good (the shot never reaches finalize)', async () => {

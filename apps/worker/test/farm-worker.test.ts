@@ -92,8 +92,10 @@ describe('FarmWorker on redis-server + s3rver', () => {
         sketchSha256: sha256(s),
         output: keys.output(i + 1),
         state: 'completed',
+        qa: frames[i]!.qa,
       })),
     );
+    assert.ok(frames.every((fr) => fr.qa?.scores.palette !== undefined), 'with the QA scores of each frame');
     assert.ok(f.lines.some((l) => l.startsWith(`frame shot=${shot.id} frame=2 seconds=`)), 'one log line per frame');
   });
 

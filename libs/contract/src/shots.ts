@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { externalIdsSchema, fileNameSchema, searchTextSchema, shotNameSchema } from '@celfarm/jobs/identity';
-import { errorInfoSchema, shotRecordSchema } from '@celfarm/jobs/records';
+import { errorInfoSchema, frameQaSchema, shotRecordSchema } from '@celfarm/jobs/records';
 import { settingsWarningSchema } from '@celfarm/pipeline/settings-schema';
 import { projectIdSchema } from '@celfarm/tenancy/project-id';
 import { liveFrameSchema } from './live.ts';
@@ -132,6 +132,12 @@ export const frameViewSchema = z.object({
   outputUrl: z.string().optional(),
   /** Where to GET the output's WebP preview (longer side ≤ 256 px), when completed (as `inputUrl`). */
   previewUrl: z.string().optional(),
+  /**
+   * Shot QA of a completed frame: its scores (palette fidelity, flicker against the previous frame,
+   * line fidelity), the thresholds they were judged against, and `flagged`, the scores past them
+   * (a frame with any needs review). Flicker appears once the previous frame has completed too.
+   */
+  qa: frameQaSchema.optional(),
 });
 export type FrameView = z.output<typeof frameViewSchema>;
 
@@ -143,6 +149,8 @@ export const shotSummarySchema = shotRecordSchema
     /** The studio's ids of the shot, when submitted with any. */
     externalIds: externalIdsSchema.optional(),
     counts: frameCountsSchema,
+    /** Frames flagged for review by shot QA (a score past its threshold); `GET /v1/shots/{id}/frames?flagged=true` lists them. */
+    flagged: z.number().int(),
     /** Failed frames a retry would render again: those whose error is not `permanent`. */
     retryableFrames: z.number().int(),
     /** 0–1: completed frames plus the sampled share of active ones, over the frame count. */
@@ -198,6 +206,11 @@ const frameStatesParam = z.preprocess(
 export const frameQuerySchema = z.strictObject({
   /** Only frames in these states; all frames when absent. */
   state: frameStatesParam.optional(),
+  /** `true`: only frames flagged for review by shot QA; `false`: only the others. All frames when absent. */
+  flagged: z
+    .enum(['true', 'false'], { error: () => 'true or false' })
+    .transform((v) => v === 'true')
+    .optional(),
   /** `next` of the previous page. */
   cursor: z.string().regex(/^\d{1,9}$/, 'the `next` value of a previous page').optional(),
   limit: z.coerce.number().int().min(1).max(FRAME_PAGE_LIMIT.max).default(FRAME_PAGE_LIMIT.default),
@@ -209,8 +222,8 @@ export const framePageSchema = z.object({
   frames: z.array(frameViewSchema),
   /**
    * Pass as `cursor` for the next page; null at the end. Pages follow frame numbers, so no frame
-   * is listed twice; with a `state` filter, a frame whose state changes while you page may be
-   * missed (it moved behind the cursor).
+   * is listed twice; with a `state` or `flagged` filter, a frame whose state or flag changes while
+   * you page may be missed (it moved behind the cursor).
    */
   next: z.string().min(1).nullable(),
 });

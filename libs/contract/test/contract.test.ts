@@ -109,6 +109,7 @@ describe('@celfarm/contract', () => {
       pack: { id: 'analytic', version: '1.0.0' },
       frameCount: 3,
       counts: { waiting: 0, active: 1, completed: 1, failed: 1, cancelled: 0 },
+      flagged: 0,
       retryableFrames: 0,
       progress: 0.5,
       etaSeconds: 3,

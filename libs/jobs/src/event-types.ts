@@ -11,6 +11,8 @@ export const EVENT_TYPES = [
   'shot.started',
   'frame.completed',
   'frame.failed',
+  /** A completed frame first past a QA threshold (once per frame and round; data: flagged, scores). */
+  'frame.flagged',
   'shot.completed',
   'shot.failed',
   'shot.cancelled',

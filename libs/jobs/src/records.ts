@@ -93,6 +93,44 @@ export const shotRecordSchema = z.object({
 });
 export type ShotRecord = z.infer<typeof shotRecordSchema>;
 
+/** The QA scores of a frame (libs/qa: definitions, ranges, default thresholds). */
+export const QA_SCORES = ['palette', 'flickerMean', 'flickerShare', 'lineFidelity'] as const;
+export type QaScoreName = (typeof QA_SCORES)[number];
+
+/** Every score is ≥ 0 (the `.min(0)` also keeps nestjs-zod 5.5 from documenting a bare nullable as an array, its issue #473). */
+const qaValue = z.number().min(0).nullable().optional();
+
+/**
+ * Shot QA of a completed frame (libs/qa). A score is absent until it has been computed and null
+ * when it cannot be for this frame (flicker of the first frame, or over too little unchanged line
+ * art; line fidelity of a sketch without lines). Palette and line fidelity come with the frame's
+ * completion; flicker once the previous frame has completed too, whichever finished last.
+ */
+export const frameQaSchema = z.object({
+  scores: z.object({
+    /** ΔE00 from the output's dominant colours (inside the character) to the reference's palette; worse above. */
+    palette: qaValue,
+    /** Mean ΔE00 against the previous frame where the line art did not change; worse above. */
+    flickerMean: qaValue,
+    /** Share of that unchanged area changing by more than the JND (ΔE00 2.3); worse above. */
+    flickerShare: qaValue,
+    /** Share of the sketch's line pixels still dark in the output; worse below. */
+    lineFidelity: qaValue,
+  }),
+  /** Share of the frame over which flicker was measured (null without a value). */
+  flickerMeasuredShare: qaValue,
+  /** The threshold each score was judged against. */
+  thresholds: z.object({
+    palette: z.number().optional(),
+    flickerMean: z.number().optional(),
+    flickerShare: z.number().optional(),
+    lineFidelity: z.number().optional(),
+  }),
+  /** The scores past their thresholds (in {@link QA_SCORES} order); a frame with any is flagged for review. */
+  flagged: z.array(z.enum(QA_SCORES)),
+});
+export type FrameQa = z.infer<typeof frameQaSchema>;
+
 export const frameRecordSchema = z.object({
   frame: z.number().int(),
   state: z.enum(FRAME_STATES),
@@ -114,6 +152,8 @@ export const frameRecordSchema = z.object({
   updatedAt: z.string().optional(),
   /** sha256 of the sketch input bytes (lineage). */
   sketchSha256: z.string().optional(),
+  /** Shot QA scores (completed frames rendered since QA). */
+  qa: frameQaSchema.optional(),
 });
 export type FrameRecord = z.infer<typeof frameRecordSchema>;
 

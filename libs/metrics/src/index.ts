@@ -4,7 +4,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
-export const FRAME_STAGES = ['decode', 'mask', 'encode', 'sample', 'decode_vae', 'upload'] as const;
+export const FRAME_STAGES = ['decode', 'mask', 'encode', 'sample', 'decode_vae', 'upload', 'qa'] as const;
 export type FrameStage = (typeof FRAME_STAGES)[number];
 
 export interface QueueDepthSource {
@@ -66,6 +66,12 @@ export function createMetrics(role: 'api' | 'worker', queues?: QueueDepthSource)
       name: 'celfarm_frames_total',
       help: 'Frames finished, by outcome (completed, failed, cancelled) and failure reason.',
       labelNames: ['outcome', 'reason'],
+      registers: [registry],
+    }),
+    framesFlagged: new Counter({
+      name: 'celfarm_frames_flagged_total',
+      help: 'Frames flagged for review by shot QA, by project and reason (the score past its threshold); a frame counts once per reason.',
+      labelNames: ['project', 'reason'],
       registers: [registry],
     }),
     contextCache: new Counter({

@@ -34,6 +34,7 @@ export function shotSummary(shot: ShotRecord, frames: readonly FrameRecord[], li
     pack: shot.pack,
     frameCount: shot.frameCount,
     counts: frameCounts(frames),
+    flagged: frames.filter(isFlagged).length,
     retryableFrames: frames.filter(isRetryable).length,
     progress: shotProgress(shot.frameCount, frames),
     etaSeconds: shot.awaitingUploads ? null : estimateSeconds([...frames], liveWorkers),
@@ -70,9 +71,13 @@ export function shotView(shot: ShotRecord, frames: readonly FrameRecord[], liveW
   return { ...shotSummary(shot, frames, liveWorkers), active: activeFrames(frames, SHOT_VIEW_ACTIVE_MAX) };
 }
 
+/** Whether shot QA flagged the frame for review (a score past its threshold). */
+export const isFlagged = (f: FrameRecord): boolean => (f.qa?.flagged.length ?? 0) > 0;
+
 /**
  * One page of `GET /v1/shots/{id}/frames`: the frames after the cursor (a frame number) in the
- * states asked for, in frame order; `next` is the last frame of the page when more follow.
+ * states asked for (and flagged or not, when asked), in frame order; `next` is the last frame of
+ * the page when more follow.
  */
 export function pageOfFrames(frames: readonly FrameRecord[], query: FrameQuery): { frames: FrameRecord[]; next: string | null } {
   const after = query.cursor === undefined ? 0 : Number(query.cursor);
@@ -80,6 +85,7 @@ export function pageOfFrames(frames: readonly FrameRecord[], query: FrameQuery):
   const page: FrameRecord[] = [];
   for (const f of frames) {
     if (f.frame <= after || (wanted && !wanted.has(f.state))) continue;
+    if (query.flagged !== undefined && isFlagged(f) !== query.flagged) continue;
     // One more than the page holds tells whether another page follows.
     if (page.length === query.limit) return { frames: page, next: String(page.at(-1)!.frame) };
     page.push(f);
@@ -113,5 +119,6 @@ export function frameView(shot: ShotRecord, f: FrameRecord, urls: FrameUrls = {}
     ...(f.output !== undefined ? { output: f.output } : {}),
     ...(urls.output ? { outputUrl: urls.output } : {}),
     ...(urls.output && urls.preview ? { previewUrl: urls.preview } : {}),
+    ...(f.qa ? { qa: f.qa } : {}),
   };
 }

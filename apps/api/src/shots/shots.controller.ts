@@ -127,7 +127,7 @@ export class ShotsController {
   @ApiOperation({
     summary: "A page of a shot's frames, with the URLs of their images",
     description:
-      'Frames in frame order: state, stage and sampler step, attempts, worker, seed, error, and `inputUrl`, `outputUrl`, `previewUrl` ' +
+      'Frames in frame order: state, stage and sampler step, attempts, worker, seed, error, QA scores, and `inputUrl`, `outputUrl`, `previewUrl` ' +
       '(presigned, or paths on this API) for the images that exist. Page on by passing `next` back as `cursor`; `next` is null on the last page.',
   })
   @ApiParam({ name: 'id' })
@@ -139,6 +139,12 @@ export class ShotsController {
     style: 'form',
     explode: false,
     description: 'Only frames in these states: comma-separated (`failed,cancelled`) or repeated',
+  })
+  @ApiQuery({
+    name: 'flagged',
+    required: false,
+    enum: ['true', 'false'],
+    description: '`true`: only frames shot QA flagged for review (a score past its threshold, see `qa.flagged`); `false`: only the others',
   })
   @ApiQuery({ name: 'cursor', required: false, type: String, description: '`next` of the previous page' })
   @ApiQuery({ name: 'limit', required: false, type: Number, description: `1–${FRAME_PAGE_LIMIT.max}, default ${FRAME_PAGE_LIMIT.default}` })
