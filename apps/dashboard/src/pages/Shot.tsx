@@ -1,11 +1,12 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { api, ApiError, FRAME_STATES, TERMINAL, type FrameState, type FrameView, type ShotView } from '../api.ts';
+import { api, ApiError, FRAME_STATES, TERMINAL, type FrameState, type ShotView } from '../api.ts';
 import { ago, dateTime, eta } from '../format.ts';
 import { useShotFrames, type FrameFilter } from '../frames.ts';
 import { useLive } from '../live.tsx';
 import { mergeView } from '../merge.ts';
 import { Link } from '../router.tsx';
 import { Empty, ErrorNote, ProgressBar, StateBadge, useNow } from '../ui.tsx';
+import { FrameCard } from './FrameCard.tsx';
 import { Flipbook } from './Flipbook.tsx';
 
 /** Milliseconds between refetches of a shot's view (counts and active frames, no frame list): 0.3–2 s. */
@@ -318,82 +319,5 @@ export function ShotPage({ id }: { id: string }) {
         )}
       </section>
     </main>
-  );
-}
-
-function FrameCard({ frame: f, onShow, onBrokenImage }: { frame: FrameView; onShow: () => void; onBrokenImage: () => void }) {
-  const stepping = f.state === 'active' && f.step !== undefined && f.steps;
-  return (
-    <li className={`frame frame-${f.state}`} data-frame={f.frame} data-state={f.state}>
-      <div className="frame-head">
-        <h3>
-          Frame {f.frame}{' '}
-          <span className="mono muted frame-file" title={f.fileName}>
-            {f.fileName}
-          </span>
-        </h3>
-        <StateBadge state={f.state} />
-      </div>
-      <div className="thumbs">
-        <figure>
-          {f.inputUrl ? (
-            <img src={f.inputUrl} alt={`Frame ${f.frame}, sketch`} loading="lazy" data-kind="sketch" onError={onBrokenImage} />
-          ) : (
-            <div className="thumb-empty">no sketch</div>
-          )}
-          <figcaption>Sketch</figcaption>
-        </figure>
-        <figure>
-          {f.state === 'completed' && f.outputUrl ? (
-            <button type="button" className="thumb-button" onClick={onShow} aria-label={`Show frame ${f.frame} in the flipbook`}>
-              <img src={f.previewUrl ?? f.outputUrl} alt={`Frame ${f.frame}, colour`} loading="lazy" data-kind="colour" onError={onBrokenImage} />
-            </button>
-          ) : (
-            <div className={`thumb-empty thumb-${f.state}`}>{f.state === 'active' ? (stepping ? `${f.step}/${f.steps}` : (f.stage ?? 'starting')) : f.state === 'completed' ? 'loading…' : f.state}</div>
-          )}
-          <figcaption>Colour</figcaption>
-        </figure>
-      </div>
-      <dl className="frame-facts">
-        {f.stage && (
-          <div>
-            <dt>Stage</dt>
-            <dd>{f.stage}</dd>
-          </div>
-        )}
-        {f.step !== undefined && f.steps ? (
-          <div>
-            <dt>Step</dt>
-            <dd className="mono">
-              {f.step}/{f.steps}
-            </dd>
-          </div>
-        ) : null}
-        {f.worker && (
-          <div>
-            <dt>Worker</dt>
-            <dd>{f.worker}</dd>
-          </div>
-        )}
-        {f.attempts > 1 && (
-          <div>
-            <dt>Attempts</dt>
-            <dd>{f.attempts}</dd>
-          </div>
-        )}
-        <div>
-          <dt>Seed</dt>
-          <dd>{f.seed}</dd>
-        </div>
-      </dl>
-      {stepping ? <ProgressBar value={f.step! / f.steps!} label={`Frame ${f.frame} sampler`} size="small" /> : null}
-      {f.error && (
-        <p className="frame-error">
-          <strong>{f.error.code}</strong>
-          {f.error.field ? ` (${f.error.field})` : ''}: {f.error.message}
-          {f.state === 'failed' && f.error.permanent && <span className="frame-error-hint"> A retry cannot fix this: correct the input and submit again.</span>}
-        </p>
-      )}
-    </li>
   );
 }
