@@ -83,6 +83,11 @@ export class WebhookDispatcher {
   private aborted = false;
   /** Entries of this consumer whose fan-out failed in the last batch: retried soon, not in 30 s. */
   private failedFanouts = 0;
+  /**
+   * The connection came back: a read whose reply was lost with it left entries pending on this
+   * consumer that it never saw, so its own pending entries are read again at once.
+   */
+  private reconnected = false;
 
   constructor(
     private readonly fanout: Pick<WebhookFanout, 'fanout'>,
@@ -98,6 +103,7 @@ export class WebhookDispatcher {
     // Blocking reads wait out a Redis restart instead of failing after N retries.
     this.reader = opts.redis.duplicate({ maxRetriesPerRequest: null, lazyConnect: true });
     this.reader.on('error', (e: Error) => this.report(new Error(`outbox connection: ${e.message}`)));
+    this.reader.on('ready', () => (this.reconnected = true));
   }
 
   /**
@@ -178,6 +184,10 @@ export class WebhookDispatcher {
         if (!groupReady) {
           await this.ensureGroup();
           groupReady = true;
+        }
+        if (this.reconnected) {
+          this.reconnected = false;
+          nextRecovery = 0;
         }
         if (Date.now() >= nextRecovery) {
           this.failedFanouts = 0;

@@ -228,6 +228,44 @@ describe('webhook outbox dispatcher on redis-server', () => {
     assert.equal(r.errors.length, 3);
   });
 
+  it('reads its own pending entries again when its connection comes back (a read whose reply was lost)', async () => {
+    const r = rig('lost');
+    await r.subscribe('lost', '/lost');
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let first = true;
+    // The first fan-out waits: meanwhile the dispatcher reads nothing new.
+    const slow = {
+      fanout: async (e: WebhookEvent) => {
+        if (first) {
+          first = false;
+          await held;
+        }
+        return r.fanout.fanout(e);
+      },
+    };
+    // No claims and no timed recovery within the test: only the reconnection can bring E2 out.
+    const d = r.dispatcher({ consumer: 'lost-1', claimIdleMs: 120_000 }, slow);
+    d.start();
+    const e1 = (await r.bus.publish('shot.created', { project: 'lost', shotId: 's1' }, {}))!;
+    await until('the first fan-out to start', () => (!first ? true : undefined));
+    const e2 = (await r.bus.publish('shot.started', { project: 'lost', shotId: 's1' }, {}))!;
+    // E2 handed to this consumer by a read whose reply never arrived: pending, unseen.
+    const raw = new Redis(server.url);
+    try {
+      await raw.xreadgroup('GROUP', DISPATCH_GROUP, 'lost-1', 'COUNT', 10, 'STREAMS', r.key, '>');
+      assert.equal(await r.pending(), 2);
+      // The connection drops (as when Redis restarts) and comes back.
+      await raw.client('KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
+    } finally {
+      raw.disconnect();
+    }
+    release();
+    await until('both deliveries', () => (received('/lost').length >= 2 ? true : undefined), 10_000);
+    assert.deepEqual(received('/lost').sort(), [e1.id, e2.id].sort());
+    await until('nothing pending', async () => ((await r.pending()) === 0 ? true : undefined));
+  });
+
   it('gives an event matching two subscriptions one job each', async () => {
     const r = rig('two');
     const all = await r.subscribe('two', '/two-all');
