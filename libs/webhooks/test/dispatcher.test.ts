@@ -256,7 +256,7 @@ describe('webhook outbox dispatcher on redis-server', () => {
       await raw.xreadgroup('GROUP', DISPATCH_GROUP, 'lost-1', 'COUNT', 10, 'STREAMS', r.key, '>');
       assert.equal(await r.pending(), 2);
       // The connection drops (as when Redis restarts) and comes back.
-      await raw.client('KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
+      await raw.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
     } finally {
       raw.disconnect();
     }
