@@ -3,20 +3,9 @@
  * outlines on a gradient backdrop. Colours are sRGB in [0,1]; images are the pipeline's planar
  * [−1,1].
  */
+import { seededRandom as prng } from '@celfarm/model-kit/bench-pack';
 import type { Planar } from '@celfarm/pipeline';
 import type { FrameImages } from '@celfarm/qa';
-
-/** mulberry32 */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export type Rgb = [number, number, number];
 interface Ellipse {

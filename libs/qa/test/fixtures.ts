@@ -63,14 +63,5 @@ export function rotateHue([L, a, b]: Lab, deg: number): Lab {
   return [L, a * Math.cos(t) - b * Math.sin(t), a * Math.sin(t) + b * Math.cos(t)];
 }
 
-/** Deterministic PRNG (mulberry32). */
-export function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG (mulberry32), the project's one. */
+export { seededRandom as prng } from '@celfarm/model-kit/bench-pack';
