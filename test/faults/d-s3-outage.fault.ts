@@ -1,7 +1,7 @@
 /**
  * (d) Storage down for 30 s mid-shot, connections really closed: the farm reaches s3rver through
- * the suite's TCP proxy, which closes every open connection (the S3 clients' keep-alive sockets
- * included) and refuses new ones for 30 s. A request through the proxy must fail during the
+ * a TCP proxy (tools/services), which closes every open connection (the S3 clients' keep-alive
+ * sockets included) and refuses new ones for 30 s. A request through the proxy must fail during the
  * outage (so the outage is real); afterwards the shot must complete as if nothing happened.
  */
 import { connect } from 'node:net';

@@ -14,12 +14,11 @@ import { EventBus, eventId, type EventType } from '@celfarm/jobs';
 import { buildAnalyticPack } from '@celfarm/model-kit';
 import { COLOURS, halfImage, sketchFrame } from '@celfarm/model-kit/samples';
 import { encodePng } from '@celfarm/pipeline/image/codec';
-import { freePort, startNodeProcess, startRedis, startS3, type NodeProcess, type RunningRedis, type RunningS3 } from '@celfarm/services';
+import { freePort, startNodeProcess, startRedis, startS3, startTcpProxy, type NodeProcess, type RunningRedis, type RunningS3, type TcpProxy } from '@celfarm/services';
 import { S3ObjectStore, shotKeys } from '@celfarm/storage';
 import { KeyStore } from '@celfarm/tenancy';
 import { ROOT, authed, shotForm, type FramePage, type FrameView, type ShotView } from '../harness.ts';
 import { WebhookReceiver } from './receiver.ts';
-import { TcpProxy } from './tcp-proxy.ts';
 
 export const PROJECT = 'faults';
 const PREFIX = 'faults';
@@ -68,11 +67,7 @@ export class FaultFarm {
     const dir = await mkdtemp(join(tmpdir(), `celfarm-faults-${opts.name}-`));
     const redis = await startRedis(join(dir, 'redis'));
     const s3 = await startS3(join(dir, 's3'), BUCKET);
-    let proxy: TcpProxy | undefined;
-    if (opts.s3Proxy) {
-      proxy = new TcpProxy({ host: '127.0.0.1', port: s3.port });
-      await proxy.start();
-    }
+    const proxy = opts.s3Proxy ? await startTcpProxy({ targetPort: s3.port }) : undefined;
     const packDir = join(dir, 'pack');
     await buildAnalyticPack(packDir);
     const receiver = new WebhookReceiver();
@@ -454,7 +449,7 @@ export class FaultFarm {
   private async teardown(): Promise<void> {
     await this.saveLogs().catch(() => undefined);
     await Promise.all(this.processes.map((p) => p.kill('SIGKILL')));
-    await this.proxy?.stop();
+    await this.proxy?.close();
     await this.receiver.stop();
     this.objects.destroy();
     await this.redis.stop();
