@@ -6,6 +6,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MultiBar, Presets, type SingleBar } from 'cli-progress';
+import { lastSegment, numberedFileName } from '@celfarm/contract';
 import { ApiError, TERMINAL_STATES, type CelfarmApi, type FrameView, type ShotView } from './api.ts';
 import { duration } from './format.ts';
 
@@ -127,8 +128,8 @@ export async function followShots(api: CelfarmApi, ids: string[], opts: FollowOp
  * frame (`sh010_0001.jpg` → `sh010_0001.png`), else the frame number (`00001.png`).
  */
 export function outputName(f: Pick<FrameView, 'frame' | 'output'>): string {
-  const last = f.output?.slice(f.output.lastIndexOf('/') + 1);
-  return last && last !== '.' && last !== '..' ? last : `${String(f.frame).padStart(5, '0')}.png`;
+  const last = f.output ? lastSegment(f.output) : undefined;
+  return last && last !== '.' && last !== '..' ? last : numberedFileName(f.frame);
 }
 
 export interface DownloadResult {

@@ -12,6 +12,8 @@ import { liveFrameSchema } from './live.ts';
 import { FRAME_STATES, frameCountsSchema, frameStateSchema, SHOT_STATES } from './states.ts';
 
 export { projectIdSchema } from '@celfarm/tenancy/project-id';
+/** How a frame's file is named from an object key, or from its number when it has no name. */
+export { lastSegment, numberedFileName } from '@celfarm/jobs/identity';
 /** A shot's settings as resolved at submit (what it renders with), and the warnings resolving them gave. */
 export { resolvedSettingsSchema, settingsWarningSchema, type ResolvedSettings, type SettingsWarning } from '@celfarm/pipeline/settings-schema';
 

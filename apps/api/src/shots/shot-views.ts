@@ -6,7 +6,7 @@
 import type { Readable } from 'node:stream';
 import { Inject, Injectable } from '@nestjs/common';
 import type { Config } from '@celfarm/config';
-import type { FrameRecord, ShotRecord, ShotStore } from '@celfarm/jobs';
+import { lastSegment, type FrameRecord, type ShotRecord, type ShotStore } from '@celfarm/jobs';
 import type { ObjectStore } from '@celfarm/storage';
 import { forbidden } from '../auth/principal.ts';
 import { ApiError } from '../core/api-error.ts';
@@ -91,7 +91,7 @@ export class ShotViews {
     if (!body || key === undefined) throw new ApiError(404, 'NOT_FOUND', `shot ${id} has no ${describeFile(file)}`);
     try {
       const contentType = sniffContentType(await peek(body));
-      return { body, contentType, name: key.slice(key.lastIndexOf('/') + 1) };
+      return { body, contentType, name: lastSegment(key) };
     } catch (e) {
       body.destroy();
       throw e;
