@@ -23,6 +23,7 @@ scenario({ id: 'e', title: `API SIGKILL mid-shot and restart (${FRAMES} frames, 
   const killedAt = Date.now();
   await farm.api.kill('SIGKILL');
   await sleep(1000);
+  const restartedAt = Date.now();
   await farm.startApi();
   const down = (performance.now() - tKill) / 1000;
   const done = await farm.waitForShot(id, finished, 150_000, 250);
@@ -30,7 +31,7 @@ scenario({ id: 'e', title: `API SIGKILL mid-shot and restart (${FRAMES} frames, 
   const seconds = (performance.now() - t0) / 1000;
   if (done.timedOut) problems.push(`shot still ${done.shot?.state} 150 s after the API restart`);
   // The dead dispatcher's entries are claimed after 30 s idle, checked every 30 s: up to ~60 s.
-  const checks = await farm.check([{ id, frames: FRAMES }], { webhookWaitMs: 90_000, deliveringDiedAt: killedAt });
+  const checks = await farm.check([{ id, frames: FRAMES }], { webhookWaitMs: 90_000, deliveringDied: { at: killedAt, replacedAt: restartedAt } });
   const lastDelivery = Math.max(...farm.receiver.of(id).map((d) => d.at));
   return {
     checks,

@@ -297,7 +297,7 @@ export class FaultFarm {
     await sleep(2000);
     const published = await readPublished();
     const out: ShotCheck[] = [];
-    for (const [i, s] of shots.entries()) out.push(await this.checkOne(s.id, s.frames, views[i]!.shot, views[i]!.frames, published[i]!, opts.deliveringDiedAt));
+    for (const [i, s] of shots.entries()) out.push(await this.checkOne(s.id, s.frames, views[i]!.shot, views[i]!.frames, published[i]!, opts.deliveringDied));
     return out;
   }
 
@@ -307,7 +307,7 @@ export class FaultFarm {
     shot: ShotView | undefined,
     frameViews: FrameView[] | undefined,
     publishedOrError: { id: string; type: string; frame?: number }[] | Error,
-    deliveringDiedAt?: number,
+    deliveringDied?: { at: number; replacedAt: number },
   ): Promise<ShotCheck> {
     const problems: string[] = [];
     const notes: string[] = [];
@@ -377,14 +377,23 @@ export class FaultFarm {
     };
     const missing = published.map((e) => e.id).filter((e) => !perId.has(e));
     // A delivery whose process was killed between the receiver's 2xx and recording it is posted
-    // again (at least once, by design): a duplicate whose first copy arrived in the second before
-    // the kill is that, and is noted; any other is a problem.
+    // again (at least once, by design). Such a first copy arrived from the second before the kill
+    // until the replacement process started (a request written just before the kill reaches the
+    // receiver after it: the receiver stamps the end of the body); it is noted, posted at most
+    // twice. Any other duplicate is a problem.
     const firstAt = (eid: string) => Math.min(...deliveries.filter((d) => d.id === eid).map((d) => d.at));
-    const inFlight = (eid: string) => deliveringDiedAt !== undefined && firstAt(eid) <= deliveringDiedAt && firstAt(eid) >= deliveringDiedAt - 1000;
+    const inFlight = (eid: string) =>
+      deliveringDied !== undefined && firstAt(eid) >= deliveringDied.at - 1000 && firstAt(eid) < deliveringDied.replacedAt && (perId.get(eid) ?? 0) === 2;
     const repeated = [...perId].filter(([, n]) => n > 1);
-    const twice = repeated.filter(([e]) => !inFlight(e)).map(([e, n]) => `${label(e)} ×${n}`);
-    const killedMidDelivery = repeated.filter(([e]) => inFlight(e)).map(([e, n]) => `${label(e)} ×${n}`);
-    if (killedMidDelivery.length) notes.push(`${killedMidDelivery.length} events posted again after the delivering process was killed mid-delivery (first copy within 1 s before the kill; receivers dedupe on webhook-id): ${killedMidDelivery.join(', ')}`);
+    // When copies arrived, relative to the kill (if any), so that a failure says which window it hit.
+    const when = (eid: string) => {
+      if (!deliveringDied) return '';
+      const at = deliveries.filter((d) => d.id === eid).map((d) => `${d.at >= deliveringDied.at ? '+' : ''}${((d.at - deliveringDied.at) / 1000).toFixed(2)} s`);
+      return ` (copies at ${at.join(', ')} from the kill; restart at +${((deliveringDied.replacedAt - deliveringDied.at) / 1000).toFixed(2)} s)`;
+    };
+    const twice = repeated.filter(([e]) => !inFlight(e)).map(([e, n]) => `${label(e)} ×${n}${when(e)}`);
+    const killedMidDelivery = repeated.filter(([e]) => inFlight(e)).map(([e, n]) => `${label(e)} ×${n}${when(e)}`);
+    if (killedMidDelivery.length) notes.push(`${killedMidDelivery.length} events posted again after the delivering process was killed mid-delivery (first copy between 1 s before the kill and the restart; receivers dedupe on webhook-id): ${killedMidDelivery.join(', ')}`);
     const notPublished = [...mustIds.keys()].filter((e) => !published.some((p) => p.id === e));
     const unknown = [...perId.keys()].filter((e) => !wanted.has(e));
     const badSigs = deliveries.filter((d) => d.badSignature);
@@ -473,8 +482,11 @@ export class FaultFarm {
 export interface CheckOptions {
   /** How long to wait for deliveries still on their way (ms, default 20 000). */
   webhookWaitMs?: number;
-  /** Epoch ms when the process delivering webhooks was killed (scenario e). */
-  deliveringDiedAt?: number;
+  /**
+   * The process delivering webhooks was killed (scenario e): epoch ms of the kill and of the
+   * replacement's start.
+   */
+  deliveringDied?: { at: number; replacedAt: number };
 }
 
 export interface ShotCheck {
