@@ -10,7 +10,7 @@ export interface SystemTool {
   override?(env: NodeJS.ProcessEnv): string | false;
 }
 
-export type ToolName = 'redis-server' | 'promtool' | 'chromium' | 'python3' | 'python3-torch';
+export type ToolName = 'redis-server' | 'redis-cli' | 'promtool' | 'chromium' | 'python3' | 'python3-torch';
 
 export const SYSTEM_TOOLS: Record<ToolName, SystemTool>;
 

@@ -1,6 +1,7 @@
-// The Debian packages the demo and the tests run for real (redis-server, promtool, Chromium,
-// Python): how to find each, which test files need it, and how to install what is missing: with
-// apt-get as root or through passwordless sudo, otherwise a message that says what to run.
+// The Debian packages the demo and the tests run for real (redis-server, redis-cli, promtool,
+// Chromium, Python): how to find each, which test files need it, and how to install what is
+// missing: with apt-get as root or through passwordless sudo, otherwise a message that says what
+// to run.
 // Node builtins only (it runs before `npm ci`).
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -23,7 +24,12 @@ export const SYSTEM_TOOLS = {
   'redis-server': {
     packages: ['redis-server'],
     present: () => onPath('redis-server') || existsSync('/usr/bin/redis-server'),
-    neededBy: /\bstartRedis\b|redis-server/,
+    neededBy: /\bstartRedis(?:Cluster)?\b|redis-server/,
+  },
+  'redis-cli': {
+    packages: ['redis-tools'],
+    present: () => onPath('redis-cli') || existsSync('/usr/bin/redis-cli'),
+    neededBy: /\bstartRedisCluster\b|redis-cli/,
   },
   promtool: {
     packages: ['prometheus'],

@@ -70,6 +70,7 @@ describe('system tools for npm test and the demo', () => {
     assert.deepEqual(need('apps/api/test/security.test.ts'), ['chromium', 'redis-server']);
     assert.deepEqual(need('apps/worker/test/events.test.ts'), ['redis-server'], 'through ./fixtures.ts');
     assert.deepEqual(need('clients/python/test/python-client.test.ts'), ['python3', 'redis-server']);
+    assert.deepEqual(need('test/e2e/cluster.test.ts'), ['redis-cli', 'redis-server']);
     assert.deepEqual(need('tools/convert/test/convert.test.ts'), ['python3-torch']);
     assert.deepEqual(need('libs/pipeline/test/sampling-rng.test.ts'), []);
   });

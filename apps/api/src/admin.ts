@@ -1,9 +1,10 @@
 /**
  * Admin command: bootstraps and manages projects and API keys straight in Redis (no API key
- * needed, so it works before the first key exists). Reads REDIS_URL and REDIS_PREFIX; when
- * REDIS_URL is unset and `npm run demo` is running, it uses the demo's Redis (from the file the
- * demo writes, .cache/demo/farm.env; CELFARM_DEMO_ENV names another). An unreachable Redis is one
- * line on stderr that names the URL and what to do.
+ * needed, so it works before the first key exists). Reads REDIS_URL, REDIS_CLUSTER_NODES and
+ * REDIS_PREFIX; when neither REDIS_URL nor REDIS_CLUSTER_NODES is set and `npm run demo` is
+ * running, it uses the demo's Redis (from the file the demo writes, .cache/demo/farm.env;
+ * CELFARM_DEMO_ENV names another). An unreachable Redis is one line on stderr that names the URL
+ * (or the Cluster's seeds) and what to do.
  *
  *   node --import tsx apps/api/src/admin.ts keys create --project demo --name td --scopes submit,read,admin [--rate-limit 5]
  *   node --import tsx apps/api/src/admin.ts keys list --project demo
@@ -18,8 +19,8 @@
 import { readFileSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Redis } from 'ioredis';
-import { ConfigError, loadConfig } from '@celfarm/config';
+import { ConfigError, loadConfig, type Config } from '@celfarm/config';
+import { connectRedis } from '@celfarm/jobs';
 import { KeyStore, SCOPES, projectIdSchema, type Scope } from '@celfarm/tenancy';
 
 const USAGE = `usage: admin.ts <command>
@@ -53,9 +54,9 @@ interface Target {
   stale?: string;
 }
 
-/** `env`, or when it has no REDIS_URL, `env` with the running demo's REDIS_URL and REDIS_PREFIX. */
+/** `env`, or when it names no Redis, `env` with the running demo's REDIS_URL and REDIS_PREFIX. */
 function target(env: Record<string, string | undefined>, file: string): Target {
-  if (env.REDIS_URL) return { env };
+  if (env.REDIS_URL || env.REDIS_CLUSTER_NODES) return { env };
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -78,6 +79,12 @@ function shownUrl(url: string): string {
   } catch {
     return url;
   }
+}
+
+/** The Redis the config names, for messages: the URL without its password, or the Cluster's seeds. */
+function shownRedis(config: Config): string {
+  const seeds = config.REDIS_CLUSTER_NODES;
+  return seeds?.length ? `the Redis Cluster at ${seeds.map((n) => `${n.host}:${n.port}`).join(',')}` : `Redis at ${shownUrl(config.REDIS_URL)}`;
 }
 
 function need(value: string | undefined, flag: string): string {
@@ -163,7 +170,7 @@ async function main(): Promise<number> {
   const config = loadConfig(env);
   if (demo) console.error(`using the running demo's Redis, ${shownUrl(config.REDIS_URL)} (from ${demo})`);
   // One attempt, no reconnects: this command either reaches Redis at once or says why not.
-  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 2, lazyConnect: true, connectTimeout: 5_000, retryStrategy: () => null });
+  const redis = connectRedis(config, { maxRetriesPerRequest: 2, lazyConnect: true, connectTimeout: 5_000, reconnect: false });
   // Kept for the message (connect() itself rejects with "Connection is closed"); handled, so
   // ioredis prints no trace of its own.
   let cause: unknown;
@@ -172,10 +179,10 @@ async function main(): Promise<number> {
     try {
       await redis.connect();
     } catch (e) {
-      const where = demo ? `the running demo's Redis, ${shownUrl(config.REDIS_URL)} (${demo})` : `Redis at ${shownUrl(config.REDIS_URL)}`;
+      const where = demo ? `the running demo's Redis, ${shownUrl(config.REDIS_URL)} (${demo})` : shownRedis(config);
       const why = cause ?? e;
       throw new Error(
-        `cannot reach ${where} (${why instanceof Error ? why.message : String(why)}): set REDIS_URL (and REDIS_PREFIX) to the farm's Redis, ` +
+        `cannot reach ${where} (${why instanceof Error ? why.message : String(why)}): set REDIS_URL (or REDIS_CLUSTER_NODES, and REDIS_PREFIX) to the farm's Redis, ` +
           `or start \`npm run demo -- --keep\`, whose Redis this command finds by itself${stale ? `; ignored ${stale}` : ''}`,
       );
     }

@@ -4,9 +4,8 @@
  * the signals; this module owns the order things start and stop in.
  */
 import { hostname } from 'node:os';
-import { Redis } from 'ioredis';
 import type { Config } from '@celfarm/config';
-import { EventBus, FarmQueues, ShotStore } from '@celfarm/jobs';
+import { connectRedis, EventBus, FarmQueues, ShotStore } from '@celfarm/jobs';
 import { createMetrics } from '@celfarm/metrics';
 import { PipelineHost } from '@celfarm/pipeline';
 import { S3ObjectStore, s3OptionsFrom, WaitingObjectStore } from '@celfarm/storage';
@@ -46,9 +45,10 @@ export async function startWorkerApp(config: Config, log: Logger = consoleLogger
   const objects = new S3ObjectStore(s3OptionsFrom(config));
   await objects.ensureBucket();
 
-  const redis = new Redis(config.REDIS_URL);
+  // One Redis, or a Cluster with REDIS_CLUSTER_NODES.
+  const redis = connectRedis(config);
   // BullMQ's blocking reads must wait out Redis restarts instead of failing after N retries.
-  const bull = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
+  const bull = connectRedis(config, { maxRetriesPerRequest: null });
   for (const [name, conn] of [['records', redis], ['queues', bull]] as const) {
     conn.on('error', (e: Error) => log.error(`worker ${id}: redis (${name}): ${e.message}`));
   }

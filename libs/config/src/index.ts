@@ -9,11 +9,61 @@ const bool = z
   .transform((v) => v === 'true' || v === '1');
 const int = (d: number, min = 0) => z.coerce.number().int().min(min).default(d);
 
+/** A plain prefix (`celfarm`) or one hash tag (`{celfarm}`). */
+const REDIS_PREFIX_PATTERN = /^(?:[A-Za-z0-9_-]+|\{[A-Za-z0-9_-]+\})$/;
+
+/**
+ * Whether every key under `prefix` hashes to one Redis Cluster slot: the prefix is a hash tag,
+ * so Redis hashes only what is inside the braces (`{celfarm}:shot:…` → `celfarm`).
+ */
+export const isHashTagged = (prefix: string): boolean => /^\{[^{}]+\}$/.test(prefix);
+
+/** One seed of REDIS_CLUSTER_NODES. */
+export interface ClusterNode {
+  host: string;
+  port: number;
+}
+
+function parseNode(seed: string): ClusterNode | undefined {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:[\]/]+)):(\d{1,5})$/.exec(seed);
+  const port = Number(m?.[3]);
+  return m && port >= 1 && port <= 65535 ? { host: m[1] ?? m[2]!, port } : undefined;
+}
+
 export const configSchema = z.object({
   /** redis://host:port/db — the queue and shot records (AOF on, maxmemory-policy noeviction). */
   REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').default('redis://127.0.0.1:6379'),
-  /** Key prefix for BullMQ queues and shot records, so several farms can share one Redis. */
-  REDIS_PREFIX: z.string().regex(/^[a-z0-9_-]+$/i).default('celfarm'),
+  /**
+   * Prefix of every Redis key of the farm (BullMQ queues, records, events), so several farms can
+   * share one Redis: letters, digits, `_` and `-`, optionally wrapped in one hash tag —
+   * `{celfarm}` — which puts all of the farm's keys in one hash slot (required with
+   * REDIS_CLUSTER_NODES).
+   */
+  REDIS_PREFIX: z
+    .string()
+    .regex(REDIS_PREFIX_PATTERN, 'must be letters, digits, _ and - (e.g. celfarm), optionally wrapped in one hash tag (e.g. {celfarm})')
+    .default('celfarm'),
+  /**
+   * Seed nodes of a Redis Cluster, comma-separated `host:port` (`[v6 address]:port`): when set,
+   * the services connect with ioredis's Cluster client (which finds the other nodes itself), and
+   * REDIS_URL gives only the scheme (`rediss://` = TLS) and the credentials. Unset: the one Redis
+   * at REDIS_URL.
+   */
+  REDIS_CLUSTER_NODES: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined) return undefined;
+      const seeds = v.split(',').map((s) => s.trim()).filter(Boolean);
+      const nodes = seeds.map(parseNode);
+      const bad = seeds.filter((_, i) => !nodes[i]);
+      if (bad.length || seeds.length === 0) {
+        const which = bad.length ? `; not host:port: ${bad.join(', ')}` : '';
+        ctx.issues.push({ code: 'custom', input: v, message: `must be comma-separated host:port seeds (e.g. 10.0.0.5:6379,10.0.0.6:6379)${which}` });
+        return z.NEVER;
+      }
+      return nodes as ClusterNode[];
+    }),
   /** Any S3-compatible endpoint (s3rver, MinIO, AWS); unset means AWS's own. */
   S3_ENDPOINT: z.string().url().optional(),
   S3_REGION: z.string().default('us-east-1'),
@@ -131,7 +181,25 @@ export const configSchema = z.object({
     .string()
     .default('')
     .transform((v) => v.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean)),
-});
+}).superRefine((c, ctx) => {
+  if (!Array.isArray(c.REDIS_CLUSTER_NODES)) return;
+  // BullMQ's Lua scripts and the farm's MULTIs and scripts each touch several keys; a Cluster
+  // runs those only when all their keys hash to one slot, which only a hash-tagged prefix ensures.
+  if (typeof c.REDIS_PREFIX === 'string' && REDIS_PREFIX_PATTERN.test(c.REDIS_PREFIX) && !isHashTagged(c.REDIS_PREFIX)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['REDIS_PREFIX'],
+      message:
+        `must be a hash tag such as {${c.REDIS_PREFIX}} when REDIS_CLUSTER_NODES is set: BullMQ's scripts and the farm's ` +
+        'transactions each touch many keys, which a Redis Cluster runs only when they all hash to one slot',
+    });
+  }
+  const db = typeof c.REDIS_URL === 'string' ? /^rediss?:\/\/[^/]*\/(\d+)/.exec(c.REDIS_URL)?.[1] : undefined;
+  if (db !== undefined && Number(db) !== 0) {
+    ctx.addIssue({ code: 'custom', path: ['REDIS_URL'], message: `selects database ${db}, but a Redis Cluster has only database 0 (REDIS_CLUSTER_NODES is set)` });
+  }
+  // Also when other variables failed (values here are then unchecked): one error lists every problem.
+}, { when: () => true });
 
 export type Config = z.infer<typeof configSchema>;
 

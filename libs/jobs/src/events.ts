@@ -5,8 +5,9 @@
  * `frame.completed`, and webhook deliveries keyed by event id are never doubled.
  */
 import { createHash } from 'node:crypto';
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
 import { farmEventSchema, type EventType, type FarmEvent } from './event-types.ts';
+import type { RedisClient } from './redis.ts';
 
 export { EVENT_TYPES, farmEventSchema, type EventType, type FarmEvent } from './event-types.ts';
 
@@ -50,7 +51,7 @@ export const outboxKey = (prefix: string): string => `${prefix}:events:_outbox`;
  */
 export class EventBus {
   constructor(
-    readonly redis: Redis,
+    readonly redis: RedisClient,
     readonly prefix = 'celfarm',
     private readonly clock: () => Date = () => new Date(),
   ) {}

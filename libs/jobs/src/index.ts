@@ -6,3 +6,4 @@ export * from './events.ts';
 export * from './fate.ts';
 export * from './outcome.ts';
 export * from './identity.ts';
+export * from './redis.ts';

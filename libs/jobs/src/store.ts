@@ -6,7 +6,7 @@
  * frame transitions are checked against the state machines in records.ts, on the record as it
  * is at the write. Creating a shot announces it (`shot.created`) in the same MULTI.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis.ts';
 import { EventBus } from './events.ts';
 import { SEARCH_SCAN, searchText, shotIdentity } from './identity.ts';
 import {
@@ -84,7 +84,7 @@ export class ShotStore {
   private readonly events: EventBus;
 
   constructor(
-    readonly redis: Redis,
+    readonly redis: RedisClient,
     readonly prefix = 'celfarm',
     private readonly clock: () => Date = () => new Date(),
   ) {

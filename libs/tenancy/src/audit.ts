@@ -2,14 +2,14 @@
  * The audit log: one Redis stream per project, `{prefix}:audit:{project}`, holding every mutating
  * API call made with one of its keys (refusals included), capped at about `maxLength` entries.
  */
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { auditEntrySchema, type AuditEntry, type AuditPage } from './audit-entry.ts';
 
 export { AUDIT_CURSOR, auditEntrySchema, auditPageSchema, type AuditEntry, type AuditPage } from './audit-entry.ts';
 
 export class AuditLog {
   constructor(
-    readonly redis: Redis,
+    readonly redis: Redis | Cluster,
     readonly prefix = 'celfarm',
     /** Entries kept per project (approximately: trimming is done in whole stream nodes). */
     readonly maxLength = 100_000,

@@ -4,7 +4,7 @@
  * request looks the key up, so a revocation takes effect at once.
  */
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { z } from 'zod';
 import { sha256Hex } from '@celfarm/pipeline/hash';
 import { projectIdSchema } from './project-id.ts';
@@ -51,7 +51,7 @@ export const hashToken = (token: string): string => sha256Hex(token);
 
 export class KeyStore {
   constructor(
-    readonly redis: Redis,
+    readonly redis: Redis | Cluster,
     readonly prefix = 'celfarm',
     private readonly clock: () => Date = () => new Date(),
   ) {}

@@ -4,7 +4,7 @@
  * tokens per second up to `burst`; a request takes one token or is refused with the wait until
  * the next token.
  */
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 
 /**
  * KEYS[1] bucket hash {tokens, ts}; ARGV rate (tokens/s), burst, now (ms; negative = Redis TIME,
@@ -60,7 +60,7 @@ export interface TakeResult {
 
 export class RateLimiter {
   constructor(
-    readonly redis: Redis,
+    readonly redis: Redis | Cluster,
     readonly prefix = 'celfarm',
   ) {}
 

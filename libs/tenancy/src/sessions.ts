@@ -4,7 +4,7 @@
  * its own: every request re-reads its key, so revoking the key ends its sessions at once.
  */
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { z } from 'zod';
 import { hashToken } from './keys.ts';
 
@@ -19,7 +19,7 @@ export const SESSION_ID = /^[A-Za-z0-9_-]{43}$/;
 
 export class SessionStore {
   constructor(
-    readonly redis: Redis,
+    readonly redis: Redis | Cluster,
     readonly prefix = 'celfarm',
     private readonly clock: () => Date = () => new Date(),
   ) {}

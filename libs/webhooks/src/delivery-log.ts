@@ -3,7 +3,7 @@
  * `{prefix}:webhooks:{project}:{subscription}:deliveries`: what a studio reads to see why its
  * endpoint got (or did not get) an event.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@celfarm/jobs';
 import { deliveryAttemptSchema, type DeliveryAttempt } from './records.ts';
 
 export { deliveryAttemptSchema, type DeliveryAttempt } from './records.ts';
@@ -13,7 +13,7 @@ const DELIVERED_KEEP_S = 7 * 24 * 3600;
 
 export class DeliveryLog {
   constructor(
-    readonly redis: Redis,
+    readonly redis: RedisClient,
     readonly prefix = 'celfarm',
     /** Entries kept per subscription (approximately: MAXLEN ~). */
     readonly maxLen = 1000,

@@ -10,8 +10,7 @@
  * fanned out at least once, and delivered once per matching subscription.
  */
 import { hostname } from 'node:os';
-import type { Redis } from 'ioredis';
-import { farmEventSchema, outboxKey, type EventType, type FarmEvent } from '@celfarm/jobs';
+import { duplicateRedis, farmEventSchema, outboxKey, type EventType, type FarmEvent, type RedisClient } from '@celfarm/jobs';
 import type { WebhookFanout } from './fanout.ts';
 
 /** Publishes farm events (what FarmWorker and the API's shot service are given: the EventBus). */
@@ -31,7 +30,7 @@ export interface DispatcherOptions {
    * A connection to Redis; the dispatcher duplicates it for its own blocking reads (that
    * duplicate is its alone and closed by `stop`; this one is left as it is).
    */
-  redis: Redis;
+  redis: RedisClient;
   /** Redis key prefix (REDIS_PREFIX): the outbox is `{prefix}:events:_outbox`. */
   prefix: string;
   /** Consumer name in the group; default `${hostname}-${pid}`. Unique per running dispatcher. */
@@ -68,7 +67,7 @@ export class WebhookDispatcher {
   readonly key: string;
   readonly group: string;
   readonly consumer: string;
-  private readonly reader: Redis;
+  private readonly reader: RedisClient;
   private readonly blockMs: number;
   private readonly batch: number;
   private readonly claimIdleMs: number;
@@ -101,7 +100,7 @@ export class WebhookDispatcher {
     this.claimIdleMs = opts.claimIdleMs ?? 30_000;
     this.recoverEveryMs = opts.recoverEveryMs ?? this.claimIdleMs;
     // Blocking reads wait out a Redis restart instead of failing after N retries.
-    this.reader = opts.redis.duplicate({ maxRetriesPerRequest: null, lazyConnect: true });
+    this.reader = duplicateRedis(opts.redis, { maxRetriesPerRequest: null, lazyConnect: true });
     this.reader.on('error', (e: Error) => this.report(new Error(`outbox connection: ${e.message}`)));
     this.reader.on('ready', () => (this.reconnected = true));
   }

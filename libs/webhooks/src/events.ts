@@ -4,7 +4,7 @@
  * for as long as the event bus remembers their ids (7 days), so a delivery can be repeated.
  */
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@celfarm/jobs';
 import { PING_EVENT, webhookEventSchema, type WebhookEvent } from './records.ts';
 
 export { PING_EVENT, WEBHOOK_EVENT_TYPES, webhookEventSchema, type WebhookEvent, type WebhookEventType } from './records.ts';
@@ -38,7 +38,7 @@ const BODY_TTL_S = 7 * 24 * 3600;
 /** Event bodies by id (`{prefix}:webhooks:event:{id}`, 7 days), for redelivery. */
 export class EventArchive {
   constructor(
-    readonly redis: Redis,
+    readonly redis: RedisClient,
     readonly prefix = 'celfarm',
   ) {}
 

@@ -4,7 +4,7 @@
  * (deliveries are signed with it) and shown to the client only when the subscription is created.
  */
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@celfarm/jobs';
 import { z } from 'zod';
 import type { EventType } from '@celfarm/jobs';
 import { subscribableEventSchema, type SubscribableEvent } from './records.ts';
@@ -38,7 +38,7 @@ export const matches = (sub: Subscription, type: EventType): boolean =>
 
 export class SubscriptionStore {
   constructor(
-    readonly redis: Redis,
+    readonly redis: RedisClient,
     readonly prefix = 'celfarm',
     private readonly clock: () => Date = () => new Date(),
   ) {}

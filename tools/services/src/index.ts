@@ -1,12 +1,18 @@
 /**
  * Local instances of the farm's real dependencies, started by the project itself (demo, tests,
- * benches): Redis from Debian's `redis-server` (AOF on, maxmemory-policy noeviction) and an
+ * benches): Redis from Debian's `redis-server` (AOF on, maxmemory-policy noeviction) — one
+ * server, or a Redis Cluster of several formed with `redis-cli --cluster create` — and an
  * embedded S3 endpoint (s3rver). Each binds 127.0.0.1 on a free port and lives in its own folder.
  */
-import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFile, fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { createServer, connect } from 'node:net';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { until } from './wait.ts';
+
+const run = promisify(execFile);
 
 
 export async function freePort(): Promise<number> {
@@ -54,8 +60,22 @@ export function redisServerPath(): string {
   return path;
 }
 
-/** Starts redis-server with AOF on and `maxmemory-policy noeviction` in `dir`. */
-export async function startRedis(dir: string, port?: number): Promise<RunningRedis> {
+/**
+ * Path of Debian's redis-cli (package redis-tools, which redis-server depends on), or an error
+ * that says how to install it.
+ */
+export function redisCliPath(): string {
+  const r = spawnSync('sh', ['-c', 'command -v redis-cli || ls /usr/bin/redis-cli'], { encoding: 'utf8' });
+  const path = r.stdout.trim().split('\n')[0];
+  if (!path) throw new Error('redis-cli not found: install it with `apt-get install -y redis-tools`');
+  return path;
+}
+
+/**
+ * Starts redis-server with AOF on (`appendfsync always`) and `maxmemory-policy noeviction` in
+ * `dir`; `extraArgs` are more `--option value` pairs (cluster mode, say).
+ */
+export async function startRedis(dir: string, port?: number, extraArgs: string[] = []): Promise<RunningRedis> {
   await mkdir(dir, { recursive: true });
   const p = port ?? (await freePort());
   const child = spawn(
@@ -71,6 +91,7 @@ export async function startRedis(dir: string, port?: number): Promise<RunningRed
       '--protected-mode', 'no',
       '--daemonize', 'no',
       '--logfile', '',
+      ...extraArgs,
     ],
     { stdio: ['ignore', 'ignore', 'inherit'] },
   );
@@ -86,6 +107,66 @@ export async function startRedis(dir: string, port?: number): Promise<RunningRed
         child.kill('SIGTERM');
       }),
   };
+}
+
+export interface RunningRedisCluster {
+  /** `host:port` of every master, comma-separated: the farm's REDIS_CLUSTER_NODES. */
+  nodes: string;
+  /** `redis://127.0.0.1:<first master>`: the farm's REDIS_URL (only its scheme and credentials count there). */
+  url: string;
+  /** The masters, in the order they were started. */
+  servers: RunningRedis[];
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `masters` redis-servers in cluster mode (each as {@link startRedis} does, in
+ * `dir/node-N`, its cluster state in `dir/nodes-N.conf`), forms a Redis Cluster of them with
+ * `redis-cli --cluster create` (no replicas; the slots split evenly) and resolves once every
+ * node reports `cluster_state:ok`. Throws, naming what is missing, without redis-server or redis-cli.
+ */
+export async function startRedisCluster(dir: string, masters = 3): Promise<RunningRedisCluster> {
+  const cli = redisCliPath();
+  await mkdir(dir, { recursive: true });
+  const servers: RunningRedis[] = [];
+  const stop = async () => {
+    await Promise.all(servers.map((s) => s.stop()));
+  };
+  const taken = new Set<number>();
+  const port = async (): Promise<number> => {
+    for (;;) {
+      const p = await freePort();
+      if (taken.has(p)) continue;
+      taken.add(p);
+      return p;
+    }
+  };
+  try {
+    for (let i = 1; i <= masters; i++) {
+      // The cluster bus port is given, not left at port + 10000, which may be past 65535 or taken.
+      const [clientPort, busPort] = [await port(), await port()];
+      servers.push(
+        await startRedis(join(dir, `node-${i}`), clientPort, [
+          '--cluster-enabled', 'yes',
+          '--cluster-config-file', join(dir, `nodes-${i}.conf`),
+          '--cluster-port', String(busPort),
+        ]),
+      );
+    }
+    const nodes = servers.map((s) => `127.0.0.1:${s.port}`);
+    await run(cli, ['--cluster', 'create', ...nodes, '--cluster-replicas', '0', '--cluster-yes'], { timeout: 30_000 });
+    for (const s of servers) {
+      await until(
+        `cluster_state:ok on 127.0.0.1:${s.port}`,
+        async () => /^cluster_state:ok\b/m.test((await run(cli, ['-p', String(s.port), 'cluster', 'info'])).stdout),
+        { timeoutMs: 20_000, intervalMs: 100 },
+      );
+    }
+    return { nodes: nodes.join(','), url: servers[0]!.url, servers, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
 }
 
 export interface RunningS3 {

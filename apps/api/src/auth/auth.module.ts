@@ -5,8 +5,8 @@
  */
 import { Global, Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
-import type { Redis } from 'ioredis';
 import type { Config } from '@celfarm/config';
+import type { RedisClient } from '@celfarm/jobs';
 import { AuditLog, KeyStore, RateLimiter, SessionStore } from '@celfarm/tenancy';
 import { CLOCK, CONFIG, REDIS } from '../core/tokens.ts';
 import { AuditController } from './audit.controller.ts';
@@ -24,15 +24,15 @@ import { AUDIT_LOG, KEY_STORE, RATE_LIMITER, SESSION_STORE } from './tokens.ts';
     {
       provide: KEY_STORE,
       inject: [REDIS, CONFIG, CLOCK],
-      useFactory: (redis: Redis, config: Config, clock: () => Date) => new KeyStore(redis, config.REDIS_PREFIX, clock),
+      useFactory: (redis: RedisClient, config: Config, clock: () => Date) => new KeyStore(redis, config.REDIS_PREFIX, clock),
     },
     {
       provide: SESSION_STORE,
       inject: [REDIS, CONFIG, CLOCK],
-      useFactory: (redis: Redis, config: Config, clock: () => Date) => new SessionStore(redis, config.REDIS_PREFIX, clock),
+      useFactory: (redis: RedisClient, config: Config, clock: () => Date) => new SessionStore(redis, config.REDIS_PREFIX, clock),
     },
-    { provide: RATE_LIMITER, inject: [REDIS, CONFIG], useFactory: (redis: Redis, config: Config) => new RateLimiter(redis, config.REDIS_PREFIX) },
-    { provide: AUDIT_LOG, inject: [REDIS, CONFIG], useFactory: (redis: Redis, config: Config) => new AuditLog(redis, config.REDIS_PREFIX) },
+    { provide: RATE_LIMITER, inject: [REDIS, CONFIG], useFactory: (redis: RedisClient, config: Config) => new RateLimiter(redis, config.REDIS_PREFIX) },
+    { provide: AUDIT_LOG, inject: [REDIS, CONFIG], useFactory: (redis: RedisClient, config: Config) => new AuditLog(redis, config.REDIS_PREFIX) },
     Authenticator,
     AuthHooks,
     { provide: APP_GUARD, useClass: ScopeGuard },

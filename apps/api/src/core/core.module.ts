@@ -4,9 +4,8 @@
  * Connections close in `onApplicationShutdown`, after the HTTP server has drained.
  */
 import { Global, Inject, Injectable, Logger, Module, type DynamicModule, type OnApplicationShutdown } from '@nestjs/common';
-import type { Redis } from 'ioredis';
 import type { Config } from '@celfarm/config';
-import { FarmQueues, ShotStore } from '@celfarm/jobs';
+import { FarmQueues, ShotStore, type RedisClient } from '@celfarm/jobs';
 import { createMetrics } from '@celfarm/metrics';
 import { S3ObjectStore, s3OptionsFrom } from '@celfarm/storage';
 import { loadPackManifest } from './pack.ts';
@@ -37,8 +36,8 @@ export function monotonicClock(now: () => number = Date.now): () => Date {
 class InfraLifecycle implements OnApplicationShutdown {
   private readonly logger = new Logger('api');
   constructor(
-    @Inject(REDIS) private readonly redis: Redis,
-    @Inject(QUEUE_REDIS) private readonly queueRedis: Redis,
+    @Inject(REDIS) private readonly redis: RedisClient,
+    @Inject(QUEUE_REDIS) private readonly queueRedis: RedisClient,
     @Inject(FARM_QUEUES) private readonly queues: FarmQueues,
     @Inject(OBJECT_STORE) private readonly objects: S3ObjectStore,
   ) {}
@@ -66,17 +65,17 @@ export class CoreModule {
         { provide: CLOCK, useValue: options.clock ?? monotonicClock() },
         { provide: RANDOM, useValue: options.random ?? Math.random },
         // Requests fail fast (2 retries) instead of queueing forever while Redis is away.
-        { provide: REDIS, useFactory: () => redisConnection(config.REDIS_URL, 'records', { maxRetriesPerRequest: 2 }) },
-        { provide: QUEUE_REDIS, useFactory: () => redisConnection(config.REDIS_URL, 'queues', { maxRetriesPerRequest: 2 }) },
+        { provide: REDIS, useFactory: () => redisConnection(config, 'records', { maxRetriesPerRequest: 2 }) },
+        { provide: QUEUE_REDIS, useFactory: () => redisConnection(config, 'queues', { maxRetriesPerRequest: 2 }) },
         {
           provide: SHOT_STORE,
           inject: [REDIS, CLOCK],
-          useFactory: (redis: Redis, clock: () => Date) => new ShotStore(redis, config.REDIS_PREFIX, clock),
+          useFactory: (redis: RedisClient, clock: () => Date) => new ShotStore(redis, config.REDIS_PREFIX, clock),
         },
         {
           provide: FARM_QUEUES,
           inject: [QUEUE_REDIS],
-          useFactory: (redis: Redis) =>
+          useFactory: (redis: RedisClient) =>
             new FarmQueues({ connection: redis, prefix: config.REDIS_PREFIX, frameAttempts: config.FRAME_ATTEMPTS }),
         },
         {

@@ -1,6 +1,6 @@
 /** Readiness: Redis answers PING and the bucket answers HEAD, each within a deadline. */
 import { Inject, Injectable } from '@nestjs/common';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@celfarm/jobs';
 import type { ObjectStore } from '@celfarm/storage';
 import { withTimeout } from '../core/concurrency.ts';
 import { OBJECT_STORE, REDIS } from '../core/tokens.ts';
@@ -18,7 +18,7 @@ const CHECK_TIMEOUT_MS = 2000;
 @Injectable()
 export class HealthService {
   constructor(
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisClient,
     @Inject(OBJECT_STORE) private readonly objects: ObjectStore,
   ) {}
 

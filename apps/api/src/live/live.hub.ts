@@ -5,9 +5,8 @@
  * by all of that project's streams (so ten open dashboards cost one Redis scan, not ten).
  */
 import { Inject, Injectable, Logger, type BeforeApplicationShutdown } from '@nestjs/common';
-import { Redis } from 'ioredis';
 import type { Config } from '@celfarm/config';
-import { EventBus, farmEventSchema, type FarmEvent, type ShotStore } from '@celfarm/jobs';
+import { connectRedis, EventBus, farmEventSchema, type FarmEvent, type RedisClient, type ShotStore } from '@celfarm/jobs';
 import { mapLimit } from '../core/concurrency.ts';
 import { CLOCK, CONFIG, SHOT_STORE } from '../core/tokens.ts';
 import { isLive, liveShot, type LiveShot } from './snapshot.ts';
@@ -50,7 +49,7 @@ interface ProjectFeed {
 @Injectable()
 export class LiveHub implements BeforeApplicationShutdown {
   private readonly logger = new Logger('live');
-  private subscriber?: Redis;
+  private subscriber?: RedisClient;
   private readonly feeds = new Map<string, ProjectFeed>();
   private lastError = '';
   readonly timing: LiveTiming = DEFAULT_LIVE_TIMING;
@@ -106,7 +105,8 @@ export class LiveHub implements BeforeApplicationShutdown {
 
   private ensureSubscriber(): void {
     if (this.subscriber) return;
-    const sub = new Redis(this.config.REDIS_URL);
+    // On a Cluster, ioredis subscribes on one node; Redis forwards every PUBLISH to all of them.
+    const sub = connectRedis(this.config);
     const channel = new EventBus(sub, this.config.REDIS_PREFIX).channel;
     sub.on('error', (e: Error) => {
       // ioredis reconnects (and resubscribes) by itself; say so once per distinct error.

@@ -16,9 +16,8 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import type { Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Config } from '@celfarm/config';
-import { EventBus } from '@celfarm/jobs';
+import { EventBus, type RedisClient } from '@celfarm/jobs';
 import type { KeyStore } from '@celfarm/tenancy';
 import {
   createDeliveryProcessor,
@@ -54,8 +53,8 @@ class DeliveryLifecycle implements OnApplicationBootstrap, BeforeApplicationShut
   constructor(
     @Inject(CONFIG) private readonly config: Config,
     @Inject(WEBHOOKS) private readonly webhooks: Webhooks,
-    @Inject(QUEUE_CONNECTION) private readonly queueRedis: Redis,
-    @Inject(WORKER_CONNECTION) private readonly workerRedis: Redis,
+    @Inject(QUEUE_CONNECTION) private readonly queueRedis: RedisClient,
+    @Inject(WORKER_CONNECTION) private readonly workerRedis: RedisClient,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -99,13 +98,13 @@ class DeliveryLifecycle implements OnApplicationBootstrap, BeforeApplicationShut
 @Module({
   controllers: [WebhooksController],
   providers: [
-    { provide: QUEUE_CONNECTION, inject: [CONFIG], useFactory: (config: Config) => redisConnection(config.REDIS_URL, 'webhook queue', { maxRetriesPerRequest: 2 }) },
+    { provide: QUEUE_CONNECTION, inject: [CONFIG], useFactory: (config: Config) => redisConnection(config, 'webhook queue', { maxRetriesPerRequest: 2 }) },
     // BullMQ's blocking reads wait out Redis restarts instead of failing after N retries.
-    { provide: WORKER_CONNECTION, inject: [CONFIG], useFactory: (config: Config) => redisConnection(config.REDIS_URL, 'webhook worker', { maxRetriesPerRequest: null }) },
+    { provide: WORKER_CONNECTION, inject: [CONFIG], useFactory: (config: Config) => redisConnection(config, 'webhook worker', { maxRetriesPerRequest: null }) },
     {
       provide: WEBHOOKS,
       inject: [CONFIG, REDIS, QUEUE_CONNECTION, CLOCK, KEY_STORE],
-      useFactory: (config: Config, redis: Redis, queueRedis: Redis, clock: () => Date, keys: KeyStore): Webhooks => {
+      useFactory: (config: Config, redis: RedisClient, queueRedis: RedisClient, clock: () => Date, keys: KeyStore): Webhooks => {
         const prefix = config.REDIS_PREFIX;
         const subscriptions = new SubscriptionStore(redis, prefix, clock);
         const archive = new EventArchive(redis, prefix);
