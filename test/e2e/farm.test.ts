@@ -129,6 +129,84 @@ describe('celfarm end to end', () => {
     assert.equal(counted, 1, 'counted once, on the worker that flagged it');
   });
 
+  it('reviews a shot: project and shot thresholds, needs-review list, approve, re-render with another seed keeping the take', async () => {
+    const key = await createApiKey(farm, 'review');
+    const call = async <T,>(method: string, path: string, body?: unknown) => {
+      const r = await fetch(`${apiUrl}${path}`, {
+        method,
+        headers: authed(key, body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      return { status: r.status, body: (await r.json()) as T & { error?: { code: string; field?: string; message: string } } };
+    };
+    // The project's thresholds: set, read back with what applies, a bad one named.
+    const bad = await call('PUT', '/v1/qa/thresholds', { palette: 400 });
+    assert.deepEqual([bad.status, bad.body.error?.field], [400, 'palette'], JSON.stringify(bad.body));
+    const unknown = await call('PUT', '/v1/qa/thresholds', { hue: 3 });
+    assert.deepEqual([unknown.status, unknown.body.error?.field], [400, 'hue'], JSON.stringify(unknown.body));
+    const set = await call<{ project: object; effective: Record<string, number> }>('PUT', '/v1/qa/thresholds', { palette: 40 });
+    assert.equal(set.status, 200);
+    assert.deepEqual(set.body.effective, { palette: 40, flickerMean: 2.5, flickerShare: 0.05, lineFidelity: 0.8 });
+
+    const [bold, thin] = await Promise.all([6, 2].map((stroke) => encodePng(sketchFrame(SIZE, SIZE, 1, 3, stroke).image)));
+    const reference = await encodePng(halfImage(SIZE, SIZE, COLOURS.red, COLOURS.grey));
+    const r = await fetch(`${apiUrl}/v1/shots`, {
+      method: 'POST',
+      body: shotForm(
+        { project: 'review', settings: { mode: 'vanilla', steps: 4, seed: 3, width: SIZE, height: SIZE }, qa: { thresholds: { flickerMean: 3 } } },
+        { reference, frames: [bold!, bold!, bold!, thin!] },
+      ),
+      headers: authed(key),
+    });
+    const { id } = (await r.json()) as ShotView;
+    assert.equal(r.status, 201);
+    let shot = await waitForShot(apiUrl, id, (s) => s.state === 'completed' || s.state === 'failed', 60_000, key);
+    assert.equal(shot.state, 'completed', JSON.stringify(shot.error));
+    // The shot is judged by request over project over the defaults, on every worker.
+    assert.deepEqual(shot.qaThresholds, { palette: 40, flickerMean: 3, flickerShare: 0.05, lineFidelity: 0.8 });
+    let frames = await shotFrames(apiUrl, id, key);
+    assert.deepEqual(frames.map((f) => [f.qa?.thresholds.palette, f.qa?.thresholds.lineFidelity]), Array(4).fill([40, 0.8]));
+    assert.deepEqual([shot.flagged, shot.needsReview], [1, 1]);
+    const needed = await call<{ frames: { frame: number; needsReview: boolean }[] }>('GET', `/v1/shots/${id}/frames?review=needed`);
+    assert.deepEqual(needed.body.frames.map((f) => [f.frame, f.needsReview]), [[4, true]]);
+
+    // Approve the flagged frame: it no longer needs review; its flags stay.
+    const approved = await call<{ frame: number; needsReview: boolean; review?: { state: string; by?: string }; qa?: { flagged: string[] } }>('POST', `/v1/shots/${id}/frames/4/approve`);
+    assert.equal(approved.status, 200, JSON.stringify(approved.body));
+    assert.deepEqual([approved.body.frame, approved.body.needsReview, approved.body.review?.state, approved.body.qa?.flagged], [4, false, 'approved', ['lineFidelity']]);
+    assert.match(approved.body.review?.by ?? '', /^key_/);
+    assert.equal((await call<ShotView>('GET', `/v1/shots/${id}`)).body.needsReview, 0);
+    assert.deepEqual((await call<{ frames: { frame: number }[] }>('GET', `/v1/shots/${id}/frames?review=approved`)).body.frames.map((f) => f.frame), [4]);
+    assert.equal((await call('POST', `/v1/shots/${id}/frames/9/approve`)).status, 404);
+
+    // Render frame 3 again with seed 77: the shot runs again for it, its first take is kept.
+    const before3 = frames[2]!;
+    const again = await call<ShotView>('POST', `/v1/shots/${id}/frames/3/rerender`, { seed: 77 });
+    assert.equal(again.status, 200, JSON.stringify(again.body));
+    assert.deepEqual([again.body.state, again.body.round], ['running', 1]);
+    const busy = await call('POST', `/v1/shots/${id}/frames/2/rerender`, {});
+    assert.deepEqual([busy.status, busy.body.error?.code], [409, 'STATE_CONFLICT'], 'one re-render at a time: the shot runs');
+    const badSeed = await call('POST', `/v1/shots/${id}/frames/2/rerender`, { seed: -4 });
+    assert.deepEqual([badSeed.status, badSeed.body.error?.field], [400, 'seed']);
+    shot = await waitForShot(apiUrl, id, (s) => s.state === 'completed' || s.state === 'failed', 60_000, key);
+    assert.equal(shot.state, 'completed', JSON.stringify(shot.error));
+    frames = await shotFrames(apiUrl, id, key);
+    const f3 = frames[2]!;
+    assert.deepEqual([f3.state, f3.seed, f3.takes?.map((t) => [t.round, t.seed])], ['completed', 77, [[0, before3.seed]]]);
+    assert.deepEqual(f3.takes?.[0]?.qa, before3.qa, 'the take keeps its scores');
+    const takeImage = await fetch(new URL(f3.takes![0]!.outputUrl!, apiUrl), { headers: authed(key) });
+    assert.equal(takeImage.status, 200, 'the earlier take stays readable');
+    assert.equal((await sharp(Buffer.from(await takeImage.arrayBuffer())).metadata()).width, SIZE);
+    assert.notEqual(f3.outputUrl, before3.outputUrl, "the new take's URL differs (caches)");
+    // Frame 4's flicker was measured against the old take: scored again, against the new one.
+    assert.equal(typeof frames[3]!.qa?.scores.flickerMean, 'number');
+    assert.equal(typeof f3.qa?.scores.flickerMean, 'number');
+    assert.equal(frames[3]!.review?.state, 'approved', 'the approval of another frame stays');
+    const manifest = JSON.parse(Buffer.from((await store.get(shotKeys('', 'review', id).manifest))!).toString('utf8'));
+    assert.deepEqual(manifest.frames[2].takes.map((t: { seed: number }) => t.seed), [before3.seed]);
+    assert.equal(manifest.frames[2].seed, 77);
+  });
+
   it('finishes every frame exactly once when a worker is killed mid-frame', async () => {
     const { sketches, reference } = await pngs(4, 512);
     const { body } = await submit(

@@ -10,13 +10,14 @@ import { LiveModule } from './live/live.module.ts';
 import { ShotsModule } from './shots/shots.module.ts';
 import { WebhooksModule } from './webhooks/webhooks.module.ts';
 import { WorkersModule } from './workers/workers.module.ts';
+import { QaModule } from './qa/qa.module.ts';
 
 @Module({})
 export class AppModule {
   static forRoot(config: Config, options: CoreOptions = {}): DynamicModule {
     return {
       module: AppModule,
-      imports: [CoreModule.forRoot(config, options), AuthModule, ShotsModule, WorkersModule, HealthModule, DocsModule, LiveModule, DashboardModule, WebhooksModule],
+      imports: [CoreModule.forRoot(config, options), AuthModule, ShotsModule, QaModule, WorkersModule, HealthModule, DocsModule, LiveModule, DashboardModule, WebhooksModule],
     };
   }
 }

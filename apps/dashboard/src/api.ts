@@ -6,8 +6,9 @@
 import {
   ApiError,
   type DeliveryList,
+  type FrameView,
   type FramePage,
-  type FrameState,
+  type FrameQuery,
   type QueueDepths,
   type ShotList,
   type ShotState,
@@ -17,7 +18,7 @@ import {
   type WorkerList,
 } from '@celfarm/contract';
 
-export { ApiError, FRAME_LETTER_STATES, FRAME_PAGE_LIMIT, FRAME_STATES, SHOT_STATES, TERMINAL_SHOT as TERMINAL } from '@celfarm/contract';
+export { ApiError, FRAME_LETTER_STATES, FRAME_PAGE_LIMIT, FRAME_STATES, rerenderRequestSchema, SHOT_STATES, TERMINAL_SHOT as TERMINAL } from '@celfarm/contract';
 export type {
   DeliveryAttempt,
   FarmEvent,
@@ -33,6 +34,11 @@ export type {
   WebhookView as Webhook,
   WhoAmI as Session,
 } from '@celfarm/contract';
+
+/** The frames query, as `GET /v1/shots/{id}/frames` takes it (`limit` has a default there). */
+export type FramesRequest = Partial<FrameQuery>;
+
+const framePath = (id: string, frame: number) => `/v1/shots/${encodeURIComponent(id)}/frames/${frame}`;
 
 /** Called on any 401: the session ended (expired, signed out elsewhere, key revoked). */
 let onUnauthorized: () => void = () => undefined;
@@ -79,15 +85,23 @@ export const api = {
   },
   shot: (id: string) => request<ShotView>('GET', `/v1/shots/${encodeURIComponent(id)}`),
   /** A page of a shot's frames, with the URLs of their images. */
-  frames: (id: string, q: { state?: readonly FrameState[]; cursor?: string; limit?: number }) => {
+  frames: (id: string, q: FramesRequest) => {
     const params = new URLSearchParams();
     if (q.state?.length) params.set('state', q.state.join(','));
+    if (q.flagged !== undefined) params.set('flagged', String(q.flagged));
+    if (q.review) params.set('review', q.review);
     if (q.cursor) params.set('cursor', q.cursor);
     if (q.limit) params.set('limit', String(q.limit));
     return request<FramePage>('GET', `/v1/shots/${encodeURIComponent(id)}/frames?${params}`);
   },
   cancel: (id: string) => request<ShotView>('POST', `/v1/shots/${encodeURIComponent(id)}/cancel`),
   retry: (id: string) => request<ShotView>('POST', `/v1/shots/${encodeURIComponent(id)}/retry`),
+  /** Approves a frame's take as it is (shot QA review); 409 while the frame is not completed. */
+  approve: (id: string, frame: number) => request<FrameView>('POST', `${framePath(id, frame)}/approve`),
+  /** Renders a completed or failed frame again with `seed` (default: a new random one); its take so far is kept. */
+  rerender: (id: string, frame: number, seed?: number) => request<ShotView>('POST', `${framePath(id, frame)}/rerender`, seed === undefined ? {} : { seed }),
+  /** Where the shot's colour reference is read (the API streams it to the session). */
+  referenceUrl: (id: string) => `/v1/shots/${encodeURIComponent(id)}/inputs/reference`,
   workers: () => request<WorkerList>('GET', '/v1/workers'),
   queues: () => request<QueueDepths>('GET', '/v1/queues'),
   webhooks: () => request<WebhookList>('GET', '/v1/webhooks'),

@@ -19,7 +19,8 @@ export function mergeView(view: ShotView, live: LiveShot | undefined): { view: S
 
 /**
  * Loaded frames with the snapshot's states and sampler steps (the same array when nothing
- * changed). A frame that leaves `failed` (a retry) drops its old error.
+ * changed). A frame that leaves `failed` (a retry) drops its old error; one that leaves
+ * `completed` (a re-render) drops its take: output, scores and review come back with the new one.
  */
 export function mergeFrames(frames: readonly FrameView[], live: LiveShot | undefined): readonly FrameView[] {
   if (!live) return frames;
@@ -30,11 +31,24 @@ export function mergeFrames(frames: readonly FrameView[], live: LiveShot | undef
     const a = active.get(f.frame);
     if (!a && state === f.state) return f;
     changed = true;
-    const { error, ...rest } = f;
+    const { error, ...rest } = state !== 'completed' && f.state === 'completed' ? withoutTake(f) : f;
     const next: FrameView = { ...rest, state, ...(error && state === 'failed' ? { error } : {}) };
     return a ? { ...next, stage: a.stage ?? f.stage, step: a.step ?? f.step, steps: a.steps ?? f.steps, worker: a.worker ?? f.worker } : next;
   });
   return changed ? merged : frames;
+}
+
+/** The frame without its current take (what a re-render replaces). */
+function withoutTake(f: FrameView): FrameView {
+  const { output: _o, outputUrl: _u, previewUrl: _p, qa: _q, review: _r, ...rest } = f;
+  return { ...rest, needsReview: false };
+}
+
+/** The flipbook's frames without those the snapshot shows no longer completed (rendered again); the same array when none. */
+export function dropUncompleted(colour: readonly FrameView[], live: LiveShot | undefined): readonly FrameView[] {
+  if (!live) return colour;
+  const kept = colour.filter((f) => (FRAME_LETTER_STATES[live.frames[f.frame - 1] ?? ''] ?? 'completed') === 'completed');
+  return kept.length === colour.length ? colour : kept;
 }
 
 /** Whether a frame lacks what only a fetch brings: the colour URLs of a completed one, the error of a failed one. */
@@ -49,17 +63,21 @@ export function newlyCompleted(live: LiveShot | undefined, colour: readonly Fram
   return out;
 }
 
+/** Whether two copies of a frame hold the same take: a re-render writes another one under the same output key. */
+const sameTake = (a: FrameView, b: FrameView): boolean => a.output === b.output && a.seed === b.seed && (a.takes?.length ?? 0) === (b.takes?.length ?? 0);
+
 /**
  * A fetched frame keeps the presigned URLs its loaded copy had for the same objects, so the
  * browser does not download every thumbnail again (each signature is a new URL).
  */
 export function keepUrls(prev: FrameView | undefined, next: FrameView): FrameView {
   if (!prev) return next;
+  const take = sameTake(prev, next);
   return {
     ...next,
     ...(prev.inputUrl && next.inputUrl && prev.input === next.input ? { inputUrl: prev.inputUrl } : {}),
-    ...(prev.outputUrl && next.outputUrl && prev.output === next.output ? { outputUrl: prev.outputUrl } : {}),
-    ...(prev.previewUrl && next.previewUrl && prev.output === next.output ? { previewUrl: prev.previewUrl } : {}),
+    ...(prev.outputUrl && next.outputUrl && take ? { outputUrl: prev.outputUrl } : {}),
+    ...(prev.previewUrl && next.previewUrl && take ? { previewUrl: prev.previewUrl } : {}),
   };
 }
 

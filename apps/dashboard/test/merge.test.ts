@@ -5,9 +5,18 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { FrameView, LiveShot } from '../src/api.ts';
-import { lacksDetails, mergeColour, mergeFrames, mergeView, newlyCompleted, replaceFrames } from '../src/merge.ts';
+import { dropUncompleted, keepUrls, lacksDetails, mergeColour, mergeFrames, mergeView, newlyCompleted, replaceFrames } from '../src/merge.ts';
 
-const frame = (n: number, state: FrameView['state'], extra: Partial<FrameView> = {}): FrameView => ({ frame: n, state, attempts: 1, seed: n, input: `in/${n}.png`, fileName: `${n}.png`, ...extra });
+const frame = (n: number, state: FrameView['state'], extra: Partial<FrameView> = {}): FrameView => ({
+  frame: n,
+  state,
+  attempts: 1,
+  seed: n,
+  input: `in/${n}.png`,
+  fileName: `${n}.png`,
+  needsReview: false,
+  ...extra,
+});
 
 const live = (frames: string, active: LiveShot['active'] = []): LiveShot => ({
   id: 's1',
@@ -47,6 +56,24 @@ describe('dashboard: live snapshots and frame pages', () => {
     assert.deepEqual(next.map((f) => [f.frame, f.state, f.outputUrl, f.previewUrl]), [[1, 'completed', '/o/1?sig=old', '/p/1?sig=old'], [2, 'completed', '/o/2', undefined]]);
     const colour = mergeColour([strip[0]!], [frame(3, 'failed'), ...fetched]);
     assert.deepEqual(colour.map((f) => [f.frame, f.outputUrl]), [[1, '/o/1?sig=old'], [2, '/o/2']], 'completed frames with a URL, in frame order');
+  });
+
+  it('a frame rendered again leaves its old take behind: no old colour, scores or approval, out of the flipbook until it completes', () => {
+    const qa = { scores: { lineFidelity: 0.1 }, flickerMeasuredShare: null, thresholds: { lineFidelity: 0.8 }, flagged: ['lineFidelity' as const] };
+    const approved = frame(2, 'completed', { output: 'o/2.png', outputUrl: '/o/2', qa, review: { state: 'approved', at: '2026-01-01T00:00:00Z' } });
+    const [, waiting] = mergeFrames([frame(1, 'completed'), approved], live('cw'));
+    assert.deepEqual([waiting!.state, waiting!.outputUrl, waiting!.qa, waiting!.review, waiting!.needsReview], ['waiting', undefined, undefined, undefined, false]);
+    const colour = [frame(1, 'completed', { outputUrl: '/o/1' }), approved];
+    assert.deepEqual(dropUncompleted(colour, live('cw')).map((f) => f.frame), [1]);
+    assert.equal(dropUncompleted(colour, live('cc')), colour, 'nothing left: the same array');
+    assert.deepEqual(newlyCompleted(live('cc'), [colour[0]!]), [2], 'completed again: fetched again');
+  });
+
+  it('keeps a signed URL only for the same take: a new seed under the same output key is another image', () => {
+    const old = frame(1, 'completed', { output: 'o/1.png', outputUrl: '/o/1?sig=old', seed: 5 });
+    assert.equal(keepUrls(old, { ...old, outputUrl: '/o/1?sig=new' }).outputUrl, '/o/1?sig=old');
+    const rerendered = { ...old, seed: 6, outputUrl: '/o/1?sig=new', takes: [{ round: 0, seed: 5, output: 'o/takes/1.png', replacedAt: '' }] };
+    assert.equal(keepUrls(old, rerendered).outputUrl, '/o/1?sig=new');
   });
 
   it('refetches the light shot view when the snapshot changes its outcome or its failures', () => {

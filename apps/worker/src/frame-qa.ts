@@ -80,7 +80,7 @@ export class FrameQaScorer {
       { output: r.output, sketch: r.sketch, characterMask: r.sketchMask && (s.crop ? cropMask(r.sketchMask, s, r.box) : r.sketchMask) },
       this.options,
     );
-    const scores = scoreFrame({ frame: analysis, previous: null, reference }, this.options);
+    const scores = scoreFrame({ frame: analysis, previous: null, reference }, this.judgedFor(shot));
     return { qa: part(scores, frame === 1 ? QA_SCORES : OWN), analysis };
   }
 
@@ -100,11 +100,11 @@ export class FrameQaScorer {
     let mine: FrameAnalysis | undefined = analysis;
     const own = async () => (mine ??= analyzeFrame(await this.imagesOf(shot, cur), this.options));
     if (prev?.state === 'completed' && !hasFlicker(cur)) {
-      await this.recordFlicker(shot, frame, this.flicker(await own(), await this.imagesOf(shot, prev)));
+      await this.recordFlicker(shot, frame, this.flicker(shot, await own(), await this.imagesOf(shot, prev)));
     }
     if (next?.state === 'completed' && !hasFlicker(next)) {
       const later = analyzeFrame(await this.imagesOf(shot, next), this.options);
-      await this.recordFlicker(shot, next.frame, this.flicker(later, await own()));
+      await this.recordFlicker(shot, next.frame, this.flicker(shot, later, await own()));
     }
   }
 
@@ -113,16 +113,25 @@ export class FrameQaScorer {
    * a pair gets the same numbers). Outputs of different sizes (cropped letterboxes of sketches of
    * different shapes) are not comparable: null.
    */
-  private flicker(later: FrameAnalysis, earlier: FrameAnalysis | FrameImages): FrameQa {
+  private flicker(shot: ShotRecord, later: FrameAnalysis, earlier: FrameAnalysis | FrameImages): FrameQa {
     const [w, h] = 'kind' in earlier ? [earlier.width, earlier.height] : [earlier.output.width, earlier.output.height];
-    if (w === later.width && h === later.height) return part(scoreFrame({ frame: later, previous: earlier, reference: NO_PALETTE }, this.options), FLICKER);
-    const thresholds = { ...DEFAULT_THRESHOLDS, ...this.options.thresholds };
+    const options = this.judgedFor(shot);
+    if (w === later.width && h === later.height) return part(scoreFrame({ frame: later, previous: earlier, reference: NO_PALETTE }, options), FLICKER);
+    const thresholds = { ...DEFAULT_THRESHOLDS, ...options.thresholds };
     return {
       scores: { flickerMean: null, flickerShare: null },
       flickerMeasuredShare: null,
       thresholds: { flickerMean: thresholds.flickerMean, flickerShare: thresholds.flickerShare },
       flagged: [],
     };
+  }
+
+  /**
+   * The scoring options with the thresholds the shot was submitted with (resolved at submit:
+   * request, project, QA_THRESHOLDS), over this worker's; shots from before keep the defaults.
+   */
+  private judgedFor(shot: ShotRecord): QaOptions {
+    return shot.qaThresholds ? { ...this.options, thresholds: { ...this.options.thresholds, ...shot.qaThresholds } } : this.options;
   }
 
   /**

@@ -35,6 +35,10 @@ export interface ShotManifest {
     output?: string;
     state: FrameRecord['state'];
     qa?: FrameRecord['qa'];
+    /** The user's approval of this take, if any. */
+    review?: FrameRecord['review'];
+    /** Earlier takes the frame had before it was rendered again with another seed (their seeds, outputs, scores). */
+    takes?: FrameRecord['takes'];
   }[];
 }
 
@@ -64,6 +68,8 @@ export function shotManifest(shot: ShotRecord, frames: FrameRecord[]): ShotManif
         output: f.state === 'completed' ? f.output : undefined,
         state: f.state,
         qa: f.state === 'completed' ? f.qa : undefined,
+        review: f.state === 'completed' ? f.review : undefined,
+        takes: f.takes,
       })),
   };
 }

@@ -9,7 +9,7 @@
  * spending an attempt); the shot's cancellation stops the frame at the next sampler step and ends
  * the job normally.
  */
-import { FrameTransitionError, frameSeed, namingFile, type FrameQa, type FrameRecord, type JobData, type ShotRecord, type ShotStore } from '@celfarm/jobs';
+import { FrameTransitionError, namingFile, type FrameQa, type FrameRecord, type JobData, type ShotRecord, type ShotStore } from '@celfarm/jobs';
 import type { FarmMetrics, FrameStage } from '@celfarm/metrics';
 import { encodePngRgb8, encodeWebpPreview, PipelineError, toRgb8, type FrameOutput, type PipelineHost } from '@celfarm/pipeline';
 import type { FrameAnalysis, QaOptions } from '@celfarm/qa';
@@ -82,7 +82,7 @@ export class RenderFrame {
       await this.qa.pairs(shot, frame);
     }
     if (typeof taken === 'string') return taken;
-    const { fileName } = taken;
+    const { fileName, seed } = taken;
     return this.deps.status.during(attempt.jobId, async () => {
       const watch = new FrameWatch({
         clock: this.deps.clock,
@@ -98,7 +98,7 @@ export class RenderFrame {
       const rendered: Rendered = { qaSeconds: 0 };
       let outcome: FrameOutcome;
       try {
-        outcome = await this.render(shot, frame, fileName, watch, lineage, rendered);
+        outcome = await this.render(shot, frame, fileName, seed, watch, lineage, rendered);
       } catch (e) {
         return await this.failed(shot, frame, fileName, e, attempt, watch, lineage);
       } finally {
@@ -119,7 +119,7 @@ export class RenderFrame {
   private async announceCompleted(shot: ShotRecord, frame: number): Promise<void> {
     const r = await this.deps.store.frame(shot.id, frame);
     if (r?.state !== 'completed' || !r.output) return;
-    const data = { ...(r.fileName ? { fileName: r.fileName } : {}), output: r.output, seconds: r.seconds, seed: frameSeed(shot.seed, frame) };
+    const data = { ...(r.fileName ? { fileName: r.fileName } : {}), output: r.output, seconds: r.seconds, seed: r.seed };
     await publishAbout(this.deps.events, 'frame.completed', shot, data, frame);
   }
 
@@ -146,6 +146,7 @@ export class RenderFrame {
     shot: ShotRecord,
     frame: number,
     fileName: string | undefined,
+    seed: number,
     watch: FrameWatch,
     lineage: Partial<FrameRecord>,
     rendered: Rendered,
@@ -159,8 +160,9 @@ export class RenderFrame {
     let t = this.now();
     const sketch = await readInputImage(objects, sketchKey, field, this.deps.maxPixels, (sha) => (lineage.sketchSha256 = sha));
     const decodeSeconds = this.since(t);
-    // The shot's settings as resolved at submit, taken as given; only the seed is the frame's own.
-    const settings = { ...shot.settings, seed: frameSeed(shot.seed, frame) };
+    // The shot's settings as resolved at submit, taken as given; only the seed is the frame's own
+    // (base + k − 1 from the submit, or the seed of a re-render: its record has it).
+    const settings = { ...shot.settings, seed };
     // Waits here while the other prefetched frame holds the inference thread; that wait is not
     // this frame's work, so `seconds` below sums the host's own timings instead of wall time.
     // For QA, before the sketch's pixels move to the inference thread.

@@ -30,6 +30,10 @@ function parseNode(seed: string): ClusterNode | undefined {
   return m && port >= 1 && port <= 65535 ? { host: m[1] ?? m[2]!, port } : undefined;
 }
 
+/** Shot QA scores a threshold may be set for, and the largest threshold each takes. */
+const QA_SCORE_MAX = { palette: 100, flickerMean: 100, flickerShare: 1, lineFidelity: 1 } as const;
+type QaScore = keyof typeof QA_SCORE_MAX;
+
 export const configSchema = z.object({
   /** redis://host:port/db — the queue and shot records (AOF on, maxmemory-policy noeviction). */
   REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').default('redis://127.0.0.1:6379'),
@@ -102,6 +106,28 @@ export const configSchema = z.object({
   FRAME_STALL_LIMIT: int(20, 0),
   /** A shot fails when more than this share of its frames fail (0–1). */
   FAILED_FRAME_SHARE: z.coerce.number().min(0).max(1).default(0),
+  /**
+   * Shot QA thresholds of the farm, over the built-in defaults: `palette=8,lineFidelity=0.5`
+   * (palette and flickerMean in ΔE00, 0–100; flickerShare and lineFidelity shares, 0–1). A
+   * project's own (`PUT /v1/qa/thresholds`) and a submit's `qa.thresholds` override them.
+   */
+  QA_THRESHOLDS: z
+    .string()
+    .default('')
+    .transform((v, ctx) => {
+      const out: Partial<Record<QaScore, number>> = {};
+      for (const pair of v.split(',').map((s) => s.trim()).filter(Boolean)) {
+        const m = /^([A-Za-z]+)\s*=\s*([0-9]*\.?[0-9]+)$/.exec(pair);
+        const name = m?.[1] as QaScore | undefined;
+        const value = Number(m?.[2]);
+        if (!m || !name || !(name in QA_SCORE_MAX)) {
+          ctx.addIssue({ code: 'custom', message: `${JSON.stringify(pair)}: expected <score>=<number>, score one of ${Object.keys(QA_SCORE_MAX).join(', ')}` });
+        } else if (!(value >= 0 && value <= QA_SCORE_MAX[name])) {
+          ctx.addIssue({ code: 'custom', message: `${name}=${m[2]}: must be 0–${QA_SCORE_MAX[name]}` });
+        } else out[name] = value;
+      }
+      return out;
+    }),
   /** Model pack: a local folder, or an S3 prefix (`s3://bucket/prefix` or a key prefix in S3_BUCKET). */
   PACK_DIR: z.string().optional(),
   PACK_S3_PREFIX: z.string().optional(),

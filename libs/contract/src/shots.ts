@@ -5,8 +5,10 @@
  */
 import { z } from 'zod';
 import { externalIdsSchema, fileNameSchema, searchTextSchema, shotNameSchema } from '@celfarm/jobs/identity';
-import { errorInfoSchema, frameQaSchema, shotRecordSchema } from '@celfarm/jobs/records';
-import { settingsWarningSchema } from '@celfarm/pipeline/settings-schema';
+import { errorInfoSchema, frameQaSchema, frameReviewSchema, qaThresholdsSchema, shotRecordSchema } from '@celfarm/jobs/records';
+
+export { frameReviewSchema, qaThresholdsSchema, type FrameReview, type QaThresholdsSetting } from '@celfarm/jobs/records';
+import { MAX_SEED, settingsWarningSchema } from '@celfarm/pipeline/settings-schema';
 import { projectIdSchema } from '@celfarm/tenancy/project-id';
 import { liveFrameSchema } from './live.ts';
 import { FRAME_STATES, frameCountsSchema, frameStateSchema, SHOT_STATES } from './states.ts';
@@ -35,6 +37,11 @@ const requestFields = {
   name: shotNameSchema.optional(),
   /** The studio's own ids of the shot: show, sequence and shot code (each 1–64 of `A–Z a–z 0–9 . _ -`). */
   externalIds: externalIdsSchema.optional(),
+  /**
+   * Shot QA thresholds for this shot's frames, each optional; the others come from the project's
+   * (`PUT /v1/qa/thresholds`), else QA_THRESHOLDS, else the defaults (README, "Shot QA").
+   */
+  qa: z.strictObject({ thresholds: qaThresholdsSchema }).optional(),
 };
 
 /** The `request` field of a multipart submit. */
@@ -140,6 +147,28 @@ export const frameViewSchema = z.object({
    * (a frame with any needs review). Flicker appears once the previous frame has completed too.
    */
   qa: frameQaSchema.optional(),
+  /** Flagged by shot QA and not approved: the frame waits for a person. */
+  needsReview: z.boolean(),
+  /** The user's approval of this take (`POST …/frames/{frame}/approve`); a re-render clears it. */
+  review: frameReviewSchema.optional(),
+  /**
+   * Earlier takes, oldest first, when the frame was rendered again with another seed
+   * (`POST …/frames/{frame}/rerender`): seed, scores, review, and where to GET their images.
+   */
+  takes: z
+    .array(
+      z.object({
+        round: z.number().int(),
+        seed: z.number().int(),
+        output: z.string(),
+        outputUrl: z.string().optional(),
+        previewUrl: z.string().optional(),
+        qa: frameQaSchema.optional(),
+        review: frameReviewSchema.optional(),
+        replacedAt: z.string(),
+      }),
+    )
+    .optional(),
 });
 export type FrameView = z.output<typeof frameViewSchema>;
 
@@ -153,6 +182,10 @@ export const shotSummarySchema = shotRecordSchema
     counts: frameCountsSchema,
     /** Frames flagged for review by shot QA (a score past its threshold); `GET /v1/shots/{id}/frames?flagged=true` lists them. */
     flagged: z.number().int(),
+    /** Flagged frames not approved yet; `GET /v1/shots/{id}/frames?review=needed` lists them. */
+    needsReview: z.number().int(),
+    /** The shot QA thresholds its frames are judged against, as resolved at submit (absent: the defaults). */
+    qaThresholds: qaThresholdsSchema.optional(),
     /** Failed frames a retry would render again: those whose error is not `permanent`. */
     retryableFrames: z.number().int(),
     /** 0–1: completed frames plus the sampled share of active ones, over the frame count. */
@@ -213,6 +246,8 @@ export const frameQuerySchema = z.strictObject({
     .enum(['true', 'false'], { error: () => 'true or false' })
     .transform((v) => v === 'true')
     .optional(),
+  /** `needed`: flagged frames not approved yet; `approved`: approved frames. */
+  review: z.enum(['needed', 'approved'], { error: () => 'needed or approved' }).optional(),
   /** `next` of the previous page. */
   cursor: z.string().regex(/^\d{1,9}$/, 'the `next` value of a previous page').optional(),
   limit: z.coerce.number().int().min(1).max(FRAME_PAGE_LIMIT.max).default(FRAME_PAGE_LIMIT.default),
@@ -230,6 +265,22 @@ export const framePageSchema = z.object({
   next: z.string().min(1).nullable(),
 });
 export type FramePage = z.output<typeof framePageSchema>;
+
+/** The body of `POST /v1/shots/{id}/frames/{frame}/rerender`. */
+export const rerenderRequestSchema = z.strictObject({
+  /** The new take's seed (0 … MAX_SEED); default: a new random one. */
+  seed: z.number().int().min(0).max(MAX_SEED).optional(),
+});
+export type RerenderRequest = z.output<typeof rerenderRequestSchema>;
+
+/** Project shot QA thresholds (`GET`/`PUT /v1/qa/thresholds`): what is set, and what applies. */
+export const qaThresholdsViewSchema = z.object({
+  /** Set for the project (`PUT`); a submit's `qa.thresholds` overrides them per shot. */
+  project: qaThresholdsSchema,
+  /** What a shot submitted now is judged against when its request sets none. */
+  effective: z.object({ palette: z.number(), flickerMean: z.number(), flickerShare: z.number(), lineFidelity: z.number() }),
+});
+export type QaThresholdsView = z.output<typeof qaThresholdsViewSchema>;
 
 /** One PUT a client makes before `POST /v1/shots/{id}/start`. */
 export const uploadSchema = z.object({

@@ -110,6 +110,7 @@ describe('@celfarm/contract', () => {
       frameCount: 3,
       counts: { waiting: 0, active: 1, completed: 1, failed: 1, cancelled: 0 },
       flagged: 0,
+      needsReview: 0,
       retryableFrames: 0,
       progress: 0.5,
       etaSeconds: 3,
@@ -124,8 +125,8 @@ describe('@celfarm/contract', () => {
     assert.throws(() => shotViewSchema.parse({ ...view, state: 'done' }), /state/);
     const page: FramePage = {
       frames: [
-        { frame: 1, fileName: 'sh010_0001.png', state: 'completed', attempts: 1, seed: 7, input: 'p/1.png', inputUrl: '/i/1', output: 'p/o/1.png', outputUrl: '/o/1', previewUrl: '/p/1' },
-        { frame: 2, fileName: 'sh010_0002.png', state: 'failed', attempts: 1, seed: 8, input: 'p/2.png', error: { code: 'INVALID_IMAGE', field: 'frames[1]', message: 'not an image', permanent: true } },
+        { frame: 1, fileName: 'sh010_0001.png', state: 'completed', attempts: 1, seed: 7, input: 'p/1.png', inputUrl: '/i/1', output: 'p/o/1.png', outputUrl: '/o/1', previewUrl: '/p/1', needsReview: false },
+        { frame: 2, fileName: 'sh010_0002.png', state: 'failed', attempts: 1, seed: 8, input: 'p/2.png', error: { code: 'INVALID_IMAGE', field: 'frames[1]', message: 'not an image', permanent: true }, needsReview: false },
       ],
       next: '2',
     };

@@ -7,3 +7,5 @@ export * from './fate.ts';
 export * from './outcome.ts';
 export * from './identity.ts';
 export * from './redis.ts';
+export * from './review.ts';
+export * from './qa-thresholds.ts';

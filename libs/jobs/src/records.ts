@@ -28,13 +28,15 @@ export const canShotTransition = (from: ShotState, to: ShotState): boolean => fr
  * A frame renders in rounds: waiting → active → completed | failed. An attempt that fails while
  * attempts remain, or whose worker was lost, hands the frame back to waiting; a failed frame
  * goes back to waiting only when its shot's failed frames are retried as a new round; a frame
- * whose job will never run again fails from waiting. Completed and cancelled are final, so a
- * late worker (one that lost its lock, or a job delivered twice) cannot undo either.
+ * whose job will never run again fails from waiting. A completed frame goes back to waiting only
+ * when a user renders it again with another seed (review.ts; a new round, its take kept). No
+ * worker moves a frame out of completed or cancelled, so a late worker (one that lost its lock,
+ * or a job delivered twice) cannot undo either.
  */
 const FRAME_TRANSITIONS: Record<FrameState, readonly FrameState[]> = {
   waiting: ['active', 'failed', 'cancelled'],
   active: ['waiting', 'completed', 'failed', 'cancelled'],
-  completed: [],
+  completed: ['waiting'],
   failed: ['waiting'],
   cancelled: [],
 };
@@ -49,6 +51,19 @@ export const errorInfoSchema = z.object({
   permanent: z.boolean().optional(),
 });
 export type ErrorInfo = z.infer<typeof errorInfoSchema>;
+
+/** Thresholds a shot's frames are judged against (libs/qa: DEFAULT_THRESHOLDS); each one optional. */
+export const qaThresholdsSchema = z.strictObject({
+  /** ΔE00 (0–100): flagged above. */
+  palette: z.number().min(0).max(100).optional(),
+  /** ΔE00 (0–100): flagged above. */
+  flickerMean: z.number().min(0).max(100).optional(),
+  /** Share (0–1): flagged above. */
+  flickerShare: z.number().min(0).max(1).optional(),
+  /** Share (0–1): flagged below. */
+  lineFidelity: z.number().min(0).max(1).optional(),
+});
+export type QaThresholdsSetting = z.infer<typeof qaThresholdsSchema>;
 
 export const shotRecordSchema = z.object({
   id: z.string(),
@@ -90,6 +105,11 @@ export const shotRecordSchema = z.object({
   /** sha256 of the reference / background bytes (lineage). */
   referenceSha256: z.string().optional(),
   backgroundSha256: z.string().optional(),
+  /**
+   * Shot QA thresholds its frames are judged against, resolved at submit: the request's, else the
+   * project's, else QA_THRESHOLDS, else libs/qa's defaults (absent on shots from before: defaults).
+   */
+  qaThresholds: qaThresholdsSchema.optional(),
 });
 export type ShotRecord = z.infer<typeof shotRecordSchema>;
 
@@ -131,6 +151,36 @@ export const frameQaSchema = z.object({
 });
 export type FrameQa = z.infer<typeof frameQaSchema>;
 
+
+/** A user's decision on a frame shot QA flagged: approved as it is (a re-render clears it). */
+export const frameReviewSchema = z.object({
+  state: z.enum(['approved']),
+  at: z.string(),
+  /** Who approved it: the API key's id, or the session's key id. */
+  by: z.string().optional(),
+});
+export type FrameReview = z.infer<typeof frameReviewSchema>;
+
+/**
+ * A take the frame had before it was rendered again with another seed (lineage): its seed, its
+ * output and preview as they were (copied aside, so the new take does not overwrite them), its
+ * scores and review.
+ */
+export const frameTakeSchema = z.object({
+  /** The retry round that rendered it. */
+  round: z.number().int(),
+  seed: z.number().int(),
+  /** Object key of the take's output (and preview) as copied aside. */
+  output: z.string(),
+  preview: z.string().optional(),
+  qa: frameQaSchema.optional(),
+  review: frameReviewSchema.optional(),
+  seconds: z.number().optional(),
+  /** When it was replaced by a re-render. */
+  replacedAt: z.string(),
+});
+export type FrameTake = z.infer<typeof frameTakeSchema>;
+
 export const frameRecordSchema = z.object({
   frame: z.number().int(),
   state: z.enum(FRAME_STATES),
@@ -154,6 +204,12 @@ export const frameRecordSchema = z.object({
   sketchSha256: z.string().optional(),
   /** Shot QA scores (completed frames rendered since QA). */
   qa: frameQaSchema.optional(),
+  /** The user's review of this take (approve), cleared when the frame is rendered again. */
+  review: frameReviewSchema.optional(),
+  /** Earlier takes, oldest first, when the frame was rendered again with another seed. */
+  takes: z.array(frameTakeSchema).optional(),
+  /** The retry round of the current take, when it is a re-render (absent: the shot's first take). */
+  take: z.number().int().optional(),
 });
 export type FrameRecord = z.infer<typeof frameRecordSchema>;
 

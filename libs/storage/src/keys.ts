@@ -31,6 +31,10 @@ export interface ShotKeys {
   output(frame: number, fileName?: string): string;
   /** `outputs/previews/<name>.webp`, named as the output. */
   preview(frame: number, fileName?: string): string;
+  /** An earlier take of a frame, copied aside by a re-render: `outputs/takes/<name>.r<round>.png`. */
+  takeOutput(frame: number, fileName: string | undefined, round: number): string;
+  /** Its preview: `outputs/takes/previews/<name>.r<round>.webp`. */
+  takePreview(frame: number, fileName: string | undefined, round: number): string;
   outputsPrefix: string;
   manifest: string;
 }
@@ -51,6 +55,8 @@ export function shotKeys(prefix: string, project: string, shot: string): ShotKey
     referenceMask: `${root}/masks/reference.png`,
     output: (f, fileName) => `${root}/outputs/${outputFileName(f, fileName)}`,
     preview: (f, fileName) => `${root}/outputs/previews/${stem(outputFileName(f, fileName))}.webp`,
+    takeOutput: (f, fileName, round) => `${root}/outputs/takes/${stem(outputFileName(f, fileName))}.r${round}.png`,
+    takePreview: (f, fileName, round) => `${root}/outputs/takes/previews/${stem(outputFileName(f, fileName))}.r${round}.webp`,
     outputsPrefix: `${root}/outputs/`,
     manifest: `${root}/shot.json`,
   };

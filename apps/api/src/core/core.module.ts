@@ -5,12 +5,12 @@
  */
 import { Global, Inject, Injectable, Logger, Module, type DynamicModule, type OnApplicationShutdown } from '@nestjs/common';
 import type { Config } from '@celfarm/config';
-import { FarmQueues, ShotStore, type RedisClient } from '@celfarm/jobs';
+import { FarmQueues, QaThresholdStore, ShotStore, type RedisClient } from '@celfarm/jobs';
 import { createMetrics } from '@celfarm/metrics';
 import { S3ObjectStore, s3OptionsFrom } from '@celfarm/storage';
 import { loadPackManifest } from './pack.ts';
 import { redisConnection } from './redis.ts';
-import { CLOCK, CONFIG, FARM_QUEUES, METRICS, OBJECT_STORE, PACK, QUEUE_REDIS, RANDOM, REDIS, SHOT_STORE } from './tokens.ts';
+import { CLOCK, CONFIG, FARM_QUEUES, METRICS, OBJECT_STORE, PACK, QA_THRESHOLD_STORE, QUEUE_REDIS, RANDOM, REDIS, SHOT_STORE } from './tokens.ts';
 
 export interface CoreOptions {
   /** Clock for record timestamps and shot ids (tests inject one). */
@@ -72,6 +72,7 @@ export class CoreModule {
           inject: [REDIS, CLOCK],
           useFactory: (redis: RedisClient, clock: () => Date) => new ShotStore(redis, config.REDIS_PREFIX, clock),
         },
+        { provide: QA_THRESHOLD_STORE, inject: [REDIS], useFactory: (redis: RedisClient) => new QaThresholdStore(redis, config.REDIS_PREFIX) },
         {
           provide: FARM_QUEUES,
           inject: [QUEUE_REDIS],
@@ -90,7 +91,7 @@ export class CoreModule {
         { provide: PACK, inject: [OBJECT_STORE], useFactory: (objects: S3ObjectStore) => loadPackManifest(config, objects) },
         InfraLifecycle,
       ],
-      exports: [CONFIG, CLOCK, RANDOM, REDIS, SHOT_STORE, FARM_QUEUES, OBJECT_STORE, METRICS, PACK],
+      exports: [CONFIG, CLOCK, RANDOM, REDIS, SHOT_STORE, QA_THRESHOLD_STORE, FARM_QUEUES, OBJECT_STORE, METRICS, PACK],
     };
   }
 }

@@ -3,11 +3,13 @@
  * constructor parameter names its token explicitly with `@Inject(TOKEN)`.
  */
 export const CONFIG = Symbol('celfarm.config');
-/** ioredis connection for shot records and readiness pings. */
+/** Redis (or Cluster) connection for shot records and readiness pings. */
 export const REDIS = Symbol('celfarm.redis');
-/** ioredis connection shared by the BullMQ queues (maxRetriesPerRequest: null). */
+/** Redis (or Cluster) connection shared by the BullMQ queues. */
 export const QUEUE_REDIS = Symbol('celfarm.queue-redis');
 export const SHOT_STORE = Symbol('celfarm.shot-store');
+/** Projects' shot QA thresholds (QaThresholdStore). */
+export const QA_THRESHOLD_STORE = Symbol('celfarm.qa-threshold-store');
 export const FARM_QUEUES = Symbol('celfarm.farm-queues');
 export const OBJECT_STORE = Symbol('celfarm.object-store');
 export const METRICS = Symbol('celfarm.metrics');

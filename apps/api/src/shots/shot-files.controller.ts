@@ -60,6 +60,35 @@ export class ShotFilesController {
     await this.send(reply, p, id, { kind, frame: parseFrame(frame) });
   }
 
+  @Get(':id/frames/:frame/takes/:round/:file')
+  @RequireScope('read')
+  @RouteConfig(UNMETERED)
+  @ApiOperation({
+    summary: "An earlier take's colour output or WebP preview",
+    description: 'What `takes[].outputUrl` and `takes[].previewUrl` of a frame link to when the API serves the images: the take a re-render with another seed replaced.',
+  })
+  @ApiParam({ name: 'id' })
+  @ApiParam({ name: 'frame', description: '1-based' })
+  @ApiParam({ name: 'round', description: 'The retry round that rendered the take (`takes[].round`)' })
+  @ApiParam({ name: 'file', enum: ['output', 'preview'] })
+  @ApiProduces(...IMAGE_TYPES)
+  @ApiResponse({ status: 200, description: 'The image' })
+  @ApiResponse({ status: 400, description: 'Not a frame or round number', type: ErrorDto })
+  @ApiResponse({ status: 404, description: 'No such shot in this project, or no such take', type: ErrorDto })
+  async takeFile(
+    @CurrentPrincipal() p: Principal,
+    @Param('id') id: string,
+    @Param('frame') frame: string,
+    @Param('round') round: string,
+    @Param('file') file: string,
+    @Res() reply: FastifyReply,
+  ): Promise<void> {
+    const kind = parseKind(file, ['output', 'preview'] as const, 'take file');
+    const r = z.coerce.number().int().min(0).max(1_000_000).safeParse(round);
+    if (!r.success) throw badRequest('round', 'a retry round number, 0 or more');
+    await this.send(reply, p, id, { kind: kind === 'output' ? 'take-output' : 'take-preview', frame: parseFrame(frame), round: r.data });
+  }
+
   @Get(':id/inputs/:name')
   @RequireScope('read')
   @RouteConfig(UNMETERED)
@@ -114,8 +143,9 @@ export class ShotFilesController {
 
   private async send(reply: FastifyReply, p: Principal, id: string, file: ShotFile): Promise<void> {
     const { body, contentType, name } = await this.shots.openFile(id, p.project, file);
-    // Outputs of a frame never change (a rerun writes the same bytes); inputs may, until start.
-    const cache = file.kind === 'output' || file.kind === 'preview' ? 'private, max-age=3600' : 'private, no-cache';
+    // A take's output never changes (a rerun writes the same bytes), and a re-render's new take is
+    // linked with `?take=<round>`, so an output's URL names one take; inputs may change until start.
+    const cache = file.kind === 'input' || file.kind === 'reference' || file.kind === 'background' ? 'private, no-cache' : 'private, max-age=3600';
     void reply
       .header('content-type', contentType)
       .header('cache-control', cache)

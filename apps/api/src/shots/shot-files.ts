@@ -9,7 +9,10 @@ import type { Readable } from 'node:stream';
 export type FrameFileKind = 'input' | 'output' | 'preview';
 export type InputName = 'reference' | 'background';
 
-export type ShotFile = { kind: FrameFileKind; frame: number } | { kind: InputName };
+/** An earlier take's images: `/v1/shots/:id/frames/:frame/takes/:round/{output,preview}`. */
+export type TakeFileKind = 'take-output' | 'take-preview';
+
+export type ShotFile = { kind: FrameFileKind; frame: number } | { kind: TakeFileKind; frame: number; round: number } | { kind: InputName };
 
 export const FRAME_FILE_KINDS: readonly FrameFileKind[] = ['input', 'output', 'preview'];
 export const INPUT_NAMES: readonly InputName[] = ['reference', 'background'];
@@ -17,6 +20,7 @@ export const INPUT_NAMES: readonly InputName[] = ['reference', 'background'];
 /** The file's path on the API (relative: clients resolve it against the API's address). */
 export function shotFilePath(shotId: string, file: ShotFile): string {
   const shot = `/v1/shots/${encodeURIComponent(shotId)}`;
+  if ('round' in file) return `${shot}/frames/${file.frame}/takes/${file.round}/${file.kind.slice('take-'.length)}`;
   return 'frame' in file ? `${shot}/frames/${file.frame}/${file.kind}` : `${shot}/inputs/${file.kind}`;
 }
 

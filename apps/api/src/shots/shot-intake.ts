@@ -11,7 +11,7 @@
  */
 import { Inject, Injectable } from '@nestjs/common';
 import type { Config } from '@celfarm/config';
-import { defaultShotName, frameSeed, lastSegment, newShotId, type FarmQueues, type FrameRecord, type ShotRecord, type ShotStore } from '@celfarm/jobs';
+import { defaultShotName, frameSeed, lastSegment, newShotId, resolveQaThresholds, type FarmQueues, type QaThresholdStore, type FrameRecord, type ShotRecord, type ShotStore } from '@celfarm/jobs';
 import type { FarmMetrics } from '@celfarm/metrics';
 import type { PackManifest } from '@celfarm/pipeline/pack/schema';
 import { resolveSettings, withFrameSize, type FrameSize, type Resolution } from '@celfarm/pipeline/settings';
@@ -19,10 +19,11 @@ import { projectPrefix, type ObjectStore } from '@celfarm/storage';
 import { forbidden } from '../auth/principal.ts';
 import { ApiError, badRequest, missingInput } from '../core/api-error.ts';
 import { mapLimit } from '../core/concurrency.ts';
-import { CLOCK, CONFIG, FARM_QUEUES, METRICS, OBJECT_STORE, PACK, RANDOM, SHOT_STORE } from '../core/tokens.ts';
+import { CLOCK, CONFIG, FARM_QUEUES, METRICS, OBJECT_STORE, PACK, QA_THRESHOLD_STORE, RANDOM, SHOT_STORE } from '../core/tokens.ts';
 import { checkDecodes, checkFileNames, checkFrameCount, checkObjectSize, DECODE_CONCURRENCY, IO_CONCURRENCY } from './input-checks.ts';
 import { IMAGE_KEY, checkKeyScope, sniffContentType, type ShotForm } from './inputs.ts';
 import { sha256Hex } from '@celfarm/pipeline/hash';
+import { DEFAULT_THRESHOLDS } from '@celfarm/qa';
 import { ShotAccess } from './shot-access.ts';
 import { ShotUploads, type PendingUpload } from './shot-uploads.ts';
 import { formRequestSchema, jsonSubmitSchema, type FormRequest, type SubmitView } from './shots.dto.ts';
@@ -66,6 +67,7 @@ export class ShotIntake {
     @Inject(RANDOM) private readonly random: () => number,
     @Inject(ShotAccess) private readonly access: ShotAccess,
     @Inject(ShotUploads) private readonly uploads: ShotUploads,
+    @Inject(QA_THRESHOLD_STORE) private readonly qaThresholds: QaThresholdStore,
   ) {}
 
   /**
@@ -222,6 +224,8 @@ export class ShotIntake {
   private async createRecord(s: NewShot, idempotencyKey?: string): Promise<{ record: ShotRecord; created: boolean }> {
     const now = this.clock().toISOString();
     const externalIds = s.request.externalIds && Object.keys(s.request.externalIds).length ? s.request.externalIds : undefined;
+    // Judged by what applies now (request, project, farm, defaults), whatever changes later.
+    const qaThresholds = resolveQaThresholds(DEFAULT_THRESHOLDS, this.config.QA_THRESHOLDS, await this.qaThresholds.get(s.request.project), s.request.qa?.thresholds);
     const record: ShotRecord = {
       id: s.id,
       project: s.request.project,
@@ -243,6 +247,7 @@ export class ShotIntake {
       ...(idempotencyKey ? { idempotencyKey } : {}),
       ...(s.referenceSha256 ? { referenceSha256: s.referenceSha256 } : {}),
       ...(s.backgroundSha256 ? { backgroundSha256: s.backgroundSha256 } : {}),
+      qaThresholds,
     };
     const frames: FrameRecord[] = s.inputs.frames.map((_, i) => ({
       frame: i + 1,

@@ -1,25 +1,36 @@
 /**
- * What a studio does to a shot once submitted: cancel it, retry its failed frames, delete it.
+ * What a studio does to a shot once submitted: cancel it, retry its failed frames, review its
+ * frames (approve one, render one again with another seed), delete it.
  */
+import { randomInt } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
+import { MAX_SEED } from '@celfarm/pipeline/settings-schema';
 import {
+  currentTake,
   describeFailures,
   isRetryable,
+  rerenderPatch,
+  withoutFlicker,
   shotIdentity,
   StateConflictError,
   TERMINAL_SHOT,
   type FarmQueues,
+  type FrameRecord,
+  type FrameTake,
+  type ShotRecord,
   type ShotStore,
 } from '@celfarm/jobs';
+import type { ObjectStore } from '@celfarm/storage';
 import type { EventPublisher } from '@celfarm/webhooks';
 import { ApiError, notFound } from '../core/api-error.ts';
 import { mapLimit } from '../core/concurrency.ts';
-import { FARM_QUEUES, SHOT_STORE } from '../core/tokens.ts';
+import { FARM_QUEUES, OBJECT_STORE, SHOT_STORE } from '../core/tokens.ts';
 import { EVENT_PUBLISHER } from '../webhooks/webhooks.tokens.ts';
 import { IO_CONCURRENCY } from './input-checks.ts';
 import { ShotAccess } from './shot-access.ts';
 import { ShotViews } from './shot-views.ts';
-import type { ShotView } from './shots.dto.ts';
+import { frameView } from './shot-view.ts';
+import type { FrameView, ShotView } from './shots.dto.ts';
 
 @Injectable()
 export class ShotLifecycle {
@@ -29,6 +40,7 @@ export class ShotLifecycle {
     @Inject(EVENT_PUBLISHER) private readonly events: EventPublisher,
     @Inject(ShotAccess) private readonly access: ShotAccess,
     @Inject(ShotViews) private readonly views: ShotViews,
+    @Inject(OBJECT_STORE) private readonly objects: ObjectStore,
   ) {}
 
   /**
@@ -83,6 +95,81 @@ export class ShotLifecycle {
       { ...shotIdentity(shot), state: 'running', round, frames: retried, ...(kept.length ? { notRetried: kept } : {}) },
     );
     return this.views.of(reopened);
+  }
+
+  /**
+   * Approves a completed frame's take as it is: it no longer needs review (`needsReview`), though
+   * its scores and flags stay. Idempotent; a re-render clears it. 409 when the frame has no take.
+   */
+  async approve(id: string, owner: string, frame: number, by: string): Promise<FrameView> {
+    const shot = await this.access.owned(id, owner);
+    const f = await this.frameOf(shot.id, shot.frameCount, frame);
+    if (f.state !== 'completed') throw new ApiError(409, 'STATE_CONFLICT', `frame ${frame} of shot ${id} is ${f.state}; only a completed frame can be approved`);
+    const approved =
+      f.review?.state === 'approved'
+        ? f
+        : await this.store.setFrame(id, frame, { review: { state: 'approved', at: new Date().toISOString(), by } }, ['completed']);
+    if (!approved) throw new ApiError(409, 'STATE_CONFLICT', `frame ${frame} of shot ${id} changed meanwhile; read it again`);
+    const page = await this.views.frames(id, owner, { cursor: String(frame - 1), limit: 1 });
+    return page.frames[0] ?? frameView(shot, approved);
+  }
+
+  /**
+   * Renders one frame of a finished shot again with another seed, as a new round: its current
+   * take (output, preview, scores, review) is kept as lineage — its images copied aside first, so
+   * the new take does not overwrite them — the shot runs again for that frame, and the flicker of
+   * the next frame (measured against this one) is scored again once both are completed.
+   */
+  async rerender(id: string, owner: string, frame: number, seed: number | undefined): Promise<ShotView> {
+    const shot = await this.access.owned(id, owner);
+    const f = await this.frameOf(shot.id, shot.frameCount, frame);
+    if (shot.state !== 'failed' && shot.state !== 'completed') {
+      throw new ApiError(409, 'STATE_CONFLICT', `shot ${id} is ${shot.state}; a frame can be rendered again once the shot has finished`);
+    }
+    if (f.state !== 'completed' && f.state !== 'failed') {
+      throw new ApiError(409, 'STATE_CONFLICT', `frame ${frame} of shot ${id} is ${f.state}; only a completed or failed frame can be rendered again`);
+    }
+    if (f.state === 'failed' && !isRetryable(f)) {
+      throw new ApiError(409, 'NOT_RETRYABLE', `frame ${frame} of shot ${id} failed for a reason another seed cannot fix (${describeFailures([f])}); fix the input and submit it again`);
+    }
+    const round = shot.round + 1;
+    const take = f.state === 'completed' && f.output ? await this.keepTake(shot, f) : null;
+    const newSeed = seed ?? randomInt(0, MAX_SEED + 1);
+    const reopened = await this.store.update(id, { state: 'running', round, error: undefined }, { from: ['failed', 'completed'] });
+    if (!reopened) throw notFound('shot', id);
+    const handedBack = await this.store.setFrame(id, frame, rerenderPatch(f, round, newSeed, take), [f.state]);
+    if (!handedBack) throw new ApiError(409, 'STATE_CONFLICT', `frame ${frame} of shot ${id} changed meanwhile; read it again`);
+    if (frame < shot.frameCount) await this.store.setFrame(id, frame + 1, (cur) => ({ qa: withoutFlicker(cur.qa) }));
+    await this.queues.addFrameFlow({ shotId: id, project: shot.project }, [frame], shot.priority, round);
+    await this.events.publish(
+      'shot.started',
+      { project: shot.project, shotId: id, round },
+      { ...shotIdentity(shot), state: 'running', round, frames: [frame], rerender: { frame, seed: newSeed } },
+    );
+    return this.views.of(reopened);
+  }
+
+  /** The frame's current output and preview, copied to the take keys of its round. */
+  private async keepTake(shot: ShotRecord, f: FrameRecord): Promise<FrameTake> {
+    const keys = this.access.keys(shot.project, shot.id);
+    const round = f.take ?? 0;
+    const copy = async (from: string, to: string, type: string) => {
+      const bytes = await this.objects.get(from);
+      if (!bytes) return false;
+      await this.objects.put(to, bytes, type);
+      return true;
+    };
+    const output = keys.takeOutput(f.frame, f.fileName, round);
+    const preview = keys.takePreview(f.frame, f.fileName, round);
+    if (!(await copy(f.output!, output, 'image/png'))) throw new ApiError(409, 'STATE_CONFLICT', `frame ${f.frame} of shot ${shot.id} has no output to keep (${f.output})`);
+    const hasPreview = await copy(keys.preview(f.frame, f.fileName), preview, 'image/webp');
+    return currentTake(f, { output, ...(hasPreview ? { preview } : {}) }, new Date().toISOString());
+  }
+
+  private async frameOf(id: string, frameCount: number, frame: number): Promise<FrameRecord> {
+    const f = frame >= 1 && frame <= frameCount ? await this.store.frame(id, frame) : null;
+    if (!f) throw new ApiError(404, 'NOT_FOUND', `shot ${id} has no frame ${frame} (it has ${frameCount})`, 'frame');
+    return f;
   }
 
   /** Cancels (when still running), then deletes the shot's objects and records. */

@@ -35,6 +35,8 @@ export function shotSummary(shot: ShotRecord, frames: readonly FrameRecord[], li
     frameCount: shot.frameCount,
     counts: frameCounts(frames),
     flagged: frames.filter(isFlagged).length,
+    needsReview: frames.filter(needsReview).length,
+    ...(shot.qaThresholds ? { qaThresholds: shot.qaThresholds } : {}),
     retryableFrames: frames.filter(isRetryable).length,
     progress: shotProgress(shot.frameCount, frames),
     etaSeconds: shot.awaitingUploads ? null : estimateSeconds([...frames], liveWorkers),
@@ -74,6 +76,13 @@ export function shotView(shot: ShotRecord, frames: readonly FrameRecord[], liveW
 /** Whether shot QA flagged the frame for review (a score past its threshold). */
 export const isFlagged = (f: FrameRecord): boolean => (f.qa?.flagged.length ?? 0) > 0;
 
+/** Flagged and not approved: the frame waits for a person (a completed frame only). */
+export const needsReview = (f: FrameRecord): boolean => f.state === 'completed' && isFlagged(f) && f.review?.state !== 'approved';
+
+/** Whether a frame passes the `review` filter of the frames query. */
+const reviewMatches = (f: FrameRecord, review: FrameQuery['review']): boolean =>
+  review === undefined || (review === 'needed' ? needsReview(f) : f.review?.state === 'approved');
+
 /**
  * One page of `GET /v1/shots/{id}/frames`: the frames after the cursor (a frame number) in the
  * states asked for (and flagged or not, when asked), in frame order; `next` is the last frame of
@@ -86,6 +95,7 @@ export function pageOfFrames(frames: readonly FrameRecord[], query: FrameQuery):
   for (const f of frames) {
     if (f.frame <= after || (wanted && !wanted.has(f.state))) continue;
     if (query.flagged !== undefined && isFlagged(f) !== query.flagged) continue;
+    if (!reviewMatches(f, query.review)) continue;
     // One more than the page holds tells whether another page follows.
     if (page.length === query.limit) return { frames: page, next: String(page.at(-1)!.frame) };
     page.push(f);
@@ -98,6 +108,8 @@ export interface FrameUrls {
   input?: string;
   output?: string;
   preview?: string;
+  /** Of each earlier take, by its round. */
+  takes?: ReadonlyMap<number, { output?: string; preview?: string }>;
 }
 
 /** One frame as its shot's frame pages list it. */
@@ -120,5 +132,24 @@ export function frameView(shot: ShotRecord, f: FrameRecord, urls: FrameUrls = {}
     ...(urls.output ? { outputUrl: urls.output } : {}),
     ...(urls.output && urls.preview ? { previewUrl: urls.preview } : {}),
     ...(f.qa ? { qa: f.qa } : {}),
+    needsReview: needsReview(f),
+    ...(f.review ? { review: f.review } : {}),
+    ...(f.takes?.length
+      ? {
+          takes: f.takes.map((t) => {
+            const u = urls.takes?.get(t.round);
+            return {
+              round: t.round,
+              seed: t.seed,
+              output: t.output,
+              ...(u?.output ? { outputUrl: u.output } : {}),
+              ...(u?.preview ? { previewUrl: u.preview } : {}),
+              ...(t.qa ? { qa: t.qa } : {}),
+              ...(t.review ? { review: t.review } : {}),
+              replacedAt: t.replacedAt,
+            };
+          }),
+        }
+      : {}),
   };
 }

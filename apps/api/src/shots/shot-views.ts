@@ -73,11 +73,19 @@ export class ShotViews {
     const done = f.state === 'completed' && f.output !== undefined;
     const [inputUrl, output, preview] = await Promise.all([
       input !== undefined && !shot.awaitingUploads ? this.linkTo(shot.id, { kind: 'input', frame: f.frame }, input) : undefined,
-      done ? this.linkTo(shot.id, { kind: 'output', frame: f.frame }, f.output!) : undefined,
+      done ? this.linkTo(shot.id, { kind: 'output', frame: f.frame }, f.output!, f.take) : undefined,
       // The worker writes a WebP preview next to each output (outputs/previews/<name>.webp, named as the output).
-      done ? this.linkTo(shot.id, { kind: 'preview', frame: f.frame }, this.access.keys(shot.project, shot.id).preview(f.frame, f.fileName)) : undefined,
+      done ? this.linkTo(shot.id, { kind: 'preview', frame: f.frame }, this.access.keys(shot.project, shot.id).preview(f.frame, f.fileName), f.take) : undefined,
     ]);
-    return { ...(inputUrl ? { input: inputUrl } : {}), ...(output ? { output } : {}), ...(preview ? { preview } : {}) };
+    const takes = new Map<number, { output?: string; preview?: string }>();
+    for (const t of f.takes ?? []) {
+      const [o, p] = await Promise.all([
+        this.linkTo(shot.id, { kind: 'take-output', frame: f.frame, round: t.round }, t.output),
+        t.preview ? this.linkTo(shot.id, { kind: 'take-preview', frame: f.frame, round: t.round }, t.preview) : undefined,
+      ]);
+      takes.set(t.round, { output: o, ...(p ? { preview: p } : {}) });
+    }
+    return { ...(inputUrl ? { input: inputUrl } : {}), ...(output ? { output } : {}), ...(preview ? { preview } : {}), ...(takes.size ? { takes } : {}) };
   }
 
   /**
@@ -114,15 +122,24 @@ export class ShotViews {
         if (frame?.state !== 'completed' || !frame.output) return undefined;
         return file.kind === 'output' ? frame.output : this.access.keys(shot.project, shot.id).preview(file.frame, frame.fileName);
       }
+      case 'take-output':
+      case 'take-preview': {
+        if (file.frame > shot.frameCount) return undefined;
+        const take = (await this.store.frame(shot.id, file.frame))?.takes?.find((t) => t.round === file.round);
+        return file.kind === 'take-output' ? take?.output : take?.preview;
+      }
     }
   }
 
   /** Where a client fetches one of the shot's images: a presigned GET, or its path on this API. */
-  private linkTo(shotId: string, file: ShotFile, key: string): Promise<string> | string {
-    return this.presign ? this.objects.presignGet(key, this.config.PRESIGN_SECONDS) : shotFilePath(shotId, file);
+  private linkTo(shotId: string, file: ShotFile, key: string, take?: number): Promise<string> | string {
+    if (this.presign) return this.objects.presignGet(key, this.config.PRESIGN_SECONDS);
+    // A re-rendered frame's output keeps its key: its URL names the take, for caches.
+    return `${shotFilePath(shotId, file)}${take ? `?take=${take}` : ''}`;
   }
 }
 
 export function describeFile(file: ShotFile): string {
+  if ('round' in file) return `${file.kind.slice('take-'.length)} of frame ${file.frame}'s take of round ${file.round}`;
   return 'frame' in file ? `${file.kind} for frame ${file.frame}` : file.kind;
 }

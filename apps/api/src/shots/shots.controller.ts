@@ -10,10 +10,13 @@ import {
   SHOT_STATES,
   frameQuerySchema,
   idempotencyKeySchema,
+  rerenderRequestSchema,
   listQuerySchema,
   type FramePage,
   type FrameQuery,
+  type FrameView,
   type ListQuery,
+  type RerenderRequest,
   type ShotList,
   type ShotView,
 } from '@celfarm/contract';
@@ -23,7 +26,7 @@ import { LIMITS } from '../core/limits.ts';
 import { CONFIG } from '../core/tokens.ts';
 import { readShotForm } from './inputs.ts';
 import { ShotsService } from './shots.service.ts';
-import { FramePageDto, ShotListDto, ShotViewDto, SubmitShotDto, SubmitViewDto } from './shots.dto.ts';
+import { FramePageDto, FrameViewDto, RerenderRequestDto, ShotListDto, ShotViewDto, SubmitShotDto, SubmitViewDto } from './shots.dto.ts';
 
 const SUBMIT_DOC = `Three input styles, all with \`settings\`, \`priority\` and optional \`project\` (the key's own; default),
 \`failedFrameShare\`, \`name\` and \`externalIds\` (\`{show, sequence, shot}\`, the studio's own ids; searchable with
@@ -146,6 +149,12 @@ export class ShotsController {
     enum: ['true', 'false'],
     description: '`true`: only frames shot QA flagged for review (a score past its threshold, see `qa.flagged`); `false`: only the others',
   })
+  @ApiQuery({
+    name: 'review',
+    required: false,
+    enum: ['needed', 'approved'],
+    description: '`needed`: frames flagged by shot QA and not approved yet (`needsReview`); `approved`: frames approved as they are',
+  })
   @ApiQuery({ name: 'cursor', required: false, type: String, description: '`next` of the previous page' })
   @ApiQuery({ name: 'limit', required: false, type: Number, description: `1–${FRAME_PAGE_LIMIT.max}, default ${FRAME_PAGE_LIMIT.default}` })
   @ApiResponse({ status: 200, type: FramePageDto })
@@ -199,6 +208,53 @@ export class ShotsController {
     return this.shots.retry(id, p.project);
   }
 
+  @Post(':id/frames/:frame/approve')
+  @RequireScope('submit')
+  @HttpCode(200)
+  @ApiOperation({
+    summary: "Approve a completed frame's take as it is",
+    description: 'It no longer needs review (`needsReview` false, `review.state` approved); its scores and flags stay. Idempotent; a re-render clears it.',
+  })
+  @ApiParam({ name: 'id' })
+  @ApiParam({ name: 'frame', description: '1-based' })
+  @ApiResponse({ status: 200, type: FrameViewDto })
+  @ApiResponse({ status: 400, description: 'Not a frame number', type: ErrorDto })
+  @ApiResponse({ status: 404, description: 'No such shot in this project, or no such frame', type: ErrorDto })
+  @ApiResponse({ status: 409, description: 'STATE_CONFLICT: the frame is not completed', type: ErrorDto })
+  approve(@CurrentPrincipal() p: Principal, @Param('id') id: string, @Param('frame') frame: string): Promise<FrameView> {
+    return this.shots.approve(id, p.project, frameParam(frame), p.keyId);
+  }
+
+  @Post(':id/frames/:frame/rerender')
+  @RequireScope('submit')
+  @HttpCode(200)
+  @ApiOperation({
+    summary: 'Render one frame of a finished shot again with another seed',
+    description:
+      "A new round for that frame: the shot runs again, the frame waits with the new seed (`seed`, default a random one), its current take — output, preview, " +
+      'scores, review — moves to `takes` (lineage; its images stay readable at `takes[].outputUrl`), and the next frame\'s flicker is scored again against the new take.',
+  })
+  @ApiParam({ name: 'id' })
+  @ApiParam({ name: 'frame', description: '1-based' })
+  @ApiBody({ type: RerenderRequestDto, required: false })
+  @ApiResponse({ status: 200, type: ShotViewDto })
+  @ApiResponse({ status: 400, description: 'A bad frame number or seed; `error.field` names it', type: ErrorDto })
+  @ApiResponse({ status: 404, description: 'No such shot in this project, or no such frame', type: ErrorDto })
+  @ApiResponse({
+    status: 409,
+    description: 'STATE_CONFLICT (the shot has not finished, or the frame is neither completed nor failed) or NOT_RETRYABLE (the frame failed on bad input)',
+    type: ErrorDto,
+  })
+  rerender(@CurrentPrincipal() p: Principal, @Param('id') id: string, @Param('frame') frame: string, @Body() body: unknown): Promise<ShotView> {
+    const parsed = rerenderRequestSchema.safeParse(body ?? {});
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      throw badRequest(issue.path.length ? issue.path.join('.') : 'body', issue.message);
+    }
+    const request: RerenderRequest = parsed.data;
+    return this.shots.rerender(id, p.project, frameParam(frame), request.seed);
+  }
+
   @Delete(':id')
   @RequireScope('submit')
   @HttpCode(204)
@@ -209,4 +265,10 @@ export class ShotsController {
   async remove(@CurrentPrincipal() p: Principal, @Param('id') id: string): Promise<void> {
     await this.shots.remove(id, p.project);
   }
+}
+
+/** A frame number from the path: 1-based. */
+function frameParam(value: string): number {
+  if (!/^\d{1,7}$/.test(value) || Number(value) < 1) throw badRequest('frame', 'a frame number, 1-based');
+  return Number(value);
 }

@@ -4,7 +4,7 @@
  * re-exported for the shots module's own files.
  */
 import { createZodDto } from 'nestjs-zod';
-import { framePageSchema, jsonSubmitSchema, shotListSchema, shotViewSchema, submitViewSchema } from '@celfarm/contract';
+import { framePageSchema, frameViewSchema, jsonSubmitSchema, rerenderRequestSchema, shotListSchema, shotViewSchema, submitViewSchema } from '@celfarm/contract';
 import { settingsSchema } from '@celfarm/pipeline/settings';
 
 export {
@@ -21,7 +21,7 @@ export {
   submitViewSchema,
   uploadSchema,
 } from '@celfarm/contract';
-export type { FormRequest, FramePage, FrameQuery, FrameView, JsonSubmit, ListQuery, ShotList, ShotSummary, ShotView, SubmitView, Upload } from '@celfarm/contract';
+export type { FormRequest, FramePage, FrameQuery, FrameView, JsonSubmit, RerenderRequest, ListQuery, ShotList, ShotSummary, ShotView, SubmitView, Upload } from '@celfarm/contract';
 
 /** For the document only: the settings knobs spelled out (the runtime check is resolveSettings). */
 export class SubmitShotDto extends createZodDto(jsonSubmitSchema.extend({ settings: settingsSchema.optional() })) {}
@@ -29,3 +29,5 @@ export class ShotViewDto extends createZodDto(shotViewSchema) {}
 export class SubmitViewDto extends createZodDto(submitViewSchema) {}
 export class ShotListDto extends createZodDto(shotListSchema) {}
 export class FramePageDto extends createZodDto(framePageSchema) {}
+export class FrameViewDto extends createZodDto(frameViewSchema) {}
+export class RerenderRequestDto extends createZodDto(rerenderRequestSchema) {}

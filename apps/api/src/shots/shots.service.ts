@@ -13,7 +13,7 @@ import { ShotIntake, type SubmitResult } from './shot-intake.ts';
 import { ShotLifecycle } from './shot-lifecycle.ts';
 import { ShotUploads } from './shot-uploads.ts';
 import { ShotViews } from './shot-views.ts';
-import type { FramePage, FrameQuery, ListQuery, ShotList, ShotView } from './shots.dto.ts';
+import type { FramePage, FrameQuery, FrameView, ListQuery, ShotList, ShotView } from './shots.dto.ts';
 
 export type { SubmitResult } from './shot-intake.ts';
 
@@ -64,6 +64,14 @@ export class ShotsService {
 
   retry(id: string, owner: string): Promise<ShotView> {
     return this.lifecycle.retry(id, owner);
+  }
+
+  approve(id: string, owner: string, frame: number, by: string): Promise<FrameView> {
+    return this.lifecycle.approve(id, owner, frame, by);
+  }
+
+  rerender(id: string, owner: string, frame: number, seed: number | undefined): Promise<ShotView> {
+    return this.lifecycle.rerender(id, owner, frame, seed);
   }
 
   remove(id: string, owner: string): Promise<void> {

@@ -1,11 +1,39 @@
-/** One frame of a shot's strip: sketch and colour thumbnails, where it is, and why it failed. */
-import type { FrameView } from '../api.ts';
+/**
+ * One frame of a shot's strip: sketch and colour thumbnails, where it is, why it failed, and its
+ * shot QA (scores, needs review or approved), with a way into its review.
+ */
+import type { FrameView, ShotSummary } from '../api.ts';
+import { reviewStatus } from '../qa.ts';
 import { ProgressBar, StateBadge } from '../ui.tsx';
+import { QaScoreList, ReviewBadge } from './QaScores.tsx';
 
-export function FrameCard({ frame: f, onShow, onBrokenImage }: { frame: FrameView; onShow: () => void; onBrokenImage: () => void }) {
+export function FrameCard({
+  frame: f,
+  shot,
+  reviewing,
+  onShow,
+  onReview,
+  onBrokenImage,
+}: {
+  frame: FrameView;
+  shot: Pick<ShotSummary, 'qaThresholds'>;
+  /** This frame is open in the review panel. */
+  reviewing: boolean;
+  onShow: () => void;
+  /** Opens the frame in the review panel, or closes it there when it is open. */
+  onReview: () => void;
+  onBrokenImage: () => void;
+}) {
   const stepping = f.state === 'active' && f.step !== undefined && f.steps;
+  const review = reviewStatus(f);
   return (
-    <li className={`frame frame-${f.state}`} data-frame={f.frame} data-state={f.state}>
+    <li
+      className={`frame frame-${f.state}${review === 'needs-review' ? ' frame-needs-review' : ''}${reviewing ? ' frame-reviewing' : ''}`}
+      data-frame={f.frame}
+      data-state={f.state}
+      data-review={review}
+      aria-current={reviewing ? 'true' : undefined}
+    >
       <div className="frame-head">
         <h3>
           Frame {f.frame}{' '}
@@ -13,7 +41,10 @@ export function FrameCard({ frame: f, onShow, onBrokenImage }: { frame: FrameVie
             {f.fileName}
           </span>
         </h3>
-        <StateBadge state={f.state} />
+        <span className="frame-badges">
+          <ReviewBadge frame={f} />
+          <StateBadge state={f.state} />
+        </span>
       </div>
       <div className="thumbs">
         <figure>
@@ -67,6 +98,7 @@ export function FrameCard({ frame: f, onShow, onBrokenImage }: { frame: FrameVie
           <dd>{f.seed}</dd>
         </div>
       </dl>
+      {f.qa && <QaScoreList qa={f.qa} shot={shot} label={`Shot QA of frame ${f.frame}`} />}
       {stepping ? <ProgressBar value={f.step! / f.steps!} label={`Frame ${f.frame} sampler`} size="small" /> : null}
       {f.error && (
         <p className="frame-error">
@@ -75,6 +107,9 @@ export function FrameCard({ frame: f, onShow, onBrokenImage }: { frame: FrameVie
           {f.state === 'failed' && f.error.permanent && <span className="frame-error-hint"> A retry cannot fix this: correct the input and submit again.</span>}
         </p>
       )}
+      <button type="button" className="button frame-review" onClick={onReview} aria-label={`Review frame ${f.frame}`} aria-pressed={reviewing}>
+        Review
+      </button>
     </li>
   );
 }

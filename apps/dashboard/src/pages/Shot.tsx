@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { api, ApiError, FRAME_STATES, TERMINAL, type FrameState, type ShotView } from '../api.ts';
+import { api, ApiError, FRAME_STATES, TERMINAL, type FrameView, type ShotView } from '../api.ts';
 import { ago, dateTime, eta } from '../format.ts';
 import { useShotFrames, type FrameFilter } from '../frames.ts';
 import { useLive } from '../live.tsx';
@@ -8,16 +8,26 @@ import { Link } from '../router.tsx';
 import { Empty, ErrorNote, ProgressBar, StateBadge, useNow } from '../ui.tsx';
 import { FrameCard } from './FrameCard.tsx';
 import { Flipbook } from './Flipbook.tsx';
+import { ShotQa, type Selection } from './ShotQa.tsx';
 
 /** Milliseconds between refetches of a shot's view (counts and active frames, no frame list): 0.3–2 s. */
 const refetchGap = (frames: number): number => Math.min(2000, Math.max(300, frames));
 
 /** The strip's filter, as a producer says it. */
-const STATE_LABELS: Readonly<Record<FrameState, string>> = { waiting: 'Waiting', active: 'Rendering', completed: 'Completed', failed: 'Failed', cancelled: 'Cancelled' };
+const FILTER_LABELS: Readonly<Record<Exclude<FrameFilter, 'all'>, string>> = {
+  waiting: 'Waiting',
+  active: 'Rendering',
+  completed: 'Completed',
+  failed: 'Failed',
+  cancelled: 'Cancelled',
+  'needs-review': 'Needs review',
+  flagged: 'Flagged',
+};
 
 /**
- * One shot: header with progress and actions, the flipbook over its colorized frames, and the
- * frame strip (sketch beside colour, state, stage, sampler step, error), all kept live.
+ * One shot: header with progress and actions, the flipbook over its colorized frames, shot QA
+ * (flicker across the shot, the review of one frame), and the frame strip (sketch beside colour,
+ * state, stage, sampler step, error, scores), all kept live.
  */
 export function ShotPage({ id }: { id: string }) {
   const [view, setView] = useState<ShotView | null>(null);
@@ -25,11 +35,14 @@ export function ShotPage({ id }: { id: string }) {
   const [actionError, setActionError] = useState<unknown>(null);
   const [busy, setBusy] = useState<'cancel' | 'retry' | null>(null);
   const [shown, setShown] = useState<number | undefined>(undefined);
+  const [selection, setSelection] = useState<Selection | undefined>(undefined);
   const now = useNow(5000);
   const viewRef = useRef<ShotView | null>(null);
   viewRef.current = view;
   // Its frames come in pages, with the URLs of their images (see frames.ts).
   const frames = useShotFrames(id);
+  const framesRef = useRef(frames);
+  framesRef.current = frames;
 
   // One request at a time; asks made meanwhile fold into one more afterwards.
   const fetching = useRef<{ running: boolean; again: boolean }>({ running: false, again: false });
@@ -65,6 +78,34 @@ export function ShotPage({ id }: { id: string }) {
     setError(null);
     void refetch();
   }, [refetch]);
+
+  const selected = selection?.frame;
+  useEffect(() => framesRef.current.focus(selected), [selected]);
+
+  // Flicker lands on a frame once its neighbour completes, after the frame itself was read: when
+  // the shot finishes, the frames are read again so every score is there.
+  const finished = view ? TERMINAL.includes(view.state) : undefined;
+  const wasFinished = useRef<boolean | undefined>(undefined);
+  useEffect(() => {
+    if (finished && wasFinished.current === false) framesRef.current.reload();
+    wasFinished.current = finished;
+  }, [finished]);
+
+  const select = (next: Selection | undefined) => {
+    const closing = next === undefined ? selected : undefined;
+    setSelection(next);
+    // Closing the review: the keyboard focus goes back to that frame's card, when it is listed.
+    if (closing !== undefined) document.querySelector<HTMLElement>(`li[data-frame="${closing}"] .frame-review`)?.focus();
+  };
+  const onApproved = (frame: FrameView) => {
+    frames.put(frame);
+    frames.reload();
+    void refetch();
+  };
+  const onRerendered = (next: ShotView) => {
+    setView(next);
+    frames.reload();
+  };
 
   // Presigned URLs expire (PRESIGN_SECONDS): a broken image asks for new ones, at most every 30 s.
   const lastFresh = useRef(0);
@@ -122,7 +163,6 @@ export function ShotPage({ id }: { id: string }) {
   }
 
   const done = view.counts.completed;
-  const finished = TERMINAL.includes(view.state);
   const canCancel = !finished;
   // Frames that failed on bad input would fail the same way again: only the others are offered.
   // (Counts move with the live snapshot; the retryable count comes with each refetch.)
@@ -190,6 +230,7 @@ export function ShotPage({ id }: { id: string }) {
               </span>
             )}
             {view.counts.cancelled > 0 && <span>{view.counts.cancelled} cancelled</span>}
+            {view.needsReview > 0 && <span className="text-review">{view.needsReview} need review</span>}
             <span>ETA {eta(view.state, view.etaSeconds)}</span>
           </p>
           <p className="sr-only" aria-live="polite" aria-atomic="true">
@@ -290,6 +331,17 @@ export function ShotPage({ id }: { id: string }) {
 
       <Flipbook frames={frames.colour} frameCount={view.frameCount} shown={shown} onShown={setShown} onBrokenImage={renewUrls} />
 
+      <ShotQa
+        view={view}
+        frames={frames}
+        selection={selection}
+        now={now}
+        onSelect={select}
+        onApproved={onApproved}
+        onRerendered={onRerendered}
+        onBrokenImage={renewUrls}
+      />
+
       <section aria-labelledby="strip-title" className="strip-section">
         <div className="strip-head">
           <h2 id="strip-title">Frames</h2>
@@ -297,21 +349,41 @@ export function ShotPage({ id }: { id: string }) {
             <span>Show</span>
             <select value={frames.filter} onChange={(e) => frames.setFilter(e.target.value as FrameFilter)}>
               <option value="all">All frames ({view.frameCount})</option>
-              {FRAME_STATES.map((s) => (
-                <option key={s} value={s}>
-                  {STATE_LABELS[s]} ({view.counts[s]})
+              <optgroup label="Shot QA">
+                <option value="needs-review">
+                  {FILTER_LABELS['needs-review']} ({view.needsReview})
                 </option>
-              ))}
+                <option value="flagged">
+                  {FILTER_LABELS.flagged} ({view.flagged})
+                </option>
+              </optgroup>
+              <optgroup label="State">
+                {FRAME_STATES.map((s) => (
+                  <option key={s} value={s}>
+                    {FILTER_LABELS[s]} ({view.counts[s]})
+                  </option>
+                ))}
+              </optgroup>
             </select>
           </label>
         </div>
         <ErrorNote error={frames.error} title="Could not load the frames." />
         <ol className="strip">
           {frames.strip.map((f) => (
-            <FrameCard key={f.frame} frame={f} onShow={() => setShown(f.frame)} onBrokenImage={renewUrls} />
+            <FrameCard
+              key={f.frame}
+              frame={f}
+              shot={view}
+              reviewing={f.frame === selected}
+              onShow={() => setShown(f.frame)}
+              onReview={() => select(f.frame === selected ? undefined : { frame: f.frame, fromChart: false })}
+              onBrokenImage={renewUrls}
+            />
           ))}
         </ol>
-        {frames.strip.length === 0 && frames.filter !== 'all' && <p className="muted">No {STATE_LABELS[frames.filter].toLowerCase()} frames.</p>}
+        {frames.strip.length === 0 && frames.filter !== 'all' && (
+          <p className="muted">{frames.filter === 'needs-review' ? 'No frame needs review.' : `No ${FILTER_LABELS[frames.filter].toLowerCase()} frames.`}</p>
+        )}
         {frames.more && (
           <button type="button" className="button strip-more" onClick={frames.loadMore}>
             Show more frames

@@ -10,6 +10,8 @@ const PAGE_SIZE = 25;
 const SHOT_ID = /^s[a-z0-9]{8,}$/;
 /** The list is searched once typing pauses this long. */
 const SEARCH_DELAY_MS = 250;
+/** Farm events after which a listed shot's row is read again. */
+const FINISHED_EVENTS: ReadonlySet<string> = new Set(['shot.completed', 'shot.failed', 'shot.cancelled']);
 
 /** `MOON · sq020 · sh010`: a shot's studio ids, as one line. */
 const studioIds = (s: ShotSummary): string => [s.externalIds?.show, s.externalIds?.sequence, s.externalIds?.shot].filter(Boolean).join(' · ');
@@ -79,6 +81,8 @@ export function ShotsPage() {
     },
     farm: (event) => {
       if (event.type === 'shot.created' && !before) void load();
+      // How many of a shot's frames need review (shot QA) comes with the list, not the snapshot.
+      else if (FINISHED_EVENTS.has(event.type) && list?.shots.some((s) => s.id === event.shotId)) void load();
     },
     reconnected: () => void load(),
   });
@@ -184,6 +188,7 @@ export function ShotsPage() {
                   <td className="nowrap">
                     {s.counts.completed}/{s.frameCount}
                     {s.counts.failed > 0 && <span className="text-failed"> · {s.counts.failed} failed</span>}
+                    {s.needsReview > 0 && <span className="text-review" data-count="needs-review"> · {s.needsReview} need review</span>}
                   </td>
                   <td className="nowrap">{eta(s.state, s.etaSeconds)}</td>
                   <td className="nowrap">

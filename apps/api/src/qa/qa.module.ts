@@ -1,0 +1,5 @@
+import { Module } from '@nestjs/common';
+import { QaController } from './qa.controller.ts';
+
+@Module({ controllers: [QaController] })
+export class QaModule {}

@@ -1,0 +1,70 @@
+/**
+ * Review of a shot's frames after shot QA: what approving a frame and rendering it again with
+ * another seed do to the frame records. Pure; the API applies it (shot-lifecycle.ts).
+ */
+import { QA_SCORES, type FrameQa, type FrameRecord, type FrameTake } from './records.ts';
+
+/** Flicker compares a frame with the one before: a new take of one invalidates the other's score. */
+const FLICKER_SCORES = ['flickerMean', 'flickerShare'] as const;
+
+/**
+ * A frame's QA without its flicker against the previous frame (that frame is being rendered
+ * again): scored anew once both are completed. Undefined when nothing else is left.
+ */
+export function withoutFlicker(qa: FrameQa | undefined): FrameQa | undefined {
+  if (!qa) return undefined;
+  const scores = { ...qa.scores };
+  const thresholds = { ...qa.thresholds };
+  for (const n of FLICKER_SCORES) {
+    delete scores[n];
+    delete thresholds[n];
+  }
+  const flagged = qa.flagged.filter((n) => !(FLICKER_SCORES as readonly string[]).includes(n));
+  if (QA_SCORES.every((n) => scores[n] === undefined)) return undefined;
+  return { scores, thresholds, flagged };
+}
+
+/** Where a re-render copies the current take's images: its output and preview keys for `round`. */
+export interface TakeKeys {
+  output: string;
+  preview?: string;
+}
+
+/**
+ * The frame's current take as lineage, before a re-render replaces it: `round` is the one that
+ * rendered it (0: the shot's first take), its images at `keys` (copied there by the caller).
+ */
+export function currentTake(f: FrameRecord, keys: TakeKeys, replacedAt: string): FrameTake {
+  return {
+    round: f.take ?? 0,
+    seed: f.seed,
+    output: keys.output,
+    ...(keys.preview ? { preview: keys.preview } : {}),
+    ...(f.qa ? { qa: f.qa } : {}),
+    ...(f.review ? { review: f.review } : {}),
+    ...(f.seconds !== undefined ? { seconds: f.seconds } : {}),
+    replacedAt,
+  };
+}
+
+/**
+ * The record of a frame handed back to render a new take in `round` with `seed`: the completed
+ * take (if any) joins `takes`, its scores and review go with it, the frame waits for its job.
+ */
+export function rerenderPatch(f: FrameRecord, round: number, seed: number, take: FrameTake | null): Partial<FrameRecord> {
+  return {
+    state: 'waiting',
+    seed,
+    take: round,
+    ...(take ? { takes: [...(f.takes ?? []), take] } : {}),
+    qa: undefined,
+    review: undefined,
+    output: undefined,
+    seconds: undefined,
+    error: undefined,
+    stage: undefined,
+    step: undefined,
+    steps: undefined,
+    worker: undefined,
+  };
+}
