@@ -19,6 +19,8 @@ import {
   type KeyList,
   type KeyView,
   type ListQuery,
+  type QaThresholdsSetting,
+  type QaThresholdsView,
   type Redelivery,
   type ShotList,
   type ShotView,
@@ -30,6 +32,16 @@ import {
 
 export { ApiError };
 export type { FrameView, ShotView } from '@celfarm/contract';
+
+/** Which frames of a shot to read: by state, and by shot QA (`GET /v1/shots/{id}/frames`). */
+export interface FrameFilter {
+  /** Only frames in these states. */
+  state?: FrameState[];
+  /** Only frames flagged by shot QA (true) or only the others (false). */
+  flagged?: boolean;
+  /** `needed`: flagged and not approved yet; `approved`: approved as they are. */
+  review?: 'needed' | 'approved';
+}
 
 /** Frames asked for per page when the CLI reads them all (the API's most). */
 const FRAMES_PER_PAGE = FRAME_PAGE_LIMIT.max;
@@ -176,21 +188,44 @@ export class CelfarmApi {
   }
 
   /** One page of a shot's frames, with the URLs of their images. */
-  async framePage(id: string, query: { state?: FrameState[]; cursor?: string; limit?: number } = {}): Promise<FramePage> {
-    const q = { state: query.state?.join(','), cursor: query.cursor, limit: query.limit };
+  async framePage(id: string, query: FrameFilter & { cursor?: string; limit?: number } = {}): Promise<FramePage> {
+    const q = {
+      state: query.state?.join(','),
+      flagged: query.flagged === undefined ? undefined : String(query.flagged),
+      review: query.review,
+      cursor: query.cursor,
+      limit: query.limit,
+    };
     return (await this.request<FramePage>('GET', `/v1/shots/${encodeURIComponent(id)}/frames`, { query: q })).body;
   }
 
-  /** Every frame of a shot (in `state` when given), in frame order, page after page. */
-  async frames(id: string, state?: FrameState[]): Promise<FrameView[]> {
+  /** Every frame of a shot (those `filter` keeps), in frame order, page after page. */
+  async frames(id: string, filter: FrameFilter = {}): Promise<FrameView[]> {
     const frames: FrameView[] = [];
     let cursor: string | undefined;
     do {
-      const page = await this.framePage(id, { ...(state ? { state } : {}), ...(cursor ? { cursor } : {}), limit: FRAMES_PER_PAGE });
+      const page = await this.framePage(id, { ...filter, ...(cursor ? { cursor } : {}), limit: FRAMES_PER_PAGE });
       frames.push(...page.frames);
       cursor = page.next ?? undefined;
     } while (cursor);
     return frames;
+  }
+
+  /** One frame of a shot: the page of one that starts after the frame before it (as the API reads one itself). */
+  async frame(id: string, frame: number): Promise<FrameView | undefined> {
+    const page = await this.framePage(id, { cursor: String(frame - 1), limit: 1 });
+    return page.frames.find((f) => f.frame === frame);
+  }
+
+  /** Approves a completed frame's take as it is (shot QA): it no longer needs review. Idempotent. */
+  async approve(id: string, frame: number): Promise<FrameView> {
+    return (await this.request<FrameView>('POST', `/v1/shots/${encodeURIComponent(id)}/frames/${frame}/approve`)).body;
+  }
+
+  /** Renders one frame of a finished shot again (a new round), with `seed` or a random one; the take it replaces is kept. */
+  async rerender(id: string, frame: number, seed?: number): Promise<ShotView> {
+    const body = seed === undefined ? {} : { seed };
+    return (await this.request<ShotView>('POST', `/v1/shots/${encodeURIComponent(id)}/frames/${frame}/rerender`, { json: body })).body;
   }
 
   async shots(query: Partial<Omit<ListQuery, 'state'>> & { state?: string }): Promise<ShotList> {
@@ -203,6 +238,17 @@ export class CelfarmApi {
 
   async deleteShot(id: string): Promise<void> {
     await this.request<void>('DELETE', `/v1/shots/${encodeURIComponent(id)}`);
+  }
+
+  // Shot QA thresholds of the project (setting them: admin scope)
+
+  async qaThresholds(): Promise<QaThresholdsView> {
+    return (await this.request<QaThresholdsView>('GET', '/v1/qa/thresholds')).body;
+  }
+
+  /** Replaces what the project set (`{}` clears it). */
+  async setQaThresholds(thresholds: QaThresholdsSetting): Promise<QaThresholdsView> {
+    return (await this.request<QaThresholdsView>('PUT', '/v1/qa/thresholds', { json: thresholds })).body;
   }
 
   // API keys (admin scope)

@@ -1,10 +1,12 @@
 /**
- * `celfarm`: submit shots to a celfarm farm, follow them, download their outputs, and manage API
- * keys and webhooks.
+ * `celfarm`: submit shots to a celfarm farm, follow them, review their frames (shot QA), download
+ * their outputs, and manage API keys and webhooks.
  *
  *   celfarm submit shots/sc010 --reference ref.png --show ABC --mode full --wait --out out/sc010
  *   celfarm status <shot> [--json]      celfarm list [-q sc010]            celfarm wait <shot>
  *   celfarm download <shot> --out DIR   celfarm cancel <shot>              celfarm retry <shot>
+ *   celfarm frames <shot> --needs-review  celfarm approve <shot> 3 5-8     celfarm rerender <shot> 3 --seed 77
+ *   celfarm qa thresholds [--set palette=8,lineFidelity=0.5 | --clear]
  *   celfarm keys create --name ci --scopes submit,read                     celfarm keys list|revoke
  *   celfarm webhooks create --url https://… --events shot.completed,shot.failed
  *
@@ -18,6 +20,7 @@
 import { Command, Option } from 'commander';
 import { ApiError, InputError } from './api.ts';
 import { addKeyCommands } from './commands/keys.ts';
+import { addQaCommands } from './commands/qa.ts';
 import { addSessionCommands } from './commands/session.ts';
 import { addShotCommands } from './commands/shots.ts';
 import { addSubmitCommand } from './commands/submit.ts';
@@ -31,7 +34,7 @@ export type { CliIo } from './context.ts';
 
 export function buildProgram(cfg: CliConfig, io: CliIo = defaultIo): { program: Command; exitCode: () => number } {
   const program = new Command('celfarm')
-    .description('Submit shots to a celfarm render farm, follow them, download outputs, manage API keys and webhooks.')
+    .description('Submit shots to a celfarm render farm, follow them, review their frames, download outputs, manage API keys and webhooks.')
     .addOption(new Option('--api <url>', `API base URL (env CELFARM_API, default ${DEFAULT_API})`))
     .addOption(new Option('--key <token>', 'API key, sent as a bearer token (env CELFARM_KEY)'))
     .showHelpAfterError('(add --help for usage)')
@@ -46,6 +49,7 @@ export function buildProgram(cfg: CliConfig, io: CliIo = defaultIo): { program: 
   const ctx = createContext(cfg, io);
   addSubmitCommand(program, ctx);
   addShotCommands(program, ctx);
+  addQaCommands(program, ctx);
   addKeyCommands(program, ctx);
   addWebhookCommands(program, ctx);
   addSessionCommands(program, ctx);

@@ -1,7 +1,12 @@
-/** Plain-text output: aligned tables, short durations, JSON, API errors and settings warnings on one line. */
-import type { SettingsWarning, ShotSummary } from '@celfarm/contract';
+/**
+ * Plain-text output: aligned tables, short durations, JSON, API errors and settings warnings on one
+ * line, and shot QA's scores, review markers and thresholds.
+ */
+import type { FrameView, QaThresholdsSetting, SettingsWarning, ShotSummary } from '@celfarm/contract';
+import { QA_SCORES, SCORE_INFO, type QaScore } from './qa.ts';
 
 type ExternalIds = ShotSummary['externalIds'];
+type FrameQa = NonNullable<FrameView['qa']>;
 
 /** Left-aligned columns separated by two spaces; cells are stringified, undefined/null shown as `-`. */
 export function table(header: string[], rows: unknown[][]): string {
@@ -62,3 +67,26 @@ export const shellArg = (v: string): string => (/^[\w.,:=@%+/-]+$/.test(v) ? v :
 
 /** At most `max` characters: longer text ends in `…`. */
 export const clip = (text: string, max: number): string => (text.length > max ? `${text.slice(0, max - 1)}…` : text);
+
+/**
+ * A QA score in a table cell: ΔE00 with two decimals (`3.21`), shares as a percentage (`12.3`),
+ * with `!` when the farm flagged it (past its threshold); `n/a` when it cannot be scored for this
+ * frame (the first frame's flicker), undefined (shown `-`) when it is not scored (yet).
+ */
+export function scoreCell(qa: FrameQa | undefined, score: QaScore): string | undefined {
+  const value = qa?.scores[score];
+  if (value === undefined) return undefined;
+  if (value === null) return 'n/a';
+  const shown = SCORE_INFO[score].unit === 'share' ? String(Math.round(value * 1000) / 10) : value.toFixed(2);
+  return qa!.flagged.includes(score) ? `${shown}!` : shown;
+}
+
+/** `needs review` (flagged, not approved), `approved`, or undefined (nothing to review). */
+export const reviewMarker = (f: Pick<FrameView, 'needsReview' | 'review'>): string | undefined =>
+  f.review?.state === 'approved' ? 'approved' : f.needsReview ? 'needs review' : undefined;
+
+/** `palette > 6, …, lineFidelity < 0.8`: when each score is flagged, in the API's names and units (those given). */
+export const thresholdsText = (t: QaThresholdsSetting): string =>
+  QA_SCORES.filter((s) => t[s] !== undefined)
+    .map((s) => `${s} ${SCORE_INFO[s].worse === 'above' ? '>' : '<'} ${t[s]}`)
+    .join(', ');

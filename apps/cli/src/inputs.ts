@@ -61,6 +61,8 @@ export interface ShotInputs {
   name?: string;
   /** The studio's show, sequence and shot codes. */
   externalIds?: FormRequest['externalIds'];
+  /** Shot QA thresholds for this shot, over the project's (`{thresholds: {palette: 8}}`). */
+  qa?: FormRequest['qa'];
   reference: { path: string; bytes: Uint8Array };
   background?: { path: string; bytes: Uint8Array };
   frames: { path: string; bytes: Uint8Array }[];
@@ -78,6 +80,7 @@ export function requestField(inputs: ShotInputs): RequestField {
     ...(inputs.failedFrameShare !== undefined ? { failedFrameShare: inputs.failedFrameShare } : {}),
     ...(inputs.name !== undefined ? { name: inputs.name } : {}),
     ...(inputs.externalIds !== undefined ? { externalIds: inputs.externalIds } : {}),
+    ...(inputs.qa !== undefined ? { qa: inputs.qa } : {}),
   };
 }
 
@@ -126,7 +129,7 @@ export function canonicalJson(value: unknown): string {
 
 /**
  * The default Idempotency-Key: `cli-` + a sha256 over the request field (project, settings,
- * priority, failedFrameShare, name, studio ids), the content hashes of the reference and
+ * priority, failedFrameShare, name, studio ids, QA thresholds), the content hashes of the reference and
  * background, and each frame's file name and content hash, in order. Frame names count because
  * the outputs are named after them; the reference's and background's names do not.
  */

@@ -147,6 +147,123 @@ describe('celfarm CLI against a farm', () => {
     assert.deepEqual((await readdir(out)).sort(), ['f10.png', 'f2.png']);
   });
 
+  it('shows shot QA: scores, needs-review markers and the summary; filters the frames; approve clears the marker', async () => {
+    // The analytic pack inks whole latent cells: by the default thresholds every frame is flagged for lineFidelity.
+    const st = await celfarm(['status', shotId], env);
+    assert.equal(st.code, 0, st.stderr);
+    assert.match(st.stdout, /^qa\s+flagged 2, needs review 2; flagged when palette > 6, flickerMean > 2\.5, flickerShare > 0\.05, lineFidelity < 0\.8$/m);
+    assert.match(st.stdout, /^frame\s+file\s+state\s+stage\s+step\s+attempts\s+worker\s+seed\s+palette\s+flicker\s+flicker%\s+lines%\s+review\s+output \/ error$/m);
+    // Frame 1 has no previous frame: its flicker cannot be scored. Its line fidelity is past the threshold: `!`.
+    assert.match(st.stdout, /^1\s+f2\.png\s+completed\s.*\s3\s+\d+\.\d\d!?\s+n\/a\s+n\/a\s+\d+(\.\d)?!\s+needs review\s+\S+\/f2\.png$/m);
+    assert.match(st.stdout, /^2\s+f10\.png\s+completed\s.*\s4\s+(\S+\s+){3}\d+(\.\d)?!\s+needs review\s/m);
+    const view = JSON.parse((await celfarm(['status', shotId, '--json'], env)).stdout) as ShotView & { frames: FrameView[] };
+    assert.deepEqual([view.flagged, view.needsReview], [2, 2]);
+    assert.deepEqual(view.frames.map((f) => [f.needsReview, f.qa?.flagged.includes('lineFidelity')]), [[true, true], [true, true]]);
+    const shown = Number(/^1\s+f2\.png\s.*\s(\d+(?:\.\d)?)!\s+needs review/m.exec(st.stdout)?.[1]);
+    assert.equal(shown, Math.round(view.frames[0]!.qa!.scores.lineFidelity! * 1000) / 10, 'line fidelity as a percentage');
+
+    const approve = await celfarm(['approve', shotId, '2'], env);
+    assert.equal(approve.code, 0, approve.stderr);
+    assert.match(approve.stdout, /^frame 2 f10\.png approved \(flagged .*lineFidelity.*\)$/m);
+    assert.match(approve.stderr, new RegExp(`^shot ${shotId}: flagged 2, needs review 1; `, 'm'));
+    const needed = await celfarm(['frames', shotId, '--needs-review'], env);
+    assert.equal(needed.code, 0, needed.stderr);
+    assert.match(needed.stdout, /^1\s+f2\.png\s+completed\s.*needs review/m);
+    assert.doesNotMatch(needed.stdout, /^2\s/m);
+    const approved = JSON.parse((await celfarm(['frames', shotId, '--approved', '--json'], env)).stdout) as FrameView[];
+    assert.deepEqual(approved.map((f) => [f.frame, f.needsReview, f.review?.state]), [[2, false, 'approved']]);
+    assert.match(approved[0]!.review!.by ?? '', /^key_/);
+    const flagged = await celfarm(['frames', shotId, '--flagged'], env);
+    assert.match(flagged.stdout, /^2\s+f10\.png\s+completed\s.*!\s+approved\s/m, 'approved, its flags stay');
+    assert.match((await celfarm(['status', shotId], env)).stdout, /^qa\s+flagged 2, needs review 1;/m);
+    // Idempotent; a frame the shot does not have is refused before anything is approved.
+    assert.equal((await celfarm(['approve', shotId, '2'], env)).code, 0);
+    const outside = await celfarm(['approve', shotId, '1-3'], env);
+    assert.equal(outside.code, 2);
+    assert.match(outside.stderr, new RegExp(`^error \\[INVALID_REQUEST\\] \\(frames\\): no frame 3: shot ${shotId} has 2$`, 'm'));
+    assert.equal((JSON.parse((await celfarm(['status', shotId, '--json'], env)).stdout) as ShotView).needsReview, 1);
+  });
+
+  it('rerender --seed renders a frame again with that seed once the shot has finished, keeping its earlier take', async () => {
+    // One re-render at a time: while the shot runs again (its worker paused here), another is refused.
+    const worker = farm.workers[0]!.child;
+    worker.kill('SIGSTOP');
+    try {
+      const first = await celfarm(['rerender', shotId, '1', '--seed', '77'], env);
+      assert.equal(first.code, 0, first.stderr);
+      assert.equal(first.stdout, `${shotId}\n`);
+      assert.match(first.stderr, new RegExp(`^shot ${shotId} running \\(round 1\\): frame 1 f2\\.png renders again with seed 77; its earlier take is kept$`, 'm'));
+      const busy = await celfarm(['rerender', shotId, '2'], env);
+      assert.equal(busy.code, 2);
+      assert.match(busy.stderr, /^error \[STATE_CONFLICT\]: shot \S+ is running; /m);
+      noStack(busy);
+    } finally {
+      worker.kill('SIGCONT');
+    }
+    const waited = await celfarm(['wait', shotId, '--quiet'], env);
+    assert.equal(waited.code, 0, waited.stderr);
+    const frames = JSON.parse((await celfarm(['frames', shotId, '--json'], env)).stdout) as FrameView[];
+    const f1 = frames[0]!;
+    assert.deepEqual([f1.state, f1.seed, f1.takes?.map((t) => [t.round, t.seed])], ['completed', 77, [[0, 3]]]);
+    assert.deepEqual([f1.needsReview, f1.review], [true, undefined], 'the new take is scored, and flagged, again');
+    assert.equal(frames[1]!.review?.state, 'approved', 'the approval of another frame stays');
+    const table = await celfarm(['frames', shotId], env);
+    assert.match(table.stdout, /^1\s+f2\.png\s+completed\s.*\s77\s.*needs review\s+\S+\/f2\.png$/m);
+    assert.match(table.stdout, /^ {2}earlier take \(round 0\): seed 3, palette \d+\.\d\d!?, flicker n\/a, flicker% n\/a, lines% \d+(\.\d)?!, flagged, replaced \S+, \S+\/takes\/f2\.r0\.png$/m);
+    assert.match((await celfarm(['status', shotId], env)).stdout, /^state\s+completed \(round 1\)$/m);
+
+    // --wait follows the shot and prints the frame with its takes.
+    const again = await celfarm(['rerender', shotId, '1', '--seed', '78', '--wait', '--quiet'], env);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /^1\s+f2\.png\s+completed\s.*\s78\s/m);
+    assert.deepEqual(again.stdout.match(/^ {2}earlier take \(round (\d)\): seed (\d+)/gm), ['  earlier take (round 0): seed 3', '  earlier take (round 1): seed 77']);
+    const missing = await celfarm(['rerender', shotId, '9'], env);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /^error \[NOT_FOUND\]/m);
+  });
+
+  it('qa thresholds --set and --clear round-trip; submit --qa-threshold judges its shot by its own', async () => {
+    // A project of its own, so the other tests' shots keep the defaults.
+    const qaEnv = { ...env, CELFARM_KEY: await createApiKey(farm, 'qa') };
+    const shown = await celfarm(['qa', 'thresholds'], qaEnv);
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.match(shown.stdout, /^score\s+project\s+effective\s+flagged$/m);
+    assert.match(shown.stdout, /^palette\s+-\s+6\s+above \(ΔE00 0–100\)$/m);
+    assert.match(shown.stdout, /^lineFidelity\s+-\s+0\.8\s+below \(a share 0–1\)$/m);
+    const set = await celfarm(['qa', 'thresholds', '--set', 'palette=8,lineFidelity=0.5', '--set', 'flickerMean=3'], qaEnv);
+    assert.equal(set.code, 0, set.stderr);
+    assert.match(set.stdout, /^palette\s+8\s+8\s+above/m);
+    assert.match(set.stdout, /^flickerShare\s+-\s+0\.05\s+above/m);
+    const read = JSON.parse((await celfarm(['qa', 'thresholds', '--json'], qaEnv)).stdout) as { project: object; effective: object };
+    assert.deepEqual(read, { project: { palette: 8, flickerMean: 3, lineFidelity: 0.5 }, effective: { palette: 8, flickerMean: 3, flickerShare: 0.05, lineFidelity: 0.5 } });
+
+    // The submit's thresholds over the project's, over the defaults: nothing can be past these.
+    const folder = join(dir, 'sc010');
+    const r = await celfarm(
+      ['submit', folder, '--reference', join(folder, 'ref.png'), ...knobs, '--qa-threshold', 'palette=100,lineFidelity=0', '--qa-threshold', 'flickerShare=1', '--wait', '--quiet'],
+      qaEnv,
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const id = r.stdout.trim();
+    const st = await celfarm(['status', id], qaEnv);
+    assert.match(st.stdout, /^qa\s+flagged 0, needs review 0; flagged when palette > 100, flickerMean > 3, flickerShare > 1, lineFidelity < 0$/m);
+    assert.doesNotMatch(st.stdout, /^\d+\s.*(!|needs review)/m, 'no score past its threshold');
+    // Another shot with the same frames but other thresholds is another shot (the idempotency key covers them).
+    const other = await celfarm(['submit', folder, '--reference', join(folder, 'ref.png'), ...knobs, '--qa-threshold', 'palette=99'], qaEnv);
+    assert.equal(other.code, 0, other.stderr);
+    assert.notEqual(other.stdout.trim(), id);
+    assert.equal((await celfarm(['wait', other.stdout.trim(), '--quiet'], qaEnv)).code, 0);
+
+    const cleared = await celfarm(['qa', 'thresholds', '--clear', '--json'], qaEnv);
+    assert.equal(cleared.code, 0, cleared.stderr);
+    assert.deepEqual(JSON.parse(cleared.stdout), { project: {}, effective: { palette: 6, flickerMean: 2.5, flickerShare: 0.05, lineFidelity: 0.8 } });
+    // Setting them takes an admin key.
+    const reader = { ...env, CELFARM_KEY: await createApiKey(farm, 'qa', ['read']) };
+    const refused = await celfarm(['qa', 'thresholds', '--set', 'palette=8'], reader);
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /^error \[FORBIDDEN\]/m);
+  });
+
   it('names a shot with studio ids, keeps its frames\' names, warns of a fitted size; list --search finds it', async () => {
     const folder = join(dir, 'renders', 'take2');
     const args = ['submit', folder, '--reference', join(dir, 'sc010', 'ref.png'), '--name', 'Opening pan', '--show', 'ABC', '--sequence', 'sq01'];
@@ -216,6 +333,32 @@ describe('celfarm CLI against a farm', () => {
     const search = await celfarmHere(['list', '-q', '  '], offline);
     assert.equal(search.code, 2, search.stderr);
     assert.match(search.stderr, /^error \[INVALID_REQUEST\] \(--search\): .*must not be empty/m);
+  });
+
+  it('bad --qa-threshold, --set, --seed or frame values fail before anything is sent, naming them', async () => {
+    const offline = { CELFARM_API: 'http://127.0.0.1:9', CELFARM_KEY: 'cf_unused' };
+    const base = ['submit', join(dir, 'sc010'), '--reference', join(dir, 'sc010', 'ref.png')];
+    const range = await celfarmHere([...base, '--qa-threshold', 'palette=8,lineFidelity=2'], offline);
+    assert.equal(range.code, 2, range.stderr);
+    assert.match(range.stderr, /^error \[INVALID_REQUEST\] \(--qa-threshold\): lineFidelity=2: must be a share 0–1$/m);
+    const unknown = await celfarmHere([...base, '--qa-threshold', 'hue=3'], offline);
+    assert.equal(unknown.code, 2, unknown.stderr);
+    assert.match(unknown.stderr, /^error \[INVALID_REQUEST\] \(--qa-threshold\): "hue": unknown score; one of palette, flickerMean, flickerShare, lineFidelity$/m);
+    const form = await celfarmHere([...base, '--qa-threshold', 'palette'], offline);
+    assert.match(form.stderr, /^error \[INVALID_REQUEST\] \(--qa-threshold\): "palette": expected name=value/m);
+    const set = await celfarmHere(['qa', 'thresholds', '--set', 'palette=-1'], offline);
+    assert.equal(set.code, 2, set.stderr);
+    assert.match(set.stderr, /^error \[INVALID_REQUEST\] \(--set\): palette=-1: must be ΔE00 0–100$/m);
+    const both = await celfarmHere(['qa', 'thresholds', '--set', 'palette=8', '--clear'], offline);
+    assert.equal(both.code, 2);
+    const seed = await celfarmHere(['rerender', 'sh_1', '1', '--seed', '-5'], offline);
+    assert.equal(seed.code, 2, seed.stderr);
+    assert.match(seed.stderr, /^error \[INVALID_REQUEST\] \(--seed\): -5: a seed is 0–\d+$/m);
+    const frame = await celfarmHere(['approve', 'sh_1', '2', 'x'], offline);
+    assert.equal(frame.code, 2, frame.stderr);
+    assert.match(frame.stderr, /^error \[INVALID_REQUEST\] \(frames\): "x" is not a frame number/m);
+    const filters = await celfarmHere(['frames', 'sh_1', '--needs-review', '--approved'], offline);
+    assert.equal(filters.code, 2);
   });
 
   it('a repeated submit without an explicit key returns the same shot', async () => {

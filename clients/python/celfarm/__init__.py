@@ -9,6 +9,10 @@
     done = client.wait(shot["id"], on_progress=lambda v: print(v["state"], v["progress"]))
     paths = client.download(shot["id"], "out/sc010")        # out/sc010/sc010_0001.png, ...
 
+Shot QA: each frame (``frames``) carries its scores (``qa``), ``needsReview`` and earlier
+``takes`` (typed as :class:`Frame`); ``approve`` and ``rerender`` review frames, and
+``qa_thresholds`` / ``set_qa_thresholds`` read and set the project's thresholds.
+
 Every API error raises ``CelfarmError(status, code, field, message)``; 429 and 503 answers are
 retried after their ``Retry-After``. What the farm adjusted in a submit's settings (a size fitted
 to the model pack, a knob the mode does not use) is issued as a ``SettingsWarning`` and kept in
@@ -32,7 +36,7 @@ import urllib.request
 import uuid
 import warnings
 from email.utils import parsedate_to_datetime
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, TypedDict, Union
 
 __version__ = "0.1.0"
 
@@ -47,12 +51,25 @@ __all__ = [
     "sign_webhook",
     "TERMINAL_STATES",
     "DEFAULT_API",
+    "QA_SCORES",
+    "Frame",
+    "FrameQa",
+    "FrameReview",
+    "FrameTake",
+    "QaScores",
+    "QaThresholds",
+    "QaThresholdsView",
 ]
 
 DEFAULT_API = "http://127.0.0.1:8080"
 TERMINAL_STATES = ("completed", "failed", "cancelled")
 
 PathLike = Union[str, "os.PathLike[str]"]
+
+QA_SCORES = ("palette", "flickerMean", "flickerShare", "lineFidelity")
+"""The shot QA scores, in the API's order: ``palette`` and ``flickerMean`` are ΔE00 (0–100, flagged
+above their thresholds), ``flickerShare`` a share 0–1 (flagged above), ``lineFidelity`` a share 0–1
+(flagged below)."""
 
 _RETRYABLE = (429, 503)
 _MAX_WAIT = 60.0
@@ -108,6 +125,109 @@ class SettingsWarning(UserWarning):
 
 class WebhookVerificationError(Exception):
     """A webhook delivery whose signature, timestamp or headers do not check out."""
+
+
+# -- the frame view, as the API sends it (plain dicts; these types document their keys) --------
+
+
+class QaScores(TypedDict, total=False):
+    """A frame's shot QA scores. A score is absent until it has been computed and ``None`` when it
+    cannot be for this frame (the first frame's flicker, a sketch without lines)."""
+
+    palette: Optional[float]
+    flickerMean: Optional[float]
+    flickerShare: Optional[float]
+    lineFidelity: Optional[float]
+
+
+class QaThresholds(TypedDict, total=False):
+    """Shot QA thresholds: ``palette`` and ``flickerMean`` ΔE00 0–100 (flagged above),
+    ``flickerShare`` 0–1 (flagged above), ``lineFidelity`` 0–1 (flagged below)."""
+
+    palette: float
+    flickerMean: float
+    flickerShare: float
+    lineFidelity: float
+
+
+class _FrameQaBase(TypedDict):
+    scores: QaScores
+    thresholds: QaThresholds
+    flagged: List[str]
+
+
+class FrameQa(_FrameQaBase, total=False):
+    """Shot QA of a completed frame: its ``scores``, the ``thresholds`` they were judged against and
+    ``flagged``, the names of the scores past them (a frame with any is flagged for review)."""
+
+    flickerMeasuredShare: Optional[float]
+
+
+class _FrameReviewBase(TypedDict):
+    state: str
+    at: str
+
+
+class FrameReview(_FrameReviewBase, total=False):
+    """A take approved as it is: ``state`` ``"approved"``, ``at`` (ISO time) and ``by`` (the key's id)."""
+
+    by: str
+
+
+class _FrameTakeBase(TypedDict):
+    round: int
+    seed: int
+    output: str
+    replacedAt: str
+
+
+class FrameTake(_FrameTakeBase, total=False):
+    """An earlier take of a frame rendered again (``rerender``): the round that rendered it, its seed,
+    its output key and the URLs of its images, its scores and review, and when it was replaced."""
+
+    outputUrl: str
+    previewUrl: str
+    qa: FrameQa
+    review: FrameReview
+
+
+class _FrameBase(TypedDict):
+    frame: int
+    fileName: str
+    state: str
+    attempts: int
+    seed: int
+    input: str
+    needsReview: bool
+
+
+class Frame(_FrameBase, total=False):
+    """One frame of ``GET /v1/shots/:id/frames`` (``frames``, ``frame_page``, ``frame``, ``approve``).
+
+    ``needsReview`` is true for a completed frame flagged by shot QA and not approved; ``qa`` holds
+    its scores once completed; ``review`` its approval; ``takes`` its earlier takes, oldest first.
+    """
+
+    stage: str
+    step: int
+    steps: int
+    worker: str
+    error: Dict[str, Any]
+    inputUrl: str
+    output: str
+    outputUrl: str
+    previewUrl: str
+    qa: FrameQa
+    review: FrameReview
+    takes: List[FrameTake]
+
+
+class QaThresholdsView(TypedDict):
+    """``GET``/``PUT /v1/qa/thresholds``: what the project set, and what a shot submitted now is
+    judged against when its submit sets none (project over the farm's over the defaults)."""
+
+    project: QaThresholds
+    effective: QaThresholds
 
 
 def _retry_after(value: Optional[str], attempt: int) -> float:
@@ -288,6 +408,7 @@ class Client:
         failed_frame_share: Optional[float] = None,
         name: Optional[str] = None,
         external_ids: Optional[Mapping[str, str]] = None,
+        qa_thresholds: Optional[Mapping[str, float]] = None,
     ) -> Dict[str, Any]:
         """Submits a shot: ``frames`` in order, a colour ``reference``, optional ``background``.
 
@@ -300,7 +421,9 @@ class Client:
         its ``warnings`` is also issued as a :class:`SettingsWarning`. Without an
         ``idempotency_key`` a fresh one is made for this call, so the client's own retries never
         create two shots; pass the same key again to make a repeated call return the first shot.
-        Returns the shot view (``id``, ``state``, ``frames``, ...).
+        ``qa_thresholds`` judges this shot's frames by its own shot QA thresholds, each over the
+        project's (``{"palette": 8, "lineFidelity": 0.5}``; see :class:`QaThresholds`); the view's
+        ``qaThresholds`` are those that apply. Returns the shot view (``id``, ``state``, ``frames``, ...).
         """
         if not frames:
             raise CelfarmError(0, "MISSING_INPUT", "frames", "at least one frame is required")
@@ -315,6 +438,8 @@ class Client:
             request["name"] = name
         if external_ids:
             request["externalIds"] = dict(external_ids)
+        if qa_thresholds:
+            request["qa"] = {"thresholds": dict(qa_thresholds)}
         form = _Multipart()
         form.field("request", json.dumps(request))
         name, data, ctype = _read_image(reference, "reference", "reference.png")
@@ -343,28 +468,95 @@ class Client:
         shot_id: str,
         state: Union[str, Sequence[str], None] = None,
         *,
+        flagged: Optional[bool] = None,
+        review: Optional[str] = None,
         cursor: Optional[str] = None,
         limit: Optional[int] = None,
-    ) -> Tuple[List[Dict[str, Any]], Optional[str]]:
+    ) -> Tuple[List[Frame], Optional[str]]:
         """One page of the shot's frames, in frame order (``limit`` 1–500, default 100), and the cursor of the next page (None at the end).
 
-        Each frame: ``fileName`` (its original file name), ``state``, ``stage``/``step``/``steps`` while active, ``attempts``, ``worker``, ``seed``,
-        ``error``, and ``inputUrl``, ``outputUrl``, ``previewUrl`` for the images that exist. ``state`` keeps
-        frames in one state or several (``("failed", "cancelled")``).
+        Each frame (:class:`Frame`): ``fileName`` (its original file name), ``state``, ``stage``/``step``/``steps`` while active, ``attempts``, ``worker``, ``seed``,
+        ``error``, ``inputUrl``, ``outputUrl``, ``previewUrl`` for the images that exist, and shot QA: ``qa`` (scores, thresholds,
+        ``flagged``), ``needsReview``, ``review`` and earlier ``takes``. ``state`` keeps frames in one state or several
+        (``("failed", "cancelled")``); ``flagged=True`` only frames flagged by shot QA (``False``: the others);
+        ``review="needed"`` only flagged frames not approved yet, ``review="approved"`` the approved ones.
         """
         states = state if state is None or isinstance(state, str) else ",".join(state)
-        query = {"state": states, "cursor": cursor, "limit": limit}
+        query = {
+            "state": states,
+            "flagged": None if flagged is None else ("true" if flagged else "false"),
+            "review": review,
+            "cursor": cursor,
+            "limit": limit,
+        }
         _, page = self._request("GET", f"/v1/shots/{urllib.parse.quote(shot_id, safe='')}/frames", query=query)
         return list(page.get("frames", [])), page.get("next")
 
-    def frames(self, shot_id: str, state: Union[str, Sequence[str], None] = None, *, page_size: int = 500) -> Iterator[Dict[str, Any]]:
-        """Every frame of the shot (in ``state``, when given), in frame order, fetching pages as needed."""
+    def frames(
+        self,
+        shot_id: str,
+        state: Union[str, Sequence[str], None] = None,
+        *,
+        flagged: Optional[bool] = None,
+        review: Optional[str] = None,
+        page_size: int = 500,
+    ) -> Iterator[Frame]:
+        """Every frame of the shot (those ``state``, ``flagged`` and ``review`` keep, as in ``frame_page``), in frame order, fetching pages as needed.
+
+        ``client.frames(shot_id, review="needed")`` lists the frames waiting for a person.
+        """
         cursor: Optional[str] = None
         while True:
-            frames, cursor = self.frame_page(shot_id, state, cursor=cursor, limit=page_size)
+            frames, cursor = self.frame_page(shot_id, state, flagged=flagged, review=review, cursor=cursor, limit=page_size)
             yield from frames
             if not cursor:
                 return
+
+    def frame(self, shot_id: str, frame: int) -> Frame:
+        """One frame of the shot (numbered from 1). Raises ``CelfarmError`` (404 ``NOT_FOUND``) when the shot has no such frame."""
+        # A page of one that starts after the frame before it (as the API reads one itself).
+        frames, _ = self.frame_page(shot_id, cursor=str(int(frame) - 1), limit=1)
+        if not frames or frames[0].get("frame") != frame:
+            raise CelfarmError(404, "NOT_FOUND", "frame", f"frame {frame} of shot {shot_id} not found")
+        return frames[0]
+
+    def approve(self, shot_id: str, frame: int) -> Frame:
+        """Approves a completed frame's take as it is: it no longer needs review (``needsReview`` false,
+        ``review["state"] == "approved"``); its scores and flags stay. Idempotent; a re-render clears it.
+
+        Returns the frame. ``CelfarmError`` 404 for a frame the shot does not have, 409
+        ``STATE_CONFLICT`` for a frame that is not completed.
+        """
+        sid = urllib.parse.quote(shot_id, safe="")
+        return self._request("POST", f"/v1/shots/{sid}/frames/{int(frame)}/approve")[1]
+
+    def rerender(self, shot_id: str, frame: int, seed: Optional[int] = None) -> Dict[str, Any]:
+        """Renders one frame of a finished shot again with ``seed`` (default: a random one) as a new round.
+
+        The take it replaces (seed, output, preview, scores, review) moves to the frame's ``takes``;
+        the shot runs again (``state`` running, ``round`` + 1): ``wait`` for it, then read the frame.
+        Returns the shot view. ``CelfarmError`` 409 ``STATE_CONFLICT`` while the shot runs or for a
+        frame neither completed nor failed, 409 ``NOT_RETRYABLE`` for a frame that failed on bad
+        input, 400 (field ``seed``) for a bad seed.
+        """
+        body: Dict[str, Any] = {} if seed is None else {"seed": seed}
+        sid = urllib.parse.quote(shot_id, safe="")
+        return self._request("POST", f"/v1/shots/{sid}/frames/{int(frame)}/rerender", json_body=body)[1]
+
+    def qa_thresholds(self) -> QaThresholdsView:
+        """The project's shot QA thresholds: ``project`` (what it set) and ``effective`` (what a shot
+        submitted now is judged against when its submit sets none)."""
+        return self._request("GET", "/v1/qa/thresholds")[1]
+
+    def set_qa_thresholds(self, **thresholds: float) -> QaThresholdsView:
+        """Replaces the project's shot QA thresholds with these (admin scope):
+        ``set_qa_thresholds(palette=8, lineFidelity=0.5)``; with none, clears them.
+
+        Shots submitted from then on are judged against them; shots already submitted keep theirs.
+        Returns what is set and what applies, as ``qa_thresholds``. An unknown score or a value out
+        of range (:class:`QaThresholds`) raises ``CelfarmError`` 400 naming it in ``field``.
+        """
+        return self._request("PUT", "/v1/qa/thresholds", json_body=dict(thresholds))[1]
 
     def list(
         self,

@@ -199,6 +199,78 @@ class FarmTest(unittest.TestCase):
         self.assertEqual(ctx.exception.shot["id"], shot["id"])
 
 
+    def test_review_approve_and_rerender(self) -> None:
+        # The analytic pack inks whole latent cells: by the default thresholds every frame is flagged for lineFidelity.
+        shot = self.client.submit(self.frames, self.reference, settings=self.settings)
+        done = self.client.wait(shot["id"], timeout=60, poll=0.1)
+        self.assertEqual((done["flagged"], done["needsReview"], done["qaThresholds"]["lineFidelity"]), (2, 2, 0.8))
+        frames = list(self.client.frames(shot["id"]))
+        for f in frames:
+            self.assertTrue(f["needsReview"])
+            self.assertIn("lineFidelity", f["qa"]["flagged"])
+            self.assertLess(f["qa"]["scores"]["lineFidelity"], f["qa"]["thresholds"]["lineFidelity"])
+        self.assertIsNone(frames[0]["qa"]["scores"]["flickerMean"], "the first frame has no previous one")
+
+        approved = self.client.approve(shot["id"], 2)
+        self.assertEqual((approved["frame"], approved["needsReview"], approved["review"]["state"]), (2, False, "approved"))
+        self.assertIn("lineFidelity", approved["qa"]["flagged"], "its flags stay")
+        self.assertEqual(self.client.approve(shot["id"], 2)["review"], approved["review"], "idempotent")
+        self.assertEqual([f["frame"] for f in self.client.frames(shot["id"], review="needed")], [1])
+        self.assertEqual([f["frame"] for f in self.client.frames(shot["id"], review="approved")], [2])
+        self.assertEqual([f["frame"] for f in self.client.frames(shot["id"], flagged=True)], [1, 2])
+        self.assertEqual(list(self.client.frames(shot["id"], flagged=False)), [])
+        self.assertEqual(self.client.get(shot["id"])["needsReview"], 1)
+        with self.assertRaises(CelfarmError) as ctx:
+            self.client.approve(shot["id"], 9)
+        self.assertEqual((ctx.exception.status, ctx.exception.code), (404, "NOT_FOUND"))
+
+        view = self.client.rerender(shot["id"], 1, seed=77)
+        self.assertEqual((view["state"], view["round"]), ("running", 1))
+        with self.assertRaises(CelfarmError) as ctx:
+            self.client.rerender(shot["id"], 2)
+        self.assertEqual((ctx.exception.status, ctx.exception.code), (409, "STATE_CONFLICT"), "one re-render at a time")
+        self.client.wait(shot["id"], timeout=60, poll=0.1)
+        f1 = self.client.frame(shot["id"], 1)
+        self.assertEqual((f1["state"], f1["seed"]), ("completed", 77))
+        self.assertEqual([(t["round"], t["seed"]) for t in f1["takes"]], [(0, 11)])
+        self.assertEqual(f1["takes"][0]["qa"], frames[0]["qa"], "the take keeps its scores")
+        self.assertTrue(f1["takes"][0]["outputUrl"], "the earlier take stays readable")
+        self.assertTrue(f1["needsReview"], "the new take is judged again")
+        self.assertEqual(self.client.frame(shot["id"], 2)["review"]["state"], "approved", "the approval of another frame stays")
+        with self.assertRaises(CelfarmError) as ctx:
+            self.client.rerender(shot["id"], 1, seed=-4)
+        self.assertEqual((ctx.exception.status, ctx.exception.field), (400, "seed"))
+        with self.assertRaises(CelfarmError) as ctx:
+            self.client.frame(shot["id"], 3)
+        self.assertEqual(ctx.exception.status, 404)
+
+    def test_qa_thresholds(self) -> None:
+        defaults = {"palette": 6, "flickerMean": 2.5, "flickerShare": 0.05, "lineFidelity": 0.8}
+        try:
+            view = self.client.set_qa_thresholds(palette=40, flickerMean=100, lineFidelity=0.5)
+            self.assertEqual(view["project"], {"palette": 40, "flickerMean": 100, "lineFidelity": 0.5})
+            self.assertEqual(view["effective"], {**defaults, "palette": 40, "flickerMean": 100, "lineFidelity": 0.5})
+            self.assertEqual(self.client.qa_thresholds(), view)
+            with self.assertRaises(CelfarmError) as ctx:
+                self.client.set_qa_thresholds(lineFidelity=2)
+            self.assertEqual((ctx.exception.status, ctx.exception.field), (400, "lineFidelity"))
+            self.assertEqual(self.client.qa_thresholds(), view, "a refused change changes nothing")
+            # The submit's thresholds over the project's, over the defaults: nothing can be past these.
+            own = {"palette": 100, "lineFidelity": 0, "flickerShare": 1}
+            shot = self.client.submit(self.frames, self.reference, settings=self.settings, qa_thresholds=own)
+            self.assertEqual(shot["qaThresholds"], {"palette": 100, "flickerMean": 100, "flickerShare": 1, "lineFidelity": 0})
+            done = self.client.wait(shot["id"], timeout=60, poll=0.1)
+            self.assertEqual((done["flagged"], done["needsReview"]), (0, 0))
+            self.assertEqual([f["qa"]["flagged"] for f in self.client.frames(shot["id"])], [[], []])
+            with self.assertRaises(CelfarmError) as ctx:
+                self.client.submit(self.frames, self.reference, settings=self.settings, qa_thresholds={"palette": 400})
+            self.assertEqual(ctx.exception.status, 400)
+            self.assertIn("palette", ctx.exception.field or "")
+        finally:
+            cleared = self.client.set_qa_thresholds()
+        self.assertEqual(cleared, {"project": {}, "effective": defaults})
+
+
     def test_keys(self) -> None:
         me = self.client.whoami()
         self.assertIn("admin", me["scopes"])
@@ -283,7 +355,7 @@ class StubHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    do_GET = do_POST = do_DELETE = _answer
+    do_GET = do_POST = do_PUT = do_DELETE = _answer
 
 
 class TransportTest(unittest.TestCase):
@@ -363,6 +435,43 @@ class TransportTest(unittest.TestCase):
         self.assertEqual((request["name"], request["externalIds"]), ("sh010", {"show": "MOON", "shot": "sh010"}))
         self.assertIn(b'name="frames"; filename="sh010 take 2_0001.png"', body, "the file name as it is")
         self.assertIn(b'name="frames"; filename="00002.png"', body, "bytes are numbered")
+
+
+    def test_review_and_qa_threshold_requests(self) -> None:
+        effective = {"palette": 8, "flickerMean": 2.5, "flickerShare": 0.05, "lineFidelity": 0.8}
+        self.server.script[:] = [  # type: ignore[attr-defined]
+            (200, {}, {"frames": [{"frame": 3, "needsReview": True, "qa": {"scores": {"lineFidelity": 0.1}, "thresholds": {}, "flagged": ["lineFidelity"]}}], "next": "3"}),
+            (200, {}, {"frame": 3, "needsReview": False, "review": {"state": "approved", "at": "2026-01-01T00:00:00Z"}}),
+            (200, {}, {"id": "s1", "state": "running", "round": 1}),
+            (200, {}, {"id": "s1", "state": "running", "round": 2}),
+            (200, {}, {"project": {"palette": 8}, "effective": effective}),
+            (200, {}, {"project": {}, "effective": effective}),
+            (201, {}, {"id": "s2", "state": "queued"}),
+        ]
+        frames, cursor = self.client.frame_page("s1", flagged=True, review="needed", limit=1)
+        self.assertEqual((frames[0]["qa"]["flagged"], cursor), (["lineFidelity"], "3"))
+        self.assertFalse(self.client.approve("s1", 3)["needsReview"])
+        self.assertEqual(self.client.rerender("s1", 3, seed=77)["round"], 1)
+        self.assertEqual(self.client.rerender("s1", 3)["round"], 2)
+        self.assertEqual(self.client.set_qa_thresholds(palette=8)["project"], {"palette": 8})
+        self.assertEqual(self.client.set_qa_thresholds()["project"], {})
+        self.client.submit([b"one"], b"ref", qa_thresholds={"palette": 8, "lineFidelity": 0.5})
+        seen = self.server.seen  # type: ignore[attr-defined]
+        self.assertEqual(
+            [(m, p) for m, p, _, _ in seen[:6]],
+            [
+                ("GET", "/v1/shots/s1/frames?flagged=true&review=needed&limit=1"),
+                ("POST", "/v1/shots/s1/frames/3/approve"),
+                ("POST", "/v1/shots/s1/frames/3/rerender"),
+                ("POST", "/v1/shots/s1/frames/3/rerender"),
+                ("PUT", "/v1/qa/thresholds"),
+                ("PUT", "/v1/qa/thresholds"),
+            ],
+        )
+        self.assertEqual(seen[1][3], b"", "approve sends no body")
+        self.assertEqual([json.loads(b) for _, _, _, b in seen[2:6]], [{"seed": 77}, {}, {"palette": 8}, {}], "no seed: a random one; no thresholds: cleared")
+        request = json.loads(seen[6][3].split(b"\r\n\r\n", 2)[1].split(b"\r\n")[0])
+        self.assertEqual(request["qa"], {"thresholds": {"palette": 8, "lineFidelity": 0.5}})
 
 
 SECRET = "whsec_" + base64.b64encode(b"celfarm-test-secret-key-0123456789").decode()

@@ -1,13 +1,15 @@
 /**
- * What the shot commands print about shots: the header and frame table of `status`, the summary
- * once followed shots finish, and downloads. Frames come from the API's frame pages, read when a
- * command needs them (never on every poll).
+ * What the shot commands print about shots: the header and frame table of `status` (with shot
+ * QA's scores, review markers and the frames' earlier takes), the summary once followed shots
+ * finish, and downloads. Frames come from the API's frame pages, read when a command needs them
+ * (never on every poll).
  */
 import type { ResolvedSettings } from '@celfarm/contract';
 import type { CelfarmApi, FrameView, ShotView } from '../api.ts';
 import type { CliContext } from '../context.ts';
 import { downloadOutputs, progressLine, type FollowOptions } from '../follow.ts';
-import { duration, errorText, json, table, warningText } from '../format.ts';
+import { duration, errorText, json, reviewMarker, scoreCell, table, thresholdsText, warningText } from '../format.ts';
+import { QA_SCORES, SCORE_INFO } from '../qa.ts';
 
 /** Where the output size came from, in words. */
 const SIZE_FROM: Record<ResolvedSettings['sizeFrom'], string> = {
@@ -36,9 +38,10 @@ export function shotHeader(v: ShotView): string {
     `shot      ${v.id} (${v.project})`,
     `name      ${v.name}`,
     ...(ids ? [`studio    ${ids}`] : []),
-    `state     ${v.state}${v.round ? ` (retry round ${v.round})` : ''}${v.awaitingUploads ? ', awaiting uploads' : ''}`,
+    `state     ${v.state}${v.round ? ` (round ${v.round})` : ''}${v.awaitingUploads ? ', awaiting uploads' : ''}`,
     `frames    ${v.frameCount}${counts ? `: ${counts}` : ''}`,
     `progress  ${Math.round(v.progress * 100)}%, ETA ${duration(v.etaSeconds)}`,
+    `qa        ${qaSummary(v)}`,
     `size      ${v.settings.width}×${v.settings.height}, ${SIZE_FROM[v.settings.sizeFrom]}`,
     `settings  ${JSON.stringify(knobs)} seed ${v.seed}, priority ${v.priority}`,
     ...v.warnings.map((w) => `warning   ${warningText(w)}`),
@@ -48,9 +51,32 @@ export function shotHeader(v: ShotView): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** `flagged 2, needs review 1; flagged when palette > 6, …`: a shot's QA counts and the thresholds its frames are judged against. */
+export function qaSummary(v: Pick<ShotView, 'flagged' | 'needsReview' | 'qaThresholds'>): string {
+  const judged = v.qaThresholds ? `flagged when ${thresholdsText(v.qaThresholds)}` : 'the default thresholds';
+  return `flagged ${v.flagged}, needs review ${v.needsReview}; ${judged}`;
+}
+
+type FrameTake = NonNullable<FrameView['takes']>[number];
+
+/** An earlier take of a frame, on one line under the frame's row. */
+function takeLine(t: FrameTake): string {
+  const scores = QA_SCORES.flatMap((s) => {
+    const cell = scoreCell(t.qa, s);
+    return cell === undefined ? [] : [`${SCORE_INFO[s].column} ${cell}`];
+  });
+  const review = t.review?.state === 'approved' ? 'approved' : t.qa?.flagged.length ? 'flagged' : undefined;
+  return `  earlier take (round ${t.round}): ${[`seed ${t.seed}`, ...scores, ...(review ? [review] : []), `replaced ${t.replacedAt}`, t.output].join(', ')}`;
+}
+
+/**
+ * The frames as a table: state, sampler position, seed, shot QA's scores (`!`: past the
+ * threshold) and review (`needs review`, `approved`), the output or the error; each earlier take
+ * of a frame (a re-render) on a line of its own under it.
+ */
 export function frameTable(frames: readonly FrameView[]): string {
-  return table(
-    ['frame', 'file', 'state', 'stage', 'step', 'attempts', 'worker', 'seed', 'output / error'],
+  const rows = table(
+    ['frame', 'file', 'state', 'stage', 'step', 'attempts', 'worker', 'seed', ...QA_SCORES.map((s) => SCORE_INFO[s].column), 'review', 'output / error'],
     frames.map((f) => [
       f.frame,
       f.fileName,
@@ -60,9 +86,14 @@ export function frameTable(frames: readonly FrameView[]): string {
       f.attempts,
       f.worker,
       f.seed,
+      ...QA_SCORES.map((s) => scoreCell(f.qa, s)),
+      reviewMarker(f),
       f.error ? errorText(f.error) : f.output,
     ]),
-  );
+  ).split('\n');
+  const lines = [rows[0]!];
+  for (const [i, f] of frames.entries()) lines.push(rows[i + 1]!, ...(f.takes ?? []).map(takeLine));
+  return `${lines.join('\n')}\n`;
 }
 
 /** The follow loop's options from a command's `--poll`, `--timeout` and `--quiet`. */
@@ -82,7 +113,7 @@ export function followOptions(ctx: CliContext, opts: { poll?: number; timeout?: 
  */
 export async function reportFinished(ctx: CliContext, api: CelfarmApi, views: ShotView[], asJson: boolean, allFrames: boolean): Promise<FrameView[][]> {
   const frames = await Promise.all(
-    views.map((v) => (asJson || allFrames ? api.frames(v.id) : v.counts.failed > 0 ? api.frames(v.id, ['failed']) : Promise.resolve([]))),
+    views.map((v) => (asJson || allFrames ? api.frames(v.id) : v.counts.failed > 0 ? api.frames(v.id, { state: ['failed'] }) : Promise.resolve([]))),
   );
   if (asJson) {
     const shown = views.map((v, i) => ({ ...v, frames: frames[i] }));

@@ -1,28 +1,38 @@
 /**
- * The shot commands after a submit: `status`, `list`, `wait`, `download`, `cancel`, `retry` and
- * `delete`.
+ * The shot commands after a submit: `status`, `frames`, `list`, `wait`, `download`, `cancel`,
+ * `retry` and `delete`.
  */
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
-import { listQuerySchema, SHOT_STATES, type ShotList } from '@celfarm/contract';
-import { InputError, TERMINAL_STATES } from '../api.ts';
-import { numberArg, type CliContext } from '../context.ts';
+import { FRAME_STATES, listQuerySchema, SHOT_STATES, type FrameState, type ShotList } from '@celfarm/contract';
+import { InputError, TERMINAL_STATES, type FrameFilter } from '../api.ts';
+import { listArg, numberArg, type CliContext } from '../context.ts';
 import { followShots } from '../follow.ts';
 import { clip, duration, json, shellArg, table } from '../format.ts';
 import { downloadShot, followOptions, frameTable, reportFinished, shotHeader } from './shot-report.ts';
 
 export function addShotCommands(program: Command, ctx: CliContext): void {
-  program
+  const status = program
     .command('status')
     .alias('show')
-    .description('a shot: name, studio ids, state, progress, ETA, output size, settings warnings and a table of its frames')
+    .description('a shot: name, studio ids, state, progress, ETA, shot QA, output size, settings warnings and a table of its frames')
     .argument('<shot>', 'shot id')
-    .option('--json', 'print the shot view as JSON')
-    .action(async (id: string, opts: { json?: boolean }, cmd: Command) => {
-      const api = ctx.api(cmd);
-      const [v, frames] = await Promise.all([api.shot(id), api.frames(id)]);
-      ctx.io.out(opts.json ? json({ ...v, frames }) : `${shotHeader(v)}\n${frameTable(frames)}`);
-    });
+    .option('--json', 'print the shot view and its frames as JSON');
+  addFrameFilters(status).action(async (id: string, opts: FrameFilterOptions & { json?: boolean }, cmd: Command) => {
+    const api = ctx.api(cmd);
+    const [v, frames] = await Promise.all([api.shot(id), api.frames(id, frameFilter(opts))]);
+    ctx.io.out(opts.json ? json({ ...v, frames }) : `${shotHeader(v)}\n${frameTable(frames)}`);
+  });
+
+  const frames = program
+    .command('frames')
+    .description("a shot's frames: state, seed, shot QA scores (! past the threshold), review, output or error, earlier takes")
+    .argument('<shot>', 'shot id')
+    .option('--json', 'print the frames as JSON');
+  addFrameFilters(frames).action(async (id: string, opts: FrameFilterOptions & { json?: boolean }, cmd: Command) => {
+    const list = await ctx.api(cmd).frames(id, frameFilter(opts));
+    ctx.io.out(opts.json ? json(list) : list.length === 0 ? '(no frames)\n' : frameTable(list));
+  });
 
   program
     .command('list')
@@ -113,6 +123,35 @@ export function addShotCommands(program: Command, ctx: CliContext): void {
       await ctx.api(cmd).deleteShot(id);
       ctx.io.out(`deleted shot ${id}\n`);
     });
+}
+
+interface FrameFilterOptions {
+  state?: string[];
+  flagged?: boolean;
+  needsReview?: boolean;
+  approved?: boolean;
+}
+
+/** The frame filters of `status` and `frames`: by state, and by shot QA. */
+function addFrameFilters(cmd: Command): Command {
+  return cmd
+    .option('--state <list>', `only frames in these states (comma-separated: ${FRAME_STATES.join(', ')})`, listArg)
+    .option('--flagged', 'only frames flagged by shot QA (a score past its threshold)')
+    .addOption(new Option('--needs-review', 'only flagged frames not approved yet').conflicts('approved'))
+    .option('--approved', 'only frames approved as they are');
+}
+
+function frameFilter(opts: FrameFilterOptions): FrameFilter {
+  const states: readonly string[] = FRAME_STATES;
+  const bad = opts.state?.find((s) => !states.includes(s));
+  if (bad !== undefined || opts.state?.length === 0) {
+    throw new InputError('INVALID_REQUEST', `states are some of ${FRAME_STATES.join(', ')}${bad !== undefined ? `; got ${bad}` : ''}`, '--state');
+  }
+  return {
+    ...(opts.state ? { state: opts.state as FrameState[] } : {}),
+    ...(opts.flagged ? { flagged: true } : {}),
+    ...(opts.needsReview ? { review: 'needed' as const } : opts.approved ? { review: 'approved' as const } : {}),
+  };
 }
 
 interface ListOptions {

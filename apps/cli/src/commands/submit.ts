@@ -1,19 +1,21 @@
 /**
  * `celfarm submit <folder>`: the images of a folder as one shot, named (by default after the
- * folder) and tagged with the studio's ids, with a colour reference and the pipeline's knobs as
- * flags; optionally followed until it finishes and its outputs downloaded. The settings warnings
- * of the answer (a size fitted, a knob unused) are printed; `--strict` makes them exit 3.
+ * folder) and tagged with the studio's ids, with a colour reference, the pipeline's knobs as flags
+ * and, optionally, its own shot QA thresholds (`--qa-threshold`); optionally followed until it
+ * finishes and its outputs downloaded. The settings warnings of the answer (a size fitted, a knob
+ * unused) are printed; `--strict` makes them exit 3.
  */
 import { readFileSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { formRequestSchema, type SubmitView } from '@celfarm/contract';
 import { InputError } from '../api.ts';
-import { EXIT, numberArg, type CliContext } from '../context.ts';
+import { EXIT, listArg, numberArg, type CliContext } from '../context.ts';
 import { followShots } from '../follow.ts';
 import { json, shotTitle, warningText } from '../format.ts';
 import { checkRequest, defaultIdempotencyKey, frameFiles, readInput, shotForm, type ShotInputs } from '../inputs.ts';
 import { addKnobOptions, parseSettingsJson, settingsFromOptions } from '../knobs.ts';
+import { parseThresholds, QA_SCORES } from '../qa.ts';
 import { downloadShot, followOptions, reportFinished } from './shot-report.ts';
 
 export function addSubmitCommand(program: Command, ctx: CliContext): void {
@@ -31,6 +33,11 @@ export function addSubmitCommand(program: Command, ctx: CliContext): void {
     .option('--settings <json>', 'settings as JSON (or @file.json); knob flags override it')
     .option('--priority <n>', 'priority 0–100 (default 50)', numberArg('--priority', true))
     .option('--failed-frame-share <x>', 'share of frames that may fail before the shot fails, 0–1', numberArg('--failed-frame-share'))
+    .option(
+      '--qa-threshold <name=value,…>',
+      `shot QA thresholds of this shot, over the project's (${QA_SCORES.join(', ')}; e.g. palette=8,lineFidelity=0.5); repeatable`,
+      (v: string, prev: string[] = []) => [...prev, ...listArg(v)],
+    )
     .addOption(new Option('--idempotency-key <key>', 'Idempotency-Key (default: a hash of the inputs and settings, so a retried submit returns the first shot)'))
     .addOption(new Option('--no-idempotency-key', 'send no Idempotency-Key: always create a new shot'))
     .option('--strict', `exit ${EXIT.WARNINGS} when the farm adjusted or ignored a setting (the warnings are printed; the shot is not followed, and renders unless cancelled)`)
@@ -90,6 +97,7 @@ const REQUEST_FLAGS: Record<string, string> = {
   'externalIds.show': '--show',
   'externalIds.sequence': '--sequence',
   'externalIds.shot': '--shot',
+  ...Object.fromEntries(QA_SCORES.map((s) => [`qa.thresholds.${s}`, '--qa-threshold'])),
 };
 
 /**
@@ -116,6 +124,7 @@ async function readShotInputs(folder: string, opts: Record<string, unknown>, ctx
   ) as ShotInputs['externalIds'];
   const project = typeof opts.project === 'string' ? opts.project : ctx.cfg.project;
   const name = shotName(folder, opts);
+  const qaThresholds = parseThresholds((opts.qaThreshold as string[] | undefined) ?? [], '--qa-threshold');
   const request: Omit<ShotInputs, 'reference' | 'background' | 'frames'> = {
     ...(project !== undefined ? { project } : {}),
     settings,
@@ -123,6 +132,7 @@ async function readShotInputs(folder: string, opts: Record<string, unknown>, ctx
     ...(opts.failedFrameShare !== undefined ? { failedFrameShare: opts.failedFrameShare as number } : {}),
     ...(name !== undefined ? { name } : {}),
     ...(Object.keys(externalIds ?? {}).length > 0 ? { externalIds } : {}),
+    ...(Object.keys(qaThresholds).length > 0 ? { qa: { thresholds: qaThresholds } } : {}),
   };
   checkRequest(request, {
     ...REQUEST_FLAGS,
