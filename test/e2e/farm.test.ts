@@ -207,6 +207,52 @@ describe('celfarm end to end', () => {
     assert.equal(manifest.frames[2].seed, 77);
   });
 
+  it('keeps a shot consistent on request: shared noise, palette locked to the reference, then to an approved frame', async () => {
+    const { sketches, reference, circles } = await pngs(3);
+    const { status, body } = await submit(
+      farm,
+      {
+        project: 'demo',
+        settings: { mode: 'vanilla', steps: 4, seed: 11, width: SIZE, height: SIZE },
+        consistency: { sharedNoise: true, paletteLock: 'reference' },
+      },
+      { reference, frames: sketches },
+    );
+    assert.equal(status, 201, JSON.stringify(body));
+    assert.deepEqual(body.consistency, { sharedNoise: true, paletteLock: 'reference' });
+    let shot = await wait(body.id, (s) => s.state === 'completed' || s.state === 'failed');
+    assert.equal(shot.state, 'completed', JSON.stringify(shot.error));
+    let frames = await framesOf(body.id);
+    assert.deepEqual(frames.map((f) => f.seed), [11, 11, 11], 'every frame from the shot seed');
+    for (const [i, f] of frames.entries()) {
+      const inside = await pixel(f.outputUrl!, circles[i]!.cx, circles[i]!.cy);
+      assert.ok(inside[0]! > 240 && inside[1]! < 15 && inside[2]! < 15, `frame ${f.frame} still the reference red: ${inside}`);
+    }
+    const manifest = JSON.parse(Buffer.from((await store.get(shotKeys('', 'demo', body.id).manifest))!).toString('utf8'));
+    assert.deepEqual(manifest.consistency, { sharedNoise: true, paletteLock: 'reference' });
+    const bad = await submit(farm, { project: 'demo', consistency: { paletteLock: 'yes' } }, { reference, frames: sketches.slice(0, 1) });
+    assert.deepEqual([bad.status, bad.body.error?.field], [400, 'consistency.paletteLock'], JSON.stringify(bad.body));
+
+    // Locked to an approved frame: approve frame 1, render frame 2 again.
+    const locked = await submit(
+      farm,
+      { project: 'demo', settings: { mode: 'vanilla', steps: 4, seed: 12, width: SIZE, height: SIZE }, consistency: { paletteLock: 'approved' } },
+      { reference, frames: sketches },
+    );
+    shot = await wait(locked.body.id, (s) => s.state === 'completed' || s.state === 'failed');
+    assert.equal(shot.state, 'completed', JSON.stringify(shot.error));
+    const post = (path: string, json?: unknown) =>
+      fetch(`${apiUrl}${path}`, { method: 'POST', headers: authed(token, { 'content-type': 'application/json' }), body: JSON.stringify(json ?? {}) });
+    assert.equal((await post(`/v1/shots/${locked.body.id}/frames/1/approve`)).status, 200);
+    assert.equal((await post(`/v1/shots/${locked.body.id}/frames/2/rerender`, { seed: 99 })).status, 200);
+    shot = await wait(locked.body.id, (s) => s.state === 'completed' || s.state === 'failed');
+    assert.equal(shot.state, 'completed', JSON.stringify(shot.error));
+    frames = await framesOf(locked.body.id);
+    assert.deepEqual([frames[1]!.seed, frames[1]!.takes?.length], [99, 1]);
+    const inside = await pixel(frames[1]!.outputUrl!, circles[1]!.cx, circles[1]!.cy);
+    assert.ok(inside[0]! > 240 && inside[1]! < 15 && inside[2]! < 15, `frame 2 locked to frame 1's red: ${inside}`);
+  });
+
   it('finishes every frame exactly once when a worker is killed mid-frame', async () => {
     const { sketches, reference } = await pngs(4, 512);
     const { body } = await submit(

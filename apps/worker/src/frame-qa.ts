@@ -16,10 +16,22 @@
  * (8-bit), the sketch fitted as the pipeline fits it, so a pair scored anywhere gives the same
  * numbers.
  */
-import { QA_SCORES, type FrameQa, type FrameRecord, type QaScoreName, type ShotRecord, type ShotStore } from '@celfarm/jobs';
+import { QA_SCORES, type Consistency, type FrameQa, type FrameRecord, type QaScoreName, type ShotRecord, type ShotStore } from '@celfarm/jobs';
 import type { FarmMetrics } from '@celfarm/metrics';
 import { crop, decodeImage, fitLetterbox, planar, preprocessSketch, rgb8ToPlanar, type Box, type Planar, type ResolvedSettings } from '@celfarm/pipeline';
-import { analyzeFrame, DEFAULT_THRESHOLDS, referencePalette, scoreFrame, type FrameAnalysis, type FrameImages, type FrameScores, type Palette, type QaOptions } from '@celfarm/qa';
+import {
+  analyzeFrame,
+  DEFAULT_THRESHOLDS,
+  framePalette,
+  lineMap,
+  referencePalette,
+  scoreFrame,
+  type FrameAnalysis,
+  type FrameImages,
+  type FrameScores,
+  type Palette,
+  type QaOptions,
+} from '@celfarm/qa';
 import { shotKeys, type ObjectStore } from '@celfarm/storage';
 import { publishAbout, type FarmEvents } from './farm-events.ts';
 import { fetchInput } from './images.ts';
@@ -61,11 +73,14 @@ export class FrameQaScorer {
   private readonly options: QaOptions;
   /** Reference palettes by shot id. */
   private readonly references: Lru<string, Palette>;
+  /** Palettes of approved frames by shot, frame and take (palette lock `approved`). */
+  private readonly approved: Lru<string, Palette>;
 
   constructor(private readonly deps: FrameQaDeps) {
     // The sketches scored here are in the model convention (white lines on black), always.
     this.options = { ...deps.options, sketchPolarity: 'light-lines' };
     this.references = new Lru(deps.referenceCacheSize ?? 8);
+    this.approved = new Lru(deps.referenceCacheSize ?? 8);
   }
 
   /**
@@ -176,6 +191,29 @@ export class FrameQaScorer {
       fetchInput(objects, sketchKey, field).then((b) => decodeImage(b, field, { maxPixels })),
     ]);
     return { output, sketch: sketchAtOutput(sketch, shot.settings) };
+  }
+
+  /**
+   * The palette a frame's output is locked to (Consistency `paletteLock`): the reference's, or with
+   * `approved` the nearest approved frame's — the closest before it, else after it — read back
+   * once per take; the reference's when none is approved.
+   */
+  async lockTarget(shot: ShotRecord, frame: number, lock: Exclude<Consistency['paletteLock'], 'off'>): Promise<Palette> {
+    if (lock === 'approved') {
+      const approved = (await this.deps.store.frames(shot.id)).filter((f) => f.frame !== frame && f.state === 'completed' && f.review?.state === 'approved' && f.output);
+      const before = approved.filter((f) => f.frame < frame).at(-1);
+      const source = before ?? approved.find((f) => f.frame > frame);
+      if (source) {
+        const key = `${shot.id}/${source.frame}/${source.take ?? 0}`;
+        const cached = this.approved.get(key);
+        if (cached) return cached;
+        const { output, sketch } = await this.imagesOf(shot, source);
+        const palette = framePalette(output, lineMap(sketch, 'light-lines', this.options.lineThreshold ?? 0.5), this.options.referenceColours ?? 12);
+        this.approved.set(key, palette);
+        return palette;
+      }
+    }
+    return this.referencePalette(shot);
   }
 
   /** Once per shot and worker (two frames of a shot starting together may both load it). */

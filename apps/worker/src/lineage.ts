@@ -14,6 +14,8 @@ export interface ShotManifest {
   state: ShotRecord['state'];
   /** What was rendered: the settings as resolved at submit (sizes fitted, defaults filled), not the request. */
   settings: ShotRecord['settings'];
+  /** Consistency options (absent: all off). */
+  consistency?: ShotRecord['consistency'];
   /** What resolving the settings adjusted or found unused, as the submit answered. */
   warnings: ShotRecord['warnings'];
   seed: number;
@@ -50,6 +52,7 @@ export function shotManifest(shot: ShotRecord, frames: FrameRecord[]): ShotManif
     externalIds: shot.externalIds,
     state: shot.state,
     settings: shot.settings,
+    consistency: shot.consistency,
     warnings: shot.warnings,
     seed: shot.seed,
     pack: { id: shot.pack.id, version: shot.pack.version },

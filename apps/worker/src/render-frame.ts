@@ -12,7 +12,7 @@
 import { FrameTransitionError, namingFile, type FrameQa, type FrameRecord, type JobData, type ShotRecord, type ShotStore } from '@celfarm/jobs';
 import type { FarmMetrics, FrameStage } from '@celfarm/metrics';
 import { encodePngRgb8, encodeWebpPreview, PipelineError, toRgb8, type FrameOutput, type PipelineHost } from '@celfarm/pipeline';
-import type { FrameAnalysis, QaOptions } from '@celfarm/qa';
+import { lineMap, lockPalette, type FrameAnalysis, type QaOptions } from '@celfarm/qa';
 import { shotKeys, type ObjectStore } from '@celfarm/storage';
 import { isFinalFailure, type FrameAttempt } from './attempt.ts';
 import { errorInfo, existingShot, ShotNotFoundError } from './errors.ts';
@@ -170,7 +170,16 @@ export class RenderFrame {
     const fitted = sketchAtOutput(sketch.image, shot.settings);
     rendered.qaSeconds = this.since(t);
     const out = await this.deps.host.frame(context.bytes, sketch.image, settings, { onProgress: watch.onProgress, signal: watch.signal });
-    const image = out.images[0]!;
+    let image = out.images[0]!;
+    // Consistency: the output's flat colours pulled onto the locked palette, lines and shading
+    // kept (libs/qa palette-lock.ts), before anything is stored or scored.
+    const lock = shot.consistency?.paletteLock ?? 'off';
+    if (lock !== 'off') {
+      t = this.now();
+      const target = await this.qa.lockTarget(shot, frame, lock);
+      image = lockPalette(image, lineMap(fitted, 'light-lines', 0.5), target).image;
+      rendered.qaSeconds += this.since(t);
+    }
     // The 8-bit pixels of the PNG: QA scores what is stored, as a worker reading it back would.
     const rgb8 = toRgb8(image);
     t = this.now();

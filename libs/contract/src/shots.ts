@@ -5,9 +5,9 @@
  */
 import { z } from 'zod';
 import { externalIdsSchema, fileNameSchema, searchTextSchema, shotNameSchema } from '@celfarm/jobs/identity';
-import { errorInfoSchema, frameQaSchema, frameReviewSchema, qaThresholdsSchema, shotRecordSchema } from '@celfarm/jobs/records';
+import { consistencySchema, errorInfoSchema, frameQaSchema, frameReviewSchema, PALETTE_LOCKS, qaThresholdsSchema, shotRecordSchema } from '@celfarm/jobs/records';
 
-export { frameReviewSchema, qaThresholdsSchema, type FrameReview, type QaThresholdsSetting } from '@celfarm/jobs/records';
+export { consistencySchema, frameReviewSchema, PALETTE_LOCKS, qaThresholdsSchema, type Consistency, type FrameReview, type QaThresholdsSetting } from '@celfarm/jobs/records';
 import { MAX_SEED, settingsWarningSchema } from '@celfarm/pipeline/settings-schema';
 import { projectIdSchema } from '@celfarm/tenancy/project-id';
 import { liveFrameSchema } from './live.ts';
@@ -42,6 +42,13 @@ const requestFields = {
    * (`PUT /v1/qa/thresholds`), else QA_THRESHOLDS, else the defaults (README, "Shot QA").
    */
   qa: z.strictObject({ thresholds: qaThresholdsSchema }).optional(),
+  /**
+   * Keeping the shot's frames alike (all off by default): `sharedNoise` — every frame starts from
+   * the shot's seed instead of seed + k − 1; `paletteLock` — each output's flat colours pulled onto
+   * the reference's palette (`reference`) or the nearest approved frame's (`approved`), lines and
+   * shading kept.
+   */
+  consistency: z.strictObject({ sharedNoise: z.boolean().optional(), paletteLock: z.enum(PALETTE_LOCKS).optional() }).optional(),
 };
 
 /** The `request` field of a multipart submit. */
@@ -186,6 +193,8 @@ export const shotSummarySchema = shotRecordSchema
     needsReview: z.number().int(),
     /** The shot QA thresholds its frames are judged against, as resolved at submit (absent: the defaults). */
     qaThresholds: qaThresholdsSchema.optional(),
+    /** The shot's consistency options (all off when absent). */
+    consistency: consistencySchema.optional(),
     /** Failed frames a retry would render again: those whose error is not `permanent`. */
     retryableFrames: z.number().int(),
     /** 0–1: completed frames plus the sampled share of active ones, over the frame count. */

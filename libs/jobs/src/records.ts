@@ -65,6 +65,23 @@ export const qaThresholdsSchema = z.strictObject({
 });
 export type QaThresholdsSetting = z.infer<typeof qaThresholdsSchema>;
 
+/**
+ * What a shot does to keep its frames alike (Shot QA, "Consistency"); absent on shots from before:
+ * every option off.
+ */
+export const PALETTE_LOCKS = ['off', 'reference', 'approved'] as const;
+export const consistencySchema = z.object({
+  /** Every frame starts from the same noise: the shot's seed, not seed + k − 1. */
+  sharedNoise: z.boolean(),
+  /**
+   * Pull each output's flat colours onto a palette, keeping lines and shading: `reference` (the
+   * reference's colours), `approved` (the nearest approved frame's, else the reference's), `off`.
+   */
+  paletteLock: z.enum(PALETTE_LOCKS),
+});
+export type Consistency = z.infer<typeof consistencySchema>;
+export const NO_CONSISTENCY: Consistency = Object.freeze({ sharedNoise: false, paletteLock: 'off' });
+
 export const shotRecordSchema = z.object({
   id: z.string(),
   project: z.string(),
@@ -110,6 +127,8 @@ export const shotRecordSchema = z.object({
    * project's, else QA_THRESHOLDS, else libs/qa's defaults (absent on shots from before: defaults).
    */
   qaThresholds: qaThresholdsSchema.optional(),
+  /** Consistency options, as submitted (absent: all off). */
+  consistency: consistencySchema.optional(),
 });
 export type ShotRecord = z.infer<typeof shotRecordSchema>;
 

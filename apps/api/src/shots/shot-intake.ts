@@ -11,7 +11,7 @@
  */
 import { Inject, Injectable } from '@nestjs/common';
 import type { Config } from '@celfarm/config';
-import { defaultShotName, frameSeed, lastSegment, newShotId, resolveQaThresholds, type FarmQueues, type QaThresholdStore, type FrameRecord, type ShotRecord, type ShotStore } from '@celfarm/jobs';
+import { defaultShotName, frameSeed, lastSegment, newShotId, NO_CONSISTENCY, resolveQaThresholds, type FarmQueues, type QaThresholdStore, type FrameRecord, type ShotRecord, type ShotStore } from '@celfarm/jobs';
 import type { FarmMetrics } from '@celfarm/metrics';
 import type { PackManifest } from '@celfarm/pipeline/pack/schema';
 import { resolveSettings, withFrameSize, type FrameSize, type Resolution } from '@celfarm/pipeline/settings';
@@ -226,6 +226,7 @@ export class ShotIntake {
     const externalIds = s.request.externalIds && Object.keys(s.request.externalIds).length ? s.request.externalIds : undefined;
     // Judged by what applies now (request, project, farm, defaults), whatever changes later.
     const qaThresholds = resolveQaThresholds(DEFAULT_THRESHOLDS, this.config.QA_THRESHOLDS, await this.qaThresholds.get(s.request.project), s.request.qa?.thresholds);
+    const consistency = { ...NO_CONSISTENCY, ...s.request.consistency };
     const record: ShotRecord = {
       id: s.id,
       project: s.request.project,
@@ -248,12 +249,14 @@ export class ShotIntake {
       ...(s.referenceSha256 ? { referenceSha256: s.referenceSha256 } : {}),
       ...(s.backgroundSha256 ? { backgroundSha256: s.backgroundSha256 } : {}),
       qaThresholds,
+      ...(consistency.sharedNoise || consistency.paletteLock !== 'off' ? { consistency } : {}),
     };
     const frames: FrameRecord[] = s.inputs.frames.map((_, i) => ({
       frame: i + 1,
       state: 'waiting',
       attempts: 0,
-      seed: frameSeed(s.resolution.settings.seed, i + 1),
+      // Shared noise: every frame from the shot's own seed.
+      seed: consistency.sharedNoise ? s.resolution.settings.seed : frameSeed(s.resolution.settings.seed, i + 1),
       fileName: s.fileNames[i],
       ...(s.sketchSha256?.[i] ? { sketchSha256: s.sketchSha256[i] } : {}),
     }));

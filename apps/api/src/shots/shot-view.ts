@@ -37,6 +37,7 @@ export function shotSummary(shot: ShotRecord, frames: readonly FrameRecord[], li
     flagged: frames.filter(isFlagged).length,
     needsReview: frames.filter(needsReview).length,
     ...(shot.qaThresholds ? { qaThresholds: shot.qaThresholds } : {}),
+    ...(shot.consistency ? { consistency: shot.consistency } : {}),
     retryableFrames: frames.filter(isRetryable).length,
     progress: shotProgress(shot.frameCount, frames),
     etaSeconds: shot.awaitingUploads ? null : estimateSeconds([...frames], liveWorkers),
