@@ -205,6 +205,18 @@ describe('celfarm end to end', () => {
     const manifest = JSON.parse(Buffer.from((await store.get(shotKeys('', 'review', id).manifest))!).toString('utf8'));
     assert.deepEqual(manifest.frames[2].takes.map((t: { seed: number }) => t.seed), [before3.seed]);
     assert.equal(manifest.frames[2].seed, 77);
+
+    // Several frames in one round; a bad list is refused before anything changes.
+    const missing = await call('POST', `/v1/shots/${id}/rerender`, { frames: [1, 9] });
+    assert.deepEqual([missing.status, missing.body.error?.field], [404, 'frame']);
+    const empty = await call('POST', `/v1/shots/${id}/rerender`, { frames: [] });
+    assert.deepEqual([empty.status, empty.body.error?.field], [400, 'frames']);
+    assert.equal((await call<ShotView>('GET', `/v1/shots/${id}`)).body.round, 1, 'nothing changed');
+    const both = await call<ShotView>('POST', `/v1/shots/${id}/rerender`, { frames: [2, 1, 2], seed: 5 });
+    assert.deepEqual([both.status, both.body.round], [200, 2], JSON.stringify(both.body));
+    shot = await waitForShot(apiUrl, id, (s) => s.state === 'completed' || s.state === 'failed', 60_000, key);
+    frames = await shotFrames(apiUrl, id, key);
+    assert.deepEqual(frames.map((f) => [f.seed, f.takes?.length ?? 0]), [[5, 1], [5, 1], [77, 1], [frames[3]!.seed, 0]]);
   });
 
   it('keeps a shot consistent on request: shared noise, palette locked to the reference, then to an approved frame', async () => {
@@ -219,7 +231,7 @@ describe('celfarm end to end', () => {
       { reference, frames: sketches },
     );
     assert.equal(status, 201, JSON.stringify(body));
-    assert.deepEqual(body.consistency, { sharedNoise: true, paletteLock: 'reference' });
+    assert.deepEqual(body.consistency, { sharedNoise: true, paletteLock: 'reference', referenceChain: 'off' });
     let shot = await wait(body.id, (s) => s.state === 'completed' || s.state === 'failed');
     assert.equal(shot.state, 'completed', JSON.stringify(shot.error));
     let frames = await framesOf(body.id);
@@ -229,20 +241,26 @@ describe('celfarm end to end', () => {
       assert.ok(inside[0]! > 240 && inside[1]! < 15 && inside[2]! < 15, `frame ${f.frame} still the reference red: ${inside}`);
     }
     const manifest = JSON.parse(Buffer.from((await store.get(shotKeys('', 'demo', body.id).manifest))!).toString('utf8'));
-    assert.deepEqual(manifest.consistency, { sharedNoise: true, paletteLock: 'reference' });
+    assert.deepEqual(manifest.consistency, { sharedNoise: true, paletteLock: 'reference', referenceChain: 'off' });
     const bad = await submit(farm, { project: 'demo', consistency: { paletteLock: 'yes' } }, { reference, frames: sketches.slice(0, 1) });
     assert.deepEqual([bad.status, bad.body.error?.field], [400, 'consistency.paletteLock'], JSON.stringify(bad.body));
 
-    // Locked to an approved frame: approve frame 1, render frame 2 again.
+    // Locked to an approved frame and chained to it: approve frame 1, render frame 2 again.
     const locked = await submit(
       farm,
-      { project: 'demo', settings: { mode: 'vanilla', steps: 4, seed: 12, width: SIZE, height: SIZE }, consistency: { paletteLock: 'approved' } },
+      {
+        project: 'demo',
+        settings: { mode: 'vanilla', steps: 4, seed: 12, width: SIZE, height: SIZE },
+        consistency: { paletteLock: 'approved', referenceChain: 'approved' },
+      },
       { reference, frames: sketches },
     );
     shot = await wait(locked.body.id, (s) => s.state === 'completed' || s.state === 'failed');
     assert.equal(shot.state, 'completed', JSON.stringify(shot.error));
     const post = (path: string, json?: unknown) =>
       fetch(`${apiUrl}${path}`, { method: 'POST', headers: authed(token, { 'content-type': 'application/json' }), body: JSON.stringify(json ?? {}) });
+    const contexts = async () => (await store.list('cache/reference-contexts/')).length;
+    const contextsBefore = await contexts();
     assert.equal((await post(`/v1/shots/${locked.body.id}/frames/1/approve`)).status, 200);
     assert.equal((await post(`/v1/shots/${locked.body.id}/frames/2/rerender`, { seed: 99 })).status, 200);
     shot = await wait(locked.body.id, (s) => s.state === 'completed' || s.state === 'failed');
@@ -251,6 +269,7 @@ describe('celfarm end to end', () => {
     assert.deepEqual([frames[1]!.seed, frames[1]!.takes?.length], [99, 1]);
     const inside = await pixel(frames[1]!.outputUrl!, circles[1]!.cx, circles[1]!.cy);
     assert.ok(inside[0]! > 240 && inside[1]! < 15 && inside[2]! < 15, `frame 2 locked to frame 1's red: ${inside}`);
+    assert.equal(await contexts(), contextsBefore + 1, "frame 2 rendered from a context of frame 1's output: one chain link, encoded once");
   });
 
   it('finishes every frame exactly once when a worker is killed mid-frame', async () => {

@@ -115,6 +115,18 @@ export class RenderFrame {
     });
   }
 
+  /**
+   * The reference context the frame renders from: the shot's, or with reference chaining the
+   * nearest approved frame's before it (its output as the reference), when there is one.
+   */
+  private async contextFor(shot: ShotRecord, frame: number) {
+    if (shot.consistency?.referenceChain === 'approved' && frame > 1) {
+      const link = (await this.deps.store.frames(shot.id)).filter((f) => f.frame < frame && f.state === 'completed' && f.review?.state === 'approved' && f.output).at(-1);
+      if (link) return this.deps.contexts.forChainLink(shot, { frame: link.frame, take: link.take, output: link.output! });
+    }
+    return this.deps.contexts.forFrame(shot);
+  }
+
   /** A completed frame's `frame.completed`, published again (a no-op when it went out before). */
   private async announceCompleted(shot: ShotRecord, frame: number): Promise<void> {
     const r = await this.deps.store.frame(shot.id, frame);
@@ -153,7 +165,7 @@ export class RenderFrame {
   ): Promise<FrameOutcome> {
     const { objects, store } = this.deps;
     const keys = shotKeys(this.deps.objectPrefix, shot.project, shot.id);
-    const context = await this.deps.contexts.forFrame(shot);
+    const context = await this.contextFor(shot, frame);
     const field = `frames[${frame - 1}]`;
     const sketchKey = shot.inputs.frames[frame - 1];
     if (!sketchKey) throw new PipelineError('MISSING_INPUT', `the shot has no sketch for frame ${frame}`, field);

@@ -10,6 +10,7 @@ import type { FarmMetrics } from '@celfarm/metrics';
 import { referenceContextKey, type PackManifest, type PipelineHost } from '@celfarm/pipeline';
 import { shotKeys, type ObjectStore } from '@celfarm/storage';
 import { encodeMaskPng, readInputImage, type InputImage } from './images.ts';
+import { Lru } from './lru.ts';
 import { referenceMaskOf, ReferenceContexts, type ContextInputs, type ObtainedContext } from './reference-contexts.ts';
 
 export interface ShotContextsOptions {
@@ -33,6 +34,8 @@ interface ReferenceImages {
 
 export class ShotContexts {
   readonly cache: ReferenceContexts;
+  /** Context keys of chain links (approved outputs), by shot, frame and take. */
+  private readonly chainKeys = new Lru<string, string>(64);
 
   constructor(private readonly opts: ShotContextsOptions) {
     this.cache = new ReferenceContexts({
@@ -69,6 +72,34 @@ export class ShotContexts {
     }
     this.countBuild(shot, ctx);
     return ctx;
+  }
+
+  /**
+   * Reference chaining (Consistency `referenceChain: approved`): the context of the nearest
+   * approved frame before `frame` — its output as the reference, the shot's background and
+   * settings — or null when none is approved. Keyed by content like any context, so each chain
+   * link is encoded once (by the first worker to need it) and found in memory or the store after.
+   */
+  async forChainLink(shot: ShotRecord, link: { frame: number; take?: number; output: string }): Promise<ObtainedContext> {
+    const memo = `${shot.id}/${link.frame}/${link.take ?? 0}`;
+    let key = this.chainKeys.get(memo);
+    let images: ReferenceImages | undefined;
+    const load = async () => (images ??= await this.chainImages(shot, link.output, link.frame));
+    if (!key) {
+      key = this.keyOf(shot, await load());
+      this.chainKeys.set(memo, key);
+    }
+    const ctx = await this.cache.obtain(key, async () => this.inputs(shot, await load()));
+    this.countBuild(shot, ctx);
+    return ctx;
+  }
+
+  private async chainImages(shot: ShotRecord, output: string, frame: number): Promise<ReferenceImages> {
+    const { objects, maxPixels } = this.opts;
+    const reference = await readInputImage(objects, output, `frames[${frame - 1}] output`, maxPixels);
+    const bgKey = shot.inputs.background;
+    const background = bgKey ? await readInputImage(objects, bgKey, 'background', maxPixels) : undefined;
+    return { reference, background };
   }
 
   private async referenceImages(shot: ShotRecord, lineage: Partial<ShotRecord> = {}): Promise<ReferenceImages> {

@@ -5,9 +5,9 @@
  */
 import { z } from 'zod';
 import { externalIdsSchema, fileNameSchema, searchTextSchema, shotNameSchema } from '@celfarm/jobs/identity';
-import { consistencySchema, errorInfoSchema, frameQaSchema, frameReviewSchema, PALETTE_LOCKS, qaThresholdsSchema, shotRecordSchema } from '@celfarm/jobs/records';
+import { consistencySchema, errorInfoSchema, frameQaSchema, frameReviewSchema, PALETTE_LOCKS, qaThresholdsSchema, REFERENCE_CHAINS, shotRecordSchema } from '@celfarm/jobs/records';
 
-export { consistencySchema, frameReviewSchema, PALETTE_LOCKS, qaThresholdsSchema, type Consistency, type FrameReview, type QaThresholdsSetting } from '@celfarm/jobs/records';
+export { consistencySchema, frameReviewSchema, PALETTE_LOCKS, qaThresholdsSchema, REFERENCE_CHAINS, type Consistency, type FrameReview, type QaThresholdsSetting } from '@celfarm/jobs/records';
 import { MAX_SEED, settingsWarningSchema } from '@celfarm/pipeline/settings-schema';
 import { projectIdSchema } from '@celfarm/tenancy/project-id';
 import { liveFrameSchema } from './live.ts';
@@ -46,9 +46,12 @@ const requestFields = {
    * Keeping the shot's frames alike (all off by default): `sharedNoise` — every frame starts from
    * the shot's seed instead of seed + k − 1; `paletteLock` — each output's flat colours pulled onto
    * the reference's palette (`reference`) or the nearest approved frame's (`approved`), lines and
-   * shading kept.
+   * shading kept; `referenceChain: approved` — a frame renders from the nearest approved frame
+   * before it (its output as the reference) instead of the shot's reference.
    */
-  consistency: z.strictObject({ sharedNoise: z.boolean().optional(), paletteLock: z.enum(PALETTE_LOCKS).optional() }).optional(),
+  consistency: z
+    .strictObject({ sharedNoise: z.boolean().optional(), paletteLock: z.enum(PALETTE_LOCKS).optional(), referenceChain: z.enum(REFERENCE_CHAINS).optional() })
+    .optional(),
 };
 
 /** The `request` field of a multipart submit. */
@@ -281,6 +284,15 @@ export const rerenderRequestSchema = z.strictObject({
   seed: z.number().int().min(0).max(MAX_SEED).optional(),
 });
 export type RerenderRequest = z.output<typeof rerenderRequestSchema>;
+
+/** The body of `POST /v1/shots/{id}/rerender`: several frames in one round. */
+export const rerenderFramesRequestSchema = z.strictObject({
+  /** 1-based frame numbers (repeats ignored). */
+  frames: z.array(z.number().int().min(1)).min(1).max(10_000),
+  /** Every listed frame renders with this seed (0 … MAX_SEED); default: a new random one each. */
+  seed: z.number().int().min(0).max(MAX_SEED).optional(),
+});
+export type RerenderFramesRequest = z.output<typeof rerenderFramesRequestSchema>;
 
 /** Project shot QA thresholds (`GET`/`PUT /v1/qa/thresholds`): what is set, and what applies. */
 export const qaThresholdsViewSchema = z.object({

@@ -70,6 +70,7 @@ export type QaThresholdsSetting = z.infer<typeof qaThresholdsSchema>;
  * every option off.
  */
 export const PALETTE_LOCKS = ['off', 'reference', 'approved'] as const;
+export const REFERENCE_CHAINS = ['off', 'approved'] as const;
 export const consistencySchema = z.object({
   /** Every frame starts from the same noise: the shot's seed, not seed + k − 1. */
   sharedNoise: z.boolean(),
@@ -78,9 +79,16 @@ export const consistencySchema = z.object({
    * reference's colours), `approved` (the nearest approved frame's, else the reference's), `off`.
    */
   paletteLock: z.enum(PALETTE_LOCKS),
+  /**
+   * `approved`: a frame renders from the nearest approved frame before it — that frame's output
+   * as the reference (encoded once per approved frame) — instead of the shot's reference; `off`.
+   */
+  referenceChain: z.enum(REFERENCE_CHAINS),
 });
 export type Consistency = z.infer<typeof consistencySchema>;
-export const NO_CONSISTENCY: Consistency = Object.freeze({ sharedNoise: false, paletteLock: 'off' });
+export const NO_CONSISTENCY: Consistency = Object.freeze({ sharedNoise: false, paletteLock: 'off', referenceChain: 'off' });
+/** Whether a shot asked for any consistency option. */
+export const anyConsistency = (c: Consistency): boolean => c.sharedNoise || c.paletteLock !== 'off' || c.referenceChain !== 'off';
 
 export const shotRecordSchema = z.object({
   id: z.string(),

@@ -11,7 +11,7 @@
  */
 import { Inject, Injectable } from '@nestjs/common';
 import type { Config } from '@celfarm/config';
-import { defaultShotName, frameSeed, lastSegment, newShotId, NO_CONSISTENCY, resolveQaThresholds, type FarmQueues, type QaThresholdStore, type FrameRecord, type ShotRecord, type ShotStore } from '@celfarm/jobs';
+import { anyConsistency, defaultShotName, frameSeed, lastSegment, newShotId, NO_CONSISTENCY, resolveQaThresholds, type FarmQueues, type QaThresholdStore, type FrameRecord, type ShotRecord, type ShotStore } from '@celfarm/jobs';
 import type { FarmMetrics } from '@celfarm/metrics';
 import type { PackManifest } from '@celfarm/pipeline/pack/schema';
 import { resolveSettings, withFrameSize, type FrameSize, type Resolution } from '@celfarm/pipeline/settings';
@@ -249,7 +249,7 @@ export class ShotIntake {
       ...(s.referenceSha256 ? { referenceSha256: s.referenceSha256 } : {}),
       ...(s.backgroundSha256 ? { backgroundSha256: s.backgroundSha256 } : {}),
       qaThresholds,
-      ...(consistency.sharedNoise || consistency.paletteLock !== 'off' ? { consistency } : {}),
+      ...(anyConsistency(consistency) ? { consistency } : {}),
     };
     const frames: FrameRecord[] = s.inputs.frames.map((_, i) => ({
       frame: i + 1,

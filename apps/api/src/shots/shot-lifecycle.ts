@@ -115,36 +115,44 @@ export class ShotLifecycle {
   }
 
   /**
-   * Renders one frame of a finished shot again with another seed, as a new round: its current
-   * take (output, preview, scores, review) is kept as lineage — its images copied aside first, so
-   * the new take does not overwrite them — the shot runs again for that frame, and the flicker of
-   * the next frame (measured against this one) is scored again once both are completed.
+   * Renders frames of a finished shot again with another seed, as one new round: each frame's
+   * current take (output, preview, scores, review) is kept as lineage — its images copied aside
+   * first, so the new take does not overwrite them — the shot runs again for those frames, and the
+   * flicker of each next frame (measured against a frame being replaced) is scored again once both
+   * are completed. `seed`: every listed frame renders with it; absent, each gets a new random one.
+   * Every frame is checked before anything changes.
    */
-  async rerender(id: string, owner: string, frame: number, seed: number | undefined): Promise<ShotView> {
+  async rerender(id: string, owner: string, frames: readonly number[], seed: number | undefined): Promise<ShotView> {
     const shot = await this.access.owned(id, owner);
-    const f = await this.frameOf(shot.id, shot.frameCount, frame);
+    const wanted = [...new Set(frames)].sort((a, b) => a - b);
+    const records = await Promise.all(wanted.map((n) => this.frameOf(shot.id, shot.frameCount, n)));
     if (shot.state !== 'failed' && shot.state !== 'completed') {
-      throw new ApiError(409, 'STATE_CONFLICT', `shot ${id} is ${shot.state}; a frame can be rendered again once the shot has finished`);
+      throw new ApiError(409, 'STATE_CONFLICT', `shot ${id} is ${shot.state}; frames can be rendered again once the shot has finished`);
     }
-    if (f.state !== 'completed' && f.state !== 'failed') {
-      throw new ApiError(409, 'STATE_CONFLICT', `frame ${frame} of shot ${id} is ${f.state}; only a completed or failed frame can be rendered again`);
+    const busy = records.filter((f) => f.state !== 'completed' && f.state !== 'failed');
+    if (busy.length) {
+      throw new ApiError(409, 'STATE_CONFLICT', `shot ${id}: ${busy.map((f) => `frame ${f.frame} is ${f.state}`).join(', ')}; only a completed or failed frame can be rendered again`);
     }
-    if (f.state === 'failed' && !isRetryable(f)) {
-      throw new ApiError(409, 'NOT_RETRYABLE', `frame ${frame} of shot ${id} failed for a reason another seed cannot fix (${describeFailures([f])}); fix the input and submit it again`);
+    const fixed = records.filter((f) => f.state === 'failed' && !isRetryable(f));
+    if (fixed.length) {
+      throw new ApiError(409, 'NOT_RETRYABLE', `shot ${id}: ${describeFailures(fixed)} — failed for a reason another seed cannot fix; fix the input and submit it again`);
     }
     const round = shot.round + 1;
-    const take = f.state === 'completed' && f.output ? await this.keepTake(shot, f) : null;
-    const newSeed = seed ?? randomInt(0, MAX_SEED + 1);
+    const takes = await mapLimit(records, IO_CONCURRENCY, (f) => (f.state === 'completed' && f.output ? this.keepTake(shot, f) : Promise.resolve(null)));
+    const seeds = records.map(() => seed ?? randomInt(0, MAX_SEED + 1));
     const reopened = await this.store.update(id, { state: 'running', round, error: undefined }, { from: ['failed', 'completed'] });
     if (!reopened) throw notFound('shot', id);
-    const handedBack = await this.store.setFrame(id, frame, rerenderPatch(f, round, newSeed, take), [f.state]);
-    if (!handedBack) throw new ApiError(409, 'STATE_CONFLICT', `frame ${frame} of shot ${id} changed meanwhile; read it again`);
-    if (frame < shot.frameCount) await this.store.setFrame(id, frame + 1, (cur) => ({ qa: withoutFlicker(cur.qa) }));
-    await this.queues.addFrameFlow({ shotId: id, project: shot.project }, [frame], shot.priority, round);
+    await mapLimit(records.map((f, i) => ({ f, i })), IO_CONCURRENCY, async ({ f, i }) => {
+      const handedBack = await this.store.setFrame(id, f.frame, rerenderPatch(f, round, seeds[i]!, takes[i]!), [f.state]);
+      if (!handedBack) throw new ApiError(409, 'STATE_CONFLICT', `frame ${f.frame} of shot ${id} changed meanwhile; read it again`);
+    });
+    const following = wanted.map((n) => n + 1).filter((n) => n <= shot.frameCount && !wanted.includes(n));
+    await mapLimit(following, IO_CONCURRENCY, (n) => this.store.setFrame(id, n, (cur) => ({ qa: withoutFlicker(cur.qa) })));
+    await this.queues.addFrameFlow({ shotId: id, project: shot.project }, wanted, shot.priority, round);
     await this.events.publish(
       'shot.started',
       { project: shot.project, shotId: id, round },
-      { ...shotIdentity(shot), state: 'running', round, frames: [frame], rerender: { frame, seed: newSeed } },
+      { ...shotIdentity(shot), state: 'running', round, frames: wanted, rerender: wanted.map((frame, i) => ({ frame, seed: seeds[i] })) },
     );
     return this.views.of(reopened);
   }

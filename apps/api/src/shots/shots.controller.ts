@@ -10,6 +10,7 @@ import {
   SHOT_STATES,
   frameQuerySchema,
   idempotencyKeySchema,
+  rerenderFramesRequestSchema,
   rerenderRequestSchema,
   listQuerySchema,
   type FramePage,
@@ -26,7 +27,7 @@ import { LIMITS } from '../core/limits.ts';
 import { CONFIG } from '../core/tokens.ts';
 import { readShotForm } from './inputs.ts';
 import { ShotsService } from './shots.service.ts';
-import { FramePageDto, FrameViewDto, RerenderRequestDto, ShotListDto, ShotViewDto, SubmitShotDto, SubmitViewDto } from './shots.dto.ts';
+import { FramePageDto, FrameViewDto, RerenderFramesRequestDto, RerenderRequestDto, ShotListDto, ShotViewDto, SubmitShotDto, SubmitViewDto } from './shots.dto.ts';
 
 const SUBMIT_DOC = `Three input styles, all with \`settings\`, \`priority\` and optional \`project\` (the key's own; default),
 \`failedFrameShare\`, \`name\` and \`externalIds\` (\`{show, sequence, shot}\`, the studio's own ids; searchable with
@@ -252,7 +253,31 @@ export class ShotsController {
       throw badRequest(issue.path.length ? issue.path.join('.') : 'body', issue.message);
     }
     const request: RerenderRequest = parsed.data;
-    return this.shots.rerender(id, p.project, frameParam(frame), request.seed);
+    return this.shots.rerender(id, p.project, [frameParam(frame)], request.seed);
+  }
+
+  @Post(':id/rerender')
+  @RequireScope('submit')
+  @HttpCode(200)
+  @ApiOperation({
+    summary: 'Render several frames of a finished shot again, in one round',
+    description:
+      'As `POST …/frames/{frame}/rerender` for every listed frame at once (e.g. the frames after one you approved, with `consistency.referenceChain: approved`). ' +
+      '`seed`: every listed frame renders with it; absent, each gets a new random one. Every frame is checked before anything changes.',
+  })
+  @ApiParam({ name: 'id' })
+  @ApiBody({ type: RerenderFramesRequestDto })
+  @ApiResponse({ status: 200, type: ShotViewDto })
+  @ApiResponse({ status: 400, description: 'A bad frame list or seed; `error.field` names it', type: ErrorDto })
+  @ApiResponse({ status: 404, description: 'No such shot in this project, or no such frame', type: ErrorDto })
+  @ApiResponse({ status: 409, description: 'STATE_CONFLICT or NOT_RETRYABLE, as for one frame; the message names the frames', type: ErrorDto })
+  rerenderFrames(@CurrentPrincipal() p: Principal, @Param('id') id: string, @Body() body: unknown): Promise<ShotView> {
+    const parsed = rerenderFramesRequestSchema.safeParse(body ?? {});
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      throw badRequest(issue.path.length ? issue.path.join('.') : 'body', issue.message);
+    }
+    return this.shots.rerender(id, p.project, parsed.data.frames, parsed.data.seed);
   }
 
   @Delete(':id')

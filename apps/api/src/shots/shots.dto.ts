@@ -4,7 +4,7 @@
  * re-exported for the shots module's own files.
  */
 import { createZodDto } from 'nestjs-zod';
-import { framePageSchema, frameViewSchema, jsonSubmitSchema, rerenderRequestSchema, shotListSchema, shotViewSchema, submitViewSchema } from '@celfarm/contract';
+import { framePageSchema, frameViewSchema, jsonSubmitSchema, rerenderFramesRequestSchema, rerenderRequestSchema, shotListSchema, shotViewSchema, submitViewSchema } from '@celfarm/contract';
 import { settingsSchema } from '@celfarm/pipeline/settings';
 
 export {
@@ -31,3 +31,4 @@ export class ShotListDto extends createZodDto(shotListSchema) {}
 export class FramePageDto extends createZodDto(framePageSchema) {}
 export class FrameViewDto extends createZodDto(frameViewSchema) {}
 export class RerenderRequestDto extends createZodDto(rerenderRequestSchema) {}
+export class RerenderFramesRequestDto extends createZodDto(rerenderFramesRequestSchema) {}

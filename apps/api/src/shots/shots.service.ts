@@ -70,8 +70,8 @@ export class ShotsService {
     return this.lifecycle.approve(id, owner, frame, by);
   }
 
-  rerender(id: string, owner: string, frame: number, seed: number | undefined): Promise<ShotView> {
-    return this.lifecycle.rerender(id, owner, frame, seed);
+  rerender(id: string, owner: string, frames: readonly number[], seed: number | undefined): Promise<ShotView> {
+    return this.lifecycle.rerender(id, owner, frames, seed);
   }
 
   remove(id: string, owner: string): Promise<void> {
