@@ -63,6 +63,8 @@ export interface ShotInputs {
   externalIds?: FormRequest['externalIds'];
   /** Shot QA thresholds for this shot, over the project's (`{thresholds: {palette: 8}}`). */
   qa?: FormRequest['qa'];
+  /** Consistency options (shared noise, palette lock, reference chaining). */
+  consistency?: FormRequest['consistency'];
   reference: { path: string; bytes: Uint8Array };
   background?: { path: string; bytes: Uint8Array };
   frames: { path: string; bytes: Uint8Array }[];
@@ -81,6 +83,7 @@ export function requestField(inputs: ShotInputs): RequestField {
     ...(inputs.name !== undefined ? { name: inputs.name } : {}),
     ...(inputs.externalIds !== undefined ? { externalIds: inputs.externalIds } : {}),
     ...(inputs.qa !== undefined ? { qa: inputs.qa } : {}),
+    ...(inputs.consistency !== undefined ? { consistency: inputs.consistency } : {}),
   };
 }
 

@@ -335,6 +335,27 @@ describe('celfarm CLI against a farm', () => {
     assert.match(search.stderr, /^error \[INVALID_REQUEST\] \(--search\): .*must not be empty/m);
   });
 
+  it('submit --shared-noise --palette-lock --reference-chain asks for consistency; status says so', async () => {
+    const folder = join(dir, 'sc010');
+    const r = await celfarm(
+      ['submit', folder, '--reference', join(folder, 'ref.png'), ...knobs, '--shared-noise', '--palette-lock', 'reference', '--reference-chain', 'approved', '--wait', '--quiet'],
+      env,
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const id = r.stdout.trim();
+    const st = await celfarm(['status', id, '--json'], env);
+    const view = JSON.parse(st.stdout) as { seed: number; consistency?: object };
+    assert.deepEqual(view.consistency, { sharedNoise: true, paletteLock: 'reference', referenceChain: 'approved' });
+    const text = await celfarm(['status', id], env);
+    assert.match(text.stdout, /^keep\s+shared noise, palette lock reference, reference chain approved$/m);
+    const frames = JSON.parse((await celfarm(['frames', id, '--json'], env)).stdout) as { seed: number }[] | { frames: { seed: number }[] };
+    const list = Array.isArray(frames) ? frames : frames.frames;
+    assert.ok(list.length > 1 && list.every((f) => f.seed === view.seed), 'every frame from the shot seed');
+    const bad = await celfarmHere(['submit', folder, '--reference', join(folder, 'ref.png'), '--palette-lock', 'always'], { CELFARM_API: 'http://127.0.0.1:9', CELFARM_KEY: 'cf_unused' });
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /--palette-lock.*always.*(off, reference, approved)/s);
+  });
+
   it('bad --qa-threshold, --set, --seed or frame values fail before anything is sent, naming them', async () => {
     const offline = { CELFARM_API: 'http://127.0.0.1:9', CELFARM_KEY: 'cf_unused' };
     const base = ['submit', join(dir, 'sc010'), '--reference', join(dir, 'sc010', 'ref.png')];

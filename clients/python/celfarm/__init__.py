@@ -409,6 +409,7 @@ class Client:
         name: Optional[str] = None,
         external_ids: Optional[Mapping[str, str]] = None,
         qa_thresholds: Optional[Mapping[str, float]] = None,
+        consistency: Optional[Mapping[str, Any]] = None,
     ) -> Dict[str, Any]:
         """Submits a shot: ``frames`` in order, a colour ``reference``, optional ``background``.
 
@@ -423,7 +424,11 @@ class Client:
         create two shots; pass the same key again to make a repeated call return the first shot.
         ``qa_thresholds`` judges this shot's frames by its own shot QA thresholds, each over the
         project's (``{"palette": 8, "lineFidelity": 0.5}``; see :class:`QaThresholds`); the view's
-        ``qaThresholds`` are those that apply. Returns the shot view (``id``, ``state``, ``frames``, ...).
+        ``qaThresholds`` are those that apply. ``consistency`` keeps the frames alike:
+        ``{"sharedNoise": True}`` (every frame from the shot's seed), ``{"paletteLock": "reference"}``
+        (or ``"approved"``: outputs' flat colours pulled onto that palette, lines and shading kept),
+        ``{"referenceChain": "approved"}`` (frames render from the nearest approved frame before them);
+        all off by default. Returns the shot view (``id``, ``state``, ``frames``, ...).
         """
         if not frames:
             raise CelfarmError(0, "MISSING_INPUT", "frames", "at least one frame is required")
@@ -440,6 +445,8 @@ class Client:
             request["externalIds"] = dict(external_ids)
         if qa_thresholds:
             request["qa"] = {"thresholds": dict(qa_thresholds)}
+        if consistency:
+            request["consistency"] = dict(consistency)
         form = _Multipart()
         form.field("request", json.dumps(request))
         name, data, ctype = _read_image(reference, "reference", "reference.png")

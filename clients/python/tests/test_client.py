@@ -244,6 +244,16 @@ class FarmTest(unittest.TestCase):
             self.client.frame(shot["id"], 3)
         self.assertEqual(ctx.exception.status, 404)
 
+    def test_consistency(self) -> None:
+        keep = {"sharedNoise": True, "paletteLock": "reference"}
+        shot = self.client.submit(self.frames, self.reference, settings=self.settings, consistency=keep)
+        self.assertEqual(shot["consistency"], {**keep, "referenceChain": "off"})
+        self.client.wait(shot["id"], timeout=60, poll=0.1)
+        self.assertEqual({f["seed"] for f in self.client.frames(shot["id"])}, {shot["seed"]}, "every frame from the shot seed")
+        with self.assertRaises(CelfarmError) as ctx:
+            self.client.submit(self.frames, self.reference, settings=self.settings, consistency={"paletteLock": "always"})
+        self.assertEqual((ctx.exception.status, ctx.exception.field), (400, "consistency.paletteLock"))
+
     def test_qa_thresholds(self) -> None:
         defaults = {"palette": 6, "flickerMean": 2.5, "flickerShare": 0.05, "lineFidelity": 0.8}
         try:

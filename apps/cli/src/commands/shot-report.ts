@@ -42,6 +42,7 @@ export function shotHeader(v: ShotView): string {
     `frames    ${v.frameCount}${counts ? `: ${counts}` : ''}`,
     `progress  ${Math.round(v.progress * 100)}%, ETA ${duration(v.etaSeconds)}`,
     `qa        ${qaSummary(v)}`,
+    ...(v.consistency ? [`keep      ${consistencyText(v.consistency)}`] : []),
     `size      ${v.settings.width}×${v.settings.height}, ${SIZE_FROM[v.settings.sizeFrom]}`,
     `settings  ${JSON.stringify(knobs)} seed ${v.seed}, priority ${v.priority}`,
     ...v.warnings.map((w) => `warning   ${warningText(w)}`),
@@ -49,6 +50,16 @@ export function shotHeader(v: ShotView): string {
   ];
   if (v.error) lines.push(`error     ${errorText(v.error)}`);
   return `${lines.join('\n')}\n`;
+}
+
+/** `shared noise, palette lock reference, reference chain approved`: what the shot does to keep its frames alike. */
+export function consistencyText(c: NonNullable<ShotView['consistency']>): string {
+  const parts = [
+    ...(c.sharedNoise ? ['shared noise'] : []),
+    ...(c.paletteLock !== 'off' ? [`palette lock ${c.paletteLock}`] : []),
+    ...(c.referenceChain !== 'off' ? [`reference chain ${c.referenceChain}`] : []),
+  ];
+  return parts.join(', ') || 'nothing';
 }
 
 /** `flagged 2, needs review 1; flagged when palette > 6, …`: a shot's QA counts and the thresholds its frames are judged against. */

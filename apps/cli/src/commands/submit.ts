@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
-import { formRequestSchema, type SubmitView } from '@celfarm/contract';
+import { formRequestSchema, PALETTE_LOCKS, REFERENCE_CHAINS, type SubmitView } from '@celfarm/contract';
 import { InputError } from '../api.ts';
 import { EXIT, listArg, numberArg, type CliContext } from '../context.ts';
 import { followShots } from '../follow.ts';
@@ -37,6 +37,13 @@ export function addSubmitCommand(program: Command, ctx: CliContext): void {
       '--qa-threshold <name=value,…>',
       `shot QA thresholds of this shot, over the project's (${QA_SCORES.join(', ')}; e.g. palette=8,lineFidelity=0.5); repeatable`,
       (v: string, prev: string[] = []) => [...prev, ...listArg(v)],
+    )
+    .option('--shared-noise', "consistency: every frame starts from the shot's seed (not seed + k − 1)")
+    .addOption(new Option('--palette-lock <source>', "consistency: pull each output's flat colours onto a palette, lines and shading kept").choices([...PALETTE_LOCKS]))
+    .addOption(
+      new Option('--reference-chain <source>', 'consistency: `approved` renders each frame from the nearest approved frame before it (its output as the reference)').choices([
+        ...REFERENCE_CHAINS,
+      ]),
     )
     .addOption(new Option('--idempotency-key <key>', 'Idempotency-Key (default: a hash of the inputs and settings, so a retried submit returns the first shot)'))
     .addOption(new Option('--no-idempotency-key', 'send no Idempotency-Key: always create a new shot'))
@@ -125,6 +132,11 @@ async function readShotInputs(folder: string, opts: Record<string, unknown>, ctx
   const project = typeof opts.project === 'string' ? opts.project : ctx.cfg.project;
   const name = shotName(folder, opts);
   const qaThresholds = parseThresholds((opts.qaThreshold as string[] | undefined) ?? [], '--qa-threshold');
+  const consistency = {
+    ...(opts.sharedNoise === true ? { sharedNoise: true } : {}),
+    ...(typeof opts.paletteLock === 'string' ? { paletteLock: opts.paletteLock as (typeof PALETTE_LOCKS)[number] } : {}),
+    ...(typeof opts.referenceChain === 'string' ? { referenceChain: opts.referenceChain as (typeof REFERENCE_CHAINS)[number] } : {}),
+  };
   const request: Omit<ShotInputs, 'reference' | 'background' | 'frames'> = {
     ...(project !== undefined ? { project } : {}),
     settings,
@@ -133,6 +145,7 @@ async function readShotInputs(folder: string, opts: Record<string, unknown>, ctx
     ...(name !== undefined ? { name } : {}),
     ...(Object.keys(externalIds ?? {}).length > 0 ? { externalIds } : {}),
     ...(Object.keys(qaThresholds).length > 0 ? { qa: { thresholds: qaThresholds } } : {}),
+    ...(Object.keys(consistency).length > 0 ? { consistency } : {}),
   };
   checkRequest(request, {
     ...REQUEST_FLAGS,

@@ -306,6 +306,12 @@ export function ShotPage({ id }: { id: string }) {
               <dd>{view.round}</dd>
             </div>
           )}
+          {view.consistency && (
+            <div>
+              <dt>Consistency</dt>
+              <dd data-kind="consistency">{consistencyLabel(view.consistency)}</dd>
+            </div>
+          )}
         </dl>
         {view.error && (
           <p className="note note-error">
@@ -392,4 +398,14 @@ export function ShotPage({ id }: { id: string }) {
       </section>
     </main>
   );
+}
+
+/** What the shot does to keep its frames alike, in words: `shared noise · palette lock: reference`. */
+function consistencyLabel(c: NonNullable<ShotView['consistency']>): string {
+  const parts = [
+    ...(c.sharedNoise ? ['shared noise'] : []),
+    ...(c.paletteLock !== 'off' ? [`palette lock: ${c.paletteLock}`] : []),
+    ...(c.referenceChain !== 'off' ? [`reference chain: ${c.referenceChain}`] : []),
+  ];
+  return parts.join(' · ') || 'none';
 }
