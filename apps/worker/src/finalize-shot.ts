@@ -41,11 +41,17 @@ export class FinalizeShot {
     const frames = await store.frames(shot.id);
     if (shot.state !== 'cancelled') {
       const outcome = shotOutcome(shot, frames);
+      const round = shot.round;
       try {
-        shot = (await store.update(shot.id, { state: outcome.state, error: outcome.error })) ?? shot;
+        // Only this round's outcome: a retry of this job may run after a re-render started the next.
+        shot = (await store.update(shot.id, { state: outcome.state, error: outcome.error }, { round })) ?? shot;
       } catch (e) {
         if (!(e instanceof StateConflictError)) throw e;
         shot = await existingShot(store, shot.id);
+        if (shot.round !== round) {
+          this.deps.log(`finalize shot=${shot.id} round=${round}: the shot moved on to round ${shot.round}; nothing to do`);
+          return shot.state;
+        }
         if (shot.state !== 'cancelled') throw e;
       }
     }

@@ -41,7 +41,12 @@ export class FrameFate {
       // rewrites the record, so the guarded write below cannot undo its claim.
       const record = await store.frame(shotId, frame);
       if (!record) return null;
-      const fix = frameFix(record, await queues.frameJob(shotId, frame, shot.round), { cancelled: shot.state === 'cancelled' });
+      const job = await queues.frameJob(shotId, frame, shot.round);
+      // A retry or a re-render may have moved the shot to a new round since it was read: then the
+      // record may already be the new round's and the job read is not its job. Judge again. (A
+      // round that moves after this check hands back finished frames only, which no fix touches.)
+      if ((await store.get(shotId))?.round !== shot.round) continue;
+      const fix = frameFix(record, job, { cancelled: shot.state === 'cancelled' });
       if (!fix) return null;
       const patch: Partial<FrameRecord> =
         fix.state === 'failed' ? { state: 'failed', error: fix.error, stage: undefined, step: undefined, steps: undefined } : { state: fix.state };

@@ -82,7 +82,7 @@ export class RenderFrame {
       await this.qa.pairs(shot, frame);
     }
     if (typeof taken === 'string') return taken;
-    const { fileName, seed } = taken;
+    const { fileName, seed, take } = taken;
     return this.deps.status.during(attempt.jobId, async () => {
       const watch = new FrameWatch({
         clock: this.deps.clock,
@@ -98,7 +98,7 @@ export class RenderFrame {
       const rendered: Rendered = { qaSeconds: 0 };
       let outcome: FrameOutcome;
       try {
-        outcome = await this.render(shot, frame, fileName, seed, watch, lineage, rendered);
+        outcome = await this.render(shot, frame, { fileName, seed, take }, watch, lineage, rendered);
       } catch (e) {
         return await this.failed(shot, frame, fileName, e, attempt, watch, lineage);
       } finally {
@@ -122,7 +122,15 @@ export class RenderFrame {
   private async contextFor(shot: ShotRecord, frame: number) {
     if (shot.consistency?.referenceChain === 'approved' && frame > 1) {
       const link = (await this.deps.store.frames(shot.id)).filter((f) => f.frame < frame && f.state === 'completed' && f.review?.state === 'approved' && f.output).at(-1);
-      if (link) return this.deps.contexts.forChainLink(shot, { frame: link.frame, take: link.take, output: link.output! });
+      if (link) {
+        try {
+          return await this.deps.contexts.forChainLink(shot, { frame: link.frame, take: link.take, output: link.output! });
+        } catch (e) {
+          // The approved output is gone or unreadable: that is no fault of this frame's.
+          if (!(e instanceof PipelineError) || !e.permanent) throw e;
+          this.deps.log(`frame shot=${shot.id} frame=${frame}: chain link frame ${link.frame} unreadable (${e.message}); rendering from the shot's reference`);
+        }
+      }
     }
     return this.deps.contexts.forFrame(shot);
   }
@@ -157,8 +165,7 @@ export class RenderFrame {
   private async render(
     shot: ShotRecord,
     frame: number,
-    fileName: string | undefined,
-    seed: number,
+    { fileName, seed, take }: Pick<FrameRecord, 'fileName' | 'seed' | 'take'>,
     watch: FrameWatch,
     lineage: Partial<FrameRecord>,
     rendered: Rendered,
@@ -188,7 +195,12 @@ export class RenderFrame {
     const lock = shot.consistency?.paletteLock ?? 'off';
     if (lock !== 'off') {
       t = this.now();
-      const target = await this.qa.lockTarget(shot, frame, lock);
+      const target = await this.qa.lockTarget(shot, frame, lock).catch((e: unknown) => {
+        // An approved frame's output gone or unreadable: lock to the reference instead.
+        if (lock === 'reference' || !(e instanceof PipelineError) || !e.permanent) throw e;
+        this.deps.log(`frame shot=${shot.id} frame=${frame}: approved frame unreadable for the palette lock (${e.message}); locking to the reference`);
+        return this.qa.lockTarget(shot, frame, 'reference');
+      });
       image = lockPalette(image, lineMap(fitted, 'light-lines', 0.5), target).image;
       rendered.qaSeconds += this.since(t);
     }
@@ -204,25 +216,39 @@ export class RenderFrame {
     // with the same bytes. A worker that dies in between leaves the record unfinished and the
     // frame is rendered again. Output and preview are named after the frame's file.
     const output = keys.output(frame, fileName);
+    // A late attempt — its lock lost, the frame taken by another worker or handed back for a new
+    // take since — writes nothing: a new take's images must not be overwritten by an old seed's.
+    const mine = (cur: FrameRecord) => cur.state === 'active' && cur.worker === this.deps.workerId && cur.take === take;
+    const now = await store.frame(shot.id, frame);
+    if (!now || !mine(now)) throw new FrameTransitionError(shot.id, frame, now?.state ?? 'waiting', 'completed');
     await objects.put(keys.preview(frame, fileName), await encodeWebpPreview(image), 'image/webp');
     if (out.sketchMask) await objects.put(keys.sketchMask(frame), await encodeMaskPng(out.sketchMask), 'image/png');
     await objects.put(output, await encodePngRgb8(rgb8, image.width, image.height), 'image/png');
     const uploadSeconds = this.since(t);
     const inferenceSeconds = Object.values(out.timings).reduce((a, s) => a + (s ?? 0), 0);
     const seconds = decodeSeconds + inferenceSeconds + rendered.qaSeconds + uploadSeconds;
-    // Refused (FrameTransitionError) when the frame was taken from this attempt meanwhile. The
-    // scores merge into those already there: a neighbour may have scored this frame's flicker.
+    // Written only while the frame is still this attempt's (else FrameTransitionError, for the
+    // queue). The scores merge into those already there: a neighbour may have scored its flicker.
     let before: FrameQa | undefined;
-    const completed = await store.setFrame(shot.id, frame, (cur) => {
-      before = cur.qa;
-      return { ...lineage, state: 'completed', output, seconds, error: undefined, qa: withScores(cur.qa, own.qa) };
-    });
+    const completed = await store.setFrame(
+      shot.id,
+      frame,
+      (cur) => {
+        before = cur.qa;
+        return { ...lineage, state: 'completed', output, seconds, error: undefined, qa: withScores(cur.qa, own.qa) };
+      },
+      mine,
+    );
+    if (!completed) {
+      const cur = await store.frame(shot.id, frame);
+      throw new FrameTransitionError(shot.id, frame, cur?.state ?? 'waiting', 'completed');
+    }
     await publishAbout(this.deps.events, 'frame.completed', shot, { ...(fileName ? { fileName } : {}), output, seconds, seed: settings.seed }, frame);
-    if (completed) rendered.completed = { record: completed, before };
+    rendered.completed = { record: completed, before };
 
     observeFrame(this.deps.metrics, shot, out, { decodeSeconds, uploadSeconds, inferenceSeconds, steps: watch.last?.steps });
     this.deps.status.frameDone();
-    const flagged = completed?.qa?.flagged.length ? ` flagged=${completed.qa.flagged.join(',')}` : '';
+    const flagged = completed.qa?.flagged.length ? ` flagged=${completed.qa.flagged.join(',')}` : '';
     this.deps.log(`frame shot=${shot.id} frame=${frame} seconds=${seconds.toFixed(3)}${flagged}`);
     return 'completed';
   }

@@ -125,6 +125,19 @@ export class FarmQueues {
   }
 
   /**
+   * Whether the finalize job of the shot's `round` is still to finish (waiting for its frames,
+   * running, or waiting to retry): while it is, the round's outcome, shot.json and final event
+   * are not all written, and no new round may start. False when it completed, failed for good, or
+   * is gone (removed, or from before rounds).
+   */
+  async finalizing(shotId: string, round = 0): Promise<boolean> {
+    const job = await this.queues.shots.getJob(jobIds.finalize(shotId, round));
+    if (!job) return false;
+    const state = await job.getState();
+    return state !== 'completed' && state !== 'failed' && state !== 'unknown';
+  }
+
+  /**
    * Removes the shot's jobs that have not started (prepare, waiting/delayed frames). Active
    * frames see the cancelled shot state at their next step and stop there.
    */

@@ -169,13 +169,14 @@ export class ShotStore {
 
   /**
    * Applies `patch` to a shot atomically. With `to`, the state changes only if the state machine
-   * allows it from the current state (and from one of `from`, when given); otherwise throws
-   * StateConflictError. Returns the updated record, or null when the shot does not exist.
+   * allows it from the current state (and from one of `from`, when given); with `round`, only
+   * while the shot is in that round; otherwise throws StateConflictError. Returns the updated
+   * record, or null when the shot does not exist.
    */
   async update(
     id: string,
     patch: Partial<ShotRecord>,
-    opts: { from?: readonly ShotState[] } = {},
+    opts: { from?: readonly ShotState[]; round?: number } = {},
   ): Promise<ShotRecord | null> {
     const key = this.k.shot(id);
     for (let attempt = 0; attempt < MAX_CAS_TRIES; attempt++) {
@@ -184,6 +185,10 @@ export class ShotStore {
       const cur = shotRecordSchema.parse(JSON.parse(raw));
       if (patch.state && (!canShotTransition(cur.state, patch.state) || (opts.from && !opts.from.includes(cur.state)))) {
         throw new StateConflictError(`shot ${id} is ${cur.state}; cannot become ${patch.state}`);
+      }
+      // Only while the shot is still in that round (a retry or a re-render may have started another).
+      if (opts.round !== undefined && cur.round !== opts.round) {
+        throw new StateConflictError(`shot ${id} is in round ${cur.round}, not ${opts.round}`);
       }
       const next = shotRecordSchema.parse({ ...cur, ...patch, updatedAt: this.clock().toISOString() });
       if (await this.cas(key, raw, JSON.stringify(next))) return next;

@@ -7,7 +7,7 @@ import { qaThresholdsSchema, qaThresholdsViewSchema, type QaThresholdsView } fro
 import { resolveQaThresholds, type QaThresholdStore } from '@celfarm/jobs';
 import { DEFAULT_THRESHOLDS } from '@celfarm/qa';
 import { CurrentPrincipal, RequireScope, type Principal } from '../auth/principal.ts';
-import { ErrorDto, badRequest } from '../core/api-error.ts';
+import { ErrorDto } from '../core/api-error.ts';
 import { CONFIG, QA_THRESHOLD_STORE } from '../core/tokens.ts';
 
 class QaThresholdsDto extends createZodDto(qaThresholdsSchema) {}
@@ -44,13 +44,8 @@ export class QaController {
   @ApiResponse({ status: 200, type: QaThresholdsViewDto })
   @ApiResponse({ status: 400, description: 'An unknown score or a value out of range; `error.field` names it', type: ErrorDto })
   async put(@CurrentPrincipal() p: Principal, @Body() body: unknown): Promise<QaThresholdsView> {
-    const parsed = qaThresholdsSchema.safeParse(body ?? {});
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      const field = issue.code === 'unrecognized_keys' ? issue.keys.join(', ') : issue.path.join('.');
-      throw badRequest(field || 'body', issue.code === 'unrecognized_keys' ? `unknown score; one of ${Object.keys(DEFAULT_THRESHOLDS).join(', ')}` : issue.message);
-    }
-    return this.view(await this.thresholds.set(p.project, parsed.data));
+    // A refusal names the score (an unknown one, or a value out of range) through the error filter.
+    return this.view(await this.thresholds.set(p.project, qaThresholdsSchema.parse(body ?? {})));
   }
 
   private view(project: QaThresholdsView['project']): QaThresholdsView {

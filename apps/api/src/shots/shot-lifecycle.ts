@@ -16,7 +16,7 @@ import {
   TERMINAL_SHOT,
   type FarmQueues,
   type FrameRecord,
-  type FrameTake,
+  type TakeKeys,
   type ShotRecord,
   type ShotStore,
 } from '@celfarm/jobs';
@@ -31,6 +31,9 @@ import { ShotAccess } from './shot-access.ts';
 import { ShotViews } from './shot-views.ts';
 import { frameView } from './shot-view.ts';
 import type { FrameView, ShotView } from './shots.dto.ts';
+
+/** How long a retry or re-render waits for the finishing round's finalize before answering 409. */
+const FINALIZE_WAIT_MS = 5_000;
 
 @Injectable()
 export class ShotLifecycle {
@@ -73,6 +76,7 @@ export class ShotLifecycle {
     if (shot.state !== 'failed' && shot.state !== 'completed') {
       throw new ApiError(409, 'STATE_CONFLICT', `shot ${id} is ${shot.state}; failed frames can be retried once the shot has finished`);
     }
+    await this.notFinalizing(shot);
     const retried = failed.filter(isRetryable).map((f) => f.frame);
     if (retried.length === 0) {
       const which = failed.length === 1 ? 'its failed frame' : `all ${failed.length} of its failed frames`;
@@ -83,7 +87,7 @@ export class ShotLifecycle {
       );
     }
     const round = shot.round + 1;
-    const reopened = await this.store.update(id, { state: 'running', round, error: undefined }, { from: ['failed', 'completed'] });
+    const reopened = await this.store.update(id, { state: 'running', round, error: undefined }, { from: ['failed', 'completed'], round: shot.round });
     if (!reopened) throw notFound('shot', id);
     const again = { state: 'waiting', error: undefined, stage: undefined, step: undefined, steps: undefined, worker: undefined } as const;
     await mapLimit(retried, IO_CONCURRENCY, (frame) => this.store.setFrame(id, frame, again, ['failed']));
@@ -129,6 +133,7 @@ export class ShotLifecycle {
     if (shot.state !== 'failed' && shot.state !== 'completed') {
       throw new ApiError(409, 'STATE_CONFLICT', `shot ${id} is ${shot.state}; frames can be rendered again once the shot has finished`);
     }
+    await this.notFinalizing(shot);
     const busy = records.filter((f) => f.state !== 'completed' && f.state !== 'failed');
     if (busy.length) {
       throw new ApiError(409, 'STATE_CONFLICT', `shot ${id}: ${busy.map((f) => `frame ${f.frame} is ${f.state}`).join(', ')}; only a completed or failed frame can be rendered again`);
@@ -137,15 +142,34 @@ export class ShotLifecycle {
     if (fixed.length) {
       throw new ApiError(409, 'NOT_RETRYABLE', `shot ${id}: ${describeFailures(fixed)} — failed for a reason another seed cannot fix; fix the input and submit it again`);
     }
+    // Claim the next round first (a concurrent re-render or retry then gets 409), only from the
+    // round read above; then copy the takes aside and hand the frames back.
     const round = shot.round + 1;
-    const takes = await mapLimit(records, IO_CONCURRENCY, (f) => (f.state === 'completed' && f.output ? this.keepTake(shot, f) : Promise.resolve(null)));
-    const seeds = records.map(() => seed ?? randomInt(0, MAX_SEED + 1));
-    const reopened = await this.store.update(id, { state: 'running', round, error: undefined }, { from: ['failed', 'completed'] });
+    const reopened = await this.store.update(id, { state: 'running', round, error: undefined }, { from: ['failed', 'completed'], round: shot.round });
     if (!reopened) throw notFound('shot', id);
-    await mapLimit(records.map((f, i) => ({ f, i })), IO_CONCURRENCY, async ({ f, i }) => {
-      const handedBack = await this.store.setFrame(id, f.frame, rerenderPatch(f, round, seeds[i]!, takes[i]!), [f.state]);
-      if (!handedBack) throw new ApiError(409, 'STATE_CONFLICT', `frame ${f.frame} of shot ${id} changed meanwhile; read it again`);
-    });
+    const seeds = records.map(() => seed ?? randomInt(0, MAX_SEED + 1));
+    let handed = 0;
+    try {
+      const takes = await mapLimit(records, IO_CONCURRENCY, (f) => (f.state === 'completed' && f.output ? this.copyTake(shot, f) : Promise.resolve(null)));
+      const replacedAt = new Date().toISOString();
+      await mapLimit(records.map((f, i) => ({ f, i })), IO_CONCURRENCY, async ({ f, i }) => {
+        const keys = takes[i];
+        // The take as the record is now (an approval made meanwhile goes with it).
+        const handedBack = await this.store.setFrame(
+          id,
+          f.frame,
+          (cur) => rerenderPatch(cur, round, seeds[i]!, keys ? currentTake(cur, keys, replacedAt) : null),
+          (cur) => cur.state === f.state && cur.take === f.take,
+        );
+        if (!handedBack) throw new ApiError(409, 'STATE_CONFLICT', `frame ${f.frame} of shot ${id} changed meanwhile; read it again`);
+        handed++;
+      });
+    } catch (e) {
+      // Nothing handed back yet (the copies failed, e.g. the store is away): the shot goes back
+      // to how it was, so the user can try again. (Frames handed back are rendered by the round.)
+      if (handed === 0) await this.store.update(id, { state: shot.state, round: shot.round, ...(shot.error ? { error: shot.error } : {}) }, { from: ['running'], round }).catch(() => undefined);
+      if (handed === 0) throw e;
+    }
     const following = wanted.map((n) => n + 1).filter((n) => n <= shot.frameCount && !wanted.includes(n));
     await mapLimit(following, IO_CONCURRENCY, (n) => this.store.setFrame(id, n, (cur) => ({ qa: withoutFlicker(cur.qa) })));
     await this.queues.addFrameFlow({ shotId: id, project: shot.project }, wanted, shot.priority, round);
@@ -157,8 +181,22 @@ export class ShotLifecycle {
     return this.views.of(reopened);
   }
 
+  /**
+   * Waits (up to FINALIZE_WAIT_MS) for the round's finalize to finish writing its outcome,
+   * shot.json and final event — a shot is recorded finished a moment before those — then 409.
+   */
+  private async notFinalizing(shot: ShotRecord): Promise<void> {
+    const until = Date.now() + FINALIZE_WAIT_MS;
+    while (await this.queues.finalizing(shot.id, shot.round)) {
+      if (Date.now() >= until) {
+        throw new ApiError(409, 'STATE_CONFLICT', `shot ${shot.id} is still finishing round ${shot.round} (shot.json, its final event); try again in a moment`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
   /** The frame's current output and preview, copied to the take keys of its round. */
-  private async keepTake(shot: ShotRecord, f: FrameRecord): Promise<FrameTake> {
+  private async copyTake(shot: ShotRecord, f: FrameRecord): Promise<TakeKeys> {
     const keys = this.access.keys(shot.project, shot.id);
     const round = f.take ?? 0;
     const copy = async (from: string, to: string, type: string) => {
@@ -171,7 +209,7 @@ export class ShotLifecycle {
     const preview = keys.takePreview(f.frame, f.fileName, round);
     if (!(await copy(f.output!, output, 'image/png'))) throw new ApiError(409, 'STATE_CONFLICT', `frame ${f.frame} of shot ${shot.id} has no output to keep (${f.output})`);
     const hasPreview = await copy(keys.preview(f.frame, f.fileName), preview, 'image/webp');
-    return currentTake(f, { output, ...(hasPreview ? { preview } : {}) }, new Date().toISOString());
+    return { output, ...(hasPreview ? { preview } : {}) };
   }
 
   private async frameOf(id: string, frameCount: number, frame: number): Promise<FrameRecord> {

@@ -247,12 +247,8 @@ export class ShotsController {
     type: ErrorDto,
   })
   rerender(@CurrentPrincipal() p: Principal, @Param('id') id: string, @Param('frame') frame: string, @Body() body: unknown): Promise<ShotView> {
-    const parsed = rerenderRequestSchema.safeParse(body ?? {});
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      throw badRequest(issue.path.length ? issue.path.join('.') : 'body', issue.message);
-    }
-    const request: RerenderRequest = parsed.data;
+    // A refusal names its field (`seed`, an unknown key) through the API's error filter.
+    const request: RerenderRequest = rerenderRequestSchema.parse(body ?? {});
     return this.shots.rerender(id, p.project, [frameParam(frame)], request.seed);
   }
 
@@ -272,12 +268,8 @@ export class ShotsController {
   @ApiResponse({ status: 404, description: 'No such shot in this project, or no such frame', type: ErrorDto })
   @ApiResponse({ status: 409, description: 'STATE_CONFLICT or NOT_RETRYABLE, as for one frame; the message names the frames', type: ErrorDto })
   rerenderFrames(@CurrentPrincipal() p: Principal, @Param('id') id: string, @Body() body: unknown): Promise<ShotView> {
-    const parsed = rerenderFramesRequestSchema.safeParse(body ?? {});
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      throw badRequest(issue.path.length ? issue.path.join('.') : 'body', issue.message);
-    }
-    return this.shots.rerender(id, p.project, parsed.data.frames, parsed.data.seed);
+    const request = rerenderFramesRequestSchema.parse(body ?? {});
+    return this.shots.rerender(id, p.project, request.frames, request.seed);
   }
 
   @Delete(':id')
