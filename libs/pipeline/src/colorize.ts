@@ -27,7 +27,7 @@ import type { Tensor } from './ort/runtime.ts';
 import { CONTROL_NAMES, HS_BG_NAMES, STYLE_NAMES } from './pack/contract.ts';
 import { staticDim, type ModelPack } from './pack/loader.ts';
 import { GraphRunner, prepareReference, type ReferenceContext, type ReferenceInputs } from './reference.ts';
-import { gaussianNoise, modelScalings, modelTimestep, planSampling, samplers } from './sampling/index.ts';
+import { batchNoise, modelScalings, modelTimestep, planSampling, samplers } from './sampling/index.ts';
 import type { ResolvedSettings } from './settings-schema.ts';
 import { concatBatch, filled, fromPlanar, scalar, scale, tile, toPlanar, zeros } from './tensors.ts';
 
@@ -43,6 +43,12 @@ export interface Progress {
 export interface FrameOptions {
   onProgress?: (p: Progress) => void;
   signal?: AbortSignal;
+  /**
+   * The seed's item index of the batch's first image (default 0): the batch renders items
+   * firstItem … firstItem + batchSize − 1, each from its own noise (`batchNoise`), so one item of
+   * an earlier batch can be rendered again alone (batchSize 1, firstItem k). At most 999.
+   */
+  firstItem?: number;
 }
 
 export interface FrameResult {
@@ -198,11 +204,10 @@ export async function colorizeFrame(
   t0 = now();
   const bs = s.batchSize;
   const per = channels * h * w;
+  // Per-item noise: item k is the same in any batch (initial noise and every sampler draw).
+  const noise = batchNoise(s.seed, per, bs, options.firstItem ?? 0);
   const x = new Float32Array(bs * per);
-  for (let b = 0; b < bs; b++) {
-    const eps = gaussianNoise(s.seed, per, b);
-    for (let i = 0; i < per; i++) x[b * per + i] = eps[i]! * plan.initNoiseScale;
-  }
+  for (let k = 0; k < x.length; k++) x[k] = noise.initial[k]! * plan.initNoiseScale;
   const unet = await pack.session('unet');
   const layout = feedsActive.layout;
   const N = layout.length * bs;
@@ -223,10 +228,10 @@ export async function colorizeFrame(
     return d;
   };
   const sampler = samplers[plan.method];
-  const noiseFor = (i: number) => gaussianNoise(s.seed, bs * per, 1000 + i);
   const z = (await sampler(denoise, x, plan.sigmas, {
-    noise: noiseFor,
+    noise: noise.draw,
     signal,
+    prediction: pack.manifest.prediction,
     onStep: (i: number) => report('sample', i + 1),
   })) as Float32Array;
   timings.sample = now() - t0;
@@ -234,8 +239,9 @@ export async function colorizeFrame(
 
   t0 = now();
   report('decode');
+  // z·c_in(σ_n): the VP sample (PNDM ends at σ_min; every other plan at 0, where this is z).
   const latent = new Float32Array(z.length);
-  for (let k = 0; k < z.length; k++) latent[k] = z[k]! / latentScale;
+  for (let k = 0; k < z.length; k++) latent[k] = (z[k]! * plan.decodeScale) / latentScale;
   const decoded = (await g.run('vae_decoder', { latent: { data: latent, dims: [bs, channels, h, w] } })).image!;
   timings.decode = now() - t0;
 

@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import { LINE_EXTRACTORS } from './pack/contract.ts';
-import { SAMPLER_CHOICES, SAMPLERS, SCHEDULERS } from './sampling/names.ts';
+import { SAMPLER_CHOICES, SAMPLERS, SCHEDULER_CHOICES, SCHEDULERS } from './sampling/names.ts';
 
 export const MODES = ['vanilla', 'style', 'background', 'full'] as const;
 export type Mode = (typeof MODES)[number];
@@ -51,10 +51,17 @@ export const settingsSchema = z.strictObject({
   steps: knob.steps.default(20),
   /** Our sampler id or the app's label for it ("DPM++ 2M SDE" = dpmpp_2m_sde); see SAMPLER_LABELS. */
   sampler: z.enum(SAMPLER_CHOICES).default('diffuser_dpm'),
-  scheduler: knob.scheduler.default('automatic'),
+  /**
+   * Noise scheduler (sigma schedule): our id or the app's label for it ("SGM Uniform" = sgm_uniform);
+   * see SCHEDULER_LABELS. Resolved to the id.
+   */
+  scheduler: z.enum(SCHEDULER_CHOICES).default('automatic'),
   /** −1 = random (resolved and reported), else 0…429 496 729. */
   seed: z.number().int().min(-1).max(MAX_SEED).default(-1),
-  /** Images per request (UI "Batch size"), 1–8; item k uses noise stream k of the seed. */
+  /**
+   * Images per request (UI "Batch size"), 1–8. Item k's noise — initial and every per-step draw of
+   * the ancestral/SDE samplers — depends only on (seed, k), so item k is the same in any batch.
+   */
   batchSize: knob.batchSize.default(1),
   /** Reference guidance scale gs_r, 1–15 (default 4); CFG on the reference when > 1. */
   guidanceScale: knob.guidanceScale.default(4),

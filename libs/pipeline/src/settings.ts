@@ -101,9 +101,9 @@ export function resolveSettings(input: unknown, pack: PackRules, options: Resolv
       'settings.removeForeground',
     );
   }
-  // The plan refuses what the schema cannot see (DPM fast/adaptive need 2 steps) and turns an app
-  // label ("DPM++ 2M SDE") into our id.
-  const { sampler } = planSampling({ sampler: s.sampler, scheduler: s.scheduler, steps: s.steps });
+  // The plan refuses what the schema cannot see (DPM fast/adaptive need 2 steps, PNDM 4) and turns
+  // an app label ("DPM++ 2M SDE", "SGM Uniform") into our id.
+  const { sampler, scheduler } = planSampling({ sampler: s.sampler, scheduler: s.scheduler, steps: s.steps });
   const random = options.random ?? Math.random;
   const settings: ResolvedSettings = {
     mode: s.mode,
@@ -113,7 +113,7 @@ export function resolveSettings(input: unknown, pack: PackRules, options: Resolv
     ...size,
     steps: s.steps,
     sampler,
-    scheduler: s.scheduler,
+    scheduler,
     seed: s.seed === -1 ? Math.floor(random() * (MAX_SEED + 1)) : s.seed,
     batchSize: s.batchSize,
     guidanceScale: s.guidanceScale,

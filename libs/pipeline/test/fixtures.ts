@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { ANALYTIC_BUILDER, buildAnalyticPack } from '@celfarm/model-kit';
+import { ANALYTIC_BUILDER, BENCH_BUILDER, buildAnalyticPack, buildBenchPack } from '@celfarm/model-kit';
 import type { GraphName } from '../src/pack/contract.ts';
 import { ModelPack } from '../src/pack/loader.ts';
 import { OrtRuntime } from '../src/ort/runtime.ts';
@@ -40,6 +40,30 @@ export function analyticPackDir(variant: { id?: string; prediction?: 'v' | 'eps'
   return p;
 }
 
+let benchBuilding: Promise<string> | undefined;
+
+/**
+ * A small bench pack (tools/model-kit bench-pack.ts: a random-weight UNet of width 16 whose output
+ * depends on x, unlike the analytic UNet's), built on first use like the analytic packs.
+ */
+export function benchPackDir(): Promise<string> {
+  benchBuilding ??= (async () => {
+    const dir = join(CACHE, `${ANALYTIC_BUILDER}-${BENCH_BUILDER}`.replace(/[^a-z0-9]+/gi, '-'), 'bench-16');
+    if (!existsSync(join(dir, 'pack.json'))) {
+      const tmp = `${dir}.tmp-${process.pid}`;
+      await mkdir(tmp, { recursive: true });
+      await buildBenchPack(tmp, { id: 'bench-16', width: 16 });
+      try {
+        await rename(tmp, dir);
+      } catch {
+        await rm(tmp, { recursive: true, force: true });
+      }
+    }
+    return dir;
+  })();
+  return benchBuilding;
+}
+
 const runtime = new OrtRuntime({ intraOpThreads: 1 });
 const packs = new Map<string, Promise<ModelPack>>();
 export function loadPack(variant: Parameters<typeof analyticPackDir>[0] = {}): Promise<ModelPack> {
@@ -50,6 +74,12 @@ export function loadPack(variant: Parameters<typeof analyticPackDir>[0] = {}): P
     packs.set(key, p);
   }
   return p;
+}
+
+let benchPack: Promise<ModelPack> | undefined;
+export function loadBenchPack(): Promise<ModelPack> {
+  benchPack ??= benchPackDir().then((dir) => ModelPack.load(dir, runtime));
+  return benchPack;
 }
 
 /** Settings resolved for `pack` as the API would (seed −1 drawn deterministically). */

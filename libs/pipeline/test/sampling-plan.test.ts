@@ -15,18 +15,21 @@ import {
   planSampling,
   progressOfTimestep,
   resolveSampler,
+  resolveScheduler,
   SAMPLER_CHOICES,
   SAMPLER_LABELS,
   samplers,
   SAMPLERS,
   scaleModelInput,
+  SCHEDULER_CHOICES,
+  SCHEDULER_LABELS,
   SCHEDULERS,
   SIGMA_MAX,
   SIGMA_MIN,
   sigmaToT,
 } from '../src/sampling/index.ts';
 import type { Denoiser, SamplerName, SamplingPlan, SchedulerName } from '../src/sampling/index.ts';
-import { resolveSettings, settingsSchema } from '../src/settings.ts';
+import { resolvedSettingsSchema, resolveSettings, settingsSchema } from '../src/settings.ts';
 
 const close = (actual: number, expected: number, tol: number, what = ''): void => {
   assert.ok(Math.abs(actual - expected) <= tol, `${what}: ${actual} vs ${expected} (tol ${tol})`);
@@ -134,14 +137,16 @@ describe('planSampling: every combination is well formed', () => {
       for (const scheduler of SCHEDULERS) {
         for (const steps of [1, 2, 3, 7, 20, 33, 50, 100]) {
           const what = `${sampler}/${scheduler}/${steps}`;
-          if (steps === 1 && (sampler === 'dpm_fast' || sampler === 'dpm_adaptive')) {
+          if ((steps === 1 && (sampler === 'dpm_fast' || sampler === 'dpm_adaptive')) || (steps < 4 && sampler === 'diffuser_pndm')) {
             rejectsWith(() => planSampling({ sampler, scheduler, steps }), 'INVALID_KNOB', 'settings.steps');
             continue;
           }
           const p: SamplingPlan = planSampling({ sampler, scheduler, steps });
           assert.equal(p.sigmas.length, steps + 1, what);
           assert.equal(p.timesteps.length, steps, what);
-          assert.equal(p.sigmas[steps], 0, what);
+          // diffusers' PNDM ends at ā_0 (set_alpha_to_one off): σ_min, decoded in VP form.
+          assert.equal(p.sigmas[steps], sampler === 'diffuser_pndm' ? SIGMA_MIN : 0, what);
+          assert.equal(p.decodeScale, 1 / Math.sqrt(p.sigmas[steps] ** 2 + 1), what);
           for (let k = 0; k < steps; k++) {
             assert.ok(p.sigmas[k] > p.sigmas[k + 1], `${what}: σ_${k}`);
             assert.ok(p.timesteps[k] >= 0 && p.timesteps[k] <= 999, `${what}: t_${k}`);
@@ -150,7 +155,8 @@ describe('planSampling: every combination is well formed', () => {
           }
           assert.ok(p.initNoiseScale >= p.sigmas[0], what);
           assert.ok(p.method in samplers, what);
-          assert.equal(p.timestepMode, p.sampler.startsWith('diffuser') || p.sampler === 'ddim' ? 'step' : 'sigma', what);
+          const stepMode = (p.sampler.startsWith('diffuser') && p.sampler !== 'diffuser_pndm') || p.sampler === 'ddim';
+          assert.equal(p.timestepMode, stepMode ? 'step' : 'sigma', what);
         }
       }
     }
@@ -173,7 +179,7 @@ describe('planSampling: every combination is well formed', () => {
 
 describe('planSampling: errors', () => {
   it('unknown sampler → UNKNOWN_SAMPLER naming settings.sampler and listing the valid ones and their labels', () => {
-    for (const sampler of ['plms', 'diffuser_pndm', 'euler a', 'DPM++ 2M Karras', '']) {
+    for (const sampler of ['plms', 'pndm', 'euler a', 'DPM++ 2M Karras', '']) {
       assert.throws(
         () => planSampling({ sampler }),
         (e: unknown) => {
@@ -205,8 +211,20 @@ describe('planSampling: errors', () => {
     }
   });
 
-  it('unknown scheduler → INVALID_KNOB settings.scheduler', () => {
-    rejectsWith(() => planSampling({ scheduler: 'Karras' }), 'INVALID_KNOB', 'settings.scheduler');
+  it('unknown scheduler → INVALID_KNOB settings.scheduler, listing the ids and the app labels', () => {
+    for (const scheduler of ['KARRAS', 'sgm uniform', 'SGMUniform', 'Simple', '']) {
+      assert.throws(
+        () => planSampling({ scheduler }),
+        (e: unknown) => {
+          assert.ok(isPipelineError(e));
+          assert.equal(e.code, 'INVALID_KNOB');
+          assert.equal(e.field, 'settings.scheduler');
+          for (const id of SCHEDULERS) assert.ok(e.message.includes(`${id} ("${SCHEDULER_LABELS[id]}")`), `lists ${id}: ${e.message}`);
+          return true;
+        },
+        scheduler,
+      );
+    }
   });
 });
 
@@ -377,7 +395,7 @@ const SCHEDULE_FNS: Record<Exclude<SchedulerName, 'automatic'>, (n: number) => F
 };
 
 /** The app's table: sampler → (automatic schedule, builds n + 1 and drops the second-to-last). */
-const APP_PAIRING: Record<Exclude<SamplerName, 'diffuser_dpm' | 'ddim' | 'diffuser_lms'>, [Exclude<SchedulerName, 'automatic'>, boolean]> = {
+const APP_PAIRING: Record<Exclude<SamplerName, 'diffuser_dpm' | 'ddim' | 'diffuser_lms' | 'diffuser_pndm'>, [Exclude<SchedulerName, 'automatic'>, boolean]> = {
   dpmpp_2m: ['karras', false],
   dpmpp_sde: ['karras', false],
   dpmpp_2m_sde: ['exponential', false],
@@ -443,16 +461,16 @@ const manifest = packSchema.parse({
 describe('sampler aliases (the official app labels)', () => {
   const APP_LIST = [
     'DPM adaptive', 'DPM fast', 'DPM++ 2M', 'DPM++ 2M SDE', 'DPM++ 2M SDE Heun', 'DPM++ 2S a', 'DPM++ 3M SDE', 'DPM++ SDE',
-    'DPM2', 'DPM2 a', 'Euler', 'Euler a', 'Heun', 'LMS', 'diffuser_ddim', 'diffuser_dpm', 'diffuser_lms',
+    'DPM2', 'DPM2 a', 'Euler', 'Euler a', 'Heun', 'LMS', 'diffuser_ddim', 'diffuser_dpm', 'diffuser_lms', 'diffuser_pndm',
   ];
 
-  it('every app label but diffuser_pndm resolves to one of our ids, and each id has exactly one label', () => {
+  it('every app label resolves to one of our ids, and each id has exactly one label', () => {
     for (const label of APP_LIST) {
       const id = resolveSampler(label);
       assert.ok(id, label);
       assert.equal(SAMPLER_LABELS[id], label);
     }
-    assert.equal(resolveSampler('diffuser_pndm'), undefined);
+    assert.equal(resolveSampler('diffuser_pndm'), 'diffuser_pndm');
     assert.deepEqual(SAMPLERS.map((id) => SAMPLER_LABELS[id]).sort(), APP_LIST.slice().sort());
     assert.equal(resolveSampler('DPM++ 2M SDE'), 'dpmpp_2m_sde');
     assert.equal(resolveSampler('dpmpp_2m_sde'), 'dpmpp_2m_sde');
@@ -475,7 +493,7 @@ describe('sampler aliases (the official app labels)', () => {
   });
 
   it('the settings refuse an unknown sampler naming settings.sampler and listing the choices', () => {
-    for (const sampler of ['diffuser_pndm', 'euler a', 'k_dpmpp_2m']) {
+    for (const sampler of ['pndm', 'euler a', 'k_dpmpp_2m']) {
       assert.throws(
         () => resolveSettings({ sampler }, manifest),
         (e: unknown) => {
@@ -495,6 +513,68 @@ describe('sampler aliases (the official app labels)', () => {
       () => resolveSettings({ sampler: 'DPM fast', steps: 1 }, manifest),
       (e: unknown) => isPipelineError(e) && e.code === 'INVALID_KNOB' && e.field === 'settings.steps',
     );
+  });
+});
+
+describe('scheduler aliases (the official app labels)', () => {
+  // refnet/sampling/scheduler.py, in dropdown order; its lookup takes the name or the label.
+  const APP_SCHEDULERS: Array<[string, SchedulerName]> = [
+    ['Automatic', 'automatic'],
+    ['Uniform', 'uniform'],
+    ['Karras', 'karras'],
+    ['Exponential', 'exponential'],
+    ['Polyexponential', 'polyexponential'],
+    ['SGM Uniform', 'sgm_uniform'],
+  ];
+
+  it('every app label resolves to its id, each id has exactly one label, exact spelling only', () => {
+    for (const [label, id] of APP_SCHEDULERS) {
+      assert.equal(resolveScheduler(label), id, label);
+      assert.equal(resolveScheduler(id), id, id);
+      assert.equal(SCHEDULER_LABELS[id], label);
+    }
+    assert.deepEqual([...SCHEDULERS].sort(), APP_SCHEDULERS.map(([, id]) => id).sort());
+    assert.deepEqual([...SCHEDULER_CHOICES].sort(), [...SCHEDULERS, ...APP_SCHEDULERS.map(([label]) => label)].sort());
+    for (const wrong of ['karras ', 'KARRAS', 'SGMUniform', 'sgm uniform', 'Simple']) assert.equal(resolveScheduler(wrong), undefined, wrong);
+  });
+
+  it('planSampling gives the same plan for a label as for the id, for every sampler', () => {
+    for (const sampler of SAMPLERS) {
+      for (const [label, id] of APP_SCHEDULERS) {
+        const byLabel = planSampling({ sampler, scheduler: label, steps: 7 });
+        assert.equal(byLabel.scheduler, id, `${sampler}/${label}`);
+        assert.deepEqual(byLabel, planSampling({ sampler, scheduler: id, steps: 7 }), `${sampler}/${label}`);
+      }
+    }
+    // The diffusers samplers with a Karras option take the label too.
+    assert.equal(planSampling({ sampler: 'diffuser_dpm', scheduler: 'Karras' }).schedule, 'karras');
+    assert.equal(planSampling({ sampler: 'diffuser_lms', scheduler: 'Karras' }).schedule, 'karras');
+  });
+
+  it('the settings schema accepts ids and labels; resolveSettings records the id', () => {
+    for (const [label, id] of APP_SCHEDULERS) {
+      assert.equal(settingsSchema.parse({ scheduler: label }).scheduler, label);
+      const { settings } = resolveSettings({ scheduler: label, sampler: 'DPM++ 2M' }, manifest);
+      assert.equal(settings.scheduler, id, label);
+      assert.equal(resolvedSettingsSchema.parse(settings).scheduler, id);
+    }
+    assert.equal(resolvedSettingsSchema.safeParse({ ...resolveSettings({}, manifest).settings, scheduler: 'Karras' }).success, false, 'a record holds ids only');
+  });
+
+  it('the settings refuse an unknown scheduler naming settings.scheduler and listing the choices', () => {
+    for (const scheduler of ['Simple', 'karras ', 'SGMUniform', 7]) {
+      assert.throws(
+        () => resolveSettings({ scheduler }, manifest),
+        (e: unknown) => {
+          assert.ok(isPipelineError(e));
+          assert.equal(e.code, 'INVALID_KNOB');
+          assert.equal(e.field, 'settings.scheduler');
+          for (const choice of ['sgm_uniform', 'SGM Uniform', 'polyexponential', 'Karras']) assert.ok(e.message.includes(choice), `lists ${choice}: ${e.message}`);
+          return true;
+        },
+        String(scheduler),
+      );
+    }
   });
 });
 

@@ -8,6 +8,7 @@ import {
   gaussianNoise,
   getSigmasKarras,
   getSigmasUniform,
+  planSampling,
   SAMPLER_METHODS,
   samplers,
   SIGMA_MAX,
@@ -123,6 +124,10 @@ function assertRelClose(actual: ArrayLike<number>, expected: ArrayLike<number>, 
   assert.ok(maxErr <= rel * maxAbs, `${what}: max error ${maxErr} > ${rel} × ${maxAbs}`);
 }
 
+/** `sigmas` for the k-diffusion style methods; `pndm` runs on table sigmas only: its plan's, as many steps. */
+const sigmasFor = (method: string, sigmas: Float64Array): Float64Array =>
+  method === 'pndm' ? planSampling({ sampler: 'diffuser_pndm', steps: sigmas.length - 1 }).sigmas : sigmas;
+
 const schedules: Array<[string, Float64Array]> = [
   ['karras 20', getSigmasKarras(20, SIGMA_MIN, SIGMA_MAX)],
   ['uniform 12', getSigmasUniform(12)],
@@ -177,7 +182,7 @@ describe('samplers agree with the k-diffusion transcription (float64, 1e-12)', (
     const sigmas = getSigmasKarras(5, SIGMA_MIN, SIGMA_MAX);
     const x0 = initialNoise(sigmas[0]);
     const copy = x0.slice();
-    for (const s of Object.values(samplers)) await s(toyDenoiser, x0, sigmas, { noise: (i) => gaussianNoise(1, N, i) });
+    for (const [name, s] of Object.entries(samplers)) await s(toyDenoiser, x0, sigmasFor(name, sigmas), { noise: (i) => gaussianNoise(1, N, i) });
     assert.deepEqual(x0, copy);
   });
 });
@@ -205,9 +210,9 @@ describe('sampler plumbing', () => {
     const x32 = Float32Array.from(x64);
     const den32: Denoiser<Float32Array> = (x, sigma) => Float32Array.from(toyModel(Array.from(x), sigma));
     for (const [name, s] of Object.entries(samplers)) {
-      const r32 = await s(den32, x32, sigmas, { noise });
+      const r32 = await s(den32, x32, sigmasFor(name, sigmas), { noise });
       assert.ok(r32 instanceof Float32Array, name);
-      const r64 = await s(toyDenoiser, x64, sigmas, { noise });
+      const r64 = await s(toyDenoiser, x64, sigmasFor(name, sigmas), { noise });
       assert.ok(r64 instanceof Float64Array, name);
       assertRelClose(r32, r64, 1e-4, name);
     }
@@ -220,14 +225,16 @@ describe('sampler plumbing', () => {
       return Float64Array.from(toyModel(Array.from(x), sigma));
     };
     for (const [name, s] of Object.entries(samplers)) {
-      assert.deepEqual(await s(asyncDen, x0, sigmas, { noise }), await s(toyDenoiser, x0, sigmas, { noise }), name);
+      const sg = sigmasFor(name, sigmas);
+      assert.deepEqual(await s(asyncDen, x0, sg, { noise }), await s(toyDenoiser, x0, sg, { noise }), name);
     }
   });
 
   // Denoiser calls of each fixed-step method for 8 steps ending in σ = 0: two-stage samplers call
   // twice per step except in the last (an Euler step to 0).
   const TWO_STAGE = new Set<SamplerMethod>(['heun', 'dpm_2', 'dpm_2_ancestral', 'dpmpp_2s_ancestral', 'dpmpp_sde']);
-  const FIXED_STEP = SAMPLER_METHODS.filter((m) => m !== 'dpm_fast' && m !== 'dpm_adaptive');
+  // PNDM's call pattern (four per step in its first three) is checked in sampling-pndm.test.ts.
+  const FIXED_STEP = SAMPLER_METHODS.filter((m) => m !== 'dpm_fast' && m !== 'dpm_adaptive' && m !== 'pndm');
   const evalsFor = (m: SamplerMethod, steps: number): number => (TWO_STAGE.has(m) ? 2 * steps - 1 : steps);
 
   it('fixed-step samplers: step i starts at σ_i, two-stage ones add one call inside the step, one onStep per step', async () => {
@@ -311,8 +318,9 @@ describe('sampler plumbing', () => {
         calls++;
         return toyModel(Array.from(x), sigma);
       };
+      const sg = sigmasFor(name, sigmas);
       await assert.rejects(
-        samplers[name](den, initialNoise(sigmas[0]), sigmas, {
+        samplers[name](den, initialNoise(sg[0]), sg, {
           noise,
           signal: controller.signal,
           onStep: (i) => {
@@ -327,11 +335,12 @@ describe('sampler plumbing', () => {
       );
       assert.equal(calls, callsAtAbort, `${name}: no denoiser call after the abort`);
       if ((FIXED_STEP as readonly string[]).includes(name)) assert.equal(calls, TWO_STAGE.has(name) ? 6 : 3, `${name}: calls in the first 3 steps`);
+      if (name === 'pndm') assert.equal(calls, 12, 'pndm: three Runge–Kutta blocks of four calls');
 
       const pre = new AbortController();
       pre.abort();
       calls = 0;
-      await assert.rejects(samplers[name](den, initialNoise(sigmas[0]), sigmas, { noise, signal: pre.signal }), (e: unknown) => isPipelineError(e) && e.code === 'CANCELLED');
+      await assert.rejects(samplers[name](den, initialNoise(sg[0]), sg, { noise, signal: pre.signal }), (e: unknown) => isPipelineError(e) && e.code === 'CANCELLED');
       assert.equal(calls, 0);
     }
   });
@@ -369,7 +378,8 @@ describe('sampler plumbing', () => {
       return buf;
     };
     for (const [name, s] of Object.entries(samplers)) {
-      assert.deepEqual(await s(reusing, x0, sigmas, { noise }), await s(toyDenoiser, x0, sigmas, { noise }), name);
+      const sg = sigmasFor(name, sigmas);
+      assert.deepEqual(await s(reusing, x0, sg, { noise }), await s(toyDenoiser, x0, sg, { noise }), name);
     }
   });
 

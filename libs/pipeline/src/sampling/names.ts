@@ -21,11 +21,30 @@ export const SAMPLERS = [
   'dpm_fast',
   'dpm_adaptive',
   'diffuser_lms',
+  'diffuser_pndm',
 ] as const;
 export type SamplerName = (typeof SAMPLERS)[number];
 
 export const SCHEDULERS = ['automatic', 'karras', 'exponential', 'uniform', 'polyexponential', 'sgm_uniform'] as const;
 export type SchedulerName = (typeof SCHEDULERS)[number];
+
+/**
+ * The official app's "Noise scheduler" labels of our schedulers (`refnet/sampling/scheduler.py`,
+ * whose lookup takes the name or the label); each label is accepted as an alias.
+ */
+export const SCHEDULER_LABELS = {
+  automatic: 'Automatic',
+  karras: 'Karras',
+  exponential: 'Exponential',
+  uniform: 'Uniform',
+  polyexponential: 'Polyexponential',
+  sgm_uniform: 'SGM Uniform',
+} as const satisfies Record<SchedulerName, string>;
+export type SchedulerLabel = (typeof SCHEDULER_LABELS)[SchedulerName];
+export type SchedulerChoice = SchedulerName | SchedulerLabel;
+
+/** Every accepted `scheduler` value: our ids, then the app's labels. */
+export const SCHEDULER_CHOICES: readonly SchedulerChoice[] = [...SCHEDULERS, ...SCHEDULERS.map((id) => SCHEDULER_LABELS[id])];
 
 /** The official app's dropdown labels of our samplers; each label is accepted as an alias. */
 export const SAMPLER_LABELS = {
@@ -46,6 +65,7 @@ export const SAMPLER_LABELS = {
   dpm_fast: 'DPM fast',
   dpm_adaptive: 'DPM adaptive',
   diffuser_lms: 'diffuser_lms',
+  diffuser_pndm: 'diffuser_pndm',
 } as const satisfies Record<SamplerName, string>;
 export type SamplerLabel = (typeof SAMPLER_LABELS)[SamplerName];
 export type SamplerChoice = SamplerName | SamplerLabel;

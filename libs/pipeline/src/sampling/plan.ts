@@ -20,9 +20,18 @@
  *   the same linear multistep update in σ (diffusers' v-prediction x̂₀ is our D). Scheduler `karras`:
  *   Karras(n) between those leading sigmas' ends (diffusers' `_convert_to_karras(in_sigmas)`),
  *   float32, with t = σ→t(σ_k) (not rounded); any other scheduler is ignored.
- * - diffusers plans start from x_VP = ε, i.e. x_VE = ε·√(σ_0² + 1), and the UNet gets their own
- *   timesteps[i] (`timestepMode: 'step'`).
- * - k-diffusion samplers (the rest): sigmas from §4.3 for the requested scheduler, or for
+ * - `diffuser_pndm` (diffusers PNDMScheduler as the app builds it: leading, steps_offset 1,
+ *   skip_prk_steps and set_alpha_to_one off): the DDIM timesteps t_k with σ_k = table[t_k], and
+ *   σ_n = table[0] (set_alpha_to_one off: the last step ends at ā_0, σ_min ≈ 0.0292, not at 0);
+ *   runs as `pndm` (three Runge–Kutta blocks of four calls at table timesteps, then Adams–Bashforth
+ *   4: n + 9 UNet calls). Every call is at a table σ, so its timestep is σ→t(σ), an integer
+ *   (`timestepMode: 'sigma'`). Needs n ≥ 4 (diffusers cannot set up fewer). Scheduler ignored
+ *   (diffusers' PNDM has no Karras option).
+ * - diffusers plans start from x_VP = ε, i.e. x_VE = ε·√(σ_0² + 1); DPM, DDIM and LMS give the UNet
+ *   their own timesteps[i] (`timestepMode: 'step'`). They end in VP form: the latent to decode is
+ *   x_VE·c_in(σ_n) (`decodeScale`), which is x_VE itself whenever σ_n = 0 (every plan but PNDM's).
+ * - k-diffusion samplers (the rest): sigmas from §4.3 for the requested scheduler (our id or the
+ *   app's label, `SCHEDULER_LABELS`), or for
  *   `automatic` the app's pairing — Karras for DPM++ 2M, DPM++ SDE, DPM++ 2S a, DPM2, DPM2 a;
  *   exponential for DPM++ 2M SDE (+ Heun) and DPM++ 3M SDE; the model's uniform-in-t schedule for
  *   Euler, Euler a, Heun, LMS, DPM fast and DPM adaptive. DPM2, DPM2 a and DPM++ 3M SDE build n + 1
@@ -41,16 +50,21 @@ import {
   getSigmasSgmUniform,
   getSigmasUniform,
 } from './sigmas.ts';
-import { SAMPLER_LABELS, SAMPLERS, SCHEDULERS, type SamplerName, type SchedulerName } from './names.ts';
+import { SAMPLER_LABELS, SAMPLERS, SCHEDULER_LABELS, SCHEDULERS, type SamplerName, type SchedulerName } from './names.ts';
+import { PNDM_MIN_STEPS } from './pndm.ts';
 
 export {
   SAMPLER_CHOICES,
   SAMPLER_LABELS,
   SAMPLERS,
+  SCHEDULER_CHOICES,
+  SCHEDULER_LABELS,
   SCHEDULERS,
   type SamplerChoice,
   type SamplerLabel,
   type SamplerName,
+  type SchedulerChoice,
+  type SchedulerLabel,
   type SchedulerName,
 } from './names.ts';
 
@@ -69,8 +83,18 @@ export function resolveSampler(name: string): SamplerName | undefined {
   return SAMPLERS.find((id) => SAMPLER_LABELS[id] === name);
 }
 
+/** Our scheduler id for an id or an app label ("SGM Uniform" = sgm_uniform; exact spelling), or undefined. */
+export function resolveScheduler(name: string): SchedulerName | undefined {
+  if ((SCHEDULERS as readonly string[]).includes(name)) return name as SchedulerName;
+  return SCHEDULERS.find((id) => SCHEDULER_LABELS[id] === name);
+}
+
 type KSchedule = Exclude<SchedulerName, 'automatic'>;
-type KSamplerName = Exclude<SamplerName, 'diffuser_dpm' | 'ddim' | 'diffuser_lms'>;
+type DiffusersSamplerName = 'diffuser_dpm' | 'ddim' | 'diffuser_lms' | 'diffuser_pndm';
+type KSamplerName = Exclude<SamplerName, DiffusersSamplerName>;
+
+/** Fewest steps of the diffusers samplers that cannot run 1. */
+const DIFFUSERS_MIN_STEPS: Partial<Record<DiffusersSamplerName, number>> = { diffuser_pndm: PNDM_MIN_STEPS };
 
 /** The app's pairing for the k-diffusion samplers (`refnet/sampling/sampler.py` options). */
 interface KSamplerSpec {
@@ -102,7 +126,7 @@ export const K_SAMPLER_SPECS: Readonly<Record<KSamplerName, KSamplerSpec>> = {
 export interface SamplingRequest {
   /** An id of `SAMPLERS` or an app label of `SAMPLER_LABELS`. Default `diffuser_dpm`. */
   sampler?: string;
-  /** Default `automatic`. */
+  /** An id of `SCHEDULERS` or an app label of `SCHEDULER_LABELS`. Default `automatic`. */
   scheduler?: string;
   /** Integer 1..100, default 20. */
   steps?: number;
@@ -111,26 +135,33 @@ export interface SamplingRequest {
 export interface SamplingPlan {
   /** Our id (an app label in the request is resolved to it). */
   sampler: SamplerName;
-  /** The scheduler as requested (after defaulting). */
+  /** The scheduler as requested (after defaulting; an app label in the request is resolved to our id). */
   scheduler: SchedulerName;
   /** The schedule actually used. */
   schedule: ResolvedSchedule;
   steps: number;
-  /** VE noise levels σ_0 > … > σ_{n−1} > σ_n = 0 (length steps + 1). */
+  /** VE noise levels σ_0 > … > σ_{n−1} > σ_n (length steps + 1); σ_n = 0 except for `diffuser_pndm` (σ_min). */
   sigmas: Float64Array;
   /**
    * The UNet timestep of each step's first call (length steps): integers for the diffusers plans
-   * with leading spacing, σ→t(σ_k) otherwise. Use `modelTimestep` for any call.
+   * with leading spacing (PNDM's Runge–Kutta steps also call at integer timesteps between them),
+   * σ→t(σ_k) otherwise. Use `modelTimestep` for any call.
    */
   timesteps: Float64Array;
   /**
-   * How the UNet timestep of a denoiser call is found: `step` — it is timesteps[i] (diffusers
-   * plans; every call of step i is at sigmas[i]); `sigma` — it is σ→t(σ) of the call (k-diffusion,
-   * where two-stage samplers also call at intermediate σ).
+   * How the UNet timestep of a denoiser call is found: `step` — it is timesteps[i] (diffusers DPM,
+   * DDIM and LMS; every call of step i is at sigmas[i]); `sigma` — it is σ→t(σ) of the call
+   * (k-diffusion, where two-stage samplers also call at intermediate σ; and `diffuser_pndm`, whose
+   * every call is at a table σ, so σ→t gives its integer timestep exactly).
    */
   timestepMode: 'step' | 'sigma';
   /** x_0 = ε·initNoiseScale (VE). σ_0 for k-diffusion plans, √(σ_0² + 1) for diffusers plans. */
   initNoiseScale: number;
+  /**
+   * The latent to decode is the sampler's result × decodeScale = c_in(σ_n) = 1/√(σ_n² + 1): the VP
+   * sample the app decodes. 1 whenever σ_n = 0, i.e. for every plan but `diffuser_pndm`'s.
+   */
+  decodeScale: number;
   /** The sampler function in `samplers` that runs this plan. */
   method: SamplerMethod;
 }
@@ -179,11 +210,13 @@ function validate(req: SamplingRequest): { sampler: SamplerName; scheduler: Sche
       'settings.sampler',
     );
   }
-  const scheduler = req.scheduler ?? DEFAULT_SCHEDULER;
-  if (!(SCHEDULERS as readonly string[]).includes(scheduler)) {
+  const requestedScheduler = req.scheduler ?? DEFAULT_SCHEDULER;
+  const scheduler = typeof requestedScheduler === 'string' ? resolveScheduler(requestedScheduler) : undefined;
+  if (scheduler === undefined) {
+    const choices = SCHEDULERS.map((id) => `${id} ("${SCHEDULER_LABELS[id]}")`);
     throw new PipelineError(
       'INVALID_KNOB',
-      `unknown scheduler ${JSON.stringify(scheduler)}; valid schedulers: ${SCHEDULERS.join(', ')}`,
+      `unknown scheduler ${JSON.stringify(requestedScheduler)}; valid schedulers (id or the app's label): ${choices.join(', ')}`,
       'settings.scheduler',
     );
   }
@@ -191,15 +224,15 @@ function validate(req: SamplingRequest): { sampler: SamplerName; scheduler: Sche
   if (typeof steps !== 'number' || !Number.isInteger(steps) || steps < MIN_STEPS || steps > MAX_STEPS) {
     throw new PipelineError('INVALID_KNOB', `steps must be an integer in ${MIN_STEPS}..${MAX_STEPS}, got ${String(steps)}`, 'settings.steps');
   }
-  const minSteps = sampler in K_SAMPLER_SPECS ? (K_SAMPLER_SPECS[sampler as KSamplerName].minSteps ?? MIN_STEPS) : MIN_STEPS;
+  const minSteps =
+    sampler in K_SAMPLER_SPECS
+      ? (K_SAMPLER_SPECS[sampler as KSamplerName].minSteps ?? MIN_STEPS)
+      : (DIFFUSERS_MIN_STEPS[sampler as DiffusersSamplerName] ?? MIN_STEPS);
   if (steps < minSteps) {
-    throw new PipelineError(
-      'INVALID_KNOB',
-      `${SAMPLER_LABELS[sampler]} needs at least ${minSteps} steps (with fewer its σ range is empty), got ${steps}`,
-      'settings.steps',
-    );
+    const why = sampler === 'diffuser_pndm' ? 'three Runge–Kutta steps come before its multistep ones' : 'with fewer its σ range is empty';
+    throw new PipelineError('INVALID_KNOB', `${SAMPLER_LABELS[sampler]} needs at least ${minSteps} steps (${why}), got ${steps}`, 'settings.steps');
   }
-  return { sampler, scheduler: scheduler as SchedulerName, steps };
+  return { sampler, scheduler, steps };
 }
 
 /** diffusers' leading timesteps of DDIM and LMS: t_k = (n−1−k)·⌊1000/n⌋ + 1. */
@@ -214,9 +247,10 @@ export function planSampling(req: SamplingRequest = {}): SamplingPlan {
   const table = discreteSchedule().sigmas;
   const sigmas = new Float64Array(n + 1);
   const timesteps = new Float64Array(n);
-  const diffusersPlan = (schedule: ResolvedSchedule, method: SamplerMethod): SamplingPlan => {
+  const diffusersPlan = (schedule: ResolvedSchedule, method: SamplerMethod, timestepMode: SamplingPlan['timestepMode'] = 'step'): SamplingPlan => {
     const initNoiseScale = Math.sqrt(sigmas[0] * sigmas[0] + 1);
-    return { sampler, scheduler, schedule, steps: n, sigmas, timesteps, timestepMode: 'step', initNoiseScale, method };
+    const decodeScale = 1 / Math.sqrt(sigmas[n] * sigmas[n] + 1);
+    return { sampler, scheduler, schedule, steps: n, sigmas, timesteps, timestepMode, initNoiseScale, decodeScale, method };
   };
 
   switch (sampler) {
@@ -264,6 +298,13 @@ export function planSampling(req: SamplingRequest = {}): SamplingPlan {
       sigmas[n] = 0;
       return diffusersPlan(scheduler === 'karras' ? 'karras' : 'leading', 'lms');
     }
+    case 'diffuser_pndm': {
+      timesteps.set(leadingTimesteps(n));
+      for (let k = 0; k < n; k++) sigmas[k] = table[timesteps[k]];
+      // The last step's prev_timestep is < 0: final_alpha_cumprod = ā_0 (set_alpha_to_one off).
+      sigmas[n] = table[0];
+      return diffusersPlan('leading', 'pndm', 'sigma');
+    }
     default: {
       const spec = K_SAMPLER_SPECS[sampler];
       const schedule: KSchedule = scheduler === 'automatic' ? spec.automatic : scheduler;
@@ -275,7 +316,7 @@ export function planSampling(req: SamplingRequest = {}): SamplingPlan {
         sigmas.set(kSigmas(schedule, n));
       }
       for (let k = 0; k < n; k++) timesteps[k] = sigmaToT(sigmas[k]);
-      return { sampler, scheduler, schedule, steps: n, sigmas, timesteps, timestepMode: 'sigma', initNoiseScale: sigmas[0], method: sampler };
+      return { sampler, scheduler, schedule, steps: n, sigmas, timesteps, timestepMode: 'sigma', initNoiseScale: sigmas[0], decodeScale: 1, method: sampler };
     }
   }
 }

@@ -39,6 +39,11 @@
  *
  * `stream` selects an independent sequence for the same seed, e.g. frame k of a shot or step i of
  * an ancestral sampler (see `ancestralNoise`).
+ *
+ * A render's noise (`batchNoise`) is per batch item: item k's initial noise is stream k, and draw d
+ * of the stochastic samplers for item k is stream 1000 + d + k·2^20 (`itemStepStream`). So item k
+ * is the same whatever the batch around it — a batch of 4 and item k rendered alone agree — and
+ * item 0 is what a single render always drew (streams 0 and 1000 + d).
  */
 import { PipelineError } from '../errors.ts';
 
@@ -161,4 +166,61 @@ export function gaussianNoise(seed: number, length: number, stream = 0): Float32
  */
 export function ancestralNoise(seed: number, length: number, firstStream = 1): (i: number) => Float32Array {
   return (i: number) => gaussianNoise(seed, length, firstStream + i);
+}
+
+/** Stream of the first per-step draw of batch item 0 (its initial noise is stream 0). */
+export const STEP_STREAM_BASE = 1000;
+/** Stream distance between the per-step draws of consecutive batch items. */
+export const ITEM_STREAM_STRIDE = 2 ** 20;
+/** Highest batch item index: item k's initial noise is stream k, which must stay below STEP_STREAM_BASE. */
+export const MAX_BATCH_ITEM = STEP_STREAM_BASE - 1;
+/** Draws per item before its streams would run into the next item's. */
+export const MAX_STEP_DRAWS = ITEM_STREAM_STRIDE - STEP_STREAM_BASE;
+
+function checkItem(item: number): void {
+  if (!Number.isInteger(item) || item < 0 || item > MAX_BATCH_ITEM) {
+    throw new RangeError(`batch item must be an integer in 0..${MAX_BATCH_ITEM}, got ${String(item)}`);
+  }
+}
+
+/** The stream of stochastic-sampler draw `draw` of batch item `item`: 1000 + draw + item·2^20. */
+export function itemStepStream(item: number, draw: number): number {
+  checkItem(item);
+  if (!Number.isInteger(draw) || draw < 0 || draw >= MAX_STEP_DRAWS) {
+    throw new RangeError(`noise draw must be an integer in 0..${MAX_STEP_DRAWS - 1}, got ${String(draw)}`);
+  }
+  return STEP_STREAM_BASE + draw + item * ITEM_STREAM_STRIDE;
+}
+
+/** The noise of one batch: `count` items of `perItem` values each, concatenated item by item. */
+export interface BatchNoise {
+  /** Initial noise (unit variance; the caller scales it): item b's part is stream firstItem + b. */
+  initial: Float32Array;
+  /**
+   * `opts.noise` for the stochastic samplers: draw k, item b's part being stream
+   * `itemStepStream(firstItem + b, k)`.
+   */
+  draw: (k: number) => Float32Array;
+}
+
+/**
+ * Per-item noise for a batch of `count` items, items firstItem … firstItem + count − 1 of `seed`
+ * (default 0…count − 1). Every item's noise depends only on (seed, item), so a batch's item k equals
+ * item k rendered alone (`count` 1, `firstItem` k) whenever the sampler treats items independently
+ * (every sampler but `dpm_adaptive`, whose step-size control looks at the whole batch).
+ */
+export function batchNoise(seed: number, perItem: number, count: number, firstItem = 0): BatchNoise {
+  if (!Number.isInteger(perItem) || perItem < 0) throw new RangeError(`batchNoise: bad perItem ${perItem}`);
+  if (!Number.isInteger(count) || count < 1) throw new RangeError(`batchNoise: bad count ${count}`);
+  checkItem(firstItem);
+  checkItem(firstItem + count - 1);
+  const concat = (streamOf: (item: number) => number): Float32Array => {
+    const out = new Float32Array(count * perItem);
+    for (let b = 0; b < count; b++) out.set(gaussianNoise(seed, perItem, streamOf(firstItem + b)), b * perItem);
+    return out;
+  };
+  return {
+    initial: concat((item) => item),
+    draw: (k: number) => concat((item) => itemStepStream(item, k)),
+  };
 }

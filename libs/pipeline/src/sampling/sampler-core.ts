@@ -4,7 +4,7 @@
  * `samplers-ode.ts`, `samplers-stochastic.ts` and `dpm-solver.ts`; `samplers.ts` is the registry.
  */
 import { PipelineError } from '../errors.ts';
-import type { SampleArray } from './schedule.ts';
+import type { Prediction, SampleArray } from './schedule.ts';
 
 export type DenoiseResult = ArrayLike<number>;
 
@@ -40,6 +40,12 @@ export interface SamplerOptions {
   onStep?: (i: number, n: number, info: StepInfo) => void;
   /** Checked before every denoiser call; aborting makes the sampler throw PipelineError CANCELLED. */
   signal?: AbortSignal;
+  /**
+   * The parameterisation of the model behind the denoiser (default `v`, ColorizeDiffusion v2).
+   * Only `pndm` reads it: diffusers' PNDM mixes the raw model outputs before turning them into ε,
+   * so it recovers them from D (D = c_skip·x + c_out·m) and needs to know what m is.
+   */
+  prediction?: Prediction;
 }
 
 export interface AncestralOptions extends SamplerOptions {

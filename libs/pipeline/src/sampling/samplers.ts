@@ -4,7 +4,9 @@
  * - deterministic (`samplers-ode.ts`): `euler`, `heun`, `dpm_2`, `lms`, `dpmpp_2m`;
  * - stochastic (`samplers-stochastic.ts`): `euler_ancestral`, `dpm_2_ancestral`,
  *   `dpmpp_2s_ancestral`, `dpmpp_sde`, `dpmpp_2m_sde`, `dpmpp_2m_sde_heun`, `dpmpp_3m_sde`;
- * - DPM-Solver (`dpm-solver.ts`): `dpm_fast`, `dpm_adaptive`.
+ * - DPM-Solver (`dpm-solver.ts`): `dpm_fast`, `dpm_adaptive`;
+ * - diffusers' PNDM (`pndm.ts`): `pndm`, on the discrete schedule only (table sigmas), four
+ *   calls per step in its first three steps.
  *
  * Every sampler is `async (denoise, x, sigmas, opts?) => x`:
  * - `x` is the initial VE sample (already scaled by the plan's `initNoiseScale`), Float32Array or
@@ -13,12 +15,13 @@
  *   array's precision (a Float32Array state, and the intermediate points of two-stage samplers, are
  *   rounded to float32).
  * - `sigmas` is the descending noise-level list, normally ending in 0 (n steps = length − 1).
- *   `dpm_fast` and `dpm_adaptive` use only its positive minimum and its maximum (and n).
+ *   `dpm_fast` and `dpm_adaptive` use only its positive minimum and its maximum (and n); `pndm`
+ *   needs σ-table values and may end above 0 (the app's PNDM stops at σ_min).
  * - `denoise(x, sigma, i)` returns D(x, σ) (any numeric array of x's length, or a Promise of one);
  *   `i` is the step during which the call happens. Heun, DPM2, DPM2 a, DPM++ 2S a and DPM++ SDE
  *   call it twice per step (the second time at an intermediate σ, same i), DPM fast/adaptive up to
- *   three times per solver step; so the model timestep must come from σ (`modelTimestep`), not
- *   from i alone. Samplers never keep a reference to `x` after the call nor rely on the returned
+ *   three times per solver step, PNDM four times in each of its first three steps; so the model
+ *   timestep must come from σ (`modelTimestep`), not from i alone. Samplers never keep a reference to `x` after the call nor rely on the returned
  *   array staying unchanged (what they keep is copied), so a denoiser may reuse its output buffer.
  * - `opts.signal` is checked before every denoiser call; when aborted the sampler throws
  *   `PipelineError('CANCELLED')`. `opts.onStep(i, n, info)` runs once per step (see
@@ -26,6 +29,7 @@
  *   samplers' Gaussian draws (see `AncestralOptions.noise`).
  */
 import { dpm_adaptive, dpm_fast } from './dpm-solver.ts';
+import { pndm } from './pndm.ts';
 import type { Sampler } from './sampler-core.ts';
 import { dpm_2, dpmpp_2m, euler, heun, lms } from './samplers-ode.ts';
 import {
@@ -42,6 +46,7 @@ export * from './sampler-core.ts';
 export * from './samplers-ode.ts';
 export * from './samplers-stochastic.ts';
 export * from './dpm-solver.ts';
+export * from './pndm.ts';
 
 /** The sampler methods a plan can name. */
 export const SAMPLER_METHODS = [
@@ -59,6 +64,7 @@ export const SAMPLER_METHODS = [
   'dpmpp_3m_sde',
   'dpm_fast',
   'dpm_adaptive',
+  'pndm',
 ] as const;
 export type SamplerMethod = (typeof SAMPLER_METHODS)[number];
 
@@ -77,4 +83,5 @@ export const samplers: Record<SamplerMethod, Sampler> = {
   dpmpp_3m_sde,
   dpm_fast,
   dpm_adaptive,
+  pndm,
 };
