@@ -1,14 +1,16 @@
 /**
  * deploy/prometheus and deploy/grafana against a running farm: the container farm (API and two
  * CPU workers), Debian's redis_exporter and Prometheus with the shipped rules. After real work
- * (a shot that completes, one whose frame fails, webhook deliveries that keep failing), every
- * expression of the Grafana dashboard, of the alert and recording rules and KEDA's scaling query
- * is evaluated through Prometheus's HTTP API: none errors, and those the farm has produced data
- * for return it. promtool checks and unit-tests the rules.
+ * (a shot that completes, one whose frame fails, webhook deliveries that arrive and others that
+ * keep failing), every expression of the Grafana dashboard, of the alert and recording rules and
+ * KEDA's scaling query is evaluated through Prometheus's HTTP API: none errors, and all return
+ * data. The farm's own webhook and queue-age metrics show the deliveries and the idle queues.
+ * promtool checks and unit-tests the rules.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -42,6 +44,7 @@ describe('Prometheus rules and the Grafana dashboard on a running farm', () => {
   let dir: string;
   let prometheus: ChildProcess | undefined;
   let exporter: ChildProcess | undefined;
+  let receiver: Server | undefined;
   let promUrl: string;
   const query = async (expr: string): Promise<PromResult> => {
     const r = await fetch(`${promUrl}/api/v1/query?query=${encodeURIComponent(expr)}`);
@@ -51,16 +54,22 @@ describe('Prometheus rules and the Grafana dashboard on a running farm', () => {
   before(async () => {
     await ensureHostTools([{ pkg: 'prometheus', path: '/usr/bin/prometheus' }, { pkg: 'prometheus-redis-exporter', path: '/usr/bin/prometheus-redis-exporter' }]);
     await ensureImages();
+    // A studio endpoint that accepts every delivery (the containers share the host's network).
+    const receiverPort = await freePort();
+    receiver = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.end());
+    });
+    await new Promise<void>((r) => receiver!.listen(receiverPort, '127.0.0.1', r));
     farm = await startContainerFarm(runId, 2, {
       REDIS_PREFIX: PREFIX,
-      // Deliveries to a closed local port: they fail and back off, as a broken studio endpoint does.
-      WEBHOOK_ALLOW_HOSTS: '127.0.0.1:9',
+      // Deliveries to a closed local port fail and back off, as a broken studio endpoint's do.
+      WEBHOOK_ALLOW_HOSTS: `127.0.0.1:9,127.0.0.1:${receiverPort}`,
       WEBHOOK_BACKOFF_MS: '600000',
     });
     dir = await mkdtemp(join(tmpdir(), 'celfarm-obs-'));
     const exporterPort = await freePort();
-    const keys = ['wait', 'prioritized', 'active', 'delayed', 'failed'].map((k) => `${PREFIX}:webhooks:${k}`).join(',');
-    exporter = spawn('/usr/bin/prometheus-redis-exporter', ['-redis.addr', farm.redisUrl, '-web.listen-address', `127.0.0.1:${exporterPort}`, '-check-single-keys', keys], { stdio: 'ignore' });
+    exporter = spawn('/usr/bin/prometheus-redis-exporter', ['-redis.addr', farm.redisUrl, '-web.listen-address', `127.0.0.1:${exporterPort}`], { stdio: 'ignore' });
     const promPort = await freePort();
     promUrl = `http://127.0.0.1:${promPort}`;
     const config = {
@@ -77,14 +86,17 @@ describe('Prometheus rules and the Grafana dashboard on a running farm', () => {
     prometheus = spawn('/usr/bin/prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${promPort}`], { stdio: 'ignore' });
     await waitForHttp(`${promUrl}/-/ready`, 60_000);
 
-    // Work for the metrics: a webhook subscription whose deliveries fail, a shot that completes,
-    // and a shot whose only frame is not an image (a permanent frame failure).
-    const sub = await fetch(`${farm.apiUrl}/v1/webhooks`, {
-      method: 'POST',
-      headers: authed(farm.token, { 'content-type': 'application/json' }),
-      body: JSON.stringify({ url: 'http://127.0.0.1:9/hooks', events: ['*'] }),
-    });
-    assert.equal(sub.status, 201, await sub.text());
+    // Work for the metrics: a webhook subscription whose deliveries fail and one whose deliveries
+    // arrive, a shot that completes, and a shot whose only frame is not an image (a permanent
+    // frame failure).
+    for (const url of ['http://127.0.0.1:9/hooks', `http://127.0.0.1:${receiverPort}/hooks`]) {
+      const sub = await fetch(`${farm.apiUrl}/v1/webhooks`, {
+        method: 'POST',
+        headers: authed(farm.token, { 'content-type': 'application/json' }),
+        body: JSON.stringify({ url, events: ['*'] }),
+      });
+      assert.equal(sub.status, 201, await sub.text());
+    }
     await assertColorizesShot(farm.apiUrl, farm.token);
     const store = new S3ObjectStore({ endpoint: farm.s3Endpoint, region: 'us-east-1', bucket: 'celfarm', accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER', forcePathStyle: true });
     try {
@@ -113,7 +125,9 @@ describe('Prometheus rules and the Grafana dashboard on a running farm', () => {
       },
       { timeoutMs: 60_000, intervalMs: 500 },
     );
-    await until('webhook deliveries backing off', async () => Number((await query(`sum(redis_key_size{key="${PREFIX}:webhooks:delayed"})`)).data?.result[0]?.value[1] ?? 0) > 0, { timeoutMs: 60_000, intervalMs: 1000 });
+    const scalar = async (expr: string) => Number((await query(expr)).data?.result[0]?.value[1] ?? 0);
+    await until('webhook deliveries backing off', async () => (await scalar('max(celfarm_webhook_backlog{stage="retrying"})')) > 0, { timeoutMs: 60_000, intervalMs: 1000 });
+    await until('webhook deliveries arrived', async () => (await scalar('sum(celfarm_webhook_delivery_latency_seconds_count)')) > 0, { timeoutMs: 60_000, intervalMs: 1000 });
     await new Promise((r) => setTimeout(r, 8000));
     log('farm, exporter and Prometheus up; work done');
   });
@@ -122,6 +136,7 @@ describe('Prometheus rules and the Grafana dashboard on a running farm', () => {
     prometheus?.kill('SIGTERM');
     exporter?.kill('SIGTERM');
     await farm?.set.removeAll();
+    if (receiver) await new Promise<void>((r) => receiver!.close(() => r()));
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
@@ -154,6 +169,20 @@ describe('Prometheus rules and the Grafana dashboard on a running farm', () => {
     assert.equal(failed.data?.result[0]?.value[1], '1', 'the corrupt frame counted as an INVALID_IMAGE failure');
   });
 
+  it("serves the farm's own webhook and queue-age metrics: deliveries that arrived and failed, idle queues", async () => {
+    const byOutcome = await query('sum by (outcome) (celfarm_webhook_deliveries_total)');
+    const outcomes = Object.fromEntries((byOutcome.data?.result ?? []).map((s) => [s.metric.outcome, Number(s.value[1])]));
+    assert.ok(outcomes.delivered! > 0 && outcomes.retrying! > 0, `deliveries by outcome: ${JSON.stringify(outcomes)}`);
+    assert.equal(outcomes.failed, 0, 'nothing given up yet (a 10-minute backoff), and the series is there at 0');
+    const reasons = await query('sum by (reason) (celfarm_webhook_attempt_failures_total) > 0');
+    assert.deepEqual((reasons.data?.result ?? []).map((s) => s.metric.reason), ['network'], 'the failed attempts: a closed port');
+    // Idle now: every queue of every process reports no waiting job.
+    const oldest = await query('celfarm_queue_oldest_waiting_seconds');
+    const seen = (oldest.data?.result ?? []).map((s) => `${s.metric.role}:${s.metric.queue}=${s.value[1]}`).sort();
+    const idle = (role: string) => ['frames', 'prepare', 'shots'].map((q) => `${role}:${q}=0`);
+    assert.deepEqual(seen, [...idle('api'), ...[...farm.workers.keys()].flatMap(() => idle('worker'))].sort());
+  });
+
   it('evaluates every panel query of the Grafana dashboard, with data for the farm-level panels', async () => {
     const dashboard = JSON.parse(await readFile(join(ROOT, 'deploy/grafana/dashboards/celfarm.json'), 'utf8')) as { uid: string; panels: Panel[]; templating: { list: { name: string; type: string }[] } };
     assert.ok(dashboard.templating.list.some((v) => v.name === 'datasource' && v.type === 'datasource'), 'the Prometheus data source is a variable');
@@ -169,8 +198,8 @@ describe('Prometheus rules and the Grafana dashboard on a running farm', () => {
       }
     }
     log(`dashboard: ${n} queries evaluated; without data on this farm: ${withoutData.length ? withoutData.join(' | ') : 'none'}`);
-    // Only what this farm cannot produce may be empty: deliveries given up (after ~24 h of retries).
-    assert.deepEqual(withoutData.filter((w) => !/webhooks:failed/.test(w)), []);
+    // Deliveries given up (after ~24 h of retries) too: their series start at 0.
+    assert.deepEqual(withoutData, []);
   });
 
   it("evaluates KEDA's scaling query: the frames backlog, 0 when idle", async () => {

@@ -9,6 +9,7 @@
 import { FlowProducer, Queue, type BackoffStrategy, type ConnectionOptions, type JobsOptions } from 'bullmq';
 import { JOBS, QUEUES, jobIds, parseJobData, type JobData, type JobName, type QueueName } from './catalogue.ts';
 import type { FrameJobView } from './fate.ts';
+import { oldestWaitingTimestamp } from './queue-age.ts';
 
 export interface QueueSettings {
   connection: ConnectionOptions;
@@ -169,6 +170,15 @@ export class FarmQueues {
       ),
     );
     return Object.fromEntries(entries) as Record<QueueName, Record<string, number>>;
+  }
+
+  /**
+   * Per queue, the enqueue time (ms) of the job waiting longest for a worker (waiting or
+   * prioritized; see queue-age.ts), or null when none waits: for the queue-age metric.
+   */
+  async oldestWaiting(): Promise<Record<QueueName, number | null>> {
+    const entries = await Promise.all((Object.keys(this.queues) as QueueName[]).map(async (name) => [name, await oldestWaitingTimestamp(this.queues[name])] as const));
+    return Object.fromEntries(entries) as Record<QueueName, number | null>;
   }
 
   async close(): Promise<void> {

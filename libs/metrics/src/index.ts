@@ -7,11 +7,53 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 export const FRAME_STAGES = ['decode', 'mask', 'encode', 'sample', 'decode_vae', 'upload', 'qa'] as const;
 export type FrameStage = (typeof FRAME_STAGES)[number];
 
+/** The farm's queues as metrics read them at scrape time (libs/jobs FarmQueues). */
 export interface QueueDepthSource {
   depths(): Promise<Record<string, Record<string, number>>>;
+  /**
+   * Per queue, the enqueue time (ms since the epoch) of the job waiting longest for a worker, or
+   * null when none waits (libs/jobs queue-age.ts: waiting and prioritized, not delayed).
+   */
+  oldestWaiting?(): Promise<Record<string, number | null>>;
 }
 
-export function createMetrics(role: 'api' | 'worker', queues?: QueueDepthSource) {
+/** How a run of a webhook delivery job ended (one per attempt). */
+export const WEBHOOK_DELIVERY_OUTCOMES = ['delivered', 'retrying', 'failed', 'skipped'] as const;
+export type WebhookDeliveryOutcome = (typeof WEBHOOK_DELIVERY_OUTCOMES)[number];
+/** Why a delivery attempt did not get a 2xx. */
+export const WEBHOOK_FAILURE_REASONS = ['http_4xx', 'http_5xx', 'http_other', 'timeout', 'network', 'refused', 'farm'] as const;
+export type WebhookFailureReason = (typeof WEBHOOK_FAILURE_REASONS)[number];
+/** Where undelivered webhook work sits: see {@link WebhookBacklogSource}. */
+export const WEBHOOK_BACKLOG_STAGES = ['outbox', 'waiting', 'retrying', 'active'] as const;
+export type WebhookBacklogStage = (typeof WEBHOOK_BACKLOG_STAGES)[number];
+
+/** One run of a webhook delivery job, as libs/webhooks' delivery processor reports it. */
+export interface WebhookDeliveryReport {
+  project: string;
+  outcome: WebhookDeliveryOutcome;
+  /** Why the attempt failed (outcomes `retrying` and `failed`). */
+  reason?: WebhookFailureReason;
+  /** Seconds from the event's publication to the receiver's 2xx (`delivered`; not for redeliveries). */
+  latencySeconds?: number;
+}
+
+/**
+ * Webhook work not delivered yet, read at scrape time (libs/webhooks WebhookBacklog): `outbox`,
+ * events published but not yet fanned out to subscriptions; then deliveries (one per event and
+ * subscription) `waiting` for a delivery worker, `retrying` (backing off after a failed
+ * attempt) and `active` (being posted).
+ */
+export interface WebhookBacklogSource {
+  backlog(): Promise<Record<WebhookBacklogStage, number>>;
+}
+
+export interface MetricsOptions {
+  /** Milliseconds since the epoch, for the age of waiting jobs. Default `Date.now`. */
+  clock?: () => number;
+}
+
+export function createMetrics(role: 'api' | 'worker', queues?: QueueDepthSource, options: MetricsOptions = {}) {
+  const clock = options.clock ?? Date.now;
   const registry = new Registry();
   registry.setDefaultLabels({ role });
   collectDefaultMetrics({ register: registry, prefix: 'celfarm_' });
@@ -39,9 +81,90 @@ export function createMetrics(role: 'api' | 'worker', queues?: QueueDepthSource)
     },
   });
 
+  const queueOldestWaiting = new Gauge({
+    name: 'celfarm_queue_oldest_waiting_seconds',
+    help: 'Age of the job waiting longest for a worker, per queue (waiting or prioritized, since it was enqueued; 0 when none waits).',
+    labelNames: ['queue'],
+    registers: [registry],
+    async collect() {
+      if (!queues?.oldestWaiting) return;
+      try {
+        const oldest = await queues.oldestWaiting();
+        const now = clock();
+        for (const [queue, ts] of Object.entries(oldest)) this.set({ queue }, ts === null ? 0 : Math.max(0, (now - ts) / 1000));
+      } catch {
+        // Redis unreachable: keep the last values, as for the queue depths.
+      }
+    },
+  });
+
+  // Webhooks are delivered by API processes only: their series are not served by workers.
+  const apiOnly = role === 'api' ? [registry] : [];
+  const webhookDeliveries = new Counter({
+    name: 'celfarm_webhook_deliveries_total',
+    help: 'Runs of webhook delivery jobs by project and outcome: delivered (2xx), retrying (failed, will be retried), failed (given up), skipped (subscription gone or disabled, event already delivered).',
+    labelNames: ['project', 'outcome'],
+    registers: apiOnly,
+  });
+  const webhookAttemptFailures = new Counter({
+    name: 'celfarm_webhook_attempt_failures_total',
+    help: 'Webhook delivery attempts without a 2xx, by reason (http_4xx, http_5xx, http_other, timeout, network, refused target, farm: Redis or the job itself).',
+    labelNames: ['reason'],
+    registers: apiOnly,
+  });
+  for (const reason of WEBHOOK_FAILURE_REASONS) webhookAttemptFailures.inc({ reason }, 0);
+  const webhookLatency = new Histogram({
+    name: 'celfarm_webhook_delivery_latency_seconds',
+    help: "Seconds from an event's publication to its receiver's 2xx (retries included; redeliveries asked for by a user not counted).",
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600],
+    registers: apiOnly,
+  });
+  let webhookBacklogSource: WebhookBacklogSource | undefined;
+  const webhookBacklog = new Gauge({
+    name: 'celfarm_webhook_backlog',
+    help: 'Webhook work not delivered yet, by stage: outbox (events not yet fanned out), waiting, retrying, active (deliveries: one per event and subscription).',
+    labelNames: ['stage'],
+    registers: apiOnly,
+    async collect() {
+      if (!webhookBacklogSource) return;
+      try {
+        const backlog = await webhookBacklogSource.backlog();
+        for (const stage of WEBHOOK_BACKLOG_STAGES) this.set({ stage }, backlog[stage]);
+      } catch {
+        // Redis unreachable: keep the last values.
+      }
+    },
+  });
+  const projectsSeen = new Set<string>();
+
   return {
     registry,
     queueJobs,
+    queueOldestWaiting,
+    webhookDeliveries,
+    webhookAttemptFailures,
+    webhookLatency,
+    webhookBacklog,
+    /**
+     * What libs/webhooks' delivery processor reports to. A project's outcomes all start at 0 the
+     * first time it is seen, so `increase()` counts its first failure too (Prometheus sees no
+     * increase in a series' first sample).
+     */
+    webhookDelivery: {
+      record: (r: WebhookDeliveryReport): void => {
+        if (!projectsSeen.has(r.project)) {
+          projectsSeen.add(r.project);
+          for (const outcome of WEBHOOK_DELIVERY_OUTCOMES) webhookDeliveries.inc({ project: r.project, outcome }, 0);
+        }
+        webhookDeliveries.inc({ project: r.project, outcome: r.outcome });
+        if (r.reason) webhookAttemptFailures.inc({ reason: r.reason });
+        if (r.latencySeconds !== undefined) webhookLatency.observe(Math.max(0, r.latencySeconds));
+      },
+    },
+    /** Reads `celfarm_webhook_backlog` from `source` at every scrape (the API, once its webhook queue exists). */
+    setWebhookBacklogSource(source: WebhookBacklogSource | undefined): void {
+      webhookBacklogSource = source;
+    },
     httpDuration: new Histogram({
       name: 'celfarm_http_request_duration_seconds',
       help: 'API request duration by method, route and status.',

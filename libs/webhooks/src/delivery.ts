@@ -9,6 +9,7 @@ import * as https from 'node:https';
 import type { LookupFunction } from 'node:net';
 import { UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { DeliveryAttempt, DeliveryLog } from './delivery-log.ts';
+import { failureReason, noAnswerMessage, type DeliveryObserver, type DeliveryReport } from './delivery-report.ts';
 import { eventBody, type WebhookEvent } from './events.ts';
 import { DeliveryJobError, parseDeliveryJob, WEBHOOK_QUEUE } from './fanout.ts';
 import { signatureHeaders } from './signing.ts';
@@ -74,7 +75,7 @@ function post(target: CheckedTarget, body: string, headers: Record<string, strin
         resolve(res.statusCode ?? 0);
       },
     );
-    const timer = setTimeout(() => req.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(() => req.destroy(new Error(noAnswerMessage(timeoutMs))), timeoutMs);
     req.on('error', (e) => {
       clearTimeout(timer);
       reject(e);
@@ -160,27 +161,68 @@ export class WebhookDeliverer {
 
 export type DeliveryOutcome = DeliveryAttempt | { skipped: string };
 
+export interface DeliveryProcessorOptions {
+  /** Told how every run of a job ended (the API's metrics). Default: nobody. */
+  observer?: DeliveryObserver;
+}
+
+/** Seconds from the event's publication to the end of the attempt that delivered it. */
+const latencySeconds = (event: WebhookEvent, a: DeliveryAttempt): number => (Date.parse(a.at) + a.durationMs - Date.parse(event.createdAt)) / 1000;
+
 /**
  * The processor of the `webhooks` queue: a 2xx completes the job; any other answer (or none)
  * throws so BullMQ retries with backoff; a refused target or a bad payload is unrecoverable. A
  * subscription deleted or disabled meanwhile gets nothing.
  */
-export function createDeliveryProcessor(deliverer: WebhookDeliverer, subscriptions: SubscriptionStore): (job: Job) => Promise<DeliveryOutcome> {
+export function createDeliveryProcessor(
+  deliverer: WebhookDeliverer,
+  subscriptions: SubscriptionStore,
+  options: DeliveryProcessorOptions = {},
+): (job: Job) => Promise<DeliveryOutcome> {
+  const observer = options.observer;
   return async (job) => {
+    // BullMQ retries a thrown job while attempts are left (Job.shouldRetryJob).
+    const lastAttempt = job.attemptsMade + 1 >= (job.opts?.attempts ?? 1);
+    const failure = (reason: DeliveryReport['reason']): Pick<DeliveryReport, 'outcome' | 'reason'> => ({ outcome: lastAttempt ? 'failed' : 'retrying', reason });
     let data;
     try {
       data = parseDeliveryJob(job.data);
     } catch (e) {
-      if (e instanceof DeliveryJobError) throw new UnrecoverableError(e.message);
+      if (e instanceof DeliveryJobError) {
+        // Its project is not trusted either: counted without one.
+        observer?.record({ project: '', outcome: 'failed', reason: 'farm' });
+        throw new UnrecoverableError(e.message);
+      }
       throw e;
     }
-    const sub = await subscriptions.get(data.project, data.subscriptionId);
-    if (!sub || sub.disabled) return { skipped: `subscription ${data.subscriptionId} is ${sub ? 'disabled' : 'deleted'}` };
-    // A job run again after its process died between the receiver's 2xx and completing the job.
-    if (!data.redelivery && (await deliverer.wasDelivered(sub, data.event.id))) return { skipped: `event ${data.event.id} was already delivered` };
-    const result = await deliverer.attempt(sub, data.event, job.attemptsMade + 1);
-    if (result.delivered) return result;
-    if (result.refused) throw new UnrecoverableError(result.error ?? 'target refused');
+    const report = (r: Omit<DeliveryReport, 'project'>) => observer?.record({ project: data.project, ...r });
+    let result: DeliveryAttempt;
+    try {
+      const sub = await subscriptions.get(data.project, data.subscriptionId);
+      if (!sub || sub.disabled) {
+        report({ outcome: 'skipped' });
+        return { skipped: `subscription ${data.subscriptionId} is ${sub ? 'disabled' : 'deleted'}` };
+      }
+      // A job run again after its process died between the receiver's 2xx and completing the job.
+      if (!data.redelivery && (await deliverer.wasDelivered(sub, data.event.id))) {
+        report({ outcome: 'skipped' });
+        return { skipped: `event ${data.event.id} was already delivered` };
+      }
+      result = await deliverer.attempt(sub, data.event, job.attemptsMade + 1);
+    } catch (e) {
+      // Redis away (reading the subscription, logging a failed attempt): retried like any failure.
+      report(failure('farm'));
+      throw e;
+    }
+    if (result.delivered) {
+      report({ outcome: 'delivered', ...(data.redelivery ? {} : { latencySeconds: latencySeconds(data.event, result) }) });
+      return result;
+    }
+    if (result.refused) {
+      report({ outcome: 'failed', reason: 'refused' });
+      throw new UnrecoverableError(result.error ?? 'target refused');
+    }
+    report(failure(failureReason(result)));
     throw new Error(result.error ?? `HTTP ${result.status}`);
   };
 }

@@ -6,3 +6,5 @@ export * from './delivery-log.ts';
 export * from './fanout.ts';
 export * from './dispatcher.ts';
 export * from './delivery.ts';
+export * from './delivery-report.ts';
+export * from './backlog.ts';

@@ -16,6 +16,7 @@ import { EventBus } from '@celfarm/jobs';
 import { startRedis, type RunningRedis, until as waitUntil } from '@celfarm/services';
 import { createDeliveryProcessor, startDeliveryWorker, WebhookDeliverer } from '../src/delivery.ts';
 import { DeliveryLog } from '../src/delivery-log.ts';
+import { failureReason, noAnswerMessage, type DeliveryReport } from '../src/delivery-report.ts';
 import { EventArchive, type WebhookEvent } from '../src/events.ts';
 import { deliveryJobId, WebhookFanout } from '../src/fanout.ts';
 import { verify } from '../src/signing.ts';
@@ -218,5 +219,53 @@ describe('webhook fan-out and delivery on redis-server', () => {
     const asked = { ...rerun, data: { ...rerun.data, redelivery: true } } as typeof rerun;
     assert.ok('delivered' in (await createDeliveryProcessor(deliverer, subs)(asked)));
     assert.equal(received.filter((r) => r.headers['webhook-id'] === first.event.id).length, 2);
+  });
+  it('reports how every run of a delivery job ended: outcome, why an attempt failed, latency from publication', async () => {
+    allow.set('eta', ['127.0.0.1']);
+    script.set('/eta-down', [503, 503]);
+    script.set('/eta-gone', [404]);
+    const up = await subs.create('eta', { url: `${base}/eta-up`, events: ['*'] });
+    const down = await subs.create('eta', { url: `${base}/eta-down`, events: ['*'] });
+    const gone = await subs.create('eta', { url: `${base}/eta-gone`, events: ['*'] });
+    const closed = await subs.create('eta', { url: 'http://127.0.0.1:9/closed', events: ['*'] });
+    const reports: DeliveryReport[] = [];
+    // The attempt starts 42 s after the event was published (the deliverer's clock).
+    let published = 0;
+    const deliverer = new WebhookDeliverer({ log, allowHosts: async (p) => allow.get(p) ?? [], timeoutMs: 2000, lookup, clock: () => new Date(published + 42_000) });
+    const processor = createDeliveryProcessor(deliverer, subs, { observer: { record: (r) => reports.push(r) } });
+    type Job = Parameters<typeof processor>[0];
+    const run = async (sub: { id: string }, attemptsMade: number, extra: { redelivery?: true } = {}) => {
+      const event = (await bus.publish('shot.completed', { project: 'eta', shotId: `shot${reports.length}x` }, {}))!;
+      published = Date.parse(event.createdAt);
+      const job = { data: { project: 'eta', subscriptionId: sub.id, event, ...extra }, attemptsMade, opts: { attempts: 3 } } as unknown as Job;
+      return processor(job).then(
+        () => reports.at(-1)!,
+        () => reports.at(-1)!,
+      );
+    };
+
+    const delivered = await run(up, 0);
+    assert.equal(delivered.outcome, 'delivered');
+    assert.ok(delivered.latencySeconds! >= 42 && delivered.latencySeconds! < 44, `latency ${delivered.latencySeconds}`);
+    assert.deepEqual(await run(up, 0, { redelivery: true }), { project: 'eta', outcome: 'delivered' }, 'a redelivery of an old event: no latency');
+    assert.deepEqual(await run(down, 0), { project: 'eta', outcome: 'retrying', reason: 'http_5xx' });
+    assert.deepEqual(await run(down, 2), { project: 'eta', outcome: 'failed', reason: 'http_5xx' }, 'the last attempt is given up');
+    assert.deepEqual(await run(gone, 1), { project: 'eta', outcome: 'retrying', reason: 'http_4xx' });
+    assert.deepEqual(await run(closed, 0), { project: 'eta', outcome: 'retrying', reason: 'network' });
+    allow.set('eta', []);
+    assert.deepEqual(await run(up, 0), { project: 'eta', outcome: 'failed', reason: 'refused' }, 'a refused target is not retried');
+    await subs.update('eta', up.id, { disabled: true });
+    assert.deepEqual(await run(up, 0), { project: 'eta', outcome: 'skipped' });
+    const bad = { data: { project: 'eta', subscriptionId: 'nope' }, attemptsMade: 0, opts: { attempts: 3 } } as unknown as Job;
+    await assert.rejects(processor(bad), { name: 'UnrecoverableError' });
+    assert.deepEqual(reports.at(-1), { project: '', outcome: 'failed', reason: 'farm' });
+  });
+
+  it('tells a receiver that did not answer in time from one that could not be reached', () => {
+    assert.equal(failureReason({ error: noAnswerMessage(10_000) }), 'timeout');
+    assert.equal(failureReason({ error: 'connect ETIMEDOUT 203.0.113.7:443' }), 'timeout');
+    assert.equal(failureReason({ error: 'connect ECONNREFUSED 127.0.0.1:9' }), 'network');
+    assert.equal(failureReason({ error: 'getaddrinfo ENOTFOUND hooks.example' }), 'network');
+    assert.equal(failureReason({ status: 302, error: 'HTTP 302' }), 'http_other', 'redirects are not followed');
   });
 });

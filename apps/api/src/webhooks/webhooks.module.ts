@@ -18,6 +18,7 @@ import {
 import type { Worker } from 'bullmq';
 import type { Config } from '@celfarm/config';
 import { EventBus, type RedisClient } from '@celfarm/jobs';
+import type { FarmMetrics } from '@celfarm/metrics';
 import type { KeyStore } from '@celfarm/tenancy';
 import {
   createDeliveryProcessor,
@@ -26,13 +27,14 @@ import {
   type EventPublisher,
   startDeliveryWorker,
   SubscriptionStore,
+  WebhookBacklog,
   WebhookDeliverer,
   WebhookDispatcher,
   WebhookFanout,
 } from '@celfarm/webhooks';
 import { KEY_STORE } from '../auth/tokens.ts';
 import { redisConnection } from '../core/redis.ts';
-import { CLOCK, CONFIG, REDIS } from '../core/tokens.ts';
+import { CLOCK, CONFIG, METRICS, REDIS } from '../core/tokens.ts';
 import { WebhooksController } from './webhooks.controller.ts';
 import { WebhooksService } from './webhooks.service.ts';
 import { EVENT_PUBLISHER, WEBHOOKS, type Webhooks } from './webhooks.tokens.ts';
@@ -55,10 +57,13 @@ class DeliveryLifecycle implements OnApplicationBootstrap, BeforeApplicationShut
     @Inject(WEBHOOKS) private readonly webhooks: Webhooks,
     @Inject(QUEUE_CONNECTION) private readonly queueRedis: RedisClient,
     @Inject(WORKER_CONNECTION) private readonly workerRedis: RedisClient,
+    @Inject(METRICS) private readonly metrics: FarmMetrics,
   ) {}
 
   onApplicationBootstrap(): void {
     this.webhooks.fanout.queue.on('error', (e) => this.logger.warn(`queue: ${e.message}`));
+    // The backlog is the farm's, not this process's: served whether or not this API delivers.
+    this.metrics.setWebhookBacklogSource(new WebhookBacklog(this.webhooks.fanout.queue, this.queueRedis, this.config.REDIS_PREFIX));
     if (!this.config.WEBHOOK_DELIVERY) return;
     // Every published event reaches the queue through the outbox, whichever process published it.
     this.dispatcher = new WebhookDispatcher(this.webhooks.fanout, {
@@ -67,7 +72,8 @@ class DeliveryLifecycle implements OnApplicationBootstrap, BeforeApplicationShut
       onError: (e) => this.logger.warn(`outbox dispatcher: ${e.message}`),
     });
     this.dispatcher.start();
-    this.worker = startDeliveryWorker(createDeliveryProcessor(this.webhooks.deliverer, this.webhooks.subscriptions), {
+    const processor = createDeliveryProcessor(this.webhooks.deliverer, this.webhooks.subscriptions, { observer: this.metrics.webhookDelivery });
+    this.worker = startDeliveryWorker(processor, {
       connection: this.workerRedis,
       prefix: this.config.REDIS_PREFIX,
       concurrency: this.config.WEBHOOK_CONCURRENCY,
@@ -80,6 +86,7 @@ class DeliveryLifecycle implements OnApplicationBootstrap, BeforeApplicationShut
    * this); an outbox entry read but not yet fanned out stays pending for the next dispatcher.
    */
   async beforeApplicationShutdown(): Promise<void> {
+    this.metrics.setWebhookBacklogSource(undefined);
     await Promise.all([this.dispatcher?.stop(), this.worker?.close()]);
   }
 
