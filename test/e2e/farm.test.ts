@@ -178,6 +178,11 @@ describe('celfarm end to end', () => {
     assert.equal((await call<ShotView>('GET', `/v1/shots/${id}`)).body.needsReview, 0);
     assert.deepEqual((await call<{ frames: { frame: number }[] }>('GET', `/v1/shots/${id}/frames?review=approved`)).body.frames.map((f) => f.frame), [4]);
     assert.equal((await call('POST', `/v1/shots/${id}/frames/9/approve`)).status, 404);
+    const one = await call<{ frame: number; review?: { state: string } }>('GET', `/v1/shots/${id}/frames/4`);
+    assert.deepEqual([one.status, one.body.frame, one.body.review?.state], [200, 4, 'approved']);
+    const none = await call('GET', `/v1/shots/${id}/frames/5`);
+    assert.deepEqual([none.status, none.body.error?.field], [404, 'frame']);
+    assert.equal((await call('GET', `/v1/shots/${id}/frames/0`)).body.error?.field, 'frame');
 
     // Render frame 3 again with seed 77: the shot runs again for it, its first take is kept.
     const before3 = frames[2]!;

@@ -211,10 +211,9 @@ export class CelfarmApi {
     return frames;
   }
 
-  /** One frame of a shot: the page of one that starts after the frame before it (as the API reads one itself). */
-  async frame(id: string, frame: number): Promise<FrameView | undefined> {
-    const page = await this.framePage(id, { cursor: String(frame - 1), limit: 1 });
-    return page.frames.find((f) => f.frame === frame);
+  /** One frame of a shot (`GET /v1/shots/{id}/frames/{frame}`); an ApiError 404 when it has no such frame. */
+  async frame(id: string, frame: number): Promise<FrameView> {
+    return (await this.request<FrameView>('GET', `/v1/shots/${encodeURIComponent(id)}/frames/${frame}`)).body;
   }
 
   /** Approves a completed frame's take as it is (shot QA): it no longer needs review. Idempotent. */

@@ -521,11 +521,7 @@ class Client:
 
     def frame(self, shot_id: str, frame: int) -> Frame:
         """One frame of the shot (numbered from 1). Raises ``CelfarmError`` (404 ``NOT_FOUND``) when the shot has no such frame."""
-        # A page of one that starts after the frame before it (as the API reads one itself).
-        frames, _ = self.frame_page(shot_id, cursor=str(int(frame) - 1), limit=1)
-        if not frames or frames[0].get("frame") != frame:
-            raise CelfarmError(404, "NOT_FOUND", "frame", f"frame {frame} of shot {shot_id} not found")
-        return frames[0]
+        return self._request("GET", f"/v1/shots/{urllib.parse.quote(shot_id, safe='')}/frames/{int(frame)}")[1]
 
     def approve(self, shot_id: str, frame: int) -> Frame:
         """Approves a completed frame's take as it is: it no longer needs review (``needsReview`` false,

@@ -29,7 +29,6 @@ import { EVENT_PUBLISHER } from '../webhooks/webhooks.tokens.ts';
 import { IO_CONCURRENCY } from './input-checks.ts';
 import { ShotAccess } from './shot-access.ts';
 import { ShotViews } from './shot-views.ts';
-import { frameView } from './shot-view.ts';
 import type { FrameView, ShotView } from './shots.dto.ts';
 
 /** How long a retry or re-render waits for the finishing round's finalize before answering 409. */
@@ -114,8 +113,7 @@ export class ShotLifecycle {
         ? f
         : await this.store.setFrame(id, frame, { review: { state: 'approved', at: new Date().toISOString(), by } }, ['completed']);
     if (!approved) throw new ApiError(409, 'STATE_CONFLICT', `frame ${frame} of shot ${id} changed meanwhile; read it again`);
-    const page = await this.views.frames(id, owner, { cursor: String(frame - 1), limit: 1 });
-    return page.frames[0] ?? frameView(shot, approved);
+    return this.views.frame(id, owner, frame);
   }
 
   /**

@@ -18,7 +18,7 @@ import { sniffContentType } from './inputs.ts';
 import { ShotAccess } from './shot-access.ts';
 import { peek, shotFilePath, type ShotFile } from './shot-files.ts';
 import { frameView, pageOfFrames, shotSummary, shotView, type FrameUrls } from './shot-view.ts';
-import type { FramePage, FrameQuery, ListQuery, ShotList, ShotView } from './shots.dto.ts';
+import type { FramePage, FrameQuery, FrameView, ListQuery, ShotList, ShotView } from './shots.dto.ts';
 
 @Injectable()
 export class ShotViews {
@@ -65,6 +65,14 @@ export class ShotViews {
     const page = pageOfFrames(await this.store.frames(shot.id), query);
     const frames = await mapLimit(page.frames, IO_CONCURRENCY, async (f) => frameView(shot, f, await this.frameUrls(shot, f)));
     return { frames, next: page.next };
+  }
+
+  /** One frame of the shot, as its pages list it. 404 naming `frame` when the shot has no such frame. */
+  async frame(id: string, owner: string, frame: number): Promise<FrameView> {
+    const shot = await this.access.owned(id, owner);
+    const f = frame <= shot.frameCount ? await this.store.frame(shot.id, frame) : null;
+    if (!f) throw new ApiError(404, 'NOT_FOUND', `shot ${id} has no frame ${frame} (it has ${shot.frameCount})`, 'frame');
+    return frameView(shot, f, await this.frameUrls(shot, f));
   }
 
   /** Only the URLs of objects that exist: no sketch while it awaits its upload, no colour before completion. */

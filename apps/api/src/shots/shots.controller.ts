@@ -165,6 +165,21 @@ export class ShotsController {
     return this.shots.frames(id, p.project, query);
   }
 
+  @Get(':id/frames/:frame')
+  @RequireScope('read')
+  @ApiOperation({
+    summary: 'One frame of a shot, as its pages list it',
+    description: 'State, stage and step, attempts, worker, seed, error, QA scores, review, earlier takes and the URLs of its images.',
+  })
+  @ApiParam({ name: 'id' })
+  @ApiParam({ name: 'frame', description: '1-based' })
+  @ApiResponse({ status: 200, type: FrameViewDto })
+  @ApiResponse({ status: 400, description: 'Not a frame number', type: ErrorDto })
+  @ApiResponse({ status: 404, description: 'No such shot in this project, or no such frame', type: ErrorDto })
+  frame(@CurrentPrincipal() p: Principal, @Param('id') id: string, @Param('frame') frame: string): Promise<FrameView> {
+    return this.shots.frame(id, p.project, frameParam(frame));
+  }
+
   @Post(':id/start')
   @RequireScope('submit')
   @HttpCode(200)

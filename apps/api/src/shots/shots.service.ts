@@ -66,6 +66,10 @@ export class ShotsService {
     return this.lifecycle.retry(id, owner);
   }
 
+  frame(id: string, owner: string, frame: number): Promise<FrameView> {
+    return this.views.frame(id, owner, frame);
+  }
+
   approve(id: string, owner: string, frame: number, by: string): Promise<FrameView> {
     return this.lifecycle.approve(id, owner, frame, by);
   }

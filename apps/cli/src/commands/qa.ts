@@ -67,15 +67,15 @@ export function addQaCommands(program: Command, ctx: CliContext): void {
       const api = ctx.api(cmd);
       const v = await api.rerender(id, frame, opts.seed);
       const f = await api.frame(id, frame);
-      ctx.io.err(`shot ${v.id} ${v.state} (round ${v.round}): frame ${frame}${f ? ` ${f.fileName} renders again with seed ${f.seed}` : ' renders again'}; its earlier take is kept\n`);
+      ctx.io.err(`shot ${v.id} ${v.state} (round ${v.round}): frame ${frame} ${f.fileName} renders again with seed ${f.seed}; its earlier take is kept\n`);
       if (!opts.wait) {
-        ctx.io.out(opts.json ? json({ ...v, frames: f ? [f] : [] }) : `${v.id}\n`);
+        ctx.io.out(opts.json ? json({ ...v, frames: [f] }) : `${v.id}\n`);
         return;
       }
       const [final] = await followShots(api, [v.id], followOptions(ctx, opts));
       const again = await api.frame(id, frame);
-      if (opts.json) ctx.io.out(json({ ...final!, frames: again ? [again] : [] }));
-      else if (again) ctx.io.out(frameTable([again]));
+      if (opts.json) ctx.io.out(json({ ...final!, frames: [again] }));
+      else ctx.io.out(frameTable([again]));
       await reportFinished(ctx, api, [final!], false, false);
     });
 
