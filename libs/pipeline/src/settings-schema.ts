@@ -75,8 +75,26 @@ export const settingsSchema = z.strictObject({
   encScale: unit.default(1),
   middleScale: unit.default(1),
   lowScale: unit.default(1),
-  /** Explicit per-layer reference scales (16, each 0–1); overrides the four knobs above. */
+  /**
+   * Per-layer reference scales (16, each 0–1): the app's "accurate crossattn control" sliders
+   * "0.down0.attn0" … "15.up0.attn2", layer i from entry i. They override the four knobs above
+   * whenever accurate mode is on.
+   */
   refScales: knob.refScales.optional(),
+  /**
+   * "Activate accurate crossattn control": `refScales` (16 × 1 when not given, the sliders'
+   * defaults) sets every layer and referenceStrength/encScale/middleScale/lowScale are not applied,
+   * as in the app. Not given: on exactly when `refScales` is given. `false` with `refScales`: the
+   * sliders are ignored, as the app ignores them with the box unticked. The app's off-by-one
+   * (layer i took slider i + 1, layer 15 none) is not reproduced.
+   */
+  accurate: knob.flag.optional(),
+  /**
+   * "Disentangle scale", 0–1 (default 1). Accepted so that a request mirroring the app is valid;
+   * the official v2 app hands it to no computation (swallowed by a **kwargs), so neither do we:
+   * any other value gets an IGNORED warning.
+   */
+  disentangleScale: unit.default(1),
   /** Foreground / background strength of the split attention, 0–1. */
   fgStrength: unit.default(1),
   bgStrength: unit.default(1),
@@ -142,7 +160,11 @@ export const resolvedSettingsSchema = z.strictObject({
   sketchGuidanceScale: knob.sketchGuidanceScale,
   guidanceStart: unit,
   guidanceEnd: unit,
-  /** Per-layer reference scales: `refScales` as given, else referenceStrength × enc/middle/low mapped as the app does. */
+  /**
+   * Per-layer reference scales: in accurate mode `refScales` as given (16 × 1 when not), else
+   * referenceStrength × enc/middle/low mapped as the app does. `accurate` and `disentangleScale`
+   * leave no other trace: this is all they change.
+   */
   refScales: knob.refScales,
   fgStrength: unit,
   bgStrength: unit,

@@ -61,8 +61,26 @@ export function uiRefScales(o: { strength: number; enc: number; middle: number; 
   return scales;
 }
 
-/** Accurate mode with the app's off-by-one fixed: slider i drives layer i. */
+/**
+ * Accurate mode with the app's off-by-one fixed: slider i drives layer i, and no strength is
+ * applied (the app applies none either). The app passes sliders 1–15 to layers 0–14 and leaves
+ * layer 15 as it was.
+ */
 export const accurateRefScales = (sliders: number[]): number[] => sliders.slice(0, 16);
+
+/** The app's per-layer sliders at their defaults: 16 × 1. */
+const SLIDER_DEFAULTS: readonly number[] = new Array<number>(16).fill(1);
+
+/** Whether accurate mode is on: as asked, else exactly when per-layer scales are given. */
+export const accurateMode = (s: Pick<ParsedSettings, 'accurate' | 'refScales'>): boolean => s.accurate ?? s.refScales !== undefined;
+
+/** The 16 per-layer reference scales a request renders with (`ref_scales`, contract §5). */
+export function resolveRefScales(
+  s: Pick<ParsedSettings, 'accurate' | 'refScales' | 'referenceStrength' | 'encScale' | 'middleScale' | 'lowScale'>,
+): number[] {
+  if (accurateMode(s)) return accurateRefScales(s.refScales ?? [...SLIDER_DEFAULTS]);
+  return uiRefScales({ strength: s.referenceStrength, enc: s.encScale, middle: s.middleScale, low: s.lowScale });
+}
 
 /** Turns a zod failure into a PipelineError naming the first field (all issues in the message). */
 export function zodToPipelineError(error: z.ZodError, prefix: string): PipelineError {
@@ -120,7 +138,7 @@ export function resolveSettings(input: unknown, pack: PackRules, options: Resolv
     sketchGuidanceScale: s.sketchGuidanceScale,
     guidanceStart: s.guidanceStart,
     guidanceEnd: s.guidanceEnd,
-    refScales: s.refScales ?? uiRefScales({ strength: s.referenceStrength, enc: s.encScale, middle: s.middleScale, low: s.lowScale }),
+    refScales: resolveRefScales(s),
     fgStrength: s.fgStrength,
     bgStrength: s.bgStrength,
     controlScale: s.controlScale,
@@ -136,7 +154,7 @@ export function resolveSettings(input: unknown, pack: PackRules, options: Resolv
     lineExtractor: s.lineExtractor,
   };
   checkPackServes(pack, settings);
-  warnings.push(...unusedKnobs(request, settings, background));
+  warnings.push(...unusedKnobs(request, settings, background, accurateMode(s)));
   return { settings, warnings };
 }
 
@@ -211,7 +229,7 @@ const CONTRACT_DEFAULTS: Record<string, unknown> = settingsSchema.parse({});
  * Knobs the request set (to other than the contract default) that these settings never read, and
  * a background image nothing reads: each an `IGNORED` warning naming it and why.
  */
-function unusedKnobs(request: Record<string, unknown>, s: ResolvedSettings, background: boolean): SettingsWarning[] {
+function unusedKnobs(request: Record<string, unknown>, s: ResolvedSettings, background: boolean, accurate: boolean): SettingsWarning[] {
   const split = s.bgEnhance || s.fgEnhance;
   const noSplit = `mode ${s.mode} without fgEnhance has no split attention (modes background and full, or fgEnhance, have)`;
   const uses: Use[] = [
@@ -227,9 +245,13 @@ function unusedKnobs(request: Record<string, unknown>, s: ResolvedSettings, back
     ],
     ['removeForeground', split, `${noSplit}; the background's foreground is only removed for it`],
     ['lineExtractor', s.preprocessor === 'extract', `preprocessor ${s.preprocessor} runs no line extractor (extract does)`],
+    ['refScales', accurate, 'accurate is false: referenceStrength and the level scales set the layers (the app ignores its per-layer sliders then)'],
+    ['disentangleScale', false, 'the official v2 app passes it to no computation, and neither does celfarm'],
   ];
-  if (request.refScales !== undefined) {
-    for (const key of ['referenceStrength', 'encScale', 'middleScale', 'lowScale'] as const) uses.push([key, false, 'refScales sets every layer']);
+  if (accurate) {
+    for (const key of ['referenceStrength', 'encScale', 'middleScale', 'lowScale'] as const) {
+      uses.push([key, false, 'accurate mode: refScales sets every layer']);
+    }
   }
   const warnings: SettingsWarning[] = uses
     .filter(([key, used]) => !used && request[key] !== undefined && request[key] !== CONTRACT_DEFAULTS[key])

@@ -282,6 +282,24 @@ describe('colorize options', () => {
     assertClose(rgbAt(r.images[0]!, ...inside(circle)), mostChromatic(r.context.emb), 2e-3, 'fg-enhance foreground');
   });
 
+  it('accurate mode sets every layer from the sliders and leaves reference strength out, as the app does', async () => {
+    const pack = await loadPack();
+    const { image: sketch, circle } = frame();
+    const base = { steps: 6, guidanceScale: 1, seed: 1, width: SIZE, height: SIZE, referenceStrength: 0 };
+    const run = (knobs: Record<string, unknown>) => colorize(pack, settingsFor(pack, { ...base, ...knobs }), { sketch, reference: reference() });
+    // The analytic UNet scales the reference colour by the mean of ref_scales.
+    const level = await run({});
+    const red = mostChromatic(level.context.emb);
+    // Strength 0 on the app's level mapping: 12 layers 0, layers 6 and 13–15 at 1 → mean 4/16.
+    assertClose(rgbAt(level.images[0]!, ...inside(circle)), red.map((v) => v / 4), 2e-3, 'strength 0, level mapping');
+    // Accurate mode at the sliders' defaults (16 × 1): the strength is not applied at all.
+    const sliders = await run({ accurate: true });
+    assertClose(rgbAt(sliders.images[0]!, ...inside(circle)), red, 2e-3, 'accurate, default sliders');
+    // Layer i from slider i: half the layers at 0.5, the rest 0 → mean 0.25.
+    const half = await run({ accurate: true, refScales: [...new Array<number>(8).fill(0.5), ...new Array<number>(8).fill(0)] });
+    assertClose(rgbAt(half.images[0]!, ...inside(circle)), red.map((v) => v / 4), 2e-3, 'accurate, sliders mean 0.25');
+  });
+
   it('refuses a missing reference and a context of another size', async () => {
     const pack = await loadPack();
     const s = settingsFor(pack, { steps: 4, width: SIZE, height: SIZE });

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { PipelineError } from '../src/errors.ts';
 import { packSchema } from '../src/pack/schema.ts';
-import { resolvedSettingsSchema, resolveSettings, uiRefScales, withFrameSize, type ResolveOptions } from '../src/settings.ts';
+import { resolvedSettingsSchema, resolveSettings, resolveRefScales, settingsSchema, uiRefScales, withFrameSize, type ResolveOptions } from '../src/settings.ts';
 
 const manifest = packSchema.parse({
   contract: 'colorize-diffusion-v2@1',
@@ -147,5 +147,48 @@ describe('settings', () => {
     assert.deepEqual(mixed.slice(7, 13), [0.4, 0.4, 0.4, 0.2, 0.2, 0.2]);
     const explicit = resolve({ refScales: new Array(16).fill(0.3) });
     assert.deepEqual(explicit.settings.refScales, new Array(16).fill(0.3));
+  });
+
+  it('resolves the level sliders to the numbers of the app’s formula (set_cas_scales, then adjust_reference_scale)', () => {
+    // {encoder: enc·s → 0–5, middle: middle·s → 2,3,10–12, low: low·s → 4,5,7–9}, applied in that
+    // order over a fresh model's 1s; worked out by hand for s 0.5, enc 0.2, middle 0.4, low 0.8.
+    const s = resolve({ referenceStrength: 0.5, encScale: 0.2, middleScale: 0.4, lowScale: 0.8 }).settings;
+    assert.deepEqual(s.refScales, [0.1, 0.1, 0.2, 0.2, 0.4, 0.4, 1, 0.4, 0.4, 0.4, 0.2, 0.2, 0.2, 1, 1, 1]);
+  });
+
+  it('accurate mode: the 16 sliders set the layers directly, strength and level scales not applied', () => {
+    const sliders = Array.from({ length: 16 }, (_, i) => i / 20); // 0, 0.05, …, 0.75
+    const levels = { referenceStrength: 0.5, encScale: 0.2, middleScale: 0.4, lowScale: 0.8 };
+    // "Activate accurate crossattn control" ticked, sliders at their defaults: 16 × 1.
+    const ticked = resolve({ accurate: true, ...levels });
+    assert.deepEqual(ticked.settings.refScales, new Array(16).fill(1));
+    assert.deepEqual(
+      ticked.warnings.map((w) => w.field),
+      ['settings.referenceStrength', 'settings.encScale', 'settings.middleScale', 'settings.lowScale'],
+    );
+    assert.match(ticked.warnings[0]!.message, /accurate mode: refScales sets every layer/);
+    // Layer i from slider i. (The app, off by one, gives layer i slider i + 1 and layer 15 nothing.)
+    const set = resolve({ accurate: true, refScales: sliders, ...levels }).settings.refScales;
+    assert.deepEqual(set, sliders);
+    assert.notDeepEqual(set, [...sliders.slice(1), 1], 'the app’s off-by-one is not reproduced');
+    assert.deepEqual(resolve({ refScales: sliders }).settings.refScales, sliders, 'refScales alone turns accurate mode on');
+    // Unticked: the sliders are ignored (as in the app) and the level mapping applies.
+    const unticked = resolve({ accurate: false, refScales: sliders, ...levels });
+    assert.deepEqual(unticked.settings.refScales, uiRefScales({ strength: 0.5, enc: 0.2, middle: 0.4, low: 0.8 }));
+    assert.deepEqual(unticked.warnings.map((w) => w.field), ['settings.refScales']);
+    assert.match(unticked.warnings[0]!.message, /accurate is false/);
+    assert.deepEqual(resolveRefScales(settingsSchema.parse({ accurate: false })), new Array(16).fill(1), 'default: unchanged output');
+    fails({ accurate: 'yes' }, 'INVALID_KNOB', 'settings.accurate');
+    fails({ accurate: true, refScales: [...sliders.slice(1), 1.5] }, 'INVALID_KNOB', 'settings.refScales.15');
+  });
+
+  it('accepts the app’s disentangle scale, which v2 never reads, and says so', () => {
+    const plain = resolve({ seed: 4 });
+    const set = resolve({ seed: 4, disentangleScale: 0.3 });
+    assert.deepEqual(set.settings, plain.settings, 'nothing rendered differs');
+    assert.deepEqual(set.warnings.map((w) => [w.code, w.field]), [['IGNORED', 'settings.disentangleScale']]);
+    assert.match(set.warnings[0]!.message, /disentangleScale 0.3 has no effect: the official v2 app passes it to no computation/);
+    assert.deepEqual(resolve({ disentangleScale: 1 }).warnings, [], 'the default says nothing');
+    fails({ disentangleScale: 1.5 }, 'INVALID_KNOB', 'settings.disentangleScale');
   });
 });
