@@ -275,6 +275,26 @@ describe('celfarm end to end', () => {
     const inside = await pixel(frames[1]!.outputUrl!, circles[1]!.cx, circles[1]!.cy);
     assert.ok(inside[0]! > 240 && inside[1]! < 15 && inside[2]! < 15, `frame 2 locked to frame 1's red: ${inside}`);
     assert.equal(await contexts(), contextsBefore + 1, "frame 2 rendered from a context of frame 1's output: one chain link, encoded once");
+
+    // Chained to the previous outputs in links of 2: frames 3 and 4 wait for frame 2, then render
+    // from its output (one more context), on two workers.
+    const chained = await submit(
+      farm,
+      {
+        project: 'demo',
+        settings: { mode: 'vanilla', steps: 4, seed: 13, width: SIZE, height: SIZE },
+        consistency: { referenceChain: 'previous', chainLink: 2 },
+      },
+      { reference, frames: [...sketches, sketches[0]!] },
+    );
+    assert.equal(chained.status, 201, JSON.stringify(chained.body));
+    assert.deepEqual(chained.body.consistency, { sharedNoise: false, paletteLock: 'off', referenceChain: 'previous', chainLink: 2 });
+    const contextsChained = await contexts();
+    shot = await wait(chained.body.id, (s) => s.state === 'completed' || s.state === 'failed');
+    assert.equal(shot.state, 'completed', JSON.stringify(shot.error));
+    assert.equal(await contexts(), contextsChained + 1, "frames 3 and 4 rendered from frame 2's output: one link, one context");
+    const badLink = await submit(farm, { project: 'demo', consistency: { chainLink: 2 } }, { reference, frames: sketches.slice(0, 1) });
+    assert.deepEqual([badLink.status, badLink.body.error?.field], [400, 'consistency.chainLink'], JSON.stringify(badLink.body));
   });
 
   it('finishes every frame exactly once when a worker is killed mid-frame', async () => {

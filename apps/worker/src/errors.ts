@@ -11,6 +11,15 @@ export class ShotNotFoundError extends Error {
   override readonly name = 'ShotNotFoundError';
 }
 
+/**
+ * A frame of a shot chained to its previous outputs (`referenceChain: previous`) whose link's
+ * reference frame has not finished: the job goes back to the queue, delayed, without spending an
+ * attempt, and nothing of the frame was changed.
+ */
+export class ChainNotReadyError extends Error {
+  override readonly name = 'ChainNotReadyError';
+}
+
 /** The shot a job names; ShotNotFoundError (bad input: not retried) when it does not exist. */
 export async function existingShot(store: Pick<ShotStore, 'get'>, id: string): Promise<ShotRecord> {
   const shot = await store.get(id);

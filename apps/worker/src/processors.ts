@@ -9,7 +9,7 @@
  */
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import { JOBS, JobPayloadError, parseJobData, type FarmQueues, type JobData, type JobName } from '@celfarm/jobs';
-import { errorInfo, isBadInput, isStoreUnavailable } from './errors.ts';
+import { ChainNotReadyError, errorInfo, isBadInput, isStoreUnavailable } from './errors.ts';
 import type { Attempt } from './attempt.ts';
 import type { FarmWorker } from './farm-worker.ts';
 import type { QueueFollowUps } from './queue-workers.ts';
@@ -22,6 +22,11 @@ export interface ProcessorOptions {
    * not be reached (default 1000 ms). Such jobs spend no attempt.
    */
   storeRetryMs?: number;
+  /**
+   * How long a frame of a chained shot (`referenceChain: previous`) waits in `delayed` before it
+   * looks again for its link's reference frame (default 1000 ms). Such jobs spend no attempt.
+   */
+  chainRetryMs?: number;
   /** Default: Date.now. */
   now?: () => number;
 }
@@ -49,6 +54,11 @@ function adapter<N extends JobName>(
       // queue without counting an attempt: the job is not at fault.
       if (isStoreUnavailable(e) && token) {
         await job.moveToDelayed((opts.now ?? Date.now)() + (opts.storeRetryMs ?? 1000), token);
+        throw new DelayedError(e.message);
+      }
+      // A chained frame whose link's reference frame is not done: later, without an attempt.
+      if (e instanceof ChainNotReadyError && token) {
+        await job.moveToDelayed((opts.now ?? Date.now)() + (opts.chainRetryMs ?? 1000), token);
         throw new DelayedError(e.message);
       }
       throw toQueueError(e);

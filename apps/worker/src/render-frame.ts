@@ -9,13 +9,13 @@
  * spending an attempt); the shot's cancellation stops the frame at the next sampler step and ends
  * the job normally.
  */
-import { FrameTransitionError, namingFile, type FrameQa, type FrameRecord, type JobData, type ShotRecord, type ShotStore } from '@celfarm/jobs';
+import { chainSource, DEFAULT_CHAIN_LINK, FrameTransitionError, namingFile, type FrameQa, type FrameRecord, type JobData, type ShotRecord, type ShotStore } from '@celfarm/jobs';
 import type { FarmMetrics, FrameStage } from '@celfarm/metrics';
 import { encodePngRgb8, encodeWebpPreview, PipelineError, toRgb8, type FrameOutput, type PipelineHost } from '@celfarm/pipeline';
 import { lineMap, lockPalette, type FrameAnalysis, type QaOptions } from '@celfarm/qa';
 import { shotKeys, type ObjectStore } from '@celfarm/storage';
 import { isFinalFailure, type FrameAttempt } from './attempt.ts';
-import { errorInfo, existingShot, ShotNotFoundError } from './errors.ts';
+import { ChainNotReadyError, errorInfo, existingShot, ShotNotFoundError } from './errors.ts';
 import { publishAbout, type FarmEvents } from './farm-events.ts';
 import { FrameQaScorer, sketchAtOutput, storedOutput, withScores } from './frame-qa.ts';
 import { FrameWatch } from './frame-watch.ts';
@@ -72,6 +72,7 @@ export class RenderFrame {
     const shot = await existingShot(store, ref.shotId);
     const { frame } = ref;
     if (shot.state === 'cancelled') return this.cancelled(shot, frame, {});
+    await this.chainReady(shot, frame);
     const taken = await this.take(shot, frame);
     // Delivered again after it completed: only what may be missing of its QA (a pair whose
     // scoring failed or whose worker died after the completion) is done.
@@ -116,12 +117,30 @@ export class RenderFrame {
   }
 
   /**
+   * With `referenceChain: previous`, ChainNotReadyError (the job waits, delayed) while the frame
+   * its link renders from is still to render; a frame that ended otherwise does not hold it up.
+   */
+  private async chainReady(shot: ShotRecord, frame: number): Promise<void> {
+    const c = shot.consistency;
+    if (c?.referenceChain !== 'previous') return;
+    const source = chainSource(frame, c.chainLink ?? DEFAULT_CHAIN_LINK);
+    if (source === null) return;
+    const r = await this.deps.store.frame(shot.id, source);
+    if (r?.state === 'waiting' || r?.state === 'active') throw new ChainNotReadyError(`frame ${frame} waits for frame ${source}, the reference of its chain link`);
+  }
+
+  /**
    * The reference context the frame renders from: the shot's, or with reference chaining the
-   * nearest approved frame's before it (its output as the reference), when there is one.
+   * output of the frame its chain names — the nearest approved frame before it (`approved`), or
+   * the last completed frame up to its link's source (`previous`) — when there is one.
    */
   private async contextFor(shot: ShotRecord, frame: number) {
-    if (shot.consistency?.referenceChain === 'approved' && frame > 1) {
-      const link = (await this.deps.store.frames(shot.id)).filter((f) => f.frame < frame && f.state === 'completed' && f.review?.state === 'approved' && f.output).at(-1);
+    const chain = shot.consistency?.referenceChain ?? 'off';
+    const source = chain === 'previous' ? chainSource(frame, shot.consistency?.chainLink ?? DEFAULT_CHAIN_LINK) : chain === 'approved' ? frame - 1 : null;
+    if (source !== null && source >= 1) {
+      const link = (await this.deps.store.frames(shot.id))
+        .filter((f) => f.frame <= source && f.state === 'completed' && f.output && (chain === 'previous' || f.review?.state === 'approved'))
+        .at(-1);
       if (link) {
         try {
           return await this.deps.contexts.forChainLink(shot, { frame: link.frame, take: link.take, output: link.output! });

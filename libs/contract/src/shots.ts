@@ -47,10 +47,19 @@ const requestFields = {
    * the shot's seed instead of seed + k − 1; `paletteLock` — each output's flat colours pulled onto
    * the reference's palette (`reference`) or the nearest approved frame's (`approved`), lines and
    * shading kept; `referenceChain: approved` — a frame renders from the nearest approved frame
-   * before it (its output as the reference) instead of the shot's reference.
+   * before it (its output as the reference) instead of the shot's reference; `referenceChain:
+   * previous` — links of `chainLink` frames (default 8), each from the last output of the link before.
    */
   consistency: z
-    .strictObject({ sharedNoise: z.boolean().optional(), paletteLock: z.enum(PALETTE_LOCKS).optional(), referenceChain: z.enum(REFERENCE_CHAINS).optional() })
+    .strictObject({
+      sharedNoise: z.boolean().optional(),
+      paletteLock: z.enum(PALETTE_LOCKS).optional(),
+      referenceChain: z.enum(REFERENCE_CHAINS).optional(),
+      chainLink: z.number().int().min(1).max(1000).optional(),
+    })
+    .superRefine((c, ctx) => {
+      if (c.chainLink !== undefined && c.referenceChain !== 'previous') ctx.addIssue({ code: 'custom', path: ['chainLink'], message: 'only with referenceChain: previous' });
+    })
     .optional(),
 };
 

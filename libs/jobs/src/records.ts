@@ -70,7 +70,9 @@ export type QaThresholdsSetting = z.infer<typeof qaThresholdsSchema>;
  * every option off.
  */
 export const PALETTE_LOCKS = ['off', 'reference', 'approved'] as const;
-export const REFERENCE_CHAINS = ['off', 'approved'] as const;
+export const REFERENCE_CHAINS = ['off', 'approved', 'previous'] as const;
+/** Frames per chain link of `referenceChain: previous` when the request gives none. */
+export const DEFAULT_CHAIN_LINK = 8;
 export const consistencySchema = z.object({
   /** Every frame starts from the same noise: the shot's seed, not seed + k − 1. */
   sharedNoise: z.boolean(),
@@ -81,9 +83,14 @@ export const consistencySchema = z.object({
   paletteLock: z.enum(PALETTE_LOCKS),
   /**
    * `approved`: a frame renders from the nearest approved frame before it — that frame's output
-   * as the reference (encoded once per approved frame) — instead of the shot's reference; `off`.
+   * as the reference (encoded once per approved frame) — instead of the shot's reference;
+   * `previous`: the shot renders in links of `chainLink` frames, each link from the output of the
+   * last frame of the link before (the first from the shot's reference), a link waiting for that
+   * frame; `off`.
    */
   referenceChain: z.enum(REFERENCE_CHAINS),
+  /** Frames per link of `referenceChain: previous` (1: every frame from the one before). */
+  chainLink: z.number().int().min(1).max(1000).optional(),
 });
 export type Consistency = z.infer<typeof consistencySchema>;
 export const NO_CONSISTENCY: Consistency = Object.freeze({ sharedNoise: false, paletteLock: 'off', referenceChain: 'off' });

@@ -68,3 +68,13 @@ export function rerenderPatch(f: FrameRecord, round: number, seed: number, take:
     worker: undefined,
   };
 }
+
+/**
+ * With `referenceChain: previous`, the frame whose output frame `frame` renders from: the last
+ * frame of the link before its own (links of `link` frames: 1…link, link+1…2·link, …); null in the
+ * first link, which renders from the shot's reference.
+ */
+export function chainSource(frame: number, link: number): number | null {
+  const start = Math.floor((frame - 1) / link) * link + 1;
+  return start > 1 ? start - 1 : null;
+}

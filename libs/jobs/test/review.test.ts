@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { resolveQaThresholds } from '../src/qa-thresholds.ts';
 import type { FrameQa, FrameRecord } from '../src/records.ts';
-import { currentTake, rerenderPatch, withoutFlicker } from '../src/review.ts';
+import { chainSource, currentTake, rerenderPatch, withoutFlicker } from '../src/review.ts';
 
 const qa: FrameQa = {
   scores: { palette: 3, flickerMean: 4, flickerShare: 0.2, lineFidelity: 0.5 },
@@ -36,6 +36,11 @@ describe('review of frames', () => {
     for (const k of ['qa', 'review', 'output', 'seconds', 'error', 'worker'] as const) assert.ok(k in patch && patch[k] === undefined, `${k} cleared`);
     // A failed frame has no take to keep.
     assert.equal('takes' in rerenderPatch({ ...f, state: 'failed', output: undefined }, 1, 9, null), false);
+  });
+
+  it('chains links of frames to the last frame of the link before', () => {
+    assert.deepEqual([1, 2, 3, 4, 5, 6, 7].map((f) => chainSource(f, 3)), [null, null, null, 3, 3, 3, 6]);
+    assert.deepEqual([1, 2, 3].map((f) => chainSource(f, 1)), [null, 1, 2], 'links of one: every frame from the one before');
   });
 
   it('resolves thresholds: later layers over earlier ones, unset ones fall through', () => {

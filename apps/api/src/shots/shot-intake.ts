@@ -11,7 +11,7 @@
  */
 import { Inject, Injectable } from '@nestjs/common';
 import type { Config } from '@celfarm/config';
-import { anyConsistency, defaultShotName, frameSeed, lastSegment, newShotId, NO_CONSISTENCY, resolveQaThresholds, type FarmQueues, type QaThresholdStore, type FrameRecord, type ShotRecord, type ShotStore } from '@celfarm/jobs';
+import { anyConsistency, DEFAULT_CHAIN_LINK, defaultShotName, frameSeed, lastSegment, newShotId, NO_CONSISTENCY, resolveQaThresholds, type FarmQueues, type QaThresholdStore, type FrameRecord, type ShotRecord, type ShotStore } from '@celfarm/jobs';
 import type { FarmMetrics } from '@celfarm/metrics';
 import type { PackManifest } from '@celfarm/pipeline/pack/schema';
 import { resolveSettings, withFrameSize, type FrameSize, type Resolution } from '@celfarm/pipeline/settings';
@@ -226,7 +226,8 @@ export class ShotIntake {
     const externalIds = s.request.externalIds && Object.keys(s.request.externalIds).length ? s.request.externalIds : undefined;
     // Judged by what applies now (request, project, farm, defaults), whatever changes later.
     const qaThresholds = resolveQaThresholds(DEFAULT_THRESHOLDS, this.config.QA_THRESHOLDS, await this.qaThresholds.get(s.request.project), s.request.qa?.thresholds);
-    const consistency = { ...NO_CONSISTENCY, ...s.request.consistency };
+    const asked = { ...NO_CONSISTENCY, ...s.request.consistency };
+    const consistency = asked.referenceChain === 'previous' ? { ...asked, chainLink: asked.chainLink ?? DEFAULT_CHAIN_LINK } : asked;
     const record: ShotRecord = {
       id: s.id,
       project: s.request.project,

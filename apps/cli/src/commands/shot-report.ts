@@ -57,7 +57,7 @@ export function consistencyText(c: NonNullable<ShotView['consistency']>): string
   const parts = [
     ...(c.sharedNoise ? ['shared noise'] : []),
     ...(c.paletteLock !== 'off' ? [`palette lock ${c.paletteLock}`] : []),
-    ...(c.referenceChain !== 'off' ? [`reference chain ${c.referenceChain}`] : []),
+    ...(c.referenceChain !== 'off' ? [`reference chain ${c.referenceChain}${c.chainLink ? ` (links of ${c.chainLink})` : ''}`] : []),
   ];
   return parts.join(', ') || 'nothing';
 }

@@ -41,10 +41,14 @@ export function addSubmitCommand(program: Command, ctx: CliContext): void {
     .option('--shared-noise', "consistency: every frame starts from the shot's seed (not seed + k − 1)")
     .addOption(new Option('--palette-lock <source>', "consistency: pull each output's flat colours onto a palette, lines and shading kept").choices([...PALETTE_LOCKS]))
     .addOption(
-      new Option('--reference-chain <source>', 'consistency: `approved` renders each frame from the nearest approved frame before it (its output as the reference)').choices([
+      new Option(
+        '--reference-chain <source>',
+        'consistency: `approved` renders each frame from the nearest approved frame before it (its output as the reference); `previous`, in links of --chain-link frames, each from the last output of the link before',
+      ).choices([
         ...REFERENCE_CHAINS,
       ]),
     )
+    .option('--chain-link <n>', 'consistency: frames per link with --reference-chain previous (default 8)', numberArg('--chain-link', true))
     .addOption(new Option('--idempotency-key <key>', 'Idempotency-Key (default: a hash of the inputs and settings, so a retried submit returns the first shot)'))
     .addOption(new Option('--no-idempotency-key', 'send no Idempotency-Key: always create a new shot'))
     .option('--strict', `exit ${EXIT.WARNINGS} when the farm adjusted or ignored a setting (the warnings are printed; the shot is not followed, and renders unless cancelled)`)
@@ -105,6 +109,7 @@ const REQUEST_FLAGS: Record<string, string> = {
   'externalIds.sequence': '--sequence',
   'externalIds.shot': '--shot',
   ...Object.fromEntries(QA_SCORES.map((s) => [`qa.thresholds.${s}`, '--qa-threshold'])),
+  'consistency.chainLink': '--chain-link',
 };
 
 /**
@@ -136,6 +141,7 @@ async function readShotInputs(folder: string, opts: Record<string, unknown>, ctx
     ...(opts.sharedNoise === true ? { sharedNoise: true } : {}),
     ...(typeof opts.paletteLock === 'string' ? { paletteLock: opts.paletteLock as (typeof PALETTE_LOCKS)[number] } : {}),
     ...(typeof opts.referenceChain === 'string' ? { referenceChain: opts.referenceChain as (typeof REFERENCE_CHAINS)[number] } : {}),
+    ...(opts.chainLink !== undefined ? { chainLink: opts.chainLink as number } : {}),
   };
   const request: Omit<ShotInputs, 'reference' | 'background' | 'frames'> = {
     ...(project !== undefined ? { project } : {}),

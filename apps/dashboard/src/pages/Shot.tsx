@@ -405,7 +405,7 @@ function consistencyLabel(c: NonNullable<ShotView['consistency']>): string {
   const parts = [
     ...(c.sharedNoise ? ['shared noise'] : []),
     ...(c.paletteLock !== 'off' ? [`palette lock: ${c.paletteLock}`] : []),
-    ...(c.referenceChain !== 'off' ? [`reference chain: ${c.referenceChain}`] : []),
+    ...(c.referenceChain !== 'off' ? [`reference chain: ${c.referenceChain}${c.chainLink ? ` (links of ${c.chainLink})` : ''}`] : []),
   ];
   return parts.join(' · ') || 'none';
 }
