@@ -357,11 +357,14 @@ export class FaultFarm {
     if (outputNotCompleted.length) problems.push(`${outputNotCompleted.length} output objects of frames the records show unfinished: frames ${list(outputNotCompleted)}`);
     if (wrongKey.length) problems.push(`completed records naming another output key: frames ${list(wrongKey)}`);
 
-    // Events: what a completed shot must have told, plus whatever else was published.
+    // Events: what a completed shot must have told — frame.flagged for every frame its record
+    // shows flagged — plus whatever else was published.
+    const flaggedFrames = [...records.values()].filter((f) => f.state === 'completed' && (f.qa?.flagged.length ?? 0) > 0).map((f) => f.frame);
     const must: { type: EventType; frame?: number }[] = [
       { type: 'shot.created' },
       { type: 'shot.started' },
       ...frames.map((frame) => ({ type: 'frame.completed' as const, frame })),
+      ...flaggedFrames.map((frame) => ({ type: 'frame.flagged' as const, frame })),
       { type: 'shot.completed' },
     ];
     const mustIds = new Map(must.map((e) => [eventId(e.type, id, e.frame), e]));

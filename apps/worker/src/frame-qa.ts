@@ -159,6 +159,16 @@ export class FrameQaScorer {
     for (const reason of flagged) {
       if (!before?.flagged.includes(reason)) this.deps.metrics.framesFlagged.inc({ project: shot.project, reason });
     }
+    await this.announce(shot, after);
+  }
+
+  /**
+   * `frame.flagged` of a flagged frame (a no-op when it went out before: the bus publishes it
+   * once per frame and round). Also when a job runs again for a frame completed by a worker that
+   * died before announcing it.
+   */
+  async announce(shot: ShotRecord, after: FrameRecord): Promise<void> {
+    const flagged = after.qa?.flagged ?? [];
     if (flagged.length === 0 || !after.qa) return;
     const { scores, thresholds } = after.qa;
     const data = { ...(after.fileName ? { fileName: after.fileName } : {}), ...(after.output ? { output: after.output } : {}), flagged, scores, thresholds };

@@ -81,6 +81,9 @@ export class RenderFrame {
       // (event ids are deterministic, so an event already published is not published again).
       await this.announceCompleted(shot, frame);
       await this.qa.pairs(shot, frame);
+      // And its `frame.flagged`, after its pairs as on the first run (a no-op when it went out).
+      const r = await store.frame(shot.id, frame);
+      if (r?.state === 'completed') await this.qa.announce(shot, r);
     }
     if (typeof taken === 'string') return taken;
     const { fileName, seed, take } = taken;

@@ -113,6 +113,9 @@ describe('FarmWorker events', () => {
     const done = (await bus.recent('ev-lost')).filter((e) => e.type === 'frame.completed');
     assert.equal(done.length, 1);
     assert.equal(done[0]!.data.output, shotKeys(f.objectPrefix, 'ev-lost', shot.id).output(1));
+    // Its frame.flagged (the analytic pack's frames are flagged for lineFidelity) went with it, once.
+    const flagged = (await bus.recent('ev-lost')).filter((e) => e.type === 'frame.flagged');
+    assert.deepEqual(flagged.map((e) => e.data.flagged), [['lineFidelity']]);
   });
 
   it('publishes shot.failed when prepare fails for good (the shot never reaches finalize)', async () => {
