@@ -13,6 +13,7 @@
  *   shared noise         Consistency `sharedNoise`: every frame from the seed
  *   palette lock         `paletteLock: reference` over per-frame noise (libs/qa palette-lock.ts)
  *   shared + lock        both
+ *   chain                `referenceChain: previous` in links of 2 (with and without shared noise)
  *
  * and scored with the shot QA of every frame (libs/qa): flicker against the previous frame
  * (mean ΔE00 where the line art did not change, and the share over the JND), and palette distance
@@ -69,6 +70,8 @@ interface Condition {
   paletteLock: boolean;
   /** The lock's reach (ΔE00) when not the farm's default. */
   reach?: number;
+  /** Reference chain `previous` with links of this many frames. */
+  chainLink?: number;
 }
 
 const CONDITIONS: Condition[] = [
@@ -77,6 +80,8 @@ const CONDITIONS: Condition[] = [
   { name: 'palette lock', sharedNoise: false, paletteLock: true },
   { name: 'palette lock, reach 100', sharedNoise: false, paletteLock: true, reach: 100 },
   { name: 'shared noise + palette lock', sharedNoise: true, paletteLock: true },
+  { name: 'reference chain, links of 2', sharedNoise: false, paletteLock: false, chainLink: 2 },
+  { name: 'shared noise + chain of 2', sharedNoise: true, paletteLock: false, chainLink: 2 },
 ];
 
 interface Result {
@@ -103,13 +108,13 @@ async function main(): Promise<void> {
   const sketches = Array.from({ length: args.frames }, (_, i) => sketchFrame(S, base.height, i, args.frames, 6).image);
   console.log(`pack ${pack.ref}, ${S}×${base.height}, ${args.frames} frames of a moving circle, ${base.steps} steps ${base.sampler}, guidance ${base.guidanceScale}, seed ${args.seed}`);
 
-  // The raw outputs per seed, shared between the conditions that use the same noise.
+  // The raw outputs per seed, shared between the conditions that use the same noise and reference.
   const rendered = new Map<string, Planar>();
-  const render = async (frame: number, seed: number): Promise<Planar> => {
-    const key = `${frame}/${seed}`;
+  const render = async (frame: number, seed: number, context = ctx, contextName = 'reference'): Promise<Planar> => {
+    const key = `${frame}/${seed}/${contextName}`;
     const hit = rendered.get(key);
     if (hit) return hit;
-    const out = await colorizeFrame(pack, { ...base, seed }, ctx, sketches[frame]!);
+    const out = await colorizeFrame(pack, { ...base, seed }, context, sketches[frame]!);
     rendered.set(key, out.images[0]!);
     return out.images[0]!;
   };
@@ -121,8 +126,18 @@ async function main(): Promise<void> {
     const flickerMean: number[] = [];
     const flickerShare: number[] = [];
     const palette: number[] = [];
+    // Reference chain `previous`: link j renders from the output of the last frame of link j − 1
+    // (frames in order here; the farm makes a link wait for it), one context per link.
+    let chainCtx = ctx;
+    let chainName = 'reference';
+    const outputs: Planar[] = [];
     for (let k = 0; k < args.frames; k++) {
-      let output = await render(k, c.sharedNoise ? args.seed : args.seed + k);
+      if (c.chainLink && k > 0 && k % c.chainLink === 0) {
+        chainCtx = await prepareReference(pack, base, { reference: outputs[k - 1]! });
+        chainName = `${c.name}/link${k / c.chainLink}`;
+      }
+      let output = await render(k, c.sharedNoise ? args.seed : args.seed + k, chainCtx, chainName);
+      outputs.push(output);
       if (c.paletteLock) output = lockPalette(output, lineMap(sketches[k]!, 'dark-lines', 0.5), target, c.reach ? { maxDeltaE: c.reach } : {}).image;
       const analysis = analyzeFrame({ output, sketch: sketches[k]! });
       const scores = scoreFrame({ frame: analysis, previous, reference: target });
