@@ -271,7 +271,7 @@ describe('celfarm end to end', () => {
     shot = await wait(locked.body.id, (s) => s.state === 'completed' || s.state === 'failed');
     assert.equal(shot.state, 'completed', JSON.stringify(shot.error));
     frames = await framesOf(locked.body.id);
-    assert.deepEqual([frames[1]!.seed, frames[1]!.takes?.length], [99, 1]);
+    assert.deepEqual([frames[1]!.seed, frames[1]!.takes?.length, frames[1]!.referenceFrom], [99, 1, { frame: 1, take: 0 }]);
     const inside = await pixel(frames[1]!.outputUrl!, circles[1]!.cx, circles[1]!.cy);
     assert.ok(inside[0]! > 240 && inside[1]! < 15 && inside[2]! < 15, `frame 2 locked to frame 1's red: ${inside}`);
     assert.equal(await contexts(), contextsBefore + 1, "frame 2 rendered from a context of frame 1's output: one chain link, encoded once");
@@ -293,6 +293,8 @@ describe('celfarm end to end', () => {
     shot = await wait(chained.body.id, (s) => s.state === 'completed' || s.state === 'failed');
     assert.equal(shot.state, 'completed', JSON.stringify(shot.error));
     assert.equal(await contexts(), contextsChained + 1, "frames 3 and 4 rendered from frame 2's output: one link, one context");
+    const links = (await framesOf(chained.body.id)).map((f) => f.referenceFrom ?? null);
+    assert.deepEqual(links, [null, null, { frame: 2, take: 0 }, { frame: 2, take: 0 }], 'each take says what it rendered from');
     const badLink = await submit(farm, { project: 'demo', consistency: { chainLink: 2 } }, { reference, frames: sketches.slice(0, 1) });
     assert.deepEqual([badLink.status, badLink.body.error?.field], [400, 'consistency.chainLink'], JSON.stringify(badLink.body));
   });

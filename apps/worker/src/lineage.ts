@@ -39,6 +39,8 @@ export interface ShotManifest {
     qa?: FrameRecord['qa'];
     /** The user's approval of this take, if any. */
     review?: FrameRecord['review'];
+    /** Reference chaining: the frame and take whose output this take rendered from. */
+    referenceFrom?: FrameRecord['referenceFrom'];
     /** Earlier takes the frame had before it was rendered again with another seed (their seeds, outputs, scores). */
     takes?: FrameRecord['takes'];
   }[];
@@ -72,6 +74,7 @@ export function shotManifest(shot: ShotRecord, frames: FrameRecord[]): ShotManif
         state: f.state,
         qa: f.state === 'completed' ? f.qa : undefined,
         review: f.state === 'completed' ? f.review : undefined,
+        referenceFrom: f.state === 'completed' ? f.referenceFrom : undefined,
         takes: f.takes,
       })),
   };

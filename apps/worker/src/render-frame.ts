@@ -137,7 +137,7 @@ export class RenderFrame {
    * output of the frame its chain names — the nearest approved frame before it (`approved`), or
    * the last completed frame up to its link's source (`previous`) — when there is one.
    */
-  private async contextFor(shot: ShotRecord, frame: number) {
+  private async contextFor(shot: ShotRecord, frame: number, lineage: Partial<FrameRecord>) {
     const chain = shot.consistency?.referenceChain ?? 'off';
     const source = chain === 'previous' ? chainSource(frame, shot.consistency?.chainLink ?? DEFAULT_CHAIN_LINK) : chain === 'approved' ? frame - 1 : null;
     if (source !== null && source >= 1) {
@@ -146,7 +146,9 @@ export class RenderFrame {
         .at(-1);
       if (link) {
         try {
-          return await this.deps.contexts.forChainLink(shot, { frame: link.frame, take: link.take, output: link.output! });
+          const ctx = await this.deps.contexts.forChainLink(shot, { frame: link.frame, take: link.take, output: link.output! });
+          lineage.referenceFrom = { frame: link.frame, take: link.take ?? 0 };
+          return ctx;
         } catch (e) {
           // The approved output is gone or unreadable: that is no fault of this frame's.
           if (!(e instanceof PipelineError) || !e.permanent) throw e;
@@ -194,7 +196,7 @@ export class RenderFrame {
   ): Promise<FrameOutcome> {
     const { objects, store } = this.deps;
     const keys = shotKeys(this.deps.objectPrefix, shot.project, shot.id);
-    const context = await this.contextFor(shot, frame);
+    const context = await this.contextFor(shot, frame, lineage);
     const field = `frames[${frame - 1}]`;
     const sketchKey = shot.inputs.frames[frame - 1];
     if (!sketchKey) throw new PipelineError('MISSING_INPUT', `the shot has no sketch for frame ${frame}`, field);

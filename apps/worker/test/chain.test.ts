@@ -29,6 +29,7 @@ describe('reference chain: previous', () => {
     await assert.rejects(f.farm.renderFrame({ shotId: shot.id, project: shot.project, frame: 3 }, attempt(3)), ChainNotReadyError);
     assert.equal(await f.farm.renderFrame({ shotId: shot.id, project: shot.project, frame: 2 }, attempt(2)), 'completed');
     assert.equal(await f.farm.renderFrame({ shotId: shot.id, project: shot.project, frame: 3 }, attempt(3)), 'completed');
+    assert.deepEqual((await f.store.frames(shot.id)).map((r) => r.referenceFrom ?? null), [null, { frame: 1, take: 0 }, { frame: 2, take: 0 }]);
   });
 
   it('does not hold a frame whose reference frame failed: it renders from the last completed output before', async () => {
@@ -37,5 +38,6 @@ describe('reference chain: previous', () => {
     await f.store.setFrame(shot.id, 1, { state: 'active', worker: 'w' });
     await f.store.setFrame(shot.id, 1, { state: 'failed', error: { code: 'INTERNAL', message: 'boom' } });
     assert.equal(await f.farm.renderFrame({ shotId: shot.id, project: shot.project, frame: 2 }, { jobId: 'x', attempt: 1, attempts: 2, reportProgress: async () => undefined }), 'completed');
+    assert.equal((await f.store.frame(shot.id, 2))!.referenceFrom, undefined, "no completed output before it: the shot's reference");
   });
 });

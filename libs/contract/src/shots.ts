@@ -168,6 +168,8 @@ export const frameViewSchema = z.object({
   qa: frameQaSchema.optional(),
   /** Flagged by shot QA and not approved: the frame waits for a person. */
   needsReview: z.boolean(),
+  /** Reference chaining: the frame (and take) whose output this take rendered from; absent: the shot's reference. */
+  referenceFrom: z.object({ frame: z.number().int(), take: z.number().int() }).optional(),
   /** The user's approval of this take (`POST …/frames/{frame}/approve`); a re-render clears it. */
   review: frameReviewSchema.optional(),
   /**

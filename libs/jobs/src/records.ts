@@ -244,6 +244,11 @@ export const frameRecordSchema = z.object({
   takes: z.array(frameTakeSchema).optional(),
   /** The retry round of the current take, when it is a re-render (absent: the shot's first take). */
   take: z.number().int().optional(),
+  /**
+   * Reference chaining: the frame (and its take) whose output this take rendered from instead of
+   * the shot's reference; absent when it rendered from the shot's reference.
+   */
+  referenceFrom: z.object({ frame: z.number().int(), take: z.number().int() }).optional(),
 });
 export type FrameRecord = z.infer<typeof frameRecordSchema>;
 

@@ -59,6 +59,7 @@ export function rerenderPatch(f: FrameRecord, round: number, seed: number, take:
     ...(take ? { takes: [...(f.takes ?? []), take] } : {}),
     qa: undefined,
     review: undefined,
+    referenceFrom: undefined,
     output: undefined,
     seconds: undefined,
     error: undefined,

@@ -134,6 +134,7 @@ export function frameView(shot: ShotRecord, f: FrameRecord, urls: FrameUrls = {}
     ...(urls.output && urls.preview ? { previewUrl: urls.preview } : {}),
     ...(f.qa ? { qa: f.qa } : {}),
     needsReview: needsReview(f),
+    ...(f.referenceFrom ? { referenceFrom: f.referenceFrom } : {}),
     ...(f.review ? { review: f.review } : {}),
     ...(f.takes?.length
       ? {
