@@ -5,7 +5,18 @@
  */
 import { z } from 'zod';
 import { externalIdsSchema, fileNameSchema, searchTextSchema, shotNameSchema } from '@celfarm/jobs/identity';
-import { consistencySchema, errorInfoSchema, frameQaSchema, frameReviewSchema, PALETTE_LOCKS, qaThresholdsSchema, REFERENCE_CHAINS, shotRecordSchema } from '@celfarm/jobs/records';
+import {
+  consistencySchema,
+  errorInfoSchema,
+  frameQaSchema,
+  frameRecordSchema,
+  frameReviewSchema,
+  frameTakeSchema,
+  PALETTE_LOCKS,
+  qaThresholdsSchema,
+  REFERENCE_CHAINS,
+  shotRecordSchema,
+} from '@celfarm/jobs/records';
 
 export { consistencySchema, frameReviewSchema, PALETTE_LOCKS, qaThresholdsSchema, REFERENCE_CHAINS, type Consistency, type FrameReview, type QaThresholdsSetting } from '@celfarm/jobs/records';
 import { MAX_SEED, settingsWarningSchema } from '@celfarm/pipeline/settings-schema';
@@ -169,7 +180,7 @@ export const frameViewSchema = z.object({
   /** Flagged by shot QA and not approved: the frame waits for a person. */
   needsReview: z.boolean(),
   /** Reference chaining: the frame (and take) whose output this take rendered from; absent: the shot's reference. */
-  referenceFrom: z.object({ frame: z.number().int(), take: z.number().int() }).optional(),
+  referenceFrom: frameRecordSchema.shape.referenceFrom,
   /** The user's approval of this take (`POST …/frames/{frame}/approve`); a re-render clears it. */
   review: frameReviewSchema.optional(),
   /**
@@ -178,16 +189,9 @@ export const frameViewSchema = z.object({
    */
   takes: z
     .array(
-      z.object({
-        round: z.number().int(),
-        seed: z.number().int(),
-        output: z.string(),
-        outputUrl: z.string().optional(),
-        previewUrl: z.string().optional(),
-        qa: frameQaSchema.optional(),
-        review: frameReviewSchema.optional(),
-        replacedAt: z.string(),
-      }),
+      frameTakeSchema
+        .pick({ round: true, seed: true, output: true, qa: true, review: true, replacedAt: true })
+        .extend({ outputUrl: z.string().optional(), previewUrl: z.string().optional() }),
     )
     .optional(),
 });
@@ -310,7 +314,7 @@ export const qaThresholdsViewSchema = z.object({
   /** Set for the project (`PUT`); a submit's `qa.thresholds` overrides them per shot. */
   project: qaThresholdsSchema,
   /** What a shot submitted now is judged against when its request sets none. */
-  effective: z.object({ palette: z.number(), flickerMean: z.number(), flickerShare: z.number(), lineFidelity: z.number() }),
+  effective: qaThresholdsSchema.required(),
 });
 export type QaThresholdsView = z.output<typeof qaThresholdsViewSchema>;
 

@@ -8,20 +8,11 @@ import { Body, Controller, Get, HttpCode, Inject, Param, Put, Res } from '@nestj
 import { RouteConfig } from '@nestjs/platform-fastify';
 import { ApiBody, ApiConsumes, ApiOperation, ApiParam, ApiProduces, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
-import { z } from 'zod';
 import { UNMETERED } from '../auth/auth.hooks.ts';
 import { CurrentPrincipal, RequireScope, type Principal } from '../auth/principal.ts';
-import { ApiError, ErrorDto, badRequest } from '../core/api-error.ts';
-import { FRAME_FILE_KINDS, INPUT_NAMES, type ShotFile } from './shot-files.ts';
+import { ApiError, ErrorDto } from '../core/api-error.ts';
+import { FRAME_FILE_KINDS, INPUT_NAMES, parseFrame, parseRound, type ShotFile } from './shot-files.ts';
 import { ShotsService } from './shots.service.ts';
-
-const frameNumber = z.coerce.number().int().min(1).max(1_000_000);
-
-function parseFrame(value: string): number {
-  const n = frameNumber.safeParse(value);
-  if (!n.success) throw badRequest('frame', 'a frame number, 1-based');
-  return n.data;
-}
 
 function parseKind<T extends string>(value: string, allowed: readonly T[], field: string): T {
   if (!(allowed as readonly string[]).includes(value)) throw new ApiError(404, 'NOT_FOUND', `no ${field} ${value}; one of ${allowed.join(', ')}`);
@@ -84,9 +75,7 @@ export class ShotFilesController {
     @Res() reply: FastifyReply,
   ): Promise<void> {
     const kind = parseKind(file, ['output', 'preview'] as const, 'take file');
-    const r = z.coerce.number().int().min(0).max(1_000_000).safeParse(round);
-    if (!r.success) throw badRequest('round', 'a retry round number, 0 or more');
-    await this.send(reply, p, id, { kind: kind === 'output' ? 'take-output' : 'take-preview', frame: parseFrame(frame), round: r.data });
+    await this.send(reply, p, id, { kind: kind === 'output' ? 'take-output' : 'take-preview', frame: parseFrame(frame), round: parseRound(round) });
   }
 
   @Get(':id/inputs/:name')

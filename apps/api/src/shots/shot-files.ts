@@ -5,6 +5,7 @@
  * service resolves which object a path means from the shot's record, never from the path.
  */
 import type { Readable } from 'node:stream';
+import { badRequest } from '../core/api-error.ts';
 
 export type FrameFileKind = 'input' | 'output' | 'preview';
 export type InputName = 'reference' | 'background';
@@ -16,6 +17,22 @@ export type ShotFile = { kind: FrameFileKind; frame: number } | { kind: TakeFile
 
 export const FRAME_FILE_KINDS: readonly FrameFileKind[] = ['input', 'output', 'preview'];
 export const INPUT_NAMES: readonly InputName[] = ['reference', 'background'];
+
+/**
+ * A number from a path segment: digits only (no sign, exponent or spaces), `min` to 1,000,000;
+ * otherwise 400 naming `field`, with `rule` as the message.
+ */
+function pathNumber(value: string, min: number, field: string, rule: string): number {
+  const n = /^\d{1,7}$/.test(value) ? Number(value) : NaN;
+  if (!(n >= min && n <= 1_000_000)) throw badRequest(field, rule);
+  return n;
+}
+
+/** A frame number from the path (`…/frames/:frame…`): 1-based. */
+export const parseFrame = (value: string): number => pathNumber(value, 1, 'frame', 'a frame number, 1-based');
+
+/** A retry round from the path (`…/takes/:round/…`): 0 or more. */
+export const parseRound = (value: string): number => pathNumber(value, 0, 'round', 'a retry round number, 0 or more');
 
 /** The file's path on the API (relative: clients resolve it against the API's address). */
 export function shotFilePath(shotId: string, file: ShotFile): string {

@@ -26,6 +26,7 @@ import { ErrorDto, badRequest } from '../core/api-error.ts';
 import { LIMITS } from '../core/limits.ts';
 import { CONFIG } from '../core/tokens.ts';
 import { readShotForm } from './inputs.ts';
+import { parseFrame } from './shot-files.ts';
 import { ShotsService } from './shots.service.ts';
 import { FramePageDto, FrameViewDto, RerenderFramesRequestDto, RerenderRequestDto, ShotListDto, ShotViewDto, SubmitShotDto, SubmitViewDto } from './shots.dto.ts';
 
@@ -177,7 +178,7 @@ export class ShotsController {
   @ApiResponse({ status: 400, description: 'Not a frame number', type: ErrorDto })
   @ApiResponse({ status: 404, description: 'No such shot in this project, or no such frame', type: ErrorDto })
   frame(@CurrentPrincipal() p: Principal, @Param('id') id: string, @Param('frame') frame: string): Promise<FrameView> {
-    return this.shots.frame(id, p.project, frameParam(frame));
+    return this.shots.frame(id, p.project, parseFrame(frame));
   }
 
   @Post(':id/start')
@@ -238,7 +239,7 @@ export class ShotsController {
   @ApiResponse({ status: 404, description: 'No such shot in this project, or no such frame', type: ErrorDto })
   @ApiResponse({ status: 409, description: 'STATE_CONFLICT: the frame is not completed', type: ErrorDto })
   approve(@CurrentPrincipal() p: Principal, @Param('id') id: string, @Param('frame') frame: string): Promise<FrameView> {
-    return this.shots.approve(id, p.project, frameParam(frame), p.keyId);
+    return this.shots.approve(id, p.project, parseFrame(frame), p.keyId);
   }
 
   @Post(':id/frames/:frame/rerender')
@@ -264,7 +265,7 @@ export class ShotsController {
   rerender(@CurrentPrincipal() p: Principal, @Param('id') id: string, @Param('frame') frame: string, @Body() body: unknown): Promise<ShotView> {
     // A refusal names its field (`seed`, an unknown key) through the API's error filter.
     const request: RerenderRequest = rerenderRequestSchema.parse(body ?? {});
-    return this.shots.rerender(id, p.project, [frameParam(frame)], request.seed);
+    return this.shots.rerender(id, p.project, [parseFrame(frame)], request.seed);
   }
 
   @Post(':id/rerender')
@@ -297,10 +298,4 @@ export class ShotsController {
   async remove(@CurrentPrincipal() p: Principal, @Param('id') id: string): Promise<void> {
     await this.shots.remove(id, p.project);
   }
-}
-
-/** A frame number from the path: 1-based. */
-function frameParam(value: string): number {
-  if (!/^\d{1,7}$/.test(value) || Number(value) < 1) throw badRequest('frame', 'a frame number, 1-based');
-  return Number(value);
 }
