@@ -1,13 +1,14 @@
 /**
  * The finalize job, after every frame of a round has finished: frame records still unfinished
  * are first brought in line with their jobs (a frame whose worker died and whose job BullMQ
- * failed is recorded failed, with frame.failed); then the shot takes its outcome (a cancelled
- * shot stays cancelled), shot.json is written, and the final event goes out. Idempotent: the
+ * failed is recorded failed, with frame.failed); then shot.json is written with the round's
+ * outcome and the shot takes it (a cancelled shot stays cancelled, and shot.json says so), so
+ * whoever sees the shot finished can read its shot.json; the final event goes out last. Idempotent: the
  * queue retries it until it has done all of it, and a rerun rewrites the same shot.json and
  * publishes nothing twice. A finalize of an earlier round (the shot was retried since) changes
  * nothing.
  */
-import { frameCounts, shotOutcome, StateConflictError, type JobData, type ShotState, type ShotStore } from '@celfarm/jobs';
+import { frameCounts, shotOutcome, StateConflictError, type JobData, type ShotRecord, type ShotState, type ShotStore } from '@celfarm/jobs';
 import { shotKeys, type ObjectStore } from '@celfarm/storage';
 import { existingShot } from './errors.ts';
 import { publishAbout, type FarmEvents } from './farm-events.ts';
@@ -39,9 +40,19 @@ export class FinalizeShot {
       if (f.state === 'waiting' || f.state === 'active') await fate.reconcile(shot.id, f.frame, shot.round);
     }
     const frames = await store.frames(shot.id);
+    const manifestKey = shotKeys(this.deps.objectPrefix, shot.project, shot.id).manifest;
+    let written: string | undefined;
+    const writeManifest = async (of: ShotRecord) => {
+      const manifest = canonicalJson(shotManifest(of, frames));
+      if (manifest === written) return;
+      await this.deps.objects.put(manifestKey, new TextEncoder().encode(manifest), 'application/json');
+      written = manifest;
+    };
     if (shot.state !== 'cancelled') {
       const outcome = shotOutcome(shot, frames);
       const round = shot.round;
+      // shot.json before the state: whoever sees the shot finished can read it at once.
+      await writeManifest({ ...shot, state: outcome.state, error: outcome.error });
       try {
         // Only this round's outcome: a retry of this job may run after a re-render started the next.
         shot = (await store.update(shot.id, { state: outcome.state, error: outcome.error }, { round })) ?? shot;
@@ -55,8 +66,7 @@ export class FinalizeShot {
         if (shot.state !== 'cancelled') throw e;
       }
     }
-    const manifest = canonicalJson(shotManifest(shot, frames));
-    await this.deps.objects.put(shotKeys(this.deps.objectPrefix, shot.project, shot.id).manifest, new TextEncoder().encode(manifest), 'application/json');
+    await writeManifest(shot);
     // After shot.json, so a receiver of the event can read it.
     if (shot.state === 'completed' || shot.state === 'failed') {
       await publishAbout(this.deps.events, `shot.${shot.state}`, shot, { counts: frameCounts(frames), ...(shot.error ? { error: shot.error } : {}) });
