@@ -36,7 +36,7 @@ export class NoopHost {
     const zero = { data: new Float32Array(1), dims: [1, 1, 1] };
     const context = serializeReferenceContext({
       key, pack: `${this.manifest.id}@${this.manifest.version}`, width: s.width, height: s.height, split: false,
-      styleGate: 0, bgInjectGate: 0, loraGate: 0, emb: zero, contextBg: null, style: null, hsBg: null, blankControl: null, referenceMask: null,
+      styleGate: 0, bgInjectGate: 0, loraGate: 0, emb: zero, contextBg: null, style: null, hsBg: null, blankControl: null, referenceMask: null, injection: null,
     });
     return { key, context, referenceMask: null, seconds: 0 };
   }

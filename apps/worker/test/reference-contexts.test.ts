@@ -25,6 +25,7 @@ const context = (key: string): Uint8Array => {
     hsBg: null,
     blankControl: null,
     referenceMask: null,
+    injection: null,
   };
   return serializeReferenceContext(ctx);
 };

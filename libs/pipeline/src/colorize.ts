@@ -24,10 +24,10 @@ import {
 } from './image/index.ts';
 import { planar, type Planar } from './image/tensor.ts';
 import type { Tensor } from './ort/runtime.ts';
-import { CONTROL_NAMES, HS_BG_NAMES, STYLE_NAMES } from './pack/contract.ts';
+import { BANK_IN_NAMES, BANK_NAMES, CONTROL_NAMES, HS_BG_NAMES, STYLE_NAMES } from './pack/contract.ts';
 import { staticDim, type ModelPack } from './pack/loader.ts';
 import { GraphRunner, prepareReference, type ReferenceContext, type ReferenceInputs } from './reference.ts';
-import { batchNoise, modelScalings, modelTimestep, planSampling, samplers } from './sampling/index.ts';
+import { batchNoise, discreteSchedule, gaussianNoise, modelScalings, modelTimestep, planSampling, samplers } from './sampling/index.ts';
 import type { ResolvedSettings } from './settings-schema.ts';
 import { concatBatch, filled, fromPlanar, scalar, scale, tile, toPlanar, zeros } from './tensors.ts';
 
@@ -145,6 +145,71 @@ async function staticFeeds(
   return { feeds, layout };
 }
 
+/** First stream of the write pass's noise (evaluation e draws stream 2^31 + e): above every sampler's. */
+export const INJECTION_STREAM_BASE = 2 ** 31;
+
+/** Half to even, as torch.round. */
+const roundHalfEven = (v: number): number => {
+  const r = Math.round(v);
+  return Math.abs(v % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+};
+
+let sqrtAlphas: { signal: Float64Array; noise: Float64Array } | undefined;
+/** √ā_k and √(1 − ā_k) from the float64 cumulative product, as the app's q_sample buffers. */
+function qSampleScales(): { signal: Float64Array; noise: Float64Array } {
+  if (sqrtAlphas) return sqrtAlphas;
+  const { betas } = discreteSchedule();
+  const signal = new Float64Array(betas.length);
+  const noise = new Float64Array(betas.length);
+  let prod = 1;
+  for (let k = 0; k < betas.length; k++) {
+    prod *= 1 - betas[k]!;
+    signal[k] = Math.fround(Math.sqrt(prod));
+    noise[k] = Math.fround(Math.sqrt(1 - prod));
+  }
+  return (sqrtAlphas = { signal, noise });
+}
+
+/**
+ * The write pass x_w = √ā_k·z_r + √(1 − ā_k)·ε, k = round(t), ε = one [1, 4, h, w] draw for
+ * evaluation e of the render (docs/attention-injection.md).
+ */
+export function injectionSample(zr: Tensor, t: number, seed: number, e: number): Float32Array {
+  const k = Math.min(999, Math.max(0, roundHalfEven(t)));
+  const { signal, noise } = qSampleScales();
+  const eps = gaussianNoise(seed, zr.data.length, INJECTION_STREAM_BASE + e);
+  const out = new Float32Array(zr.data.length);
+  for (let i = 0; i < out.length; i++) out[i] = signal[k]! * zr.data[i]! + noise[k]! * eps[i]!;
+  return out;
+}
+
+/**
+ * Attention injection's two passes per UNet evaluation: the write pass over the noised reference
+ * (its hints the reference's, ×injectionFidelitySketch; blend 1 with one zero token per bank, i.e.
+ * plain self-attention) records the banks; the real call then attends to them, the
+ * reference-unconditional entries blending in plain self-attention by injectionFidelityReference.
+ */
+async function injectionPasses(pack: ModelPack, s: ResolvedSettings, ctx: ReferenceContext, layout: Branch[]) {
+  if (!ctx.injection) throw new PipelineError('CONTEXT_INVALID', 'the reference context was built without attention injection', 'context');
+  const { latent, control } = ctx.injection;
+  const session = await pack.session('unet_inject');
+  const N = layout.length * s.batchSize;
+  const writeFeeds: Record<string, Tensor> = { injection_blend: filled([N], 1) };
+  CONTROL_NAMES.forEach((name, k) => (writeFeeds[name] = tile(scale(control[k]!, s.injectionFidelitySketch), N)));
+  BANK_IN_NAMES.forEach((name) => (writeFeeds[name] = zeros([N, 1, staticDim(session, name, 2)])));
+  const cfg = s.injectionFidelityReference > 1e-5 ? s.injectionFidelityReference : 0;
+  const blend = concatBatch(layout.map((b) => filled([s.batchSize], b === 'U_ref' ? cfg : 0)));
+  return {
+    async run(feeds: Record<string, Tensor>, t: number, e: number): Promise<Record<string, Tensor>> {
+      const xw = tile({ data: injectionSample(latent, t, s.seed, e), dims: latent.dims }, N);
+      const written = await session.run({ ...feeds, ...writeFeeds, x: xw });
+      const read: Record<string, Tensor> = { ...feeds, injection_blend: blend };
+      BANK_IN_NAMES.forEach((name, l) => (read[name] = written[BANK_NAMES[l]!]!));
+      return session.run(read);
+    },
+  };
+}
+
 /** Colorizes one sketch with a prepared reference context. */
 export async function colorizeFrame(
   pack: ModelPack,
@@ -211,17 +276,21 @@ export async function colorizeFrame(
   const unet = await pack.session('unet');
   const layout = feedsActive.layout;
   const N = layout.length * bs;
+  const inject = s.injection ? await injectionPasses(pack, s, ctx, layout) : null;
+  let evaluation = 0;
   const denoise = async (xv: Float32Array, sigma: number, i: number): Promise<Float32Array> => {
     const t = modelTimestep(plan, sigma, i);
     const { cIn, cSkip, cOut } = modelScalings(sigma, pack.manifest.prediction);
     const xin = new Float32Array(xv.length);
     for (let k = 0; k < xv.length; k++) xin[k] = xv[k]! * cIn;
     const base = referenceActive(t, s.guidanceStart, s.guidanceEnd) ? feedsActive : feedsInactive;
-    const out = await unet.run({
+    const feeds = {
       ...base.feeds,
       x: tile({ data: xin, dims: [bs, channels, h, w] }, layout.length),
       timestep: filled([N], t),
-    });
+    };
+    const e = evaluation++;
+    const out = inject && 1 - t / 999 >= s.injectionStartStep ? await inject.run(feeds, t, e) : await unet.run(feeds);
     const model = combineGuidance(out.model_output!.data, layout, bs * per, s.guidanceScale, s.sketchGuidanceScale);
     const d = new Float32Array(xv.length);
     for (let k = 0; k < d.length; k++) d[k] = cSkip * xv[k]! + cOut * model[k]!;

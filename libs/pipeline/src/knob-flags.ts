@@ -49,6 +49,10 @@ export const KNOB_HELP: Record<string, string> = {
   removeBackground: "whiten the result's background",
   preprocessor: 'sketch preprocessor',
   lineExtractor: 'line extractor for --preprocessor extract',
+  injection: 'attention injection (needs a pack with unet_inject; about 2× the sampling time)',
+  injectionFidelitySketch: "injection fidelity (sketch) 0–2: the reference's line hints in the injection pass",
+  injectionFidelityReference: 'injection fidelity (reference) 0–1',
+  injectionStartStep: 'injection start step 0–1 (relative)',
 };
 
 export const kebab = (s: string): string => s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);

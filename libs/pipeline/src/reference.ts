@@ -14,7 +14,9 @@ import {
   dilateMax,
   imagenetPixels,
   resizeBicubic,
+  resizeBicubicAA,
   resizeBilinearAA,
+  toUint8Levels,
   whiteOut,
 } from './image/index.ts';
 import { planar, type Planar } from './image/tensor.ts';
@@ -57,6 +59,11 @@ export interface ReferenceContext {
   blankControl: Tensor[] | null;
   /** Reference (or background, with remove-foreground) mask at native size [1, 1, oh, ow]. */
   referenceMask: Tensor | null;
+  /**
+   * Attention injection (docs/attention-injection.md), when on: z_r [1, 4, h, w] of the unpadded
+   * reference stretched to H×W, and control_0..4 of that image negated (unscaled).
+   */
+  injection: { latent: Tensor; control: Tensor[] } | null;
 }
 
 /** The knobs a ReferenceContext depends on; everything else is per frame. */
@@ -73,6 +80,7 @@ export function contextKnobs(s: ResolvedSettings) {
     bg: s.bgEnhance,
     fg: s.fgEnhance,
     sketchGuidance: s.sketchGuidanceScale > 1,
+    injection: s.injection,
   };
 }
 
@@ -266,6 +274,8 @@ export async function prepareReference(
   else if (settings.fgEnhance) contextBg = settings.styleEnhance && eBg ? eBg : emb;
 
   const blankControl = settings.sketchGuidanceScale > 1 ? await g.control(blankSketch(H, W)) : null;
+  const injection = settings.injection ? await injectionReference(g, inputs.reference, H, W) : null;
+  checkAborted(options.signal, 'injection reference');
 
   return {
     key: referenceContextKey(pack.manifest, settings, inputs),
@@ -282,7 +292,24 @@ export async function prepareReference(
     hsBg,
     blankControl,
     referenceMask: rmask ? fromPlanar(rmask) : null,
+    injection,
   };
+}
+
+/**
+ * The reference side of attention injection: the reference without padding, stretched to H×W as
+ * the app's PIL resize does (antialiased bicubic, 8-bit levels), encoded to z_r (the VAE mean, as
+ * every latent here) and, negated, to the control hints of the write pass.
+ */
+async function injectionReference(g: GraphRunner, reference: Planar, H: number, W: number): Promise<{ latent: Tensor; control: Tensor[] }> {
+  const levels = toUint8Levels(resizeBicubicAA(reference, H, W, { alignCorners: false }));
+  const r = planar(levels.channels, H, W);
+  const neg = planar(levels.channels, H, W);
+  for (let i = 0; i < r.data.length; i++) {
+    r.data[i] = levels.data[i]! / 127.5 - 1;
+    neg.data[i] = -r.data[i]!;
+  }
+  return { latent: await g.encodeLatent(r, H, W), control: await g.control(neg) };
 }
 
 const FLAGS = ['split', 'styleGate', 'bgInjectGate', 'loraGate'] as const;
@@ -295,6 +322,10 @@ export function serializeReferenceContext(ctx: ReferenceContext): Uint8Array {
   ctx.hsBg?.forEach((t, k) => (tensors[HS_BG_NAMES[k]!] = t));
   ctx.blankControl?.forEach((t, k) => (tensors[`blank_${CONTROL_NAMES[k]!}`] = t));
   if (ctx.referenceMask) tensors.reference_mask = ctx.referenceMask;
+  if (ctx.injection) {
+    tensors.inject_latent = ctx.injection.latent;
+    ctx.injection.control.forEach((t, k) => (tensors[`inject_${CONTROL_NAMES[k]!}`] = t));
+  }
   const metadata: Record<string, string> = {
     format: 'celfarm-reference-context@1',
     key: ctx.key,
@@ -332,6 +363,7 @@ export function deserializeReferenceContext(bytes: Uint8Array, expectPack?: stri
     hsBg: list(HS_BG_NAMES),
     blankControl: list(CONTROL_NAMES.map((n) => `blank_${n}`)),
     referenceMask: tensors.reference_mask ?? null,
+    injection: tensors.inject_latent ? { latent: tensors.inject_latent, control: CONTROL_NAMES.map((n) => tensors[`inject_${n}`]!) } : null,
   };
 }
 

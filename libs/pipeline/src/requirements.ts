@@ -23,6 +23,7 @@ export function missingGraphs(manifest: PackGraphs, s: ResolvedSettings): GraphN
   if (s.bgEnhance) add(['vae_encoder', 'bg_encoder', 'ref_mask'], `mode ${s.mode} (BG enhance)`, 'settings.mode');
   if (s.fgEnhance) add(['ref_mask'], 'fgEnhance', 'settings.fgEnhance');
   if (s.removeBackground) add(['ref_mask'], 'removeBackground', 'settings.removeBackground');
+  if (s.injection) add(['unet_inject', 'vae_encoder'], 'attention injection', 'settings.injection');
   if (s.preprocessor === 'extract') add([s.lineExtractor], `preprocessor extract with ${s.lineExtractor}`, 'settings.lineExtractor');
   return need.filter((n) => !(n.graph in manifest.graphs));
 }

@@ -33,6 +33,7 @@ const knob = {
   flag: z.boolean(),
   preprocessor: z.enum(PREPROCESSORS),
   lineExtractor: z.enum(LINE_EXTRACTORS),
+  injectionControl: z.number().min(0).max(2),
 };
 
 /** Request settings. Field docs give the app's UI label, default and range. */
@@ -123,6 +124,18 @@ export const settingsSchema = z.strictObject({
   preprocessor: knob.preprocessor.default('invert'),
   /** Line extractor for preprocessor "extract"; must be a graph of the pack. */
   lineExtractor: knob.lineExtractor.default('lineart_keras'),
+  /**
+   * "Attention injection": every UNet call from the start step on is preceded by a pass over the
+   * noised reference whose self-attention inputs the real call attends to as well (about 2× the
+   * sampling time). Needs the pack's `unet_inject` graph. docs/attention-injection.md.
+   */
+  injection: knob.flag.default(false),
+  /** "Injection fidelity (sketch)", 0–2: the reference's own line hints in that pass (0: none). */
+  injectionFidelitySketch: knob.injectionControl.default(0),
+  /** "Injection fidelity (reference)", 0–1: the reference-unconditional entries' share of plain self-attention. */
+  injectionFidelityReference: unit.default(0.5),
+  /** "Injection start step", 0–1: relative step (tr = 1 − t/999) from which injection runs. */
+  injectionStartStep: unit.default(0),
 });
 
 export type SettingsInput = z.input<typeof settingsSchema>;
@@ -179,6 +192,12 @@ export const resolvedSettingsSchema = z.strictObject({
   removeBackground: knob.flag,
   preprocessor: knob.preprocessor,
   lineExtractor: knob.lineExtractor,
+  // Added after records existed: a shot stored before them rendered without injection, so its
+  // record reads with injection off and the app's defaults.
+  injection: knob.flag.default(false),
+  injectionFidelitySketch: knob.injectionControl.default(0),
+  injectionFidelityReference: unit.default(0.5),
+  injectionStartStep: unit.default(0),
 });
 export type ResolvedSettings = z.output<typeof resolvedSettingsSchema>;
 

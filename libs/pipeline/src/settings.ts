@@ -152,6 +152,10 @@ export function resolveSettings(input: unknown, pack: PackRules, options: Resolv
     removeBackground: s.removeBackground,
     preprocessor: s.preprocessor,
     lineExtractor: s.lineExtractor,
+    injection: s.injection,
+    injectionFidelitySketch: s.injectionFidelitySketch,
+    injectionFidelityReference: s.injectionFidelityReference,
+    injectionStartStep: s.injectionStartStep,
   };
   checkPackServes(pack, settings);
   warnings.push(...unusedKnobs(request, settings, background, accurateMode(s)));
@@ -247,6 +251,9 @@ function unusedKnobs(request: Record<string, unknown>, s: ResolvedSettings, back
     ['lineExtractor', s.preprocessor === 'extract', `preprocessor ${s.preprocessor} runs no line extractor (extract does)`],
     ['refScales', accurate, 'accurate is false: referenceStrength and the level scales set the layers (the app ignores its per-layer sliders then)'],
     ['disentangleScale', false, 'the official v2 app passes it to no computation, and neither does celfarm'],
+    ['injectionFidelitySketch', s.injection, 'injection is off'],
+    ['injectionFidelityReference', s.injection, 'injection is off'],
+    ['injectionStartStep', s.injection, 'injection is off'],
   ];
   if (accurate) {
     for (const key of ['referenceStrength', 'encScale', 'middleScale', 'lowScale'] as const) {

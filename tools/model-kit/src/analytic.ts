@@ -12,7 +12,7 @@ import { GraphBuilder, type Dim } from './onnx-builder.ts';
 import { writePack } from './pack-writer.ts';
 
 /** Bumped whenever any analytic graph or the manifest changes; the CLI rebuilds stale packs. */
-export const ANALYTIC_BUILDER = 'model-kit/analytic@3';
+export const ANALYTIC_BUILDER = 'model-kit/analytic@4';
 /** Attention sharpness of the analytic softmax pooling. */
 export const KAPPA = 40;
 /** Latent scale S (z = S · VAE mean). */
@@ -37,6 +37,7 @@ export const ANALYTIC_GRAPHS = [
   'bg_encoder',
   'style_encoder',
   'unet',
+  'unet_inject',
   'sketch_mask',
   'ref_mask',
   'lineart',
@@ -228,9 +229,11 @@ export function declareUnetInputs(g: GraphBuilder) {
   return { x, timestep, ctxFg, ctxBg, controls, hsBg, styles, mask, refScales, sc };
 }
 
-function unet(prediction: Prediction): Uint8Array {
-  const g = new GraphBuilder('unet');
+function unet(prediction: Prediction, inject = false): Uint8Array {
+  const g = new GraphBuilder(inject ? 'unet_inject' : 'unet');
   const { x, timestep, ctxFg, ctxBg, controls, hsBg, styles, mask, refScales, sc } = declareUnetInputs(g);
+  const banksIn = inject ? Array.from({ length: 16 }, (_, l) => g.input(`bank_in_${l}`, ['N', `B_${l}`, FEATURE_WIDTH])) : [];
+  const blend = inject ? g.input('injection_blend', ['N']) : '';
   const one = g.scalar(1);
   const toMap = (v: string) => g.unsqueeze(v, [2, 3]); // [N,3] → [N,3,1,1]
 
@@ -253,6 +256,17 @@ function unet(prediction: Prediction): Uint8Array {
   const scale = toMap(g.slice(styles[11]!, 1, 0, 3));
   const shift = toMap(g.slice(styles[11]!, 1, 4, 7));
   colour = g.add(colour, g.mul(sc.style_gate, g.add(g.mul(colour, scale), shift)));
+
+  if (inject) {
+    // Banks out: every block's "normalised input" is the tokens of [x, control_0] (8 wide).
+    const bank = g.transpose(g.reshape(g.concat([x, controls[0]!], 1), [0, FEATURE_WIDTH, -1]), [0, 2, 1]);
+    for (let l = 0; l < 16; l++) g.output(`bank_${l}`, g.op('Identity', [bank]), ['N', 'hw', FEATURE_WIDTH]);
+    // Banked attention: the colour moves towards the mean colour of bank_in_0's latent tokens,
+    // (1 − blend) of the way (blend 1: exactly the plain colour).
+    const bc = toMap(g.div(g.reduceMean(g.slice(banksIn[0]!, 2, 0, 3), [1], 0), g.scalar(LATENT_SCALE)));
+    const w = g.sub(one, g.unsqueeze(blend, [1, 2, 3]));
+    colour = g.add(colour, g.mul(w, g.sub(bc, colour)));
+  }
 
   // Black lines from the sketch hint.
   // Gain 2 (not 1): a cell a stroke crosses goes fully black, so guidance (which amplifies
@@ -281,7 +295,9 @@ function unet(prediction: Prediction): Uint8Array {
   g.output('model_output', out, ['N', 4, 'h', 'w']);
   return g.build(
     18,
-    doc('unet', `${prediction}-prediction towards a closed-form denoised latent; LoRA gates have no effect.`),
+    inject
+      ? doc('unet_inject', `the unet graph plus attention-injection banks (tokens of [x, control_0]) and their blend.`)
+      : doc('unet', `${prediction}-prediction towards a closed-form denoised latent; LoRA gates have no effect.`),
   );
 }
 
@@ -335,6 +351,7 @@ export function analyticGraphs(prediction: Prediction = 'v'): Record<(typeof ANA
     bg_encoder: bgEncoder(),
     style_encoder: styleEncoder(),
     unet: unet(prediction),
+    unet_inject: unet(prediction, true),
     sketch_mask: sketchMask(),
     ref_mask: refMask(),
     lineart: lineart(),

@@ -234,10 +234,10 @@ void describe('analytic pack manifest', () => {
       assert.equal(hash, entry.sha256, name);
       assert.equal(entry.required, ['clip_image', 'vae_decoder', 'control_encoder', 'unet'].includes(name), name);
     }
-    // Only the unet differs between the v and eps packs.
+    // Only the UNets differ between the v and eps packs.
     for (const name of ANALYTIC_GRAPHS) {
       const same = manifestV.graphs[name]!.sha256 === manifestEps.graphs[name]!.sha256;
-      assert.equal(same, name !== 'unet', name);
+      assert.equal(same, name !== 'unet' && name !== 'unet_inject', name);
     }
   });
 
@@ -514,6 +514,40 @@ void describe('analytic graphs: closed-form behaviour', () => {
       const xn = t(x.data.subarray(n * per, (n + 1) * per), [1, 4, H, H]);
       const on = t(out.data.subarray(n * per, (n + 1) * per), [1, 4, H, H]);
       allClose(denoised('eps', xn, on, tt), targetOf(() => rgb), 2e-5, `eps entry ${n}`);
+    }
+  });
+
+  void it('unet_inject: blend 1 is the unet exactly; banks are the tokens of [x, control_0]; blend b moves the colour (1 − b) of the way to the bank colour', async () => {
+    const plain = await session('unet');
+    const inject = await session('unet_inject');
+    const x = noise([1, 4, H, H], 5);
+    const timestep = 321.6;
+    const control0 = noise([1, 4, H, H], 6);
+    const feeds = unetFeeds({ x, timestep, control0 });
+    const banks = (tokensPerBank: number, fill: (l: number, i: number) => number) =>
+      Object.fromEntries(Array.from({ length: 16 }, (_, l) => [`bank_in_${l}`, t(Array.from({ length: tokensPerBank * 8 }, (_, i) => fill(l, i)), [1, tokensPerBank, 8])]));
+    const ref = (await plain.run(feeds)).model_output!;
+    const write = await inject.run({ ...feeds, ...banks(1, () => 0), injection_blend: t([1], [1]) });
+    assert.deepEqual(write.model_output!.data, ref.data, 'blend 1 with a zero token: the plain unet, bit for bit');
+    for (let l = 0; l < 16; l++) {
+      const bank = write[`bank_${l}`]!;
+      assert.deepEqual(bank.dims, [1, H * H, 8], `bank_${l} shape`);
+      for (const p of [0, 9, H * H - 1]) {
+        const want = [...[0, 1, 2, 3].map((c) => x.data[c * H * H + p]!), ...[0, 1, 2, 3].map((c) => control0.data[c * H * H + p]!)];
+        assert.deepEqual([...bank.data.subarray(p * 8, p * 8 + 8)], want, `bank_${l} token ${p}`);
+      }
+    }
+    // A bank of 5 tokens (not h·w: the token axes are free) whose latent colour is (0.1, −0.2, 0.3)·S.
+    const bankColour = [0.1, -0.2, 0.3];
+    const blank = unetFeeds({ x, timestep });
+    const read = async (b: number) =>
+      denoised('v', x, (await inject.run({ ...blank, ...banks(5, (l, i) => (i % 8 < 3 ? S * bankColour[i % 8]! : 7)), injection_blend: t([b], [1]) })).model_output!, timestep);
+    const base = denoised('v', x, (await plain.run(blank)).model_output!, timestep);
+    for (const b of [0, 0.25]) {
+      const got = await read(b);
+      // The blank sketch (control −1 is "no line" after the clip) leaves every pixel colour: D = S·colour.
+      const want = base.map((v, i) => (i < 3 * H * H ? v + (1 - b) * (S * bankColour[Math.floor(i / (H * H))]! - v) : v));
+      allClose(got, want, 2e-5, `blend ${b}`);
     }
   });
 

@@ -9,6 +9,9 @@ export const CONTRACT_VERSION = 'colorize-diffusion-v2@1';
 export const CONTROL_NAMES = ['control_0', 'control_1', 'control_2', 'control_3', 'control_4'] as const;
 export const HS_BG_NAMES = Array.from({ length: 12 }, (_, i) => `hs_bg_${i}`);
 export const STYLE_NAMES = Array.from({ length: 12 }, (_, i) => `style_${i}`);
+/** Attention injection (docs/attention-injection.md): the 16 transformer blocks' banks, in and out. */
+export const BANK_IN_NAMES = Array.from({ length: 16 }, (_, i) => `bank_in_${i}`);
+export const BANK_NAMES = Array.from({ length: 16 }, (_, i) => `bank_${i}`);
 
 /** Tensor name → rank. */
 export type TensorRanks = Record<string, number>;
@@ -70,6 +73,24 @@ export const GRAPH_SPECS = {
       ...ranks(UNET_SCALAR_INPUTS, 0),
     },
     outputs: { model_output: 4 },
+  },
+  /** `unet` with attention injection (docs/attention-injection.md); optional. */
+  unet_inject: {
+    inputs: {
+      x: 4,
+      timestep: 1,
+      context_fg: 3,
+      context_bg: 3,
+      ...ranks(CONTROL_NAMES, 4),
+      ...ranks(HS_BG_NAMES, 3),
+      ...ranks(STYLE_NAMES, 2),
+      mask: 4,
+      ref_scales: 1,
+      ...ranks(UNET_SCALAR_INPUTS, 0),
+      ...ranks(BANK_IN_NAMES, 3),
+      injection_blend: 1,
+    },
+    outputs: { model_output: 4, ...ranks(BANK_NAMES, 3) },
   },
   sketch_mask: { inputs: { image: 4 }, outputs: { mask: 4 } },
   ref_mask: { inputs: { image: 4 }, outputs: { mask: 4 } },
