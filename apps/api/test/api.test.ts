@@ -324,6 +324,48 @@ describe('apps/api on redis-server + s3rver', () => {
     assert.ok(await queues.queues.prepare.getJob(`${byPrefix.body.id}-prepare`));
   });
 
+  it('a cancelled re-render gives its frames back their earlier takes; an approval reaches shot.json at once', async () => {
+    const { body: shot } = await submitForm({ project: 'demo', settings: { steps: 4, seed: 40 } }, { reference, frames: sketches });
+    const keys = shotKeys(config.S3_PREFIX, 'demo', shot.id);
+    // What two workers would leave: both frames completed, outputs written.
+    const outputs = [Buffer.from('take 0 of frame 1'), Buffer.from('take 0 of frame 2')];
+    await store.update(shot.id, { state: 'running' });
+    for (const n of [1, 2]) {
+      const f = (await store.frame(shot.id, n))!;
+      await objects.put(keys.output(n, f.fileName), outputs[n - 1]!, 'image/png');
+      await store.setFrame(shot.id, n, { state: 'active', worker: 'w1' });
+      await store.setFrame(shot.id, n, { state: 'completed', output: keys.output(n, f.fileName), seconds: 1 });
+    }
+    await store.update(shot.id, { state: 'completed' });
+    const before = await store.frames(shot.id);
+
+    // Approve frame 2 on the finished shot: shot.json says so now, not after the next round.
+    assert.equal((await call('POST', `/v1/shots/${shot.id}/frames/2/approve`)).status, 200);
+    const manifest = JSON.parse(Buffer.from((await objects.get(keys.manifest))!).toString('utf8')) as { state: string; frames: { review?: { state: string } }[] };
+    assert.deepEqual([manifest.state, manifest.frames.map((f) => f.review?.state)], ['completed', [undefined, 'approved']]);
+
+    // Render both again, then cancel before any worker takes them.
+    const again = await call('POST', `/v1/shots/${shot.id}/rerender`, { json: { frames: [1, 2], seed: 9 } });
+    assert.equal(again.status, 200, again.text);
+    assert.deepEqual((await store.frames(shot.id)).map((f) => [f.state, f.seed, f.takes?.length]), [['waiting', 9, 1], ['waiting', 9, 1]]);
+    assert.equal((await call('POST', `/v1/shots/${shot.id}/cancel`)).status, 200);
+    const back = await store.frames(shot.id);
+    assert.deepEqual(
+      back.map((f) => [f.state, f.seed, f.take, f.takes, f.review?.state, f.seconds]),
+      before.map((f, i) => ['completed', f.seed, 0, undefined, i === 1 ? 'approved' : undefined, 1]),
+      'each frame is its earlier take again: seed, review and time',
+    );
+    for (const n of [1, 2]) {
+      const out = await fetch(`${base}/v1/shots/${shot.id}/frames/${n}/output`, { headers: { authorization: `Bearer ${tokens.demo}` } });
+      assert.equal(out.status, 200, `frame ${n}'s output is served`);
+      assert.deepEqual(Buffer.from(await out.arrayBuffer()), outputs[n - 1], `frame ${n}: the earlier take's bytes`);
+    }
+    // A frame that never had a take is simply cancelled.
+    const { body: fresh } = await submitForm({ project: 'demo', settings: { steps: 4 } }, { reference, frames: sketches.slice(0, 1) });
+    await call('POST', `/v1/shots/${fresh.id}/cancel`);
+    assert.deepEqual((await store.frames(fresh.id)).map((f) => f.state), ['cancelled']);
+  });
+
   it('cancels: state, waiting frames and pending jobs; idempotent; 409 once finished', async () => {
     const { body: shot } = await submitForm({ project: 'demo', settings: { steps: 4 } }, { reference, frames: sketches });
     const r = await call('POST', `/v1/shots/${shot.id}/cancel`);

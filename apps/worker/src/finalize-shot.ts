@@ -8,12 +8,11 @@
  * publishes nothing twice. A finalize of an earlier round (the shot was retried since) changes
  * nothing.
  */
-import { frameCounts, shotOutcome, StateConflictError, type JobData, type ShotRecord, type ShotState, type ShotStore } from '@celfarm/jobs';
+import { canonicalJson, frameCounts, shotManifest, shotOutcome, StateConflictError, type JobData, type ShotRecord, type ShotState, type ShotStore } from '@celfarm/jobs';
 import { shotKeys, type ObjectStore } from '@celfarm/storage';
 import { existingShot } from './errors.ts';
 import { publishAbout, type FarmEvents } from './farm-events.ts';
 import type { FrameFate } from './frame-fate.ts';
-import { canonicalJson, shotManifest } from './lineage.ts';
 
 export interface FinalizeShotDeps {
   store: ShotStore;

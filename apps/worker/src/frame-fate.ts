@@ -6,7 +6,7 @@
  * still the one it judged (a worker that took the frame meanwhile wins), and tells the world:
  * `frame.failed` (published once per frame and round) and the frames metric.
  */
-import { frameFix, type FarmQueues, type FrameFix, type FrameRecord, type ShotStore } from '@celfarm/jobs';
+import { cancelledPatch, frameFix, type FarmQueues, type FrameFix, type FrameRecord, type ShotStore } from '@celfarm/jobs';
 import type { FarmMetrics } from '@celfarm/metrics';
 import type { FarmEvents } from './farm-events.ts';
 
@@ -49,7 +49,7 @@ export class FrameFate {
       const fix = frameFix(record, job, { cancelled: shot.state === 'cancelled' });
       if (!fix) return null;
       const patch: Partial<FrameRecord> =
-        fix.state === 'failed' ? { state: 'failed', error: fix.error, stage: undefined, step: undefined, steps: undefined } : { state: fix.state };
+        fix.state === 'failed' ? { state: 'failed', error: fix.error, stage: undefined, step: undefined, steps: undefined } : fix.state === 'cancelled' ? cancelledPatch(record) : { state: fix.state };
       const written = await store.setFrame(shotId, frame, patch, (cur) => sameRecord(cur, record));
       if (!written) continue;
       this.opts.log?.(`frame shot=${shotId} frame=${frame} record ${record.state} → ${fix.state}${fix.state === 'failed' ? ` (${fix.error.code})` : ''}${record.worker ? `, was on ${record.worker}` : ''}`);

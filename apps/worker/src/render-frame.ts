@@ -9,7 +9,7 @@
  * spending an attempt); the shot's cancellation stops the frame at the next sampler step and ends
  * the job normally.
  */
-import { chainSource, DEFAULT_CHAIN_LINK, FrameTransitionError, namingFile, type FrameQa, type FrameRecord, type JobData, type ShotRecord, type ShotStore } from '@celfarm/jobs';
+import { cancelledPatch, chainSource, DEFAULT_CHAIN_LINK, FrameTransitionError, namingFile, type FrameQa, type FrameRecord, type JobData, type ShotRecord, type ShotStore } from '@celfarm/jobs';
 import type { FarmMetrics, FrameStage } from '@celfarm/metrics';
 import { encodePngRgb8, encodeWebpPreview, PipelineError, toRgb8, type FrameOutput, type PipelineHost } from '@celfarm/pipeline';
 import { lineMap, lockPalette, type FrameAnalysis, type QaOptions } from '@celfarm/qa';
@@ -311,7 +311,7 @@ export class RenderFrame {
   }
 
   private async cancelled(shot: ShotRecord, frame: number, patch: Partial<FrameRecord>): Promise<FrameOutcome> {
-    const r = await this.deps.store.setFrame(shot.id, frame, { ...patch, state: 'cancelled' }, ['waiting', 'active']);
+    const r = await this.deps.store.setFrame(shot.id, frame, (cur) => ({ ...patch, ...cancelledPatch(cur) }), ['waiting', 'active']);
     if (r) this.deps.metrics.frames.inc({ outcome: 'cancelled', reason: 'CANCELLED' });
     return 'cancelled';
   }

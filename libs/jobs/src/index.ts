@@ -10,3 +10,4 @@ export * from './identity.ts';
 export * from './redis.ts';
 export * from './review.ts';
 export * from './qa-thresholds.ts';
+export * from './manifest.ts';

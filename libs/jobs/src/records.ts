@@ -29,9 +29,10 @@ export const canShotTransition = (from: ShotState, to: ShotState): boolean => fr
  * attempts remain, or whose worker was lost, hands the frame back to waiting; a failed frame
  * goes back to waiting only when its shot's failed frames are retried as a new round; a frame
  * whose job will never run again fails from waiting. A completed frame goes back to waiting only
- * when a user renders it again with another seed (review.ts; a new round, its take kept). No
- * worker moves a frame out of completed or cancelled, so a late worker (one that lost its lock,
- * or a job delivered twice) cannot undo either.
+ * when a user renders it again with another seed (review.ts; a new round, its take kept), and
+ * such a frame, cancelled before its new take is rendered, goes back to the take it had
+ * (`canFrameBecome`, `cancelledPatch`). No worker moves a frame out of completed or
+ * cancelled, so a late worker (one that lost its lock, or a job delivered twice) cannot undo either.
  */
 const FRAME_TRANSITIONS: Record<FrameState, readonly FrameState[]> = {
   waiting: ['active', 'failed', 'cancelled'],
@@ -42,6 +43,15 @@ const FRAME_TRANSITIONS: Record<FrameState, readonly FrameState[]> = {
 };
 /** Same-state writes (a patch of other fields, a rerun rewriting its own result) are always allowed. */
 export const canFrameTransition = (from: FrameState, to: FrameState): boolean => from === to || FRAME_TRANSITIONS[from].includes(to);
+
+/**
+ * Whether a frame record may become `next`: a transition above, or a frame handed back by a
+ * re-render returning, unrendered, to the earlier take it had (waiting/active → completed with
+ * that take's round; `cancelledPatch`). A late worker's completion keeps the take, so it is not one.
+ */
+export const canFrameBecome = (cur: Pick<FrameRecord, 'state' | 'take'>, next: Pick<FrameRecord, 'state' | 'take'>): boolean =>
+  canFrameTransition(cur.state, next.state) ||
+  ((cur.state === 'waiting' || cur.state === 'active') && next.state === 'completed' && next.take !== undefined && cur.take !== undefined && next.take < cur.take);
 
 export const errorInfoSchema = z.object({
   code: z.string(),

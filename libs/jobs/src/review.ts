@@ -71,6 +71,36 @@ export function rerenderPatch(f: FrameRecord, round: number, seed: number, take:
 }
 
 /**
+ * The record of a frame cancelled before its new take rendered: when a re-render had handed it
+ * back (its take replaced one in `takes`), it returns to that take — completed, with its seed,
+ * the copy of its output kept at the take's key, its scores and review — and the take leaves
+ * `takes`, so cancelling a re-render loses no frame. Any other frame is just cancelled (its
+ * stage and step say where it stopped).
+ * (The next frame's flicker, cleared by the re-render, stays unscored.)
+ */
+export function cancelledPatch(f: FrameRecord): Partial<FrameRecord> {
+  const previous = f.takes?.at(-1);
+  if (!previous || f.take === undefined || previous.round >= f.take) return { state: 'cancelled' };
+  const takes = f.takes!.slice(0, -1);
+  return {
+    state: 'completed',
+    seed: previous.seed,
+    take: previous.round,
+    takes: takes.length ? takes : undefined,
+    output: previous.output,
+    qa: previous.qa,
+    review: previous.review,
+    seconds: previous.seconds,
+    referenceFrom: undefined,
+    error: undefined,
+    stage: undefined,
+    step: undefined,
+    steps: undefined,
+    worker: undefined,
+  };
+}
+
+/**
  * With `referenceChain: previous`, the frame whose output frame `frame` renders from: the last
  * frame of the link before its own (links of `link` frames: 1…link, link+1…2·link, …); null in the
  * first link, which renders from the shot's reference.

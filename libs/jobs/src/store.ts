@@ -10,7 +10,7 @@ import type { RedisClient } from './redis.ts';
 import { EventBus } from './events.ts';
 import { SEARCH_SCAN, searchText, shotIdentity } from './identity.ts';
 import {
-  canFrameTransition,
+  canFrameBecome,
   canShotTransition,
   frameRecordSchema,
   shotRecordSchema,
@@ -234,7 +234,7 @@ export class ShotStore {
       if (onlyIf && !(typeof onlyIf === 'function' ? onlyIf(cur) : onlyIf.includes(cur.state))) return null;
       const p = typeof patch === 'function' ? patch(cur) : patch;
       const next = frameRecordSchema.parse({ ...cur, ...p, updatedAt: this.clock().toISOString() });
-      if (!canFrameTransition(cur.state, next.state)) throw new FrameTransitionError(id, frame, cur.state, next.state);
+      if (!canFrameBecome(cur, next)) throw new FrameTransitionError(id, frame, cur.state, next.state);
       if (await this.frameCas(id, frame, raw, next)) return next;
     }
     throw new StateConflictError(`shot ${id} frame ${frame}: too many concurrent updates`);

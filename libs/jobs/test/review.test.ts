@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { resolveQaThresholds } from '../src/qa-thresholds.ts';
 import type { FrameQa, FrameRecord } from '../src/records.ts';
-import { chainSource, currentTake, rerenderPatch, withoutFlicker } from '../src/review.ts';
+import { cancelledPatch, chainSource, currentTake, rerenderPatch, withoutFlicker } from '../src/review.ts';
 
 const qa: FrameQa = {
   scores: { palette: 3, flickerMean: 4, flickerShare: 0.2, lineFidelity: 0.5 },
@@ -36,6 +36,20 @@ describe('review of frames', () => {
     for (const k of ['qa', 'review', 'output', 'seconds', 'error', 'worker'] as const) assert.ok(k in patch && patch[k] === undefined, `${k} cleared`);
     // A failed frame has no take to keep.
     assert.equal('takes' in rerenderPatch({ ...f, state: 'failed', output: undefined }, 1, 9, null), false);
+  });
+
+  it('gives a frame cancelled before its new take rendered its earlier take back; any other is just cancelled', () => {
+    const f: FrameRecord = { frame: 3, state: 'completed', attempts: 1, seed: 5, output: 'o/3.png', seconds: 1.5, qa, take: 2 };
+    const take = currentTake(f, { output: 'o/takes/3.r2.png' }, '2026-12-01T01:00:00.000Z');
+    const older = { ...take, round: 0, seed: 1, output: 'o/takes/3.r0.png' };
+    const handed = { ...f, ...rerenderPatch({ ...f, takes: [older] }, 4, 77, take), state: 'active' as const, worker: 'w1' };
+    const back = cancelledPatch(handed);
+    assert.deepEqual(
+      [back.state, back.seed, back.take, back.output, back.qa, back.seconds, back.takes?.map((t) => t.round), back.worker],
+      ['completed', 5, 2, 'o/takes/3.r2.png', qa, 1.5, [0], undefined],
+    );
+    assert.equal(cancelledPatch({ frame: 1, state: 'waiting', attempts: 0, seed: 3 }).state, 'cancelled', 'a first take');
+    assert.equal(cancelledPatch({ ...f, state: 'waiting', take: 2, takes: [{ ...take, round: 2 }] }).state, 'cancelled', 'its take is not an earlier one');
   });
 
   it('chains links of frames to the last frame of the link before', () => {

@@ -103,6 +103,12 @@ describe('ShotStore on redis-server', () => {
     assert.equal((await s.setFrame('sfsm1', 2, { sketchSha256: 'ab' }))?.state, 'cancelled');
     // Only a user's re-render with another seed (review.ts, through the API) hands a completed frame back.
     assert.equal((await s.setFrame('sfsm1', 1, { state: 'waiting', output: undefined }, ['completed']))?.state, 'waiting');
+    // Handed back for take 1, it cannot complete from waiting as take 1 (no worker ran it) —
+    // only return, unrendered, to its earlier take 0 (a cancelled re-render).
+    await s.setFrame('sfsm1', 1, { take: 1 });
+    await refused(1, 'completed', 'waiting');
+    await assert.rejects(s.setFrame('sfsm1', 1, { state: 'completed', take: 2 }), FrameTransitionError);
+    assert.equal((await s.setFrame('sfsm1', 1, { state: 'completed', take: 0 }))?.take, 0);
   });
 
   it('announces a new shot with shot.created in the same write, once, and not for an idempotent repeat', async () => {

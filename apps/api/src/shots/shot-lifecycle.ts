@@ -6,10 +6,13 @@ import { randomInt } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { MAX_SEED } from '@celfarm/pipeline/settings-schema';
 import {
+  canonicalJson,
+  cancelledPatch,
   currentTake,
   describeFailures,
   isRetryable,
   rerenderPatch,
+  shotManifest,
   withoutFlicker,
   shotIdentity,
   StateConflictError,
@@ -57,7 +60,8 @@ export class ShotLifecycle {
     const numbers = Array.from({ length: shot.frameCount }, (_, i) => i + 1);
     await this.queues.removePending(id, numbers, shot.round);
     const waiting = (await this.store.frames(id)).filter((f) => f.state === 'waiting');
-    await mapLimit(waiting, IO_CONCURRENCY, (f) => this.store.setFrame(id, f.frame, { state: 'cancelled' }, ['waiting']));
+    // A frame a re-render handed back returns to the take it had (cancelledPatch).
+    await mapLimit(waiting, IO_CONCURRENCY, (f) => this.store.setFrame(id, f.frame, cancelledPatch, ['waiting']));
     await this.events.publish('shot.cancelled', { project: shot.project, shotId: id, round: shot.round }, { ...shotIdentity(shot), state: 'cancelled', previousState: shot.state });
     return this.views.of(cancelled);
   }
@@ -113,7 +117,19 @@ export class ShotLifecycle {
         ? f
         : await this.store.setFrame(id, frame, { review: { state: 'approved', at: new Date().toISOString(), by } }, ['completed']);
     if (!approved) throw new ApiError(409, 'STATE_CONFLICT', `frame ${frame} of shot ${id} changed meanwhile; read it again`);
+    if (approved !== f) await this.refreshManifest(id);
     return this.views.frame(id, owner, frame);
+  }
+
+  /**
+   * shot.json again after a review change on a finished shot, so it records the approval at once
+   * (while a round runs, its finalize writes shot.json with it).
+   */
+  private async refreshManifest(id: string): Promise<void> {
+    const shot = await this.store.get(id);
+    if (!shot || !TERMINAL_SHOT.includes(shot.state) || (await this.queues.finalizing(id, shot.round))) return;
+    const manifest = canonicalJson(shotManifest(shot, await this.store.frames(id)));
+    await this.objects.put(this.access.keys(shot.project, id).manifest, new TextEncoder().encode(manifest), 'application/json');
   }
 
   /**

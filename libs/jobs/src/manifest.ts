@@ -4,7 +4,7 @@
  * output) with their QA scores. Deterministic (sorted keys, no timestamps), so a rerun of finalize rewrites identical
  * bytes.
  */
-import type { FrameRecord, ShotRecord } from '@celfarm/jobs';
+import type { FrameRecord, ShotRecord } from './records.ts';
 
 export interface ShotManifest {
   id: string;
