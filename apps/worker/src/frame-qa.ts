@@ -175,7 +175,11 @@ export class FrameQaScorer {
     await publishAbout(this.deps.events, 'frame.flagged', shot, data, after.frame);
   }
 
-  /** Flicker on the later frame of a pair: written once (a pair already scored is left as it is). */
+  /**
+   * Flicker on the later frame of a pair: written once (a pair already scored is left as it is).
+   * An approval made against another take of the earlier frame (a re-render replaced it) does not
+   * cover this pair: past a flicker threshold now, the frame needs review again.
+   */
   private async recordFlicker(shot: ShotRecord, frame: number, flicker: FrameQa): Promise<void> {
     let before: FrameQa | undefined;
     const written = await this.deps.store.setFrame(
@@ -183,7 +187,9 @@ export class FrameQaScorer {
       frame,
       (cur) => {
         before = cur.qa;
-        return { qa: withScores(cur.qa, flicker) };
+        const qa = withScores(cur.qa, flicker);
+        const flickers = qa.flagged.some((n) => FLICKER.includes(n));
+        return { qa, ...(cur.review?.state === 'approved' && flickers ? { review: undefined } : {}) };
       },
       (cur) => cur.state === 'completed' && !hasFlicker(cur),
     );

@@ -142,6 +142,27 @@ describe('shot QA in the worker', () => {
     assert.deepEqual((await counted()).map((v) => [v.labels.reason, v.value]), [['lineFidelity', 1]]);
   });
 
+  it('an approval made against another take of the frame before stands only while the pair is not past a flicker threshold', async () => {
+    const sketches = await sketchPngs(3);
+    const { shot } = await stageShot(f, { project: 'qa-approve', settings: vanilla, seed: 4, frames: sketches });
+    for (const frame of [1, 2, 3]) assert.equal(await f.freshWorker().renderFrame({ shotId: shot.id, project: shot.project, frame }, attempt), 'completed');
+    const review = { state: 'approved' as const, at: '2026-12-01T00:00:00.000Z', by: 'key_1' };
+    const [one, two] = await f.store.frames(shot.id);
+    // Frames 2 and 3 approved; frame 1 gets a new take whose colours differ (its output object
+    // replaced: a grey frame), and frame 2's flicker is cleared as a re-render of frame 1 does.
+    const grey = planar(3, SIZE, SIZE);
+    await f.objects.put(one!.output!, await encodePng(grey), 'image/png');
+    for (const frame of [2, 3]) await f.store.setFrame(shot.id, frame, { review });
+    const { flickerMean: _m, flickerShare: _s, ...rest } = two!.qa!.scores;
+    await f.store.setFrame(shot.id, 2, { qa: { ...two!.qa!, scores: rest, flagged: [], flickerMeasuredShare: undefined } });
+    // Frame 2's job again scores the pair (1, 2) against that take: past the threshold.
+    assert.equal(await f.freshWorker().renderFrame({ shotId: shot.id, project: shot.project, frame: 2 }, attempt), 'completed');
+    const [, after2, after3] = await f.store.frames(shot.id);
+    assert.ok(after2!.qa!.scores.flickerMean! > DEFAULT_THRESHOLDS.flickerMean, `flicker ${after2!.qa!.scores.flickerMean}`);
+    assert.deepEqual([after2!.qa!.flagged.includes('flickerMean'), after2!.review], [true, undefined], 'frame 2 needs review again');
+    assert.deepEqual(after3!.review, review, 'frame 3, whose pair did not change, stays approved');
+  });
+
   it('scores cropped frames of different shapes (inside the cropped sketch mask); their flicker is null', async () => {
     const frames = await Promise.all([SIZE, SIZE * 0.75].map((h) => encodePng(sketchFrame(SIZE, h, 0, 1, 6).image)));
     const settings = { mode: 'full', steps: 4, guidanceScale: 1, width: SIZE, height: SIZE, crop: true };
