@@ -79,12 +79,24 @@ describe('settings taken as given after submit', () => {
       }
     });
 
+    it('renders a shot with attention injection on the inference thread, differently from one without', async () => {
+      const frames = await sketchPngs(1);
+      const render = async (injection: boolean) => {
+        const { shot } = await submitShot(f, { settings: { mode: 'vanilla', steps: 3, injection, injectionFidelityReference: 0 }, seed: 8, frames });
+        const done = await waitForShot(f.store, shot.id, ['completed', 'failed']);
+        assert.equal(done.state, 'completed', JSON.stringify(done.error));
+        assert.equal(done.settings.injection, injection);
+        return Buffer.from((await f.objects.get((await f.store.frames(shot.id))[0]!.output!))!);
+      };
+      assert.notDeepEqual(await render(true), await render(false));
+    });
+
     it('records in shot.json what was rendered — the resolved settings — and the warnings, not the request', async () => {
       const { shot } = await submitShot(f, { settings: { mode: 'vanilla', steps: 2, width: 100, height: 128 }, frames: await sketchPngs(1) });
       const done = await waitForShot(f.store, shot.id, ['completed', 'failed']);
       assert.equal(done.state, 'completed', JSON.stringify(done.error));
       const keys = shotKeys(f.objectPrefix, shot.project, shot.id);
-      // finalize writes the shot's state first, then shot.json.
+      // finalize writes shot.json before the shot's state says completed.
       const written = await until('shot.json', () => f.objects.get(keys.manifest), { timeoutMs: 20_000 });
       const manifest = JSON.parse(new TextDecoder().decode(written)) as { settings: ResolvedSettings; warnings: unknown[] };
       assert.deepEqual(manifest.settings, JSON.parse(JSON.stringify(done.settings)));
