@@ -322,7 +322,7 @@ export async function colorizeFrame(
     for (let k = 0; k < img.data.length; k++) img.data[k] = Math.min(1, Math.max(-1, img.data[k]!));
     // The app removes the background on the full decoded frame, then crops (contract §10).
     if (s.removeBackground) {
-      const m = await g.referenceMask(img, false);
+      const m = await g.referenceMask(img, false, s.referenceMaskExtractor);
       const hw = img.height * img.width;
       for (let p = 0; p < hw; p++) {
         if (m.data[p]! < s.maskThresholdRef) for (let c = 0; c < img.channels; c++) img.data[c * hw + p] = 1;

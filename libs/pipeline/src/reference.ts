@@ -21,7 +21,7 @@ import {
 } from './image/index.ts';
 import { planar, type Planar } from './image/tensor.ts';
 import type { Tensor } from './ort/runtime.ts';
-import { CONTROL_NAMES, HS_BG_NAMES, STYLE_NAMES, type GraphName } from './pack/contract.ts';
+import { CONTROL_NAMES, HS_BG_NAMES, refMaskGraph, STYLE_NAMES, type GraphName, type RefMaskNetwork } from './pack/contract.ts';
 import { staticDim, type ModelPack } from './pack/loader.ts';
 import type { PackManifest } from './pack/schema.ts';
 import { decodeSafetensors, encodeSafetensors } from './safetensors.ts';
@@ -81,6 +81,8 @@ export function contextKnobs(s: ResolvedSettings) {
     fg: s.fgEnhance,
     sketchGuidance: s.sketchGuidanceScale > 1,
     injection: s.injection,
+    // Only when it was chosen: contexts of earlier records (no choice) keep their keys.
+    ...(s.referenceMaskExtractor ? { referenceMaskExtractor: s.referenceMaskExtractor } : {}),
   };
 }
 
@@ -143,11 +145,16 @@ export class GraphRunner {
     return scale(out.mean!, this.pack.manifest.latent.scale);
   }
 
-  /** G9: foreground mask at the image's native size, optionally dilated 11×11, clamped. */
-  async referenceMask(img: Planar, dilate: boolean): Promise<Planar> {
+  /**
+   * G9: foreground mask at the image's native size, optionally dilated 11×11, clamped; by
+   * `network` (default: the pack's `ref_mask`), from `ref_mask` or `ref_mask_<network>`.
+   */
+  async referenceMask(img: Planar, dilate: boolean, network?: RefMaskNetwork): Promise<Planar> {
     const { refMask: size, refMaskNetwork } = this.pack.manifest.inputs;
+    const use = network ?? refMaskNetwork;
+    const graph = refMaskGraph(use, refMaskNetwork);
     let m: Planar;
-    if (refMaskNetwork === 'isnet') {
+    if (use === 'isnet') {
       // Letterbox: scale by size / max side (bicubic by scale factor), centred on a −1 canvas,
       // then 1 − (x + 1)/2 — colours inverted, padding white — as the app feeds ISNet.
       const k = size / Math.max(img.height, img.width);
@@ -162,11 +169,11 @@ export class GraphRunner {
           for (let x = 0; x < w; x++) canvas.data[(c * size + top + y) * size + left + x] = 1 - (scaled.data[(c * h + y) * w + x]! + 1) / 2;
         }
       }
-      const full = toPlanar((await this.run('ref_mask', { image: fromPlanar(canvas) })).mask!);
+      const full = toPlanar((await this.run(graph, { image: fromPlanar(canvas) })).mask!);
       m = resizeBicubic(crop(full, { left, top, width: w, height: h }), img.height, img.width);
       m = clamp01(m);
     } else {
-      const out = await this.run('ref_mask', { image: fromPlanar(imagenetPixels(img, size)) });
+      const out = await this.run(graph, { image: fromPlanar(imagenetPixels(img, size)) });
       m = resizeBilinearAA(toPlanar(out.mask!), img.height, img.width);
     }
     if (dilate) m = dilateMax(m, 11);
@@ -220,10 +227,10 @@ export async function prepareReference(
   let rmask: Planar | null = null;
   if (split) {
     if (background && settings.removeForeground) {
-      rmask = await g.referenceMask(background, true);
+      rmask = await g.referenceMask(background, true, settings.referenceMaskExtractor);
       background = whiteOut(background, rmask, thr);
     } else {
-      rmask = await g.referenceMask(ref, true);
+      rmask = await g.referenceMask(ref, true, settings.referenceMaskExtractor);
     }
   }
   checkAborted(options.signal, 'reference masks');

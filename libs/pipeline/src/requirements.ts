@@ -3,11 +3,11 @@
  * (settings.ts), so a pack that cannot serve a request refuses it at submit, naming the field.
  */
 import { PipelineError } from './errors.ts';
-import type { GraphName } from './pack/contract.ts';
+import { refMaskGraph, type GraphName } from './pack/contract.ts';
 import type { PackManifest } from './pack/schema.ts';
 import type { ResolvedSettings } from './settings-schema.ts';
 
-type PackGraphs = Pick<PackManifest, 'id' | 'version' | 'graphs'>;
+type PackGraphs = Pick<PackManifest, 'id' | 'version' | 'graphs'> & { inputs?: Pick<PackManifest['inputs'], 'refMaskNetwork'> };
 
 export interface GraphNeed {
   graph: GraphName;
@@ -20,9 +20,16 @@ export function missingGraphs(manifest: PackGraphs, s: ResolvedSettings): GraphN
   const need: GraphNeed[] = [];
   const add = (graphs: GraphName[], why: string, field: string) => graphs.forEach((graph) => need.push({ graph, why, field }));
   if (s.styleEnhance) add(['vae_encoder', 'style_encoder'], `mode ${s.mode} (style enhance)`, 'settings.mode');
-  if (s.bgEnhance) add(['vae_encoder', 'bg_encoder', 'ref_mask'], `mode ${s.mode} (BG enhance)`, 'settings.mode');
-  if (s.fgEnhance) add(['ref_mask'], 'fgEnhance', 'settings.fgEnhance');
-  if (s.removeBackground) add(['ref_mask'], 'removeBackground', 'settings.removeBackground');
+  const packNetwork = manifest.inputs?.refMaskNetwork ?? 'rmbg';
+  const network = s.referenceMaskExtractor ?? packNetwork;
+  const mask = refMaskGraph(network, packNetwork);
+  // Another network than the pack's ref_mask: the request chose it, so the refusal names that.
+  const maskField = (field: string) => (mask === 'ref_mask' ? field : 'settings.referenceMaskExtractor');
+  const maskWhy = (why: string) => (mask === 'ref_mask' ? why : `referenceMaskExtractor ${network} (for ${why})`);
+  if (s.bgEnhance) add(['vae_encoder', 'bg_encoder'], `mode ${s.mode} (BG enhance)`, 'settings.mode');
+  if (s.bgEnhance) add([mask], maskWhy(`mode ${s.mode} (BG enhance)`), maskField('settings.mode'));
+  if (s.fgEnhance) add([mask], maskWhy('fgEnhance'), maskField('settings.fgEnhance'));
+  if (s.removeBackground) add([mask], maskWhy('removeBackground'), maskField('settings.removeBackground'));
   if (s.injection) add(['unet_inject', 'vae_encoder'], 'attention injection', 'settings.injection');
   if (s.preprocessor === 'extract') add([s.lineExtractor], `preprocessor extract with ${s.lineExtractor}`, 'settings.lineExtractor');
   return need.filter((n) => !(n.graph in manifest.graphs));

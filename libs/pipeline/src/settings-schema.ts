@@ -6,13 +6,16 @@
  * shot record, the wire contract and the dashboard bundle import this module.
  */
 import { z } from 'zod';
-import { LINE_EXTRACTORS } from './pack/contract.ts';
+import { LINE_EXTRACTORS, REF_MASK_NETWORKS, type RefMaskNetwork } from './pack/contract.ts';
 import { SAMPLER_CHOICES, SAMPLERS, SCHEDULER_CHOICES, SCHEDULERS } from './sampling/names.ts';
 
 export const MODES = ['vanilla', 'style', 'background', 'full'] as const;
 export type Mode = (typeof MODES)[number];
 export const PREPROCESSORS = ['invert', 'none', 'extract', 'invert-webui'] as const;
 export const MAX_SEED = 429_496_729;
+/** The app's "Reference mask extractor" labels and the network each names. */
+export const REF_MASK_LABELS: Record<string, RefMaskNetwork> = { 'rmbg-v2': 'rmbg', ISNet: 'isnet' };
+export const REF_MASK_CHOICES = [...REF_MASK_NETWORKS, ...Object.keys(REF_MASK_LABELS)] as [string, ...string[]];
 
 /** Each knob's type and range, once; the request schema adds defaults, the resolved one does not. */
 const unit = z.number().min(0).max(1);
@@ -125,6 +128,12 @@ export const settingsSchema = z.strictObject({
   /** Line extractor for preprocessor "extract"; must be a graph of the pack. */
   lineExtractor: knob.lineExtractor.default('lineart_keras'),
   /**
+   * "Reference mask extractor": rmbg (RMBG-2.0, the app's `rmbg-v2`) or isnet (ISNet anime
+   * segmentation, `ISNet`) for the reference/background mask and background removal. Not given:
+   * the network of the pack's `ref_mask`. The other one needs its graph `ref_mask_<network>`.
+   */
+  referenceMaskExtractor: z.enum(REF_MASK_CHOICES).optional(),
+  /**
    * "Attention injection": every UNet call from the start step on is preceded by a pass over the
    * noised reference whose self-attention inputs the real call attends to as well (about 2× the
    * sampling time). Needs the pack's `unet_inject` graph. docs/attention-injection.md.
@@ -192,6 +201,8 @@ export const resolvedSettingsSchema = z.strictObject({
   removeBackground: knob.flag,
   preprocessor: knob.preprocessor,
   lineExtractor: knob.lineExtractor,
+  /** The reference-mask network; absent in records older than the knob: the pack's `ref_mask`. */
+  referenceMaskExtractor: z.enum(REF_MASK_NETWORKS).optional(),
   // Added after records existed: a shot stored before them rendered without injection, so its
   // record reads with injection off and the app's defaults.
   injection: knob.flag.default(false),

@@ -12,15 +12,19 @@
  */
 import type { z } from 'zod';
 import { PipelineError } from './errors.ts';
+import type { RefMaskNetwork } from './pack/contract.ts';
 import type { PackManifest } from './pack/schema.ts';
 import { checkPackServes } from './requirements.ts';
 import { planSampling } from './sampling/plan.ts';
-import { MAX_SEED, settingsSchema, type ParsedSettings, type ResolvedSettings, type SettingsWarning } from './settings-schema.ts';
+import { MAX_SEED, REF_MASK_LABELS, settingsSchema, type ParsedSettings, type ResolvedSettings, type SettingsWarning } from './settings-schema.ts';
 
 export * from './settings-schema.ts';
 
-/** What a resolution reads of a pack: its id, its size rules, its knob defaults and its graphs. */
-export type PackRules = Pick<PackManifest, 'id' | 'version' | 'size' | 'defaults' | 'graphs'>;
+/**
+ * What a resolution reads of a pack: its id, its size rules, its knob defaults, its graphs and
+ * the network of its `ref_mask` (absent: the manifest's default, rmbg).
+ */
+export type PackRules = Pick<PackManifest, 'id' | 'version' | 'size' | 'defaults' | 'graphs'> & { inputs?: Pick<PackManifest['inputs'], 'refMaskNetwork'> };
 
 export interface FrameSize {
   width: number;
@@ -152,6 +156,7 @@ export function resolveSettings(input: unknown, pack: PackRules, options: Resolv
     removeBackground: s.removeBackground,
     preprocessor: s.preprocessor,
     lineExtractor: s.lineExtractor,
+    referenceMaskExtractor: s.referenceMaskExtractor ? (REF_MASK_LABELS[s.referenceMaskExtractor] ?? (s.referenceMaskExtractor as RefMaskNetwork)) : (pack.inputs?.refMaskNetwork ?? 'rmbg'),
     injection: s.injection,
     injectionFidelitySketch: s.injectionFidelitySketch,
     injectionFidelityReference: s.injectionFidelityReference,
@@ -251,6 +256,7 @@ function unusedKnobs(request: Record<string, unknown>, s: ResolvedSettings, back
     ['lineExtractor', s.preprocessor === 'extract', `preprocessor ${s.preprocessor} runs no line extractor (extract does)`],
     ['refScales', accurate, 'accurate is false: referenceStrength and the level scales set the layers (the app ignores its per-layer sliders then)'],
     ['disentangleScale', false, 'the official v2 app passes it to no computation, and neither does celfarm'],
+    ['referenceMaskExtractor', s.removeBackground || split, `no reference mask is computed (${noSplit}, and removeBackground is off)`],
     ['injectionFidelitySketch', s.injection, 'injection is off'],
     ['injectionFidelityReference', s.injection, 'injection is off'],
     ['injectionStartStep', s.injection, 'injection is off'],

@@ -12,7 +12,7 @@ import { GraphBuilder, type Dim } from './onnx-builder.ts';
 import { writePack } from './pack-writer.ts';
 
 /** Bumped whenever any analytic graph or the manifest changes; the CLI rebuilds stale packs. */
-export const ANALYTIC_BUILDER = 'model-kit/analytic@4';
+export const ANALYTIC_BUILDER = 'model-kit/analytic@5';
 /** Attention sharpness of the analytic softmax pooling. */
 export const KAPPA = 40;
 /** Latent scale S (z = S · VAE mean). */
@@ -40,6 +40,7 @@ export const ANALYTIC_GRAPHS = [
   'unet_inject',
   'sketch_mask',
   'ref_mask',
+  'ref_mask_isnet',
   'lineart',
 ] as const satisfies readonly GraphName[];
 
@@ -333,6 +334,18 @@ function refMask(): Uint8Array {
   return g.build(18, doc('ref_mask', 'sigmoid(20·(chroma − 0.5)).'));
 }
 
+/** ISNet's input: the letterboxed canvas 1 − (x + 1)/2 in [0, 1] (colours inverted, padding 1). */
+function refMaskIsnet(): Uint8Array {
+  const size = ANALYTIC_INPUTS.refMask;
+  const g = new GraphBuilder('ref_mask_isnet');
+  const c = g.input('image', ['B', 3, size, size]);
+  // x = 1 − 2c, so chroma(x) = 2·chroma(c): the same mask as ref_mask gives the same colours.
+  const chroma = g.mul(g.sub(g.reduceMax(c, [1]), g.reduceMin(c, [1])), g.scalar(2));
+  const mask = g.op('Sigmoid', [g.mul(g.sub(chroma, g.scalar(0.5)), g.scalar(20))]);
+  g.output('mask', mask, ['B', 1, size, size]);
+  return g.build(18, doc('ref_mask_isnet', 'ISNet-style input (letterboxed, inverted to [0, 1]); sigmoid(20·(2·chroma − 0.5)).'));
+}
+
 function lineart(): Uint8Array {
   const size = ANALYTIC_INPUTS.lineExtractor;
   const g = new GraphBuilder('lineart');
@@ -354,6 +367,7 @@ export function analyticGraphs(prediction: Prediction = 'v'): Record<(typeof ANA
     unet_inject: unet(prediction, true),
     sketch_mask: sketchMask(),
     ref_mask: refMask(),
+    ref_mask_isnet: refMaskIsnet(),
     lineart: lineart(),
   };
 }

@@ -44,6 +44,12 @@ export const UNET_SCALAR_INPUTS = [
 export const LINE_EXTRACTORS = ['lineart_keras', 'lineart', 'lineart_denoise', 'lineart_sk'] as const;
 export type LineExtractor = (typeof LINE_EXTRACTORS)[number];
 
+/** Networks of the reference mask (contract G9): RMBG-2.0 (BiRefNet) and ISNet anime segmentation. */
+export const REF_MASK_NETWORKS = ['rmbg', 'isnet'] as const;
+export type RefMaskNetwork = (typeof REF_MASK_NETWORKS)[number];
+
+const MASK_SPEC = { inputs: { image: 4 }, outputs: { mask: 4 } } as const;
+
 export const GRAPH_SPECS = {
   clip_image: { inputs: { pixels: 4 }, outputs: { local_tokens: 3 }, optionalOutputs: { pooled: 2 } },
   vae_encoder: { inputs: { image: 4 }, outputs: { mean: 4, logvar: 4 } },
@@ -93,7 +99,10 @@ export const GRAPH_SPECS = {
     outputs: { model_output: 4, ...ranks(BANK_NAMES, 3) },
   },
   sketch_mask: { inputs: { image: 4 }, outputs: { mask: 4 } },
-  ref_mask: { inputs: { image: 4 }, outputs: { mask: 4 } },
+  ref_mask: MASK_SPEC,
+  /** A pack may carry the other network as well: `ref_mask_<network>` (the app's "Reference mask extractor"). */
+  ref_mask_rmbg: MASK_SPEC,
+  ref_mask_isnet: MASK_SPEC,
   lineart_keras: { inputs: { image: 4 }, outputs: { lines: 4 } },
   lineart: { inputs: { image: 4 }, outputs: { lines: 4 } },
   lineart_denoise: { inputs: { image: 4 }, outputs: { lines: 4 } },
@@ -105,3 +114,7 @@ export const GRAPH_NAMES = Object.keys(GRAPH_SPECS) as GraphName[];
 
 /** Graphs every pack must have: without them no mode can run. */
 export const CORE_GRAPHS: readonly GraphName[] = ['clip_image', 'vae_decoder', 'control_encoder', 'unet'];
+
+/** The graph that runs the reference-mask `network` in a pack whose `ref_mask` holds `packNetwork`. */
+export const refMaskGraph = (network: RefMaskNetwork, packNetwork: RefMaskNetwork): GraphName =>
+  network === packNetwork ? 'ref_mask' : `ref_mask_${network}`;

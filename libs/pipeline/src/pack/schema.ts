@@ -3,7 +3,7 @@
  * shared/model-contract.md). Parsed once by this schema; every problem is listed in one error.
  */
 import { z } from 'zod';
-import { CONTRACT_VERSION, GRAPH_NAMES, type GraphName } from './contract.ts';
+import { CONTRACT_VERSION, GRAPH_NAMES, REF_MASK_NETWORKS, type GraphName } from './contract.ts';
 
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits');
 
@@ -101,9 +101,10 @@ export const packSchema = z.strictObject({
       /**
        * Which network `ref_mask` holds, so its input is prepared as that network expects
        * (contract G9): `rmbg` (RMBG-2.0: stretched, ImageNet-normalised) or `isnet` (ISNet anime
-       * segmentation: letterboxed, colour-inverted to [0, 1], padding white).
+       * segmentation: letterboxed, colour-inverted to [0, 1], padding white). The other network,
+       * when the pack has it too, is the graph `ref_mask_<network>`, prepared the same way.
        */
-      refMaskNetwork: z.enum(['rmbg', 'isnet']).default('rmbg'),
+      refMaskNetwork: z.enum(REF_MASK_NETWORKS).default('rmbg'),
     })
     .default({ clip: 224, sketchMask: 1024, refMask: 1024, lineExtractor: 512, refMaskNetwork: 'rmbg' }),
   graphs: z
