@@ -30,6 +30,7 @@ def _convert_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--aux-pack", help="take the auxiliary graphs (sketch_mask, ref_mask, line extractors) from this pack folder "
                    "(those given by the three options below are converted from their files instead)")
     _aux_options(p)
+    _injection_option(p)
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
     p.add_argument("--external-data-over", type=int, default=None, help=argparse.SUPPRESS)
 
@@ -40,6 +41,12 @@ def _aux_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--line-extractor", metavar="NAME=FILE", action="append", default=[],
                    help="a line extractor for the 'extract' preprocessor; repeatable. NAME: lineart_keras (model.pth), "
                    "lineart (netG.pth), lineart_denoise (erika.pth), lineart_sk (sk_model.pth)")
+
+
+def _injection_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--attention-injection", action="store_true",
+                   help="also the optional graph unet_inject (the app's attention injection, docs/attention-injection.md): "
+                   "the UNet once more, with per-block banks in and out")
 
 
 def main(argv: list[str]) -> int:
@@ -59,6 +66,7 @@ def main(argv: list[str]) -> int:
     par.add_argument("--out", required=True)
     par.add_argument("--size", type=int, default=128)
     _aux_options(par)
+    _injection_option(par)
     args = parser.parse_args(argv)
 
     try:
@@ -83,7 +91,8 @@ def main(argv: list[str]) -> int:
             from .fixtures import parity_cases
 
             aux = {"sketch_mask": args.sketch_mask, "ref_mask": args.reference_mask, **extractors}
-            cases = parity_cases(load_config(args.config), args.checkpoint, args.clip, args.out, args.size, aux={k: v for k, v in aux.items() if v})
+            cases = parity_cases(load_config(args.config), args.checkpoint, args.clip, args.out, args.size, aux={k: v for k, v in aux.items() if v},
+                                 attention_injection=args.attention_injection)
             print(json.dumps({"out": args.out, "cases": cases}))
             return 0
         from .convert import EXTERNAL_DATA_OVER, Options, convert
@@ -93,6 +102,7 @@ def main(argv: list[str]) -> int:
             pack_id=args.id, version=args.pack_version, prediction=args.prediction, size_min=args.min_size,
             size_max=args.max_size, size_default=args.default_size, aux_pack=args.aux_pack, force=args.force,
             sketch_mask=args.sketch_mask, reference_mask=args.reference_mask, line_extractors=extractors,
+            attention_injection=args.attention_injection,
             external_data_over=args.external_data_over if args.external_data_over is not None else EXTERNAL_DATA_OVER,
         )
         manifest = convert(opts)

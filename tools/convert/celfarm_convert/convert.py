@@ -32,6 +32,7 @@ from .graphs import (
     LinesGraph,
     MaskGraph,
     UNetGraph,
+    UNetInjectGraph,
     VaeDecoderGraph,
     VaeEncoderGraph,
     dynamic_axes,
@@ -46,6 +47,8 @@ CONTRACT = "colorize-diffusion-v2@1"
 # ONNX protobufs cannot exceed 2 GiB; larger graphs keep their weights in `<graph>.onnx.data`.
 EXTERNAL_DATA_OVER = 1_900_000_000
 GRAPH_ORDER = ["control_encoder", "vae_encoder", "vae_decoder", "clip_image", "bg_encoder", "style_encoder", "unet"]
+# Optional colorizer graphs, each written after `unet` from the same weights when asked for.
+OPTIONAL_GRAPHS = ["unet_inject"]
 # pack.json `inputs` key of each auxiliary graph's fixed input size.
 INPUT_KEY = {"sketch_mask": "sketchMask", "ref_mask": "refMask", **{n: "lineExtractor" for n in LINE_EXTRACTORS}}
 CLIP_PREFIXES = ("visual.", "cond_stage_model.visual.model.", "cond_stage_model.model.")
@@ -79,12 +82,14 @@ class Options:
     force: bool = False
     external_data_over: int = EXTERNAL_DATA_OVER
     graphs: list[str] = field(default_factory=lambda: list(GRAPH_ORDER))
+    # Also export `unet_inject` (docs/attention-injection.md), an optional graph.
+    attention_injection: bool = False
     log: Callable[[str], None] = lambda m: print(m, file=sys.stderr, flush=True)
 
 
 def build_net(name: str, cfg: ModelConfig) -> nn.Module:
     """The torch module that holds a graph's weights (random init until loaded)."""
-    if name == "unet":
+    if name in ("unet", "unet_inject"):
         return ColorizerUNet(cfg.unet)
     if name == "bg_encoder":
         return ConditionEncoder(cfg.bg_encoder, style=False)
@@ -103,6 +108,7 @@ def build_net(name: str, cfg: ModelConfig) -> nn.Module:
 def wrap(name: str, net: nn.Module) -> nn.Module:
     return {
         "unet": lambda: UNetGraph(net),  # type: ignore[arg-type]
+        "unet_inject": lambda: UNetInjectGraph(net),  # type: ignore[arg-type]
         "bg_encoder": lambda: EncoderGraph(net),  # type: ignore[arg-type]
         "style_encoder": lambda: EncoderGraph(net),  # type: ignore[arg-type]
         "control_encoder": lambda: ControlGraph(net),  # type: ignore[arg-type]
@@ -120,6 +126,11 @@ def clip_prefix(source: TensorSource) -> str | None:
     return None
 
 
+def weights_of(name: str) -> str:
+    """The checkpoint component a colorizer graph is exported from (graphs may share one)."""
+    return "vae" if name.startswith("vae_") else "unet" if name == "unet_inject" else name
+
+
 def load_net(name: str, cfg: ModelConfig, ckpt: TensorSource, clip: TensorSource | None) -> tuple[nn.Module, list[str]]:
     """Builds the module of `name` and loads its weights with strict key and shape checks."""
     net = build_net(name, cfg)
@@ -133,7 +144,7 @@ def load_net(name: str, cfg: ModelConfig, ckpt: TensorSource, clip: TensorSource
             raise ConvertError(f"{where} {src.path}: no CLIP image encoder (no `visual.conv1.weight`); {describe_keys(src.keys())}")
         state, notes = component_state(src, Component("clip_image", prefix), net, prefix=prefix)
     else:
-        comp = COMPONENTS["vae" if name.startswith("vae_") else name]
+        comp = COMPONENTS[weights_of(name)]
         state, notes = component_state(ckpt, comp, net)
     net.load_state_dict(state, strict=True)
     net.eval()
@@ -314,9 +325,16 @@ def convert(opts: Options) -> dict:
         aux_info[name] = {"file": os.path.basename(path), "network": info["network"], "width": info["width"]}
         del net
         gc.collect()
-    for name in opts.graphs:
-        if name == "vae_decoder":
-            continue
+    colorizer = [*opts.graphs]
+    if opts.attention_injection and "unet_inject" not in colorizer:
+        # Right after `unet`, from the same module (loaded once); on its own otherwise.
+        at = colorizer.index("unet") + 1 if "unet" in colorizer else len(colorizer)
+        colorizer.insert(at, "unet_inject")
+    checked: set[str] = set()
+    for name in colorizer:
+        if weights_of(name) in checked:
+            continue  # one component's weights serve several graphs (VAE encoder/decoder, unet/unet_inject)
+        checked.add(weights_of(name))
         net, n = load_net(name, cfg, ckpt, clip)
         notes += n
         del net
@@ -328,8 +346,8 @@ def convert(opts: Options) -> dict:
     try:
         graphs: dict = {}
         gen = torch.Generator().manual_seed(0)
-        vae: nn.Module | None = None
-        plan = [*opts.graphs, *files]
+        kept: tuple[str, nn.Module] | None = None  # (component, module) for the next graph
+        plan = [*colorizer, *files]
         for i, name in enumerate(plan, 1):
             t0 = time.monotonic()
             log(f"[{i}/{len(plan)}] {name}: exporting …")
@@ -338,20 +356,18 @@ def convert(opts: Options) -> dict:
                 graph = aux_wrap(name, net).eval()
                 example = [example_input(name, gen)]
             else:
-                if name.startswith("vae_"):
-                    vae = vae or load_net(name, cfg, ckpt, clip)[0]
-                    net = vae
-                else:
-                    net = load_net(name, cfg, ckpt, clip)[0]
+                component = weights_of(name)
+                net = kept[1] if kept and kept[0] == component else load_net(name, cfg, ckpt, clip)[0]
                 graph = wrap(name, net).eval()
                 example = example_inputs(name, cfg, gen, size=128)
+                # The VAE decoder follows the encoder, unet_inject follows unet: one module each.
+                following = plan[i] if i < len(plan) else None
+                kept = (component, net) if following in colorizer and weights_of(following) == component else None
             raw = torch_export(name, graph, example, work)
             del graph, net, example
-            if name != "vae_encoder":
-                vae = None  # the decoder is exported right after the encoder, from the same module
             gc.collect()
             graphs[name] = finish_graph(name, raw, work, opts.external_data_over)
-            if name in files:
+            if name in files or name in OPTIONAL_GRAPHS:
                 graphs[name]["required"] = False
             size = os.path.getsize(os.path.join(work, graphs[name]["file"])) + sum(
                 os.path.getsize(os.path.join(work, d["file"])) for d in graphs[name].get("data", [])

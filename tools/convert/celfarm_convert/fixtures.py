@@ -17,7 +17,8 @@ from .auxiliary import AUX, AUX_GRAPHS, FAMILIES, MASK_GRAPHS, calibrate, exampl
 from .config import V2_YAML, ModelConfig, parse_config
 from .convert import GRAPH_ORDER, aux_wrap, build_net, clip_prefix, load_net, wrap
 from .checkpoint import TensorSource
-from .graphs import UNET_INPUTS, example_inputs
+from .graphs import CONTROL, UNET_INPUTS, UNetGraph, UNetInjectGraph, bank_shapes, example_inputs
+from .nets.unet import BasicTransformerBlock, CrossAttention
 from .safetensors_io import write_safetensors
 
 def _tiny_yaml() -> str:
@@ -145,6 +146,89 @@ UNET_CASES = {
 }
 
 
+def hooked_unet(graph: UNetGraph, inputs: list[torch.Tensor], banks: list[torch.Tensor] | None = None,
+                blend: torch.Tensor | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """The official attention-injection hook (refnet/sampling/hook.py, docs/attention-injection.md)
+    as a reference for `unet_inject`, apart from its code: the plain `unet` graph runs with the
+    self-attention of every transformer block replaced for the call. Without `banks` (a write
+    pass) each block records its normalised input and attends as usual; with them (a read pass)
+    block l attends to concat(its input, banks[l]) too, and entry i takes
+    blend[i]·plain + (1 − blend[i])·banked. Returns the output and the recorded inputs, blocks in
+    module traversal order (the hook's order)."""
+    blocks = [m for m in graph.net.modules() if isinstance(m, BasicTransformerBlock)]
+    recorded: list[torch.Tensor | None] = [None] * len(blocks)
+
+    def replaced(index: int, attn: CrossAttention):
+        def forward(x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+            assert context is None, "only the self-attention is replaced"
+            recorded[index] = x.detach().clone()
+            plain = CrossAttention.forward(attn, x)
+            if banks is None:
+                return plain
+            assert blend is not None
+            banked = CrossAttention.forward(attn, x, torch.cat([x, banks[index]], dim=1))
+            out = banked.clone()
+            for i in range(x.shape[0]):
+                out[i] = blend[i] * plain[i] + (1.0 - blend[i]) * banked[i]
+            return out
+        return forward
+
+    try:
+        for index, block in enumerate(blocks):
+            block.attn1.forward = replaced(index, block.attn1)
+        with torch.no_grad():
+            out = graph(*inputs)
+    finally:
+        for block in blocks:
+            block.attn1.__dict__.pop("forward", None)
+    assert all(t is not None for t in recorded), "every block ran"
+    return out, recorded  # type: ignore[return-value]
+
+
+def write_pass_inputs(call: list[torch.Tensor], gen: torch.Generator, control_scale: float = 0.4) -> list[torch.Tensor]:
+    """A write pass for the UNet call `call` (docs/attention-injection.md): the same timestep,
+    contexts, mask, features and knobs, with x one noised reference latent and the hints one
+    sketch's hints scaled, both broadcast to every entry (random stand-ins for the real ones)."""
+    a = dict(zip(UNET_INPUTS, call))
+    n = a["x"].shape[0]
+    a["x"] = torch.randn(1, *a["x"].shape[1:], generator=gen).expand_as(a["x"]).contiguous()
+    for name in CONTROL:
+        a[name] = (a[name][:1] * control_scale).expand_as(a[name]).contiguous()
+    assert a["timestep"].shape[0] == n
+    return [a[k] for k in UNET_INPUTS]
+
+
+# Parity cases of `unet_inject`: (UNet knobs, blend per read-pass entry). The write pass of each is
+# a case too ("<case>-write": one zero bank token per block, blend 1, so `unet`'s output).
+INJECT_CASES = {
+    "full": ({"mode": "full"}, [0.3, 0.75]),
+    "vanilla": ({"mode": "vanilla"}, [0.5, 0.0]),  # the app's: injection_cfg on the U_ref entry, banked alone elsewhere
+}
+
+
+def inject_cases(cfg: ModelConfig, net: torch.nn.Module, gen: torch.Generator, size: int) -> dict[str, tuple[list[torch.Tensor], list[torch.Tensor]]]:
+    """`unet_inject` parity cases (case → inputs, outputs in the graph's order), references from
+    the plain graph and `hooked_unet`, never from UNetInjectGraph: per INJECT_CASES entry a write
+    pass (blend 1, zero banks: model_output is the plain UNet's, the banks the hook's records) and
+    the read pass on its banks with mixed per-entry blends."""
+    plain = UNetGraph(net).eval()  # type: ignore[arg-type]
+    h = w = size // 8
+    cases: dict[str, tuple[list[torch.Tensor], list[torch.Tensor]]] = {}
+    for case, (knobs, blends) in INJECT_CASES.items():
+        n = len(blends)
+        call = example_inputs("unet", cfg, gen, size=size, batch=n, case=knobs)
+        write = write_pass_inputs(call, gen)
+        zero_banks = [torch.zeros(n, 1, c) for _, _, c in bank_shapes(cfg, n, h, w)]
+        with torch.no_grad():
+            write_out = plain(*write)
+        _, banks = hooked_unet(plain, write)
+        cases[f"{case}-write"] = ([*write, *zero_banks, torch.ones(n)], [write_out, *banks])
+        blend = torch.tensor(blends)
+        read_out, read_banks = hooked_unet(plain, call, banks, blend)
+        cases[f"{case}-read"] = ([*call, *banks, blend], [read_out, *read_banks])
+    return cases
+
+
 def aux_cases(graph: str) -> dict[str, dict]:
     """Parity cases of an auxiliary graph: the contract's shape (masks with batch 2, as the
     runtime may batch them) and, for the line extractors, whose height, width and batch are
@@ -155,10 +239,11 @@ def aux_cases(graph: str) -> dict[str, dict]:
 
 
 def parity_cases(cfg: ModelConfig, ckpt_path: str, clip_path: str | None, out_path: str, size: int = 128, seed: int = 11,
-                 aux: dict[str, str] | None = None) -> list[str]:
+                 aux: dict[str, str] | None = None, attention_injection: bool = False) -> list[str]:
     """Runs our PyTorch modules on fixed random inputs; writes inputs and outputs per case as
     `<graph>/<case>/in/<tensor>` and `<graph>/<case>/out/<tensor>` into one safetensors file.
-    `aux` (graph → file) adds the auxiliary graphs converted from those files."""
+    `aux` (graph → file) adds the auxiliary graphs converted from those files;
+    `attention_injection` the `unet_inject` cases (`inject_cases`)."""
     ckpt = TensorSource(ckpt_path, "checkpoint")
     clip = TensorSource(clip_path, "--clip") if clip_path else None
     if clip is None and clip_prefix(ckpt) is None:
@@ -183,6 +268,13 @@ def parity_cases(cfg: ModelConfig, ckpt_path: str, clip_path: str | None, out_pa
             for n, t in zip(graph.outputs, outputs):
                 tensors[f"{name}/{case}/out/{n}"] = t
             names.append(f"{name}/{case}")
+        if name == "unet" and attention_injection:
+            for case, (inputs, outputs) in inject_cases(cfg, net, gen, size).items():
+                for n, t in zip(UNetInjectGraph.inputs, inputs):
+                    tensors[f"unet_inject/{case}/in/{n}"] = t
+                for n, t in zip(UNetInjectGraph.outputs, outputs):
+                    tensors[f"unet_inject/{case}/out/{n}"] = t
+                names.append(f"unet_inject/{case}")
     for name in AUX_GRAPHS:
         if not (aux or {}).get(name):
             continue

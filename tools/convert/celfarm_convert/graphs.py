@@ -17,7 +17,7 @@ from .auxiliary import dynamic_axes as aux_dynamic_axes
 from .config import ModelConfig
 from .nets.clip import VisionTransformer
 from .nets.control import MultiEncoder
-from .nets.unet import ColorizerUNet, ConditionEncoder, SplitInputs
+from .nets.unet import ColorizerUNet, ConditionEncoder, InjectionInputs, SplitInputs
 from .nets.vae import AutoencoderKL
 
 CONTROL = [f"control_{i}" for i in range(5)]
@@ -25,6 +25,11 @@ HS_BG = [f"hs_bg_{i}" for i in range(12)]
 STYLE = [f"style_{i}" for i in range(12)]
 UNET_SCALARS = ["mask_threshold", "fg_scale", "bg_scale", "merge_scale", "lora_fg_gate", "lora_bg_gate", "style_gate", "bg_inject_gate"]
 UNET_INPUTS = ["x", "timestep", "context_fg", "context_bg", *CONTROL, *HS_BG, *STYLE, "mask", "ref_scales", *UNET_SCALARS]
+# Attention injection (docs/attention-injection.md): one bank per transformer block, in and out.
+INJECT_BLOCKS = 16
+BANK_IN = [f"bank_in_{i}" for i in range(INJECT_BLOCKS)]
+BANKS = [f"bank_{i}" for i in range(INJECT_BLOCKS)]
+UNET_INJECT_INPUTS = [*UNET_INPUTS, *BANK_IN, "injection_blend"]
 
 
 class ClipGraph(nn.Module):
@@ -90,6 +95,18 @@ class EncoderGraph(nn.Module):
         return tuple(self.net(latent, y, context))
 
 
+def _run_unet(net: ColorizerUNet, a: dict[str, torch.Tensor], inject: InjectionInputs | None = None) -> torch.Tensor:
+    split = SplitInputs(
+        context_fg=a["context_fg"], context_bg=a["context_bg"], mask=a["mask"], threshold=a["mask_threshold"],
+        ref_scales=a["ref_scales"], fg_scale=a["fg_scale"], bg_scale=a["bg_scale"], merge_scale=a["merge_scale"],
+        lora_fg_gate=a["lora_fg_gate"], lora_bg_gate=a["lora_bg_gate"],
+    )
+    return net(
+        a["x"], a["timestep"], [a[n] for n in CONTROL], [a[n] for n in HS_BG], [a[n] for n in STYLE],
+        split, a["style_gate"], a["bg_inject_gate"], inject,
+    )
+
+
 class UNetGraph(nn.Module):
     inputs = UNET_INPUTS
     outputs = ["model_output"]
@@ -99,16 +116,30 @@ class UNetGraph(nn.Module):
         self.net = net
 
     def forward(self, *args: torch.Tensor) -> torch.Tensor:
-        a = dict(zip(UNET_INPUTS, args))
-        split = SplitInputs(
-            context_fg=a["context_fg"], context_bg=a["context_bg"], mask=a["mask"], threshold=a["mask_threshold"],
-            ref_scales=a["ref_scales"], fg_scale=a["fg_scale"], bg_scale=a["bg_scale"], merge_scale=a["merge_scale"],
-            lora_fg_gate=a["lora_fg_gate"], lora_bg_gate=a["lora_bg_gate"],
-        )
-        return self.net(
-            a["x"], a["timestep"], [a[n] for n in CONTROL], [a[n] for n in HS_BG], [a[n] for n in STYLE],
-            split, a["style_gate"], a["bg_inject_gate"],
-        )
+        return _run_unet(self.net, dict(zip(UNET_INPUTS, args)))
+
+
+class UNetInjectGraph(nn.Module):
+    """`unet_inject` (docs/attention-injection.md): the `unet` graph plus, per transformer block l,
+    `bank_in_l` [N,B_l,C_l] (B_l free) that its self-attention also attends to, weighed per entry by
+    `injection_blend` [N] (blend·plain + (1 − blend)·banked, after the output projection), and the
+    block's LayerNorm-1 output `bank_l` [N,T_l,C_l]. Blend 1 gives `unet`'s output: the write pass."""
+
+    inputs = UNET_INJECT_INPUTS
+    outputs = ["model_output", *BANKS]
+
+    def __init__(self, net: ColorizerUNet) -> None:
+        super().__init__()
+        if net.cross_attention_layers != INJECT_BLOCKS:
+            raise ValueError(f"unet_inject needs {INJECT_BLOCKS} transformer blocks, this UNet has {net.cross_attention_layers}")
+        self.net = net
+
+    def forward(self, *args: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        a = dict(zip(UNET_INJECT_INPUTS, args))
+        inject = InjectionInputs(banks=[a[n] for n in BANK_IN], blend=a["injection_blend"], recorded=[None] * INJECT_BLOCKS)
+        out = _run_unet(self.net, a, inject)
+        assert all(t is not None for t in inject.recorded)
+        return (out, *inject.recorded)  # type: ignore[arg-type]
 
 
 class MaskGraph(nn.Module):
@@ -180,6 +211,14 @@ def dynamic_axes(name: str) -> dict[str, dict[int, str]]:
             **{n: {0: "n", 1: f"{n}_tokens"} for n in HS_BG},
             **{n: {0: "n"} for n in STYLE},
         }
+    if name == "unet_inject":
+        # Each bank's token axis is its own: a write pass feeds one zero token, a read pass T_l.
+        return {
+            **dynamic_axes("unet"),
+            **{n: {0: "n", 1: f"{n}_tokens"} for n in BANK_IN},
+            "injection_blend": {0: "n"},
+            **{n: {0: "n", 1: f"{n}_tokens"} for n in BANKS},
+        }
     raise KeyError(name)
 
 
@@ -200,6 +239,18 @@ def hs_bg_shapes(cfg: ModelConfig, n: int, h: int, w: int, tokens: bool = True) 
         t = (h >> level) * (w >> level)
         out.append((n, t if tokens else 1, c))
     return out
+
+
+def bank_shapes(cfg: ModelConfig, n: int, h: int, w: int) -> list[tuple[int, int, int]]:
+    """[N, T_l, C_l] of the 16 transformer blocks' banks for an h×w latent, in module traversal
+    order: the encoder's levels whose down-sampling factor is an attention resolution (two blocks
+    each), the middle, then the decoder's (num_res_blocks + 1 each, coarsest first)."""
+    u = cfg.unet
+    levels = [lv for lv in range(len(u.channel_mult)) if 2 ** lv in u.attention_resolutions]
+    middle = len(u.channel_mult) - 1
+    order = [lv for lv in levels for _ in range(u.num_res_blocks)] + [middle]
+    order += [lv for lv in reversed(levels) for _ in range(u.num_res_blocks + 1)]
+    return [(n, (h >> lv) * (w >> lv), u.model_channels * u.channel_mult[lv]) for lv in order]
 
 
 def style_widths(cfg: ModelConfig) -> list[int]:
@@ -261,4 +312,12 @@ def example_inputs(name: str, cfg: ModelConfig, gen: torch.Generator, *, size: i
         for i, wdt in enumerate(style_widths(cfg)):
             vals[STYLE[i]] = r(n, wdt) * 0.5 if styled else torch.zeros(n, wdt)
         return [vals[k] for k in UNET_INPUTS]
+    if name == "unet_inject":
+        # Banks with their own token counts (neither T_l nor each other's), blends not 0 or 1:
+        # the trace must keep every bank's token axis and the blend symbolic.
+        c = case or {}
+        base = example_inputs("unet", cfg, gen, size=size, batch=batch, case=c)
+        banks = [r(n, t // 2 + 1 + i % 3, ch) for i, (n, t, ch) in enumerate(bank_shapes(cfg, batch, h, w))]
+        blend = torch.rand(batch, generator=gen) * 0.6 + 0.2
+        return [*base, *banks, blend]
     raise KeyError(name)

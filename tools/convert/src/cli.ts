@@ -1,12 +1,13 @@
 /**
  * `npm run convert -- --checkpoint <v2 .safetensors|.ckpt> --clip <ViT-H-14 weights> --out <pack>
  *  [--sketch-mask <file>] [--reference-mask <file>] [--line-extractor NAME=<file> …]
- *  [--config <inference .yaml>] [--dtype fp32] [--verify] [...]`
+ *  [--attention-injection] [--config <inference .yaml>] [--dtype fp32] [--verify] [...]`
  *
  * Runs the Python converter (progress per graph on stderr), then with `--verify` checks every graph
  * of the new pack against the PyTorch modules through onnxruntime-node (max abs difference per
- * output, at a 128-pixel test size). `--help` lists every option. Exit status: 0 done, 2 bad input,
- * 1 parity failure or an unexpected error.
+ * output, at a 128-pixel test size; `unet_inject`, written with `--attention-injection`, against
+ * the plain UNet and a reference of the official injection hook). `--help` lists every option.
+ * Exit status: 0 done, 2 bad input, 1 parity failure or an unexpected error.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -77,6 +78,7 @@ export async function main(argv: string[], cwd = process.env.INIT_CWD ?? process
       if (v) refArgs.push(flag, v);
     }
     for (const v of valuesOf(args, '--line-extractor')) refArgs.push('--line-extractor', v);
+    if (args.includes('--attention-injection')) refArgs.push('--attention-injection');
     process.stderr.write('verifying: PyTorch reference outputs …\n');
     const ref = await runConverter(refArgs, { echo: true });
     if (ref.status !== 0) return ref.status;

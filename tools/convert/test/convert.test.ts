@@ -1,10 +1,10 @@
 /**
  * The converter end to end on a tiny model of the published v2 structure: checkpoint, OpenCLIP
  * file and the auxiliary files (ISNet sketch and reference masks, four line extractors) in the
- * official key layouts (random weights, perturbed everywhere) → pack → parity with the PyTorch
- * modules through onnxruntime-node → colorize in every mode and with every line extractor. Needs
- * Debian's python3-torch and python3-onnx (.ci/run installs them); without them the suite fails,
- * saying what to install.
+ * official key layouts (random weights, perturbed everywhere) → pack (with `unet_inject`) → parity
+ * with the PyTorch modules through onnxruntime-node → colorize in every mode and with every line
+ * extractor. Needs Debian's python3-torch and python3-onnx (.ci/run installs them); without them
+ * the suite fails, saying what to install.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -18,8 +18,9 @@ import { encodePng } from '@celfarm/pipeline';
 import { ModelPack, packFiles } from '@celfarm/pipeline/pack/loader';
 import { packSchema } from '@celfarm/pipeline/pack/schema';
 import { OrtRuntime } from '@celfarm/pipeline/ort/runtime';
-import { checkParity, parityError } from '../src/parity.ts';
-import { main, PARITY_TOLERANCE } from '../src/cli.ts';
+import { decodeSafetensors } from '@celfarm/pipeline/safetensors';
+import { checkParity, maxAbsDiff, parityError } from '../src/parity.ts';
+import { formatParity, main, PARITY_TOLERANCE } from '../src/cli.ts';
 import { CONVERT_DIR, python, pythonProblem, runConverter } from '../src/python.ts';
 
 const ROOT = join(CONVERT_DIR, '..', '..');
@@ -41,13 +42,16 @@ function run(command: string, args: string[], options: { cwd: string; env?: Node
 }
 const EXTRACTORS = ['lineart_keras', 'lineart', 'lineart_denoise', 'lineart_sk'] as const;
 const AUX_GRAPHS = ['sketch_mask', 'ref_mask', ...EXTRACTORS] as const;
-const COLORIZER_GRAPHS = ['control_encoder', 'vae_encoder', 'vae_decoder', 'clip_image', 'bg_encoder', 'style_encoder', 'unet'] as const;
+const COLORIZER_GRAPHS = ['control_encoder', 'vae_encoder', 'vae_decoder', 'clip_image', 'bg_encoder', 'style_encoder', 'unet', 'unet_inject'] as const;
+const UNET_INPUT_COUNT = 43;
+const BANKS = Array.from({ length: 16 }, (_, i) => `bank_${i}`);
 type AuxGraph = (typeof AUX_GRAPHS)[number];
 
 describe('celfarm-convert: tiny v2 checkpoint → pack', { timeout: 900_000 }, () => {
   let dir: string;
   let src: { config: string; checkpoint: string; clip: string } & Record<AuxGraph, string>;
   let pack: string;
+  let parityFile: string;
 
   // The Python suite needs none of what `before` builds and Debian's torch runs on one thread, so
   // it runs beside the conversion and is awaited by the last test.
@@ -66,16 +70,18 @@ describe('celfarm-convert: tiny v2 checkpoint → pack', { timeout: 900_000 }, (
     src = JSON.parse(tiny.stdout) as typeof src;
     pack = join(dir, 'packs', 'colorize-v2-tiny');
     // External data forced above 20 MB, so the UNet and both encoders take the >2 GB path of the
-    // full model (weights in <graph>.onnx.data); masks and line extractors from their own files.
+    // full model (weights in <graph>.onnx.data); masks and line extractors from their own files;
+    // attention injection's unet_inject too.
     const converted = await runConverter([
       '--checkpoint', src.checkpoint, '--clip', src.clip, '--config', src.config, '--out', pack,
       '--id', 'colorize-v2-tiny', '--min-size', '64', '--default-size', '128', '--max-size', '256',
-      '--external-data-over', '20000000', ...auxArgs(),
+      '--external-data-over', '20000000', '--attention-injection', ...auxArgs(),
     ]);
     assert.equal(converted.status, 0, converted.stderr);
     for (const g of [...COLORIZER_GRAPHS, ...AUX_GRAPHS]) {
-      assert.match(converted.stderr, new RegExp(`\\[\\d+/13\\] ${g}: [\\d.]+ MB in`), `progress line for ${g}`);
+      assert.match(converted.stderr, new RegExp(`\\[\\d+/14\\] ${g}: [\\d.]+ MB in`), `progress line for ${g}`);
     }
+    assert.match(converted.stderr, /\[7\/14\] unet: .*\n\[8\/14\] unet_inject: exporting/, 'unet_inject right after unet');
     await writeFile(join(dir, 'sketch.png'), await encodePng(sketchFrame(160, 128).image));
     await writeFile(join(dir, 'ref.png'), await encodePng(referenceImage(96, 96)));
     await writeFile(join(dir, 'bg.png'), await encodePng(halfImage(96, 80, COLOURS.grey, COLOURS.blue)));
@@ -107,14 +113,15 @@ describe('celfarm-convert: tiny v2 checkpoint → pack', { timeout: 900_000 }, (
         ...(await Promise.all(AUX_GRAPHS.map(async (g) => [g, basename(src[g]), await sha256(src[g])]))),
       ],
     );
-    for (const g of AUX_GRAPHS) assert.equal(manifest.graphs[g]?.required, false, `${g} is optional`);
+    for (const g of [...AUX_GRAPHS, 'unet_inject' as const]) assert.equal(manifest.graphs[g]?.required, false, `${g} is optional`);
+    for (const g of COLORIZER_GRAPHS.filter((n) => n !== 'unet_inject')) assert.equal(manifest.graphs[g]?.required, true, `${g} is required`);
     assert.deepEqual(manifest.inputs, { clip: 224, sketchMask: 1024, refMask: 1024, lineExtractor: 512, refMaskNetwork: 'isnet' });
     assert.deepEqual(manifest.defaults, {}, 'lineart_keras, the runtime default extractor, is in the pack');
     const auxGraphs = manifest.provenance?.config.auxGraphs as Record<string, { file: string }>;
     assert.deepEqual(Object.fromEntries(Object.entries(auxGraphs).map(([g, i]) => [g, i.file])), Object.fromEntries(AUX_GRAPHS.map((g) => [g, basename(src[g])])));
     assert.equal(manifest.provenance?.converter, 'celfarm-convert@1.0.0');
     assert.equal(manifest.version, (await sha256(src.checkpoint)).slice(0, 12));
-    for (const g of ['unet', 'bg_encoder', 'style_encoder']) {
+    for (const g of ['unet', 'unet_inject', 'bg_encoder', 'style_encoder']) {
       assert.deepEqual(manifest.graphs[g as 'unet']?.data?.map((d) => d.file), [`${g}.onnx.data`], `${g} keeps its weights outside the protobuf`);
     }
     assert.equal(manifest.graphs.vae_decoder?.data, undefined);
@@ -124,19 +131,55 @@ describe('celfarm-convert: tiny v2 checkpoint → pack', { timeout: 900_000 }, (
   });
 
   it('every graph equals its PyTorch module within 1e-4 through onnxruntime-node, in every UNet mode', async () => {
-    const parityFile = join(dir, 'parity.safetensors');
-    const ref = await runConverter(['parity', '--checkpoint', src.checkpoint, '--clip', src.clip, '--config', src.config, '--out', parityFile, ...auxArgs()]);
+    parityFile = join(dir, 'parity.safetensors');
+    const ref = await runConverter(['parity', '--checkpoint', src.checkpoint, '--clip', src.clip, '--config', src.config, '--out', parityFile,
+      '--attention-injection', ...auxArgs()]);
     assert.equal(ref.status, 0, ref.stderr);
     const rows = await checkParity(pack, parityFile);
     const cases = new Set(rows.map((r) => `${r.graph}/${r.case}`));
+    // unet_inject: each "-write" case is a write pass (one zero bank token per block, blend 1),
+    // its reference the plain PyTorch UNet and the banks the official hook records; each "-read"
+    // case takes those banks with mixed per-entry blends, its reference the official hook's read.
     for (const c of ['unet/vanilla', 'unet/style', 'unet/background', 'unet/full', 'unet/full-nolora', 'clip_image/default', 'vae_encoder/default',
       'vae_decoder/default', 'control_encoder/default', 'bg_encoder/default', 'style_encoder/default', 'sketch_mask/default', 'ref_mask/default',
+      'unet_inject/full-write', 'unet_inject/full-read', 'unet_inject/vanilla-write', 'unet_inject/vanilla-read',
       ...EXTRACTORS.flatMap((e) => [`${e}/default`, `${e}/dynamic`])]) {
       assert.ok(cases.has(c), `parity case ${c}`);
     }
+    const inject = rows.filter((r) => r.graph === 'unet_inject');
+    assert.deepEqual(inject.filter((r) => r.case === 'full-read').map((r) => r.output), ['model_output', ...BANKS]);
+    process.stdout.write(`${formatParity(inject.filter((r) => r.output === 'model_output' || r.output === 'bank_0' || r.output === 'bank_15')).replace(/^/gm, '# ')}\n`);
     for (const r of rows) {
       assert.ok(parityError(r) <= PARITY_TOLERANCE, `${r.graph}/${r.case} ${r.output}: max |Δ| ${r.maxAbs} (unit ${r.unit})`);
       assert.ok(r.scale > 1e-2, `${r.graph}/${r.case} ${r.output} is not trivially zero (max ${r.scale})`);
+    }
+  });
+
+  it('unet_inject through onnxruntime-node alone: a write pass gives unet\'s output, its banks drive the read pass', async () => {
+    const { tensors } = decodeSafetensors(new Uint8Array(await readFile(parityFile)), 'parity');
+    const io = (c: string, kind: 'in' | 'out') => Object.fromEntries(Object.entries(tensors)
+      .filter(([k]) => k.startsWith(`unet_inject/${c}/${kind}/`)).map(([k, t]) => [k.split('/')[3]!, t]));
+    const loaded = await ModelPack.load(pack, new OrtRuntime());
+    try {
+      const unet = await loaded.session('unet');
+      const inject = await loaded.session('unet_inject');
+      assert.deepEqual(inject.inputs.map((t) => t.name).slice(0, UNET_INPUT_COUNT), unet.inputs.map((t) => t.name));
+      for (const c of ['full', 'vanilla']) {
+        const writeIn = io(`${c}-write`, 'in');
+        const write = await inject.run(writeIn);
+        const plain = await unet.run(Object.fromEntries(unet.inputs.map((t) => [t.name, writeIn[t.name]!])));
+        const dPlain = maxAbsDiff(write.model_output!, plain.model_output!);
+        assert.ok(dPlain <= PARITY_TOLERANCE, `${c}: write pass vs unet ${dPlain}`);
+        const readIn = io(`${c}-read`, 'in');
+        const want = io(`${c}-read`, 'out');
+        // The read pass on the banks ORT wrote, as the runtime chains them.
+        const read = await inject.run({ ...readIn, ...Object.fromEntries(BANKS.map((b, i) => [`bank_in_${i}`, write[b]!])) });
+        const dRead = maxAbsDiff(read.model_output!, want.model_output!);
+        assert.ok(dRead <= PARITY_TOLERANCE, `${c}: chained read pass vs the hook ${dRead}`);
+        process.stdout.write(`# unet_inject/${c}: write vs unet ${dPlain.toExponential(2)}, chained read vs hook ${dRead.toExponential(2)}\n`);
+      }
+    } finally {
+      await loaded.dispose();
     }
   });
 

@@ -22,8 +22,9 @@ from celfarm_convert.checkpoint import COMPONENTS, TensorSource, component_state
 from celfarm_convert.config import V2_YAML, default_config, parse_config  # noqa: E402
 from celfarm_convert.convert import Options, build_net, convert, wrap  # noqa: E402
 from celfarm_convert.errors import ConvertError  # noqa: E402
-from celfarm_convert.fixtures import TINY_YAML, _perturbed  # noqa: E402
-from celfarm_convert.graphs import UNET_INPUTS, example_inputs  # noqa: E402
+from celfarm_convert.fixtures import TINY_YAML, _perturbed, hooked_unet, inject_cases, write_pass_inputs  # noqa: E402
+from celfarm_convert.graphs import BANK_IN, BANKS, UNET_INJECT_INPUTS, UNET_INPUTS, bank_shapes, example_inputs  # noqa: E402
+from celfarm_convert.nets.unet import BasicTransformerBlock  # noqa: E402
 from celfarm_convert.safetensors_io import SafetensorsFile, write_safetensors  # noqa: E402
 from tests.tiny import tiny_files  # noqa: E402
 
@@ -201,6 +202,130 @@ class UNetKnobs(unittest.TestCase):
         zero = self.run_with(ref_scales=torch.zeros(16))
         other = self.run_with(ref_scales=torch.zeros(16), context_fg=torch.randn_like(args["context_fg"]), context_bg=torch.randn_like(args["context_bg"]))
         self.assertLess(float((zero - other).abs().max()), 1e-6)
+
+
+def max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
+    assert a.shape == b.shape, (a.shape, b.shape)
+    return float((a - b).abs().max())
+
+
+class AttentionInjection(unittest.TestCase):
+    """`unet_inject` (docs/attention-injection.md) against the plain UNet and the official hook's
+    semantics (fixtures.hooked_unet: the plain graph with each block's self-attention replaced)."""
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.cfg = parse_config(TINY_YAML, "tiny")
+        net = build_net("unet", cls.cfg)
+        net.load_state_dict(_perturbed(net, torch.Generator().manual_seed(4)), strict=True)
+        cls.plain = wrap("unet", net).eval()
+        cls.inject = wrap("unet_inject", net).eval()
+        gen = torch.Generator().manual_seed(6)
+        cls.size, cls.n = 64, 3
+        cls.call = example_inputs("unet", cls.cfg, gen, size=cls.size, batch=cls.n, case={"mode": "full"})
+        cls.write = write_pass_inputs(cls.call, gen)
+        _, cls.banks = hooked_unet(cls.plain, cls.write)
+
+    def run_inject(self, call: list[torch.Tensor], banks: list[torch.Tensor], blend: list[float]) -> tuple[torch.Tensor, ...]:
+        with torch.no_grad():
+            return self.inject(*call, *banks, torch.tensor(blend))
+
+    def test_no_new_weights_and_the_plain_graph_unchanged(self) -> None:
+        self.assertEqual(list(self.inject.state_dict()), list(self.plain.state_dict()))
+        self.assertEqual(self.inject.inputs, [*UNET_INPUTS, *[f"bank_in_{i}" for i in range(16)], "injection_blend"])
+        self.assertEqual(self.inject.outputs, ["model_output", *[f"bank_{i}" for i in range(16)]])
+        self.assertEqual(UNET_INJECT_INPUTS, self.inject.inputs)
+        self.assertEqual(len(BANK_IN), 16)
+        self.assertEqual(len(BANKS), 16)
+        blocks = [m for m in self.plain.net.modules() if isinstance(m, BasicTransformerBlock)]
+        self.assertEqual(len(blocks), 16)
+        self.assertFalse([b for b in blocks if "forward" in b.attn1.__dict__], "the hook reference restores the modules")
+
+    def test_bank_shapes_are_each_blocks_tokens_and_width(self) -> None:
+        n, h = self.n, self.size // 8
+        want = [(n, 64, 64)] * 2 + [(n, 16, 128)] * 2 + [(n, 4, 256)] * 2 + [(n, 1, 256)] + [(n, 4, 256)] * 3 + [(n, 16, 128)] * 3 + [(n, 64, 64)] * 3
+        self.assertEqual(bank_shapes(self.cfg, n, h, h), want)
+        self.assertEqual([tuple(b.shape) for b in self.banks], want)
+        zero = [torch.zeros(n, 1, c) for _, _, c in want]
+        out = self.run_inject(self.write, zero, [1.0] * n)
+        self.assertEqual([tuple(b.shape) for b in out[1:]], want)
+        # The published model at 512²: 64×64 latent, widths 320/640/1280.
+        full = bank_shapes(default_config(), 1, 64, 64)
+        self.assertEqual(full[:7], [(1, 4096, 320)] * 2 + [(1, 1024, 640)] * 2 + [(1, 256, 1280)] * 2 + [(1, 64, 1280)])
+        self.assertEqual(full[7:], [(1, 256, 1280)] * 3 + [(1, 1024, 640)] * 3 + [(1, 4096, 320)] * 3)
+
+    def test_blend_one_is_the_plain_unet_and_records_the_hooks_banks(self) -> None:
+        """(a) A write pass: one zero bank token per block, blend 1 → `unet`'s output."""
+        zero = [torch.zeros(self.n, 1, b.shape[2]) for b in self.banks]
+        out = self.run_inject(self.write, zero, [1.0] * self.n)
+        with torch.no_grad():
+            want = self.plain(*self.write)
+        self.assertLessEqual(max_diff(out[0], want), 1e-6)
+        for got, bank in zip(out[1:], self.banks):
+            self.assertLessEqual(max_diff(got, bank), 1e-6)
+        # Blend 1 ignores whatever bank it is given: a read pass without injection.
+        out = self.run_inject(self.call, self.banks, [1.0] * self.n)
+        with torch.no_grad():
+            self.assertLessEqual(max_diff(out[0], self.plain(*self.call)), 1e-6)
+
+    def test_read_pass_is_the_hooks(self) -> None:
+        """(b) Banks of a write pass, mixed per-entry blends → the hook's output and records."""
+        with torch.no_grad():
+            plain = self.plain(*self.call)
+        for blend in ([0.3, 0.75, 0.0], [0.5, 0.0, 0.0], [0.0, 0.0, 0.0]):
+            out = self.run_inject(self.call, self.banks, blend)
+            want, recorded = hooked_unet(self.plain, self.call, self.banks, torch.tensor(blend))
+            self.assertLessEqual(max_diff(out[0], want), 1e-5, blend)
+            for got, rec in zip(out[1:], recorded):
+                self.assertLessEqual(max_diff(got, rec), 1e-5, blend)
+            self.assertGreater(max_diff(out[0], plain), 1e-3, f"the banks change the output ({blend})")
+        # Entries are independent: an entry's output depends on its own blend only.
+        a = self.run_inject(self.call, self.banks, [0.3, 0.75, 0.0])[0]
+        b = self.run_inject(self.call, self.banks, [0.3, 0.2, 0.0])[0]
+        self.assertLessEqual(max_diff(a[0], b[0]), 1e-6)
+        self.assertGreater(max_diff(a[1], b[1]), 1e-4)
+
+    def test_each_bank_token_count_is_free(self) -> None:
+        gen = torch.Generator().manual_seed(8)
+        banks = [torch.randn(self.n, 1 + 5 * i, b.shape[2], generator=gen) for i, b in enumerate(self.banks)]
+        out = self.run_inject(self.call, banks, [0.2, 0.6, 0.9])
+        want, _ = hooked_unet(self.plain, self.call, banks, torch.tensor([0.2, 0.6, 0.9]))
+        self.assertLessEqual(max_diff(out[0], want), 1e-5)
+        self.assertEqual([tuple(b.shape) for b in out[1:]], [tuple(b.shape) for b in self.banks])
+
+    def test_the_apps_blend_rule(self) -> None:
+        """The hook's read step, line for line (banked for all, plain for the reference-
+        unconditional indices, then cfg·that + (1 − cfg)·banked), is blend = cfg on those entries, 0
+        elsewhere."""
+        gen = torch.Generator().manual_seed(9)
+        attn = next(m for m in self.plain.net.modules() if isinstance(m, BasicTransformerBlock)).attn1
+        x, bank = torch.randn(4, 16, 64, generator=gen), torch.randn(4, 16, 64, generator=gen)
+        uc, cfg = [1, 3], 0.35
+        with torch.no_grad():
+            banked = attn(x, torch.cat([x, bank], dim=1))
+            c = banked.clone()
+            c[uc] = attn(x[uc], x[uc])
+            app = cfg * c + (1.0 - cfg) * banked
+            ours = attn.injected(x, bank, torch.tensor([0.0, cfg, 0.0, cfg]))
+        self.assertLessEqual(max_diff(ours, app), 1e-6)
+
+    def test_parity_cases_chain_write_and_read(self) -> None:
+        cases = inject_cases(self.cfg, self.plain.net, torch.Generator().manual_seed(10), 64)
+        self.assertEqual(sorted(cases), ["full-read", "full-write", "vanilla-read", "vanilla-write"])
+        for name, (inputs, outputs) in cases.items():
+            self.assertEqual(len(inputs), len(UNET_INJECT_INPUTS))
+            self.assertEqual(len(outputs), 17)
+            with torch.no_grad():
+                got = self.inject(*inputs)
+            for o, w in zip(got, outputs):
+                self.assertLessEqual(max_diff(o, w), 1e-5, name)
+        write_in, write_out = cases["full-write"]
+        read_in, _ = cases["full-read"]
+        self.assertEqual([b.shape[1] for b in write_in[len(UNET_INPUTS):-1]], [1] * 16)
+        self.assertEqual(float(write_in[-1].min()), 1.0)
+        for bank_in, bank in zip(read_in[len(UNET_INPUTS):-1], write_out[1:]):
+            self.assertTrue(torch.equal(bank_in, bank), "the read pass takes the write pass's banks")
+        self.assertTrue(0.0 < float(read_in[-1].min()) < 1.0)
 
 
 if __name__ == "__main__":

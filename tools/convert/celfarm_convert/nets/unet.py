@@ -44,6 +44,20 @@ class SplitInputs:
     lora_bg_gate: torch.Tensor
 
 
+@dataclass
+class InjectionInputs:
+    """Per-call tensors of attention injection (docs/attention-injection.md, graph `unet_inject`).
+
+    `banks[l]` [N, B_l, C_l] are the keys/values block l's self-attention takes besides its own
+    tokens, `blend` [N] weighs plain against banked self-attention per batch entry, and each block
+    stores its LayerNorm-1 output (its self-attention input, [N, T_l, C_l]) in `recorded[l]`.
+    Blocks are indexed by `layer`, the module traversal order (0–5 encoder, 6 middle, 7–15 decoder)."""
+
+    banks: Sequence[torch.Tensor]
+    blend: torch.Tensor
+    recorded: list[torch.Tensor | None]
+
+
 class LoraLinear(nn.Linear):
     """A bias-free projection with rank-r foreground and background side paths.
 
@@ -94,6 +108,18 @@ class CrossAttention(nn.Module):
         """Unmasked attention (self-attention when no context), no reference scale."""
         context = x if context is None else context
         return self.to_out(attention(self.to_q(x), self.to_k(context), self.to_v(context), self.heads))
+
+    def injected(self, x: torch.Tensor, bank: torch.Tensor, blend: torch.Tensor) -> torch.Tensor:
+        """blend·plain + (1 − blend)·banked per batch entry, after the output projection: plain is
+        self-attention over x, banked takes keys/values from concat(x, bank) along tokens. The
+        projections are bias-free and row-wise, so x's keys and values serve both."""
+        q, k, v = self.to_q(x), self.to_k(x), self.to_v(x)
+        plain = self.to_out(attention(q, k, v, self.heads))
+        k_all = torch.cat([k, self.to_k(bank)], dim=1)
+        v_all = torch.cat([v, self.to_v(bank)], dim=1)
+        banked = self.to_out(attention(q, k_all, v_all, self.heads))
+        w = blend.reshape(-1, 1, 1)
+        return w * plain + (1 - w) * banked
 
     def _branch(self, x: torch.Tensor, context: torch.Tensor, gate: torch.Tensor, foreground: bool) -> torch.Tensor:
         if self.has_lora:
@@ -156,10 +182,17 @@ class SpatialTransformer(nn.Module):
         self.layer = layer
         self.mask_scale = mask_scale
 
-    def forward(self, x: torch.Tensor, context: torch.Tensor | None, split: SplitInputs | None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, context: torch.Tensor | None, split: SplitInputs | None, inject: InjectionInputs | None = None
+    ) -> torch.Tensor:
         h = tokens(self.proj_in(self.norm(x)))
         block = self.transformer_blocks[0]
-        h = block.attn1(block.norm1(h)) + h
+        xn = block.norm1(h)
+        if inject is None:
+            h = block.attn1(xn) + h
+        else:
+            inject.recorded[self.layer] = xn
+            h = block.attn1.injected(xn, inject.banks[self.layer], inject.blend) + h
         if split is None:
             h = block.attn2(block.norm2(h), context) + h
         else:
@@ -174,12 +207,15 @@ class SpatialTransformer(nn.Module):
 class Stage(nn.Sequential):
     """One entry of input_blocks/middle_block/output_blocks: children indexed as in the checkpoint."""
 
-    def forward(self, x: torch.Tensor, emb: torch.Tensor, context: torch.Tensor | None = None, split: SplitInputs | None = None) -> torch.Tensor:  # type: ignore[override]
+    def forward(  # type: ignore[override]
+        self, x: torch.Tensor, emb: torch.Tensor, context: torch.Tensor | None = None, split: SplitInputs | None = None,
+        inject: InjectionInputs | None = None,
+    ) -> torch.Tensor:
         for layer in self:
             if isinstance(layer, ResBlock):
                 x = layer(x, emb)
             elif isinstance(layer, SpatialTransformer):
-                x = layer(x, context, split)
+                x = layer(x, context, split, inject)
             else:
                 x = layer(x)
         return x
@@ -307,22 +343,25 @@ class ColorizerUNet(nn.Module):
         split: SplitInputs,
         style_gate: torch.Tensor,
         bg_inject_gate: torch.Tensor,
+        inject: InjectionInputs | None = None,
     ) -> torch.Tensor:
+        """`inject` runs every transformer block in attention-injection mode (see InjectionInputs);
+        without it the forward is the plain one."""
         emb = self.time_embed(timestep_embedding(timestep, self.cfg.model_channels))
         h = x
         skips: list[torch.Tensor] = []
         hint = iter(control)
         for idx, block in enumerate(self.input_blocks):
-            h = block(h, emb, None, split)
+            h = block(h, emb, None, split, inject)
             if idx in self.HINT_BLOCKS:
                 h = h + next(hint)
             skips.append(h)
-        h = self.middle_block(h, emb, None, split)
+        h = self.middle_block(h, emb, None, split, inject)
         for j, block in enumerate(self.output_blocks):
             skip = skips.pop()
             cm = F.interpolate(split.mask, size=(skip.shape[2], skip.shape[3]), mode="bicubic", align_corners=False)
             warped = skip + bg_inject_gate * (self.warp_modules[j](skip, hs_bg[j]) - skip)
-            h = block(torch.cat([h, torch.where(cm > split.threshold, skip, warped)], dim=1), emb, None, split)
+            h = block(torch.cat([h, torch.where(cm > split.threshold, skip, warped)], dim=1), emb, None, split, inject)
             norm, emb_proj, proj = self.style_modules[j]
             m = proj(norm(style[j] + emb_proj(emb)))[:, :, None, None]
             scale, shift = m.chunk(2, dim=1)
