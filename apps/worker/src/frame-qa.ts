@@ -216,9 +216,9 @@ export class FrameQaScorer {
    */
   async lockTarget(shot: ShotRecord, frame: number, lock: Exclude<Consistency['paletteLock'], 'off'>): Promise<Palette> {
     if (lock === 'approved') {
-      const approved = (await this.deps.store.frames(shot.id)).filter((f) => f.frame !== frame && f.state === 'completed' && f.review?.state === 'approved' && f.output);
-      const before = approved.filter((f) => f.frame < frame).at(-1);
-      const source = before ?? approved.find((f) => f.frame > frame);
+      const approved = (f: FrameRecord) => f.state === 'completed' && f.review?.state === 'approved' && !!f.output;
+      const { store } = this.deps;
+      const source = (await store.nearestFrame(shot.id, frame - 1, -1, shot.frameCount, approved)) ?? (await store.nearestFrame(shot.id, frame + 1, 1, shot.frameCount, approved));
       if (source) {
         const key = `${shot.id}/${source.frame}/${source.take ?? 0}`;
         const cached = this.approved.get(key);

@@ -141,9 +141,7 @@ export class RenderFrame {
     const chain = shot.consistency?.referenceChain ?? 'off';
     const source = chain === 'previous' ? chainSource(frame, shot.consistency?.chainLink ?? DEFAULT_CHAIN_LINK) : chain === 'approved' ? frame - 1 : null;
     if (source !== null && source >= 1) {
-      const link = (await this.deps.store.frames(shot.id))
-        .filter((f) => f.frame <= source && f.state === 'completed' && f.output && (chain === 'previous' || f.review?.state === 'approved'))
-        .at(-1);
+      const link = await this.deps.store.nearestFrame(shot.id, source, -1, shot.frameCount, (f) => f.state === 'completed' && !!f.output && (chain === 'previous' || f.review?.state === 'approved'));
       if (link) {
         try {
           const ctx = await this.deps.contexts.forChainLink(shot, { frame: link.frame, take: link.take, output: link.output! });

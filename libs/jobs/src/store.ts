@@ -209,6 +209,26 @@ export class ShotStore {
       .sort((a, b) => a.frame - b.frame);
   }
 
+  /**
+   * The nearest frame record from `start` on, towards frame 1 (`direction` −1) or towards `last`
+   * (+1), that `accept` takes; null when none does. Reads in chunks of 64, so a lookup that finds
+   * its frame near `start` reads a few records, not the whole shot.
+   */
+  async nearestFrame(id: string, start: number, direction: 1 | -1, last: number, accept: (f: FrameRecord) => boolean): Promise<FrameRecord | null> {
+    const CHUNK = 64;
+    for (let from = start; direction < 0 ? from >= 1 : from <= last; from += direction * CHUNK) {
+      const numbers: number[] = [];
+      for (let n = from; numbers.length < CHUNK && (direction < 0 ? n >= 1 : n <= last); n += direction) numbers.push(n);
+      const raws = await this.redis.hmget(this.k.frames(id), ...numbers.map(String));
+      for (const raw of raws) {
+        if (!raw) continue;
+        const f = frameRecordSchema.parse(JSON.parse(raw));
+        if (accept(f)) return f;
+      }
+    }
+    return null;
+  }
+
   async frame(id: string, frame: number): Promise<FrameRecord | null> {
     const raw = await this.redis.hget(this.k.frames(id), String(frame));
     return raw ? frameRecordSchema.parse(JSON.parse(raw)) : null;

@@ -126,6 +126,16 @@ describe('ShotStore on redis-server', () => {
     assert.equal((await bus.recent('announce')).length, 1);
   });
 
+  it('finds the nearest frame a predicate takes, either way, across read chunks', async () => {
+    const s = new ShotStore(redis, `near${process.pid}`);
+    await s.create(shot('snear', { frameCount: 150 }), frames(150));
+    for (const n of [3, 70, 140]) await s.setFrame('snear', n, { sketchSha256: 'marked' });
+    const marked = (f: FrameRecord) => f.sketchSha256 === 'marked';
+    const near = async (start: number, dir: 1 | -1) => (await s.nearestFrame('snear', start, dir, 150, marked))?.frame ?? null;
+    assert.deepEqual(await Promise.all([near(150, -1), near(139, -1), near(69, -1), near(2, -1), near(0, -1)]), [140, 70, 3, null, null]);
+    assert.deepEqual(await Promise.all([near(1, 1), near(4, 1), near(71, 1), near(141, 1), near(151, 1)]), [3, 70, 140, null, null]);
+  });
+
   it('indexes the frames recorded active, guards writes with a predicate, and forgets deleted shots', async () => {
     const s = new ShotStore(redis, `idx${process.pid}`);
     await s.create(shot('sindex1', { frameCount: 3 }), frames(3));
