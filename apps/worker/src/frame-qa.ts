@@ -10,9 +10,9 @@
  * output and sketch are read back from the object store (two GETs and two PNG decodes).
  *
  * Scores are computed on this (the BullMQ) thread, not the inference thread (the GPU's feeder,
- * which meanwhile renders the next frame): at 768² ~30 ms for the frame's own scores and ~90 ms for
- * a pair read back (bench/qa/worker.ts), in synchronous stretches of tens of ms between awaits,
- * far below the lock renewal period. Every image the scores read is the one another worker would read: the output as stored
+ * which meanwhile renders the next frame): at 768² a few ms for the frame's own scores
+ * (bench/qa/run.ts) and, for a pair read back, mostly its two PNG decodes (bench/qa/worker.ts), in
+ * synchronous stretches of milliseconds between awaits, far below the lock renewal period. Every image the scores read is the one another worker would read: the output as stored
  * (8-bit), the sketch fitted as the pipeline fits it, so a pair scored anywhere gives the same
  * numbers.
  */

@@ -8,14 +8,30 @@ export { deltaE00, deltaE00Reference } from './ciede2000.ts';
 export { labImage, labToSrgb, planarToLab, rgb8ToLab, srgbToLab, type LabImage } from './lab.ts';
 export { extractPalette, type Palette, type PaletteEntry, type PaletteOptions } from './palette.ts';
 export { framePalette, lockPalette, type PaletteLockOptions, type PaletteLockResult, type PaletteShift } from './palette-lock.ts';
-export { detectPolarity, dilate, labGrid, lineMap, maskGrid, poolAny, regions, type Regions, type SketchPolarity } from './raster.ts';
+export {
+  detectPolarity,
+  dilate,
+  labGrid,
+  lineMap,
+  maskGrid,
+  poolAny,
+  regions,
+  regionsOfBits,
+  sketchLineBits,
+  sketchLines,
+  type Regions,
+  type SketchLines,
+  type SketchPolarity,
+} from './raster.ts';
 export {
   flicker,
   lineFidelity,
+  lineFidelityOf,
   paletteDistance,
   type FlickerCount,
   type FlickerOptions,
   type FlickerSide,
+  type LineContext,
   type LineCount,
   type LineFidelityOptions,
 } from './scores.ts';

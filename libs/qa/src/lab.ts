@@ -48,7 +48,8 @@ export const luminance = (r: number, g: number, b: number): number => M10 * r + 
 /** Y of the grey with lightness L* (the inverse of L* = 116 f(Y) − 16). */
 export function luminanceOfL(L: number): number {
   const fy = (L + 16) / 116;
-  return fy ** 3 > EPS ? fy ** 3 : L / KAPPA;
+  const y = fy * fy * fy;
+  return y > EPS ? y : L / KAPPA;
 }
 
 /** sRGB companding inverse (electro-optical transfer) of a unit-range value. */
@@ -81,6 +82,49 @@ function lin(u: number): number {
 /** A pipeline sample in [−1,1] → linear-light sRGB in [0,1] (clamped; NaN → 0). */
 export function linearChannel(x: number): number {
   return lin((x + 1) * 0.5);
+}
+
+/**
+ * Relative luminance Y (Yn = 1) of pixel `i` of a planar [−1,1] image whose channels start at 0,
+ * `o1` and `o2` (all 0 for grey): `luminance` of the three `linearChannel`s, bit for bit, with the
+ * table lookups written out (line fidelity calls it once per line pixel).
+ */
+export function pixelLuminance(d: Float32Array, i: number, o1: number, o2: number): number {
+  let u = (d[i] + 1) * 0.5;
+  let x = (u > 1 ? 1 : u >= 0 ? u : 0) * LIN_N;
+  let k = x | 0;
+  const r = LIN[k] + (LIN[k + 1] - LIN[k]) * (x - k);
+  u = (d[o1 + i] + 1) * 0.5;
+  x = (u > 1 ? 1 : u >= 0 ? u : 0) * LIN_N;
+  k = x | 0;
+  const g = LIN[k] + (LIN[k + 1] - LIN[k]) * (x - k);
+  u = (d[o2 + i] + 1) * 0.5;
+  x = (u > 1 ? 1 : u >= 0 ? u : 0) * LIN_N;
+  k = x | 0;
+  const b = LIN[k] + (LIN[k + 1] - LIN[k]) * (x - k);
+  return M10 * r + M11 * g + M12 * b;
+}
+
+/**
+ * L* of one colour given as float32 samples in [−1,1] (a cell mean, as {@link labKernel} reads it
+ * with scale 0.5 and bias 0.5), rounded to float32: the L* labKernel stores, bit for bit.
+ */
+export function lightnessOfMean(rm: number, gm: number, bm: number): number {
+  let u = rm * 0.5 + 0.5;
+  let x = (u > 1 ? 1 : u >= 0 ? u : 0) * LIN_N;
+  let k = x | 0;
+  const r = LIN[k] + (LIN[k + 1] - LIN[k]) * (x - k);
+  u = gm * 0.5 + 0.5;
+  x = (u > 1 ? 1 : u >= 0 ? u : 0) * LIN_N;
+  k = x | 0;
+  const g = LIN[k] + (LIN[k + 1] - LIN[k]) * (x - k);
+  u = bm * 0.5 + 0.5;
+  x = (u > 1 ? 1 : u >= 0 ? u : 0) * LIN_N;
+  k = x | 0;
+  const b = LIN[k] + (LIN[k + 1] - LIN[k]) * (x - k);
+  x = (M10 * r + M11 * g + M12 * b) * F_SCALE;
+  k = x | 0;
+  return Math.fround(116 * (FT[k] + (FT[k + 1] - FT[k]) * (x - k)) - 16);
 }
 
 /**

@@ -47,6 +47,11 @@ export interface PaletteOptions {
 // a* and b* of sRGB colours lie within ±128; anything further is clamped into the edge bins.
 const AB_OFFSET = 128;
 
+/** The histogram's bins, all zero between calls (one call at a time: no re-entry). */
+let scratch: { count: Float64Array; sums: Float64Array } | null = null;
+
+const clampIdx = (v: number, max: number): number => (v < 0 ? 0 : v > max ? max : v | 0);
+
 /**
  * Dominant colours of `lab`, counting only the pixels where `mask` is 1 (a raster of the same
  * size) or all of them. An empty selection gives an empty palette.
@@ -65,11 +70,12 @@ export function extractPalette(lab: LabImage, mask: Uint8Array | null, options: 
   const nL = Math.ceil(100 / bin) + 1;
   const nA = Math.ceil((2 * AB_OFFSET) / bin) + 1;
   const bins = nL * nA * nA;
-  const count = new Float64Array(bins);
-  const sums = new Float64Array(3 * bins);
+  // The bin arrays (3.5 MB with the default bin size) are kept between calls and cleared after
+  // use, bin by bin: zeroing and collecting them per call cost more than the histogram itself.
+  if (!scratch || scratch.count.length !== bins) scratch = { count: new Float64Array(bins), sums: new Float64Array(3 * bins) };
+  const { count, sums } = scratch;
   const used: number[] = [];
   const inv = 1 / bin;
-  const clampIdx = (v: number, max: number): number => (v < 0 ? 0 : v > max ? max : v | 0);
   let total = 0;
   for (let i = 0; i < n; i++) {
     if (mask && !mask[i]) continue;
@@ -96,6 +102,10 @@ export function extractPalette(lab: LabImage, mask: Uint8Array | null, options: 
     pt[3 * p] = sums[3 * key] / w;
     pt[3 * p + 1] = sums[3 * key + 1] / w;
     pt[3 * p + 2] = sums[3 * key + 2] / w;
+    count[key] = 0;
+    sums[3 * key] = 0;
+    sums[3 * key + 1] = 0;
+    sums[3 * key + 2] = 0;
   }
 
   // 2. deterministic seeding

@@ -6,8 +6,8 @@
  */
 import type { Planar } from '@celfarm/pipeline';
 import { extractPalette, type Palette, type PaletteEntry } from './palette.ts';
-import { detectPolarity, labGrid, lineMap, maskGrid, poolAny, regions, type SketchPolarity } from './raster.ts';
-import { flicker, lineFidelity, paletteDistance, type FlickerSide } from './scores.ts';
+import { detectPolarity, labGrid, maskGrid, regionsOfBits, sketchLineBits, type SketchPolarity } from './raster.ts';
+import { flicker, lineFidelityOf, paletteDistance, type FlickerSide } from './scores.ts';
 
 /** The scores of a frame. */
 export type ScoreName = 'palette' | 'flickerMean' | 'flickerShare' | 'lineFidelity';
@@ -39,6 +39,14 @@ export interface QaOptions {
    * VAE's 8-pixel latent cell, below which colour is not the model's choice but grain.
    */
   cell?: number;
+  /**
+   * A frame's colour statistics (its palette, flicker's ΔE00) read every `colourStride`-th cell in
+   * each direction: with the defaults, one 4×4 cell of each 8×8 latent cell, a quarter of the
+   * cells; an approximation of those scores (README: "The grid"). 1 reads every cell. The lines,
+   * the regions, which cells flicker measures and line fidelity read every pixel whatever it is.
+   * Default 2.
+   */
+  colourStride?: number;
   /** Which way sketches are drawn; `auto` decides per sketch from its mean grey. Default `auto`. */
   sketchPolarity?: SketchPolarity | 'auto';
   /** Grey level in [0,1] splitting line from paper: dark lines are < it, light lines > 1 − it. Default 0.5. */
@@ -81,7 +89,8 @@ export interface FrameImages {
 
 /**
  * What a frame contributes to scores, its own and the next frame's. Keep it to score the next one
- * (made with the same options; typed arrays of about 16 bytes per cell, 0.6 MB at 768²: not for storage).
+ * (made with the same options; typed arrays of about 7 bytes per cell — region labels, and the Lab
+ * of the colour sample — 0.26 MB at 768²: not for storage).
  */
 export interface FrameAnalysis extends FlickerSide {
   readonly kind: 'frame-analysis';
@@ -117,45 +126,52 @@ export interface FrameScores {
 }
 
 const resolvedCell = (o: QaOptions): number => o.cell ?? 4;
+const resolvedStride = (o: QaOptions): number => o.colourStride ?? 2;
 
 /**
- * Everything of one frame the scores need: output colours on the grid, its palette inside the
- * character, the sketch's lines and regions, and the line-fidelity counts. The output and the
- * sketch must have the same W×H.
+ * Everything of one frame the scores need: output colours on the grid (the colour sample), its
+ * palette inside the character, the sketch's lines and regions, and the line-fidelity counts. The
+ * output and the sketch must have the same W×H. One pass over the sketch (its lines, pooled), one
+ * over the sampled cells of the output, and the output around the lines.
  */
 export function analyzeFrame(frame: FrameImages, options: QaOptions = {}): FrameAnalysis {
   const { output, characterMask } = frame;
   const W = output.width;
   const H = output.height;
-  const { lines, ...side } = flickerSide(frame, options);
-  const character = characterMask ? maskGrid(characterMask, W, H, side.cell) : null;
+  const { pixels, lineBits, ...side } = flickerSide(frame, options);
+  const character = characterMask ? maskGrid(characterMask, W, H, side.cell, 0.5, side.stride) : null;
   const palette = extractPalette(side.lab, character, { colours: options.outputColours ?? 8 });
-  const kept = lineFidelity(
+  const kept = lineFidelityOf(
     output,
-    lines,
-    { lab: side.lab, labels: side.regions.labels, cell: side.cell },
+    pixels,
+    { labels: side.regions.labels, cell: side.cell, lineBits, lab: side.lab, stride: side.stride },
     { darkL: options.darkL, contrast: options.lineContrast, tolerance: options.lineTolerance },
   );
   return { kind: 'frame-analysis', ...side, palette, linePixels: kept.linePixels, lineKept: kept.kept };
 }
 
 /** The part of an analysis that flicker needs (all a previous frame given as images needs). */
-function flickerSide({ output, sketch }: FrameImages, options: QaOptions): FlickerSide & { polarity: SketchPolarity; lines: Uint8Array } {
+function flickerSide({ output, sketch }: FrameImages, options: QaOptions): FlickerSide & { polarity: SketchPolarity; pixels: Int32Array; lineBits: Int32Array } {
   const W = output.width;
   const H = output.height;
   if (sketch.width !== W || sketch.height !== H) {
     throw new RangeError(`sketch is ${sketch.width}×${sketch.height}, output is ${W}×${H}: fit the sketch to the output first`);
   }
   const cell = resolvedCell(options);
+  const stride = resolvedStride(options);
   const polarity = options.sketchPolarity === undefined || options.sketchPolarity === 'auto' ? detectPolarity(sketch) : options.sketchPolarity;
-  const lines = lineMap(sketch, polarity, options.lineThreshold ?? 0.5);
-  const lab = labGrid(output, cell);
-  return { width: W, height: H, cell, lab, lines, regions: regions(poolAny(lines, W, H, cell), lab.width, lab.height), polarity };
+  // The line pixels are a view of an array the next sketch overwrites: analyzeFrame reads them first.
+  const lines = sketchLineBits(sketch, polarity, options.lineThreshold ?? 0.5, cell);
+  const lab = labGrid(output, cell, stride);
+  const gw = Math.ceil(W / cell);
+  const gh = Math.ceil(H / cell);
+  return { width: W, height: H, cell, stride, lab, pixels: lines.pixels, lineBits: lines.bits, regions: regionsOfBits(lines.bits, gw, gh), polarity };
 }
 
 /**
  * The reference's dominant colours (once per shot), inside its character mask when given (any
- * size, ≥ 0.5 is character), else over the whole reference.
+ * size, ≥ 0.5 is character), else over the whole reference; from every cell of the grid
+ * (`colourStride` is for frames).
  */
 export function referencePalette(reference: Planar, mask?: Planar | null, options: QaOptions = {}): Palette {
   const cell = resolvedCell(options);

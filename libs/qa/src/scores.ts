@@ -4,9 +4,9 @@
  */
 import type { Planar } from '@celfarm/pipeline';
 import { deltaE00 } from './ciede2000.ts';
-import { linearChannel, luminance, luminanceOfL, type LabImage } from './lab.ts';
+import { luminanceOfL, pixelLuminance, type LabImage } from './lab.ts';
 import type { Palette } from './palette.ts';
-import { dilate, type Regions } from './raster.ts';
+import { cellLightness, dilateBits, type Regions } from './raster.ts';
 
 /**
  * Palette distance: Σ over the output palette's entries of share × ΔE00 to the nearest colour of
@@ -47,22 +47,47 @@ export interface LineCount {
   kept: number;
 }
 
-/** The output's grid, for the fills next to the lines. */
+/** The grid, for the fills next to the lines. */
 export interface LineContext {
-  /** Output colours on the grid (cell means). */
-  lab: LabImage;
-  /** Per cell: 0 when it holds a line pixel (the labels of {@link Regions}). */
+  /** Per cell of the grid: 0 when it holds a line pixel (the labels of {@link Regions}). */
   labels: Int32Array;
   cell: number;
+  /** The line cells (label 0) as a bit raster ({@link packBits}), when at hand; else made from `labels`. */
+  lineBits?: Int32Array;
+  /** The output's colour grid ({@link labGrid} with `stride`), when at hand: the fills it holds are read from it. */
+  lab?: LabImage;
+  /** The stride of `lab`. Default 1. */
+  stride?: number;
 }
 
 /**
  * Share of the sketch's line pixels that stay dark lines in the output. A line pixel is kept when
  * the output there (or within `tolerance` pixels) has L* ≤ `darkL` and L* ≤ (darkest nearby fill)
  * − `contrast`; without a `context`, or where no fill cell is within two cells, the first test
- * alone decides. `lines` is a full-size raster of the output's size.
+ * alone decides. `lines` is a full-size raster of the output's size. The fills are the grid's
+ * cells (their mean colour, as {@link labGrid} computes it) that hold no line pixel.
  */
 export function lineFidelity(output: Planar, lines: Uint8Array, context: LineContext | null, options: LineFidelityOptions = {}): LineCount {
+  const n = output.height * output.width;
+  if (lines.length !== n) throw new RangeError(`line raster has ${lines.length} pixels, output has ${n}`);
+  const pixels = setIndices(lines, countSet(lines));
+  return lineFidelityOf(output, pixels, context, options);
+}
+
+function countSet(bits: Uint8Array): number {
+  let count = 0;
+  for (let i = 0; i < bits.length; i++) count += bits[i] ? 1 : 0;
+  return count;
+}
+
+function setIndices(bits: Uint8Array, count: number): Int32Array {
+  const out = new Int32Array(count);
+  for (let i = 0, k = 0; i < bits.length; i++) if (bits[i]) out[k++] = i;
+  return out;
+}
+
+/** {@link lineFidelity} of the line pixels listed by index (y·W + x), as {@link sketchLines} lists them. */
+export function lineFidelityOf(output: Planar, pixels: Int32Array, context: LineContext | null, options: LineFidelityOptions = {}): LineCount {
   const darkL = options.darkL ?? 50;
   const contrast = options.contrast ?? 10;
   const t = options.tolerance ?? 1;
@@ -70,64 +95,179 @@ export function lineFidelity(output: Planar, lines: Uint8Array, context: LineCon
   const { channels: C, height: H, width: W } = output;
   if (C !== 3 && C !== 1) throw new RangeError(`the output needs 1 or 3 channels, got ${C}`);
   const n = H * W;
-  if (lines.length !== n) throw new RangeError(`line raster has ${lines.length} pixels, output has ${n}`);
   const d = output.data;
   const o1 = C === 3 ? n : 0;
   const o2 = C === 3 ? 2 * n : 0;
-  const Y = (i: number): number => luminance(linearChannel(d[i]), linearChannel(d[o1 + i]), linearChannel(d[o2 + i]));
 
   // Per line cell, the largest luminance its line pixels may have (compared in Y, which orders as L*).
   const yDark = luminanceOfL(darkL);
-  let cell = 1;
-  let gw = 0;
   let limit: Float64Array | null = null;
+  let cell = 1;
+  let gw = 1;
   if (context) {
-    const { lab, labels } = context;
+    const { labels } = context;
     cell = context.cell;
-    gw = lab.width;
-    const gh = lab.height;
-    limit = new Float64Array(gw * gh).fill(yDark);
-    for (let gy = 0; gy < gh; gy++) {
-      for (let gx = 0; gx < gw; gx++) {
-        const g = gy * gw + gx;
-        if (labels[g] !== 0) continue;
-        let fill = Infinity;
-        for (let yy = Math.max(0, gy - 2); yy <= Math.min(gh - 1, gy + 2); yy++) {
-          for (let xx = Math.max(0, gx - 2); xx <= Math.min(gw - 1, gx + 2); xx++) {
-            const k = yy * gw + xx;
-            if (labels[k] !== 0 && lab.L[k] < fill) fill = lab.L[k];
-          }
-        }
-        if (fill < Infinity) limit[g] = luminanceOfL(Math.min(darkL, fill - contrast));
-      }
+    gw = Math.ceil(W / cell);
+    const gh = Math.ceil(H / cell);
+    const m = gw * gh;
+    if (labels.length !== m) throw new RangeError(`${labels.length} labels is not the grid of a ${W}×${H} output at cell ${cell}`);
+    // The fills that matter: cells without a line pixel within two cells of one that has. Their L*
+    // (cell means, as labGrid computes them), then per line cell the darkest of them.
+    const lines = context.lineBits ?? zeroBits(labels, gw, gh);
+    const near = andNot(dilateBits(lines, gw, gh, 2), lines);
+    // Kept between calls: `fill` is set to +∞, then written for those fills; `limit` is written
+    // for the line cells, and read only there.
+    if (limitScratch.length < m) {
+      limitScratch = new Float64Array(m);
+      fillScratch = new Float32Array(m);
     }
-  }
-
-  let linePixels = 0;
-  let kept = 0;
-  for (let y = 0; y < H; y++) {
-    for (let x = 0; x < W; x++) {
-      const i = y * W + x;
-      if (!lines[i]) continue;
-      linePixels++;
-      const yMax = limit ? limit[((y / cell) | 0) * gw + ((x / cell) | 0)] : yDark;
-      if (Y(i) <= yMax) {
-        kept++;
-        continue;
-      }
-      let found = false;
-      for (let yy = Math.max(0, y - t); yy <= Math.min(H - 1, y + t) && !found; yy++) {
-        for (let xx = Math.max(0, x - t); xx <= Math.min(W - 1, x + t); xx++) {
-          if (Y(yy * W + xx) <= yMax) {
-            found = true;
-            break;
-          }
-        }
-      }
-      if (found) kept++;
+    const fill = fillScratch.fill(Infinity, 0, m);
+    const { lab } = context;
+    const stride = context.stride ?? 1;
+    if (lab && lab.width === Math.ceil(gw / stride) && lab.height === Math.ceil(gh / stride)) {
+      // The fills the colour grid holds are there already (the same L*, bit for bit).
+      const held = strideBits(gw, gh, stride);
+      fillFromGrid(lab.L, near, held, gw, gh, stride, fill);
+      andNot(near, held);
     }
+    cellLightness(output, cell, near, fill);
+    limit = limitScratch;
+    lineCellLimits(fill, lines, gw, gh, darkL, contrast, yDark, limit);
   }
+  const kept = countKept(d, o1, o2, W, H, pixels, t, cell, columnCells(W, cell), gw, limit, yDark);
+  const linePixels = pixels.length;
   return { value: linePixels > 0 ? kept / linePixels : null, linePixels, kept };
+}
+
+let limitScratch = new Float64Array(0);
+let fillScratch = new Float32Array(0);
+
+/** The cells whose coordinates are both multiples of `stride`, as a bit raster. */
+function strideBits(gw: number, gh: number, stride: number): Int32Array {
+  const wpr = (gw + 31) >>> 5;
+  const out = new Int32Array(wpr * gh);
+  for (let gy = 0; gy < gh; gy += stride) for (let gx = 0; gx < gw; gx += stride) out[gy * wpr + (gx >>> 5)] |= 1 << (gx & 31);
+  return out;
+}
+
+/** fill[cell] = L[its place in the stride grid], for the cells set in both `want` and `held`. */
+function fillFromGrid(L: Float32Array, want: Int32Array, held: Int32Array, gw: number, gh: number, stride: number, fill: Float32Array): void {
+  const wpr = (gw + 31) >>> 5;
+  const sw = Math.ceil(gw / stride);
+  for (let gy = 0; gy < gh; gy += stride) {
+    for (let j = 0; j < wpr; j++) {
+      let w = want[gy * wpr + j] & held[gy * wpr + j];
+      while (w !== 0) {
+        const low = w & -w;
+        const gx = j * 32 + 31 - Math.clz32(low);
+        fill[gy * gw + gx] = L[(gy / stride) * sw + gx / stride];
+        w ^= low;
+      }
+    }
+  }
+}
+
+/** a &= ~b, word by word; returns a. */
+function andNot(a: Int32Array, b: Int32Array): Int32Array {
+  for (let j = 0; j < a.length; j++) a[j] &= ~b[j];
+  return a;
+}
+
+/** The cells whose label is 0 (line cells), as a bit raster of 32 cells a word. */
+function zeroBits(labels: Int32Array, gw: number, gh: number): Int32Array {
+  const wpr = (gw + 31) >>> 5;
+  const out = new Int32Array(wpr * gh);
+  for (let y = 0; y < gh; y++) {
+    const o = y * gw;
+    const w = y * wpr;
+    for (let x = 0; x < gw; x++) if (labels[o + x] === 0) out[w + (x >>> 5)] |= 1 << (x & 31);
+  }
+  return out;
+}
+
+/**
+ * For each line cell (set in `lines`): the luminance of L* = min(darkL, darkest fill − contrast),
+ * the darkest fill being the least of `fill` (L* of the fills, +∞ elsewhere) over the 5×5 cells
+ * around it; of L* = darkL where there is none (+∞).
+ */
+function lineCellLimits(fill: Float32Array, lines: Int32Array, gw: number, gh: number, darkL: number, contrast: number, yDark: number, limit: Float64Array): void {
+  const wpr = (gw + 31) >>> 5;
+  for (let gy = 0; gy < gh; gy++) {
+    const y0 = Math.max(0, gy - 2);
+    const y1 = Math.min(gh - 1, gy + 2);
+    for (let j = 0; j < wpr; j++) {
+      let w = lines[gy * wpr + j];
+      while (w !== 0) {
+        const low = w & -w;
+        const gx = j * 32 + 31 - Math.clz32(low);
+        const x0 = Math.max(0, gx - 2);
+        const x1 = Math.min(gw - 1, gx + 2);
+        let darkest = Infinity;
+        for (let yy = y0; yy <= y1; yy++) {
+          for (let k = yy * gw + x0, e = yy * gw + x1; k <= e; k++) {
+            if (fill[k] < darkest) darkest = fill[k];
+          }
+        }
+        limit[gy * gw + gx] = darkest - contrast < darkL ? luminanceOfL(darkest - contrast) : yDark;
+        w ^= low;
+      }
+    }
+  }
+}
+
+/** The grid column of each pixel column. */
+function columnCells(W: number, cell: number): Int32Array {
+  const column = new Int32Array(W);
+  for (let x = 0; x < W; x++) column[x] = (x / cell) | 0;
+  return column;
+}
+
+/** How many of the line pixels have a pixel within `t` whose luminance is at most their cell's limit. */
+function countKept(
+  d: Float32Array,
+  o1: number,
+  o2: number,
+  W: number,
+  H: number,
+  pixels: Int32Array,
+  t: number,
+  cell: number,
+  column: Int32Array,
+  gw: number,
+  limit: Float64Array | null,
+  yDark: number,
+): number {
+  let kept = 0;
+  let y = 0;
+  let rowStart = 0;
+  let rowEnd = 0;
+  let cellRow = 0;
+  for (let p = 0; p < pixels.length; p++) {
+    const i = pixels[p];
+    if (i >= rowEnd || i < rowStart) {
+      y = (i / W) | 0;
+      rowStart = y * W;
+      rowEnd = rowStart + W;
+      cellRow = ((y / cell) | 0) * gw;
+    }
+    const x = i - rowStart;
+    const yMax = limit ? limit[cellRow + column[x]] : yDark;
+    if (pixelLuminance(d, i, o1, o2) <= yMax) {
+      kept++;
+      continue;
+    }
+    let found = false;
+    for (let yy = Math.max(0, y - t); yy <= Math.min(H - 1, y + t) && !found; yy++) {
+      for (let xx = Math.max(0, x - t); xx <= Math.min(W - 1, x + t); xx++) {
+        if (pixelLuminance(d, yy * W + xx, o1, o2) <= yMax) {
+          found = true;
+          break;
+        }
+      }
+    }
+    if (found) kept++;
+  }
+  return kept;
 }
 
 /** One frame's side of a flicker comparison, as {@link analyzeFrame} prepares it. */
@@ -137,9 +277,11 @@ export interface FlickerSide {
   height: number;
   /** Grid cell edge in pixels. */
   cell: number;
-  /** Output colours on the grid. */
+  /** `lab` holds the grid cells whose coordinates are multiples of this ({@link labGrid}). */
+  stride: number;
+  /** Output colours on the grid: every `stride`-th cell in each direction. */
   lab: LabImage;
-  /** Regions of the sketch's lines pooled onto the grid (label 0: a cell with a line pixel). */
+  /** Regions of the sketch's lines pooled onto the whole grid (label 0: a cell with a line pixel). */
   regions: Regions;
 }
 
@@ -155,11 +297,11 @@ export interface FlickerOptions {
 
 /** What {@link flicker} measured. */
 export interface FlickerCount {
-  /** Mean ΔE00 between the two outputs over the measured cells; null when too little is measured. */
+  /** Mean ΔE00 between the two outputs over the measured cells (of the colour sample); null when too little is measured. */
   mean: number | null;
-  /** Share of the measured cells whose ΔE00 is over `jnd`; null with `mean`. */
+  /** Share of the measured cells (of the colour sample) whose ΔE00 is over `jnd`; null with `mean`. */
   overJnd: number | null;
-  /** Measured cells ÷ all cells: how much of the frame had line art that did not change. */
+  /** Measured cells ÷ all cells (the whole grid): how much of the frame had line art that did not change. */
   measuredShare: number;
 }
 
@@ -172,51 +314,106 @@ export interface FlickerCount {
  * leaves out the neighbourhood of moved lines; (2) leaves out what a moving shape swept over, whose
  * paper looks the same in both sketches but belongs to the background in one and to the shape in
  * the other. Colours are compared at the same pixel position (no motion compensation).
+ *
+ * Which cells are measured is decided on the whole grid (`measuredShare` counts them all); the
+ * colours are compared on the cells the two sides' `lab` hold (with stride s, the measured cells
+ * whose coordinates are multiples of s): `mean` and `overJnd` are over those. No value when none
+ * of them is measured.
  */
 export function flicker(cur: FlickerSide, prev: FlickerSide, options: FlickerOptions = {}): FlickerCount {
   const jnd = options.jnd ?? 2.3;
   const radius = options.changeRadius ?? 8;
   const minShare = options.minMeasuredShare ?? 0.01;
-  const { width: W, height: H, cell } = cur;
-  if (prev.width !== W || prev.height !== H || prev.cell !== cell) {
-    throw new RangeError(`frames differ: ${W}×${H} (cell ${cell}) against ${prev.width}×${prev.height} (cell ${prev.cell})`);
+  const { width: W, height: H, cell, stride } = cur;
+  if (prev.width !== W || prev.height !== H || prev.cell !== cell || prev.stride !== stride) {
+    throw new RangeError(
+      `frames differ: ${W}×${H} (cell ${cell}, stride ${stride}) against ${prev.width}×${prev.height} (cell ${prev.cell}, stride ${prev.stride})`,
+    );
   }
-  const gw = cur.lab.width;
-  const gh = cur.lab.height;
+  const r = Math.ceil(radius / cell);
+  if (!Number.isInteger(r) || r < 0) throw new RangeError(`changeRadius must be a non-negative number, got ${radius}`);
+  const gw = Math.ceil(W / cell);
+  const gh = Math.ceil(H / cell);
   const m = gw * gh;
   const la = cur.regions.labels;
   const lb = prev.regions.labels;
-  // Cells that are line in one sketch only, and their neighbourhood.
-  const changed = new Uint8Array(m);
-  for (let i = 0; i < m; i++) changed[i] = (la[i] === 0) !== (lb[i] === 0) ? 1 : 0;
-  const near = dilate(changed, gw, gh, Math.ceil(radius / cell));
-
-  // Intersections of region pairs, then which pairs are the same region.
-  const sa = cur.regions.sizes;
-  const sb = prev.regions.sizes;
-  const stride = sb.length;
+  const nb = prev.regions.sizes.length;
+  // Cells that are line in one sketch only (a bit raster, 32 cells a word), the cells shared by
+  // each pair of regions, and how many cells are line in both.
+  const changed = new Int32Array(((gw + 31) >>> 5) * gh);
   const inter = new Map<number, number>();
-  // Runs of one pair are long (regions are areas), so counts go to the map once per run.
+  const bothLine = changedAndOverlaps(la, lb, gw, gh, nb, changed, inter);
+  // The neighbourhood of the changed cells; which pairs of regions are the same region.
+  const near = dilateBits(changed, gw, gh, r);
+  const { bestA, bestB } = mutualBest(inter, cur.regions.sizes.length, nb);
+  // Measured: the cells that qualify (line in both, or in a pair of the same region) and are not
+  // near a changed line; counted as all that qualify less those near.
+  let qualifying = bothLine;
+  inter.forEach((count, key) => {
+    const a = Math.floor(key / nb);
+    const b = key - a * nb;
+    if (bestB[a] === b && bestA[b] === a) qualifying += count;
+  });
+  const measured = qualifying - qualifyingNear(la, lb, near, gw, gh, nb, bestA, bestB);
+  const sums = new Float64Array(3);
+  compareColours(la, lb, near, gw, gh, nb, bestA, bestB, stride, cur.lab, prev.lab, jnd, sums);
+  const sampled = sums[0];
+  const measuredShare = m > 0 ? measured / m : 0;
+  if (sampled === 0 || measuredShare < minShare) return { mean: null, overJnd: null, measuredShare };
+  return { mean: sums[1] / sampled, overJnd: sums[2] / sampled, measuredShare };
+}
+
+// The kernels of flicker: one loop nest each, nothing but a return after it (V8 compiles a hot
+// loop before the code after it has run; code without feedback there would be left on every call).
+
+/**
+ * Per cell, whether it is line in one sketch and not in the other, as a bit raster (row y, cell x
+ * is bit x & 31 of word y·⌈gw/32⌉ + (x >> 5)); into `inter` the cells each pair of regions (key
+ * a·nb + b) shares, one map update per run of a pair along the rows; returns how many cells are
+ * line in both.
+ */
+function changedAndOverlaps(la: Int32Array, lb: Int32Array, gw: number, gh: number, nb: number, changed: Int32Array, inter: Map<number, number>): number {
+  const wpr = (gw + 31) >>> 5;
+  const m = gw * gh;
+  let bothLine = 0;
   let runKey = -1;
   let run = 0;
+  let x = 0;
+  let w = 0;
+  // One pass, with a last step past the end (key −1) that ends the last run: nothing follows the
+  // loop but the return.
   for (let i = 0; i <= m; i++) {
-    const key = i < m && la[i] !== 0 && lb[i] !== 0 ? la[i] * stride + lb[i] : -1;
-    if (key === runKey) {
-      run++;
-      continue;
+    let key = -1;
+    if (i < m) {
+      const a = la[i];
+      const b = lb[i];
+      if (a !== 0 && b !== 0) key = a * nb + b;
+      else if (a !== 0 || b !== 0) changed[w + (x >>> 5)] |= 1 << (x & 31);
+      else bothLine++;
+      if (++x === gw) {
+        x = 0;
+        w += wpr;
+      }
     }
-    if (runKey >= 0) inter.set(runKey, (inter.get(runKey) ?? 0) + run);
-    runKey = key;
-    run = 1;
+    if (key === runKey) run++;
+    else {
+      if (runKey >= 0) inter.set(runKey, (inter.get(runKey) ?? 0) + run);
+      runKey = key;
+      run = 1;
+    }
   }
-  // Mutual best match: region a's largest overlap is b, and b's largest overlap is a.
-  const bestB = new Int32Array(sa.length);
-  const bestBCount = new Float64Array(sa.length);
-  const bestA = new Int32Array(stride);
-  const bestACount = new Float64Array(stride);
-  for (const [key, count] of inter) {
-    const a = Math.floor(key / stride);
-    const b = key - a * stride;
+  return bothLine;
+}
+
+/** Mutual best match: region a's largest overlap is b (ties: the smaller id), and b's is a. */
+function mutualBest(inter: Map<number, number>, na: number, nb: number): { bestA: Int32Array; bestB: Int32Array } {
+  const bestB = new Int32Array(na);
+  const bestBCount = new Float64Array(na);
+  const bestA = new Int32Array(nb);
+  const bestACount = new Float64Array(nb);
+  inter.forEach((count, key) => {
+    const a = Math.floor(key / nb);
+    const b = key - a * nb;
     if (count > bestBCount[a] || (count === bestBCount[a] && b < bestB[a])) {
       bestBCount[a] = count;
       bestB[a] = b;
@@ -225,44 +422,79 @@ export function flicker(cur: FlickerSide, prev: FlickerSide, options: FlickerOpt
       bestACount[b] = count;
       bestA[b] = a;
     }
-  }
-  const same = (key: number): boolean => {
-    const a = Math.floor(key / stride);
-    const b = key - a * stride;
-    return bestB[a] === b && bestA[b] === a;
-  };
+  });
+  return { bestA, bestB };
+}
 
-  let measured = 0;
+/** Whether a cell qualifies for flicker: line in both sketches, or in regions that are the same region. */
+function qualifies(a: number, b: number, nb: number, bestA: Int32Array, bestB: Int32Array): boolean {
+  if (a === 0 || b === 0) return a === b;
+  return bestB[a] === b && bestA[b] === a;
+}
+
+/** How many of the cells set in `near` qualify (the set bits are visited, not the cells). */
+function qualifyingNear(la: Int32Array, lb: Int32Array, near: Int32Array, gw: number, gh: number, nb: number, bestA: Int32Array, bestB: Int32Array): number {
+  const wpr = (gw + 31) >>> 5;
+  let count = 0;
+  for (let y = 0; y < gh; y++) {
+    for (let j = 0; j < wpr; j++) {
+      let w = near[y * wpr + j];
+      while (w !== 0) {
+        const low = w & -w;
+        const i = y * gw + j * 32 + 31 - Math.clz32(low);
+        if (qualifies(la[i], lb[i], nb, bestA, bestB)) count++;
+        w ^= low;
+      }
+    }
+  }
+  return count;
+}
+
+/**
+ * ΔE00 between the two sides' colours over the measured cells that `lab` holds (coordinates
+ * multiples of `stride`): out[0] their count, out[1] the sum of ΔE00, out[2] how many are over `jnd`.
+ */
+function compareColours(
+  la: Int32Array,
+  lb: Int32Array,
+  near: Int32Array,
+  gw: number,
+  gh: number,
+  nb: number,
+  bestA: Int32Array,
+  bestB: Int32Array,
+  stride: number,
+  A: LabImage,
+  B: LabImage,
+  jnd: number,
+  out: Float64Array,
+): void {
+  const wpr = (gw + 31) >>> 5;
+  const sw = A.width;
+  // The totals go to `out` as they change: nothing follows the loop.
+  let count = 0;
   let sum = 0;
   let over = 0;
-  let lastKey = -1;
-  let lastSame = false;
-  const A = cur.lab;
-  const B = prev.lab;
-  for (let i = 0; i < m; i++) {
-    if (near[i]) continue;
-    if (la[i] !== 0 || lb[i] !== 0) {
-      if (la[i] === 0 || lb[i] === 0) continue;
-      const key = la[i] * stride + lb[i];
-      if (key !== lastKey) {
-        lastKey = key;
-        lastSame = same(key);
-      }
-      if (!lastSame) continue;
+  for (let gy = 0, sy = 0; gy < gh; gy += stride, sy++) {
+    const o = gy * gw;
+    const w = gy * wpr;
+    const so = sy * sw;
+    for (let gx = 0, sx = 0; gx < gw; gx += stride, sx++) {
+      if ((near[w + (gx >>> 5)] >>> (gx & 31)) & 1) continue;
+      if (!qualifies(la[o + gx], lb[o + gx], nb, bestA, bestB)) continue;
+      count++;
+      const j = so + sx;
+      const L1 = A.L[j];
+      const a1 = A.a[j];
+      const b1 = A.b[j];
+      const L2 = B.L[j];
+      const a2 = B.a[j];
+      const b2 = B.b[j];
+      out[0] = count;
+      if (L1 === L2 && a1 === a2 && b1 === b2) continue;
+      const e = deltaE00(L1, a1, b1, L2, a2, b2);
+      out[1] = sum += e;
+      if (e > jnd) out[2] = ++over;
     }
-    measured++;
-    const L1 = A.L[i];
-    const a1 = A.a[i];
-    const b1 = A.b[i];
-    const L2 = B.L[i];
-    const a2 = B.a[i];
-    const b2 = B.b[i];
-    if (L1 === L2 && a1 === a2 && b1 === b2) continue;
-    const e = deltaE00(L1, a1, b1, L2, a2, b2);
-    sum += e;
-    if (e > jnd) over++;
   }
-  const measuredShare = m > 0 ? measured / m : 0;
-  if (measured === 0 || measuredShare < minShare) return { mean: null, overJnd: null, measuredShare };
-  return { mean: sum / measured, overJnd: over / measured, measuredShare };
 }

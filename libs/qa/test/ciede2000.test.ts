@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { deltaE00, deltaE00Reference } from '../src/ciede2000.ts';
+import { deltaE00, deltaE00Reference, rotationFactor, rotationFactorExact } from '../src/ciede2000.ts';
 import { prng } from './fixtures.ts';
 
 // L1, a1, b1, L2, a2, b2, ΔE00
@@ -76,6 +76,20 @@ describe('CIEDE2000', () => {
       worst = Math.max(worst, Math.abs(deltaE00(L1, a1, b1, L2, a2, b2) - deltaE00Reference(L1, a1, b1, L2, a2, b2)));
     }
     assert.ok(worst < 1e-9, `largest disagreement ${worst}`);
+  });
+
+  it("takes the rotation term's sin(2Δθ) from its table within 1e-14, over the hues that need it", () => {
+    let worst = 0;
+    for (let i = 0; i <= 220_000; i++) {
+      const h = 140 + i / 1000;
+      const r = (h * Math.PI) / 180;
+      // The hue vector turned by −275°, and t = tan((h − 275°)/2) from it, as deltaE00 computes it.
+      const [c, s] = [Math.cos(r), Math.sin(r)];
+      const [c275, s275] = [Math.cos((275 * Math.PI) / 180), Math.sin((275 * Math.PI) / 180)];
+      const t = (s * c275 - c * s275) / (1 + c * c275 + s * s275);
+      worst = Math.max(worst, Math.abs(rotationFactor(t) - rotationFactorExact(h)));
+    }
+    assert.ok(worst < 1e-14, `largest error ${worst}`);
   });
 
   it('is 0 for equal colours and symmetric', () => {

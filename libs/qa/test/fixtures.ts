@@ -1,5 +1,6 @@
 /** Constructed images for the QA tests: colours given in Lab, sketches given as line predicates. */
 import type { Planar } from '@celfarm/pipeline';
+import { seededRandom as seededRandomOf } from '@celfarm/model-kit/bench-pack';
 import { labToSrgb, srgbToLab } from '../src/lab.ts';
 
 export type Lab = [number, number, number];
@@ -65,3 +66,66 @@ export function rotateHue([L, a, b]: Lab, deg: number): Lab {
 
 /** Deterministic PRNG (mulberry32), the project's one. */
 export { seededRandom as prng } from '@celfarm/model-kit/bench-pack';
+
+/** sRGB colours (0–1) of the parts of {@link characterFrame}'s character, back to front. */
+export const CHARACTER_COLOURS: ReadonlyArray<readonly [number, number, number]> = [
+  [0.85, 0.2, 0.25], // coat
+  [0.98, 0.86, 0.76], // face
+  [0.2, 0.25, 0.6], // hair
+  [0.95, 0.8, 0.3], // sleeve
+];
+const PARTS = [
+  [0.5, 0.62, 0.22, 0.3],
+  [0.5, 0.3, 0.14, 0.16],
+  [0.5, 0.2, 0.17, 0.09],
+  [0.32, 0.6, 0.05, 0.18],
+] as const;
+
+/**
+ * A shaded, grainy character of ellipses with ink outlines on a gradient backdrop (the QA bench's
+ * scene, smaller): output, sketch (black lines on white, `lineWidth` px) and character mask, the
+ * character moved `dx` px, grain ±0.02 per channel from `seed`. `colours` replaces the parts'
+ * colours; `ink` is how much ink the output's lines keep (1: ink; 0: painted with the colour under).
+ */
+export function characterFrame(
+  S: number,
+  dx: number,
+  seed: number,
+  opts: { colours?: ReadonlyArray<readonly [number, number, number]>; ink?: number; lineWidth?: number } = {},
+): { output: Planar; sketch: Planar; characterMask: Planar } {
+  const rnd = seededRandomOf(seed);
+  const ink = opts.ink ?? 1;
+  const width = opts.lineWidth ?? 2;
+  const n = S * S;
+  const output = new Float32Array(3 * n);
+  const sketch = new Float32Array(n).fill(1);
+  const mask = new Float32Array(n);
+  for (let y = 0; y < S; y++) {
+    for (let x = 0; x < S; x++) {
+      const i = y * S + x;
+      let rgb = [0.75 - 0.2 * (y / S), 0.82 - 0.1 * (y / S), 0.9];
+      let line = false;
+      PARTS.forEach(([cx, cy, rx, ry], k) => {
+        const base = opts.colours?.[k] ?? CHARACTER_COLOURS[k]!;
+        const u = (x - dx - cx * S) / (rx * S);
+        const v = (y - cy * S) / (ry * S);
+        const r = Math.sqrt(u * u + v * v);
+        if (r <= 1) {
+          const shade = 1 - 0.125 * Math.max(0, u + v);
+          rgb = [base[0] * shade, base[1] * shade, base[2] * shade];
+          line = false;
+          mask[i] = 1;
+        }
+        if (Math.abs((r - 1) * Math.min(rx, ry) * S) < width / 2 + 0.5) line = true;
+      });
+      if (line) rgb = [0.08 * ink + rgb[0]! * (1 - ink), 0.07 * ink + rgb[1]! * (1 - ink), 0.1 * ink + rgb[2]! * (1 - ink)];
+      for (let c = 0; c < 3; c++) output[c * n + i] = Math.min(1, Math.max(0, rgb[c]! + (rnd() - 0.5) * 0.04)) * 2 - 1;
+      if (line) sketch[i] = -1;
+    }
+  }
+  return {
+    output: { data: output, channels: 3, height: S, width: S },
+    sketch: { data: sketch, channels: 1, height: S, width: S },
+    characterMask: { data: mask, channels: 1, height: S, width: S },
+  };
+}
