@@ -44,6 +44,20 @@ export const UNET_SCALAR_INPUTS = [
 export const LINE_EXTRACTORS = ['lineart_keras', 'lineart', 'lineart_denoise', 'lineart_sk'] as const;
 export type LineExtractor = (typeof LINE_EXTRACTORS)[number];
 
+/** The 43 inputs of the UNet (contract §G7). */
+const UNET_INPUTS = {
+  x: 4,
+  timestep: 1,
+  context_fg: 3,
+  context_bg: 3,
+  ...ranks(CONTROL_NAMES, 4),
+  ...ranks(HS_BG_NAMES, 3),
+  ...ranks(STYLE_NAMES, 2),
+  mask: 4,
+  ref_scales: 1,
+  ...ranks(UNET_SCALAR_INPUTS, 0),
+};
+
 /** Networks of the reference mask (contract G9): RMBG-2.0 (BiRefNet) and ISNet anime segmentation. */
 export const REF_MASK_NETWORKS = ['rmbg', 'isnet'] as const;
 export type RefMaskNetwork = (typeof REF_MASK_NETWORKS)[number];
@@ -65,37 +79,10 @@ export const GRAPH_SPECS = {
     optionalInputs: { timestep: 1 },
     outputs: ranks(STYLE_NAMES, 2),
   },
-  unet: {
-    inputs: {
-      x: 4,
-      timestep: 1,
-      context_fg: 3,
-      context_bg: 3,
-      ...ranks(CONTROL_NAMES, 4),
-      ...ranks(HS_BG_NAMES, 3),
-      ...ranks(STYLE_NAMES, 2),
-      mask: 4,
-      ref_scales: 1,
-      ...ranks(UNET_SCALAR_INPUTS, 0),
-    },
-    outputs: { model_output: 4 },
-  },
+  unet: { inputs: UNET_INPUTS, outputs: { model_output: 4 } },
   /** `unet` with attention injection (docs/attention-injection.md); optional. */
   unet_inject: {
-    inputs: {
-      x: 4,
-      timestep: 1,
-      context_fg: 3,
-      context_bg: 3,
-      ...ranks(CONTROL_NAMES, 4),
-      ...ranks(HS_BG_NAMES, 3),
-      ...ranks(STYLE_NAMES, 2),
-      mask: 4,
-      ref_scales: 1,
-      ...ranks(UNET_SCALAR_INPUTS, 0),
-      ...ranks(BANK_IN_NAMES, 3),
-      injection_blend: 1,
-    },
+    inputs: { ...UNET_INPUTS, ...ranks(BANK_IN_NAMES, 3), injection_blend: 1 },
     outputs: { model_output: 4, ...ranks(BANK_NAMES, 3) },
   },
   sketch_mask: { inputs: { image: 4 }, outputs: { mask: 4 } },
