@@ -37,7 +37,8 @@ def _convert_parser(p: argparse.ArgumentParser) -> None:
 
 def _aux_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sketch-mask", metavar="FILE", help="ISNet sketch segmentation (sketch-segment.safetensors) → graph sketch_mask")
-    p.add_argument("--reference-mask", metavar="FILE", help="ISNet anime segmentation (isnetis.safetensors) → graph ref_mask")
+    p.add_argument("--reference-mask", metavar="FILE", help="BRIA RMBG-2.0 (model.safetensors of briaai/RMBG-2.0, CC BY-NC 4.0) or ISNet anime "
+                   "segmentation (isnetis.safetensors), told apart by their keys → graph ref_mask")
     p.add_argument("--line-extractor", metavar="NAME=FILE", action="append", default=[],
                    help="a line extractor for the 'extract' preprocessor; repeatable. NAME: lineart_keras (model.pth), "
                    "lineart (netG.pth), lineart_denoise (erika.pth), lineart_sk (sk_model.pth)")

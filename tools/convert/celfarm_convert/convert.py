@@ -284,8 +284,11 @@ def aux_files(opts: Options) -> dict[str, str]:
     return {g: given[g] for g in AUX_GRAPHS if given.get(g)}
 
 
-def aux_wrap(name: str, net: nn.Module) -> nn.Module:
-    return MaskGraph(net) if name in MASK_GRAPHS else LinesGraph(net, FAMILIES[AUX[name].family].method)
+def aux_wrap(name: str, net: nn.Module, family: str | None = None) -> nn.Module:
+    """The graph module of an auxiliary network (`family`: the network the graph holds, when its
+    option takes several — load_aux's info["family"])."""
+    method = FAMILIES[family or AUX[name].family].method
+    return MaskGraph(net, method) if name in MASK_GRAPHS else LinesGraph(net, method)
 
 
 def convert(opts: Options) -> dict:
@@ -318,11 +321,17 @@ def convert(opts: Options) -> dict:
     files = aux_files(opts)
     aux_sources: dict[str, TensorSource] = {}
     aux_info: dict[str, dict] = {}
+    aux_family: dict[str, str] = {}  # graph → the network (FAMILIES key) its file holds
     for name, path in files.items():
         aux_sources[name] = open_aux(name, path)
         net, n, info = load_aux(name, aux_sources[name])
         notes += n
+        aux_family[name] = info["family"]
         aux_info[name] = {"file": os.path.basename(path), "network": info["network"], "width": info["width"]}
+        if "config" in info:
+            aux_info[name]["config"] = info["config"]
+        if FAMILIES[info["family"]].licence_id:
+            aux_info[name]["licence"] = FAMILIES[info["family"]].licence_id
         del net
         gc.collect()
     colorizer = [*opts.graphs]
@@ -353,8 +362,8 @@ def convert(opts: Options) -> dict:
             log(f"[{i}/{len(plan)}] {name}: exporting …")
             if name in files:
                 net = load_aux(name, aux_sources[name])[0]
-                graph = aux_wrap(name, net).eval()
-                example = [example_input(name, gen)]
+                graph = aux_wrap(name, net, aux_family[name]).eval()
+                example = [example_input(name, gen, family=aux_family[name])]
             else:
                 component = weights_of(name)
                 net = kept[1] if kept and kept[0] == component else load_net(name, cfg, ckpt, clip)[0]
@@ -373,11 +382,12 @@ def convert(opts: Options) -> dict:
                 os.path.getsize(os.path.join(work, d["file"])) for d in graphs[name].get("data", [])
             )
             log(f"[{i}/{len(plan)}] {name}: {size / 1e6:.1f} MB in {time.monotonic() - t0:.1f} s")
-        converted_sizes = {name: FAMILIES[AUX[name].family].side for name in files}
+        converted_sizes = {name: FAMILIES[aux_family[name]].side for name in files}
         inputs = {"clip": int(cfg.clip["image_size"]), "sketchMask": 1024, "refMask": 1024, "lineExtractor": 512}
         inputs.update({INPUT_KEY[g]: s for g, s in converted_sizes.items()})
         if "ref_mask" in converted_sizes:
-            inputs["refMaskNetwork"] = "isnet"  # --reference-mask takes ISNet (isnetis.safetensors)
+            # --reference-mask takes RMBG-2.0 or ISNet; the runtime prepares the input for the one it is.
+            inputs["refMaskNetwork"] = FAMILIES[aux_family["ref_mask"]].ref_mask_network
         aux_pack_info = None
         if opts.aux_pack:
             aux_graphs, aux_inputs, aux_pack_info = _copy_aux(opts.aux_pack, work, log, converted_sizes)
@@ -397,13 +407,17 @@ def convert(opts: Options) -> dict:
         if extractors and "lineart_keras" not in graphs:
             defaults["lineExtractor"] = extractors[0]  # the runtime's default, lineart_keras, is absent
         licence_text = LICENCE_TEXT
+        licence_source = "ColorizeDiffusion v2 checkpoint from the authors' model hub (tellurion/ColorizeDiffusion); OpenCLIP ViT-H-14 laion2b_s32b_b79k"
         if aux_info:
+            terms = {g: FAMILIES[aux_family[g]].licence for g in aux_info}
             licence_text += (
                 " Auxiliary graphs converted from separately published files, each under the terms its publisher gives "
-                "(the official repository states none): "
-                + "; ".join(f"{g} from {i['file']} ({i['network']})" for g, i in aux_info.items())
+                "(none stated unless named here): "
+                + "; ".join(f"{g} from {i['file']} ({i['network']}{'; ' + terms[g] if terms[g] else ''})" for g, i in aux_info.items())
                 + "."
             )
+            if any(aux_family[g] == "rmbg" for g in aux_info):
+                licence_source += "; RMBG-2.0 from BRIA AI's model hub (briaai/RMBG-2.0)"
         version = opts.version or f"{sources[0]['sha256'][:12]}"
         factor = 2 ** (len(cfg.vae["ddconfig"]["ch_mult"]) - 1)
         manifest = {
@@ -415,7 +429,7 @@ def convert(opts: Options) -> dict:
                 "name": "CC-BY-NC-SA-4.0",
                 "text": licence_text,
                 "commercialUse": False,
-                "source": "ColorizeDiffusion v2 checkpoint from the authors' model hub (tellurion/ColorizeDiffusion); OpenCLIP ViT-H-14 laion2b_s32b_b79k",
+                "source": licence_source,
             },
             "prediction": prediction,
             "latent": {"factor": factor, "channels": int(cfg.vae["embed_dim"]), "scale": cfg.scale_factor},

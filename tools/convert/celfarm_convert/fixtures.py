@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import yaml
 
-from .auxiliary import AUX, AUX_GRAPHS, FAMILIES, MASK_GRAPHS, calibrate, example_input, load_aux, open_aux, random_state
+from .auxiliary import AUX, AUX_GRAPHS, BIREFNET_TINY, FAMILIES, MASK_GRAPHS, calibrate, example_input, load_aux, open_aux, random_state
 from .config import V2_YAML, ModelConfig, parse_config
 from .convert import GRAPH_ORDER, aux_wrap, build_net, clip_prefix, load_net, wrap
 from .checkpoint import TensorSource
@@ -76,15 +76,20 @@ TINY_AUX = {
     "lineart_denoise": ("erika.pth", 3, "pickle-state-dict"),
     "lineart_sk": ("sk_model.pth", 8, "pickle"),
 }
+# RMBG-2.0 (BiRefNet), the other network --reference-mask takes: key "rmbg" of make_tiny's files,
+# (file name, configuration, how). Swin embedding 16, depths 1, 1, 2, 1, window 4, decoder
+# widths 8: a 1024² forward in a few seconds.
+TINY_RMBG = ("rmbg-model.safetensors", BIREFNET_TINY, "safetensors")
 
 
-def write_aux(path: str, graph: str, width: int, how: str, gen: torch.Generator) -> None:
-    """One auxiliary stand-in in its published layout, random weights perturbed everywhere."""
-    family = FAMILIES[AUX[graph].family]
-    net = family.build(width)
+def write_aux(path: str, graph: str, width: object, how: str, gen: torch.Generator, family: str | None = None) -> None:
+    """One auxiliary stand-in in its published layout, random weights perturbed everywhere
+    (`family`: the network, when the graph's option takes several)."""
+    fam = FAMILIES[family or AUX[graph].family]
+    net = fam.build(width)
     net.load_state_dict(random_state(net, gen), strict=True)
     net.eval()
-    calibrate(graph, net, gen, side=256)
+    calibrate(graph, net, gen, side=256, family=family)
     state = {k: v.detach().clone() for k, v in net.state_dict().items()}
     if how == "safetensors":
         write_safetensors(path, state)
@@ -100,9 +105,9 @@ def write_aux(path: str, graph: str, width: int, how: str, gen: torch.Generator)
 
 def make_tiny(out_dir: str, seed: int = 7, full_size: bool = False) -> dict[str, str]:
     """Writes tiny-v2.yaml, tiny-v2.safetensors (published layout) and tiny-clip.safetensors,
-    and the auxiliary stand-ins tiny-<published name> (ISNet masks, four line extractors);
-    with `full_size`, random-v2.* and random-<published name> at the published sizes instead
-    (about 10 GB, for benches)."""
+    and the auxiliary stand-ins tiny-<published name> (ISNet masks, four line extractors, and
+    RMBG-2.0 under key "rmbg"); with `full_size`, random-v2.* and random-<published name> at the
+    published sizes instead (about 11 GB, for benches)."""
     os.makedirs(out_dir, exist_ok=True)
     text = V2_YAML if full_size else TINY_YAML
     name = "random-v2" if full_size else "tiny-v2"
@@ -134,6 +139,9 @@ def make_tiny(out_dir: str, seed: int = 7, full_size: bool = False) -> dict[str,
     for graph, (file, width, how) in TINY_AUX.items():
         paths[graph] = os.path.join(out_dir, f"{prefix}-{file}")
         write_aux(paths[graph], graph, FAMILIES[AUX[graph].family].published_width if full_size else width, how, gen)
+    file, config, how = TINY_RMBG
+    paths["rmbg"] = os.path.join(out_dir, f"{prefix}-{file}")
+    write_aux(paths["rmbg"], "ref_mask", FAMILIES["rmbg"].published_width if full_size else config, how, gen, family="rmbg")
     return paths
 
 
@@ -278,10 +286,10 @@ def parity_cases(cfg: ModelConfig, ckpt_path: str, clip_path: str | None, out_pa
     for name in AUX_GRAPHS:
         if not (aux or {}).get(name):
             continue
-        net, _, _ = load_aux(name, open_aux(name, aux[name]))  # type: ignore[index]
-        graph = aux_wrap(name, net).eval()
+        net, _, info = load_aux(name, open_aux(name, aux[name]))  # type: ignore[index]
+        graph = aux_wrap(name, net, info["family"]).eval()
         for case, shape in aux_cases(name).items():
-            x = example_input(name, gen, **shape)
+            x = example_input(name, gen, **shape, family=info["family"])
             with torch.no_grad():
                 y = graph(x)
             tensors[f"{name}/{case}/in/image"] = x

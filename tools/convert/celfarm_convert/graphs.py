@@ -143,20 +143,23 @@ class UNetInjectGraph(nn.Module):
 
 
 class MaskGraph(nn.Module):
-    """sketch_mask (G8) and ref_mask (G9, ISNet): `image` [B,3,1024,1024] → `mask` [B,1,1024,1024],
-    the sigmoid of ISNet's finest side output (what the official forward returns). The graph is
-    only the network: sketch_mask expects the white sketch in [−1, 1] stretched to 1024²; ref_mask
-    expects the letterboxed reference mapped to 1 − (x+1)/2, in [0, 1] (contract G8/G9)."""
+    """sketch_mask (G8) and ref_mask (G9): `image` [B,3,1024,1024] → `mask` [B,1,1024,1024] in
+    (0, 1). ISNet: the sigmoid of its finest side output (what the official forward returns);
+    RMBG-2.0 (BiRefNet, `method` "mask"): the sigmoid of the last prediction. The graph is only
+    the network: sketch_mask expects the white sketch in [−1, 1] stretched to 1024²; an ISNet
+    ref_mask the letterboxed reference mapped to 1 − (x+1)/2, in [0, 1]; an RMBG ref_mask the
+    reference's (x+1)/2 stretched to 1024² and ImageNet-normalised (contract G8/G9)."""
 
     inputs = ["image"]
     outputs = ["mask"]
 
-    def __init__(self, net: nn.Module) -> None:
+    def __init__(self, net: nn.Module, method: str = "forward") -> None:
         super().__init__()
         self.net = net
+        self.method = method
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        return self.net(image)
+        return self.net(image) if self.method == "forward" else getattr(self.net, self.method)(image)
 
 
 class LinesGraph(nn.Module):

@@ -1,6 +1,6 @@
 /**
  * The converter end to end on a tiny model of the published v2 structure: checkpoint, OpenCLIP
- * file and the auxiliary files (ISNet sketch and reference masks, four line extractors) in the
+ * file and the auxiliary files (ISNet sketch mask, RMBG-2.0 reference mask, four line extractors) in the
  * official key layouts (random weights, perturbed everywhere) → pack (with `unet_inject`) → parity
  * with the PyTorch modules through onnxruntime-node → colorize in every mode and with every line
  * extractor. Needs Debian's python3-torch and python3-onnx (.ci/run installs them); without them
@@ -49,7 +49,9 @@ type AuxGraph = (typeof AUX_GRAPHS)[number];
 
 describe('celfarm-convert: tiny v2 checkpoint → pack', { timeout: 900_000 }, () => {
   let dir: string;
-  let src: { config: string; checkpoint: string; clip: string } & Record<AuxGraph, string>;
+  // make-tiny's files by graph; `rmbg` is the RMBG-2.0 (BiRefNet) stand-in the pack's ref_mask
+  // comes from (`ref_mask`, the ISNet one, serves the Python suite).
+  let src: { config: string; checkpoint: string; clip: string; rmbg: string } & Record<AuxGraph, string>;
   let pack: string;
   let parityFile: string;
 
@@ -92,9 +94,11 @@ describe('celfarm-convert: tiny v2 checkpoint → pack', { timeout: 900_000 }, (
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
+  /** The file each auxiliary graph of the pack is converted from. */
+  const auxFile = (g: AuxGraph) => (g === 'ref_mask' ? src.rmbg : src[g]);
   /** The converter's options for the auxiliary stand-ins written by make-tiny. */
   const auxArgs = () => [
-    '--sketch-mask', src.sketch_mask, '--reference-mask', src.ref_mask,
+    '--sketch-mask', src.sketch_mask, '--reference-mask', src.rmbg,
     ...EXTRACTORS.flatMap((n) => ['--line-extractor', `${n}=${src[n]}`]),
   ];
 
@@ -110,15 +114,16 @@ describe('celfarm-convert: tiny v2 checkpoint → pack', { timeout: 900_000 }, (
       [
         ['checkpoint', 'tiny-v2.safetensors', await sha256(src.checkpoint)],
         ['clip', 'tiny-clip.safetensors', await sha256(src.clip)],
-        ...(await Promise.all(AUX_GRAPHS.map(async (g) => [g, basename(src[g]), await sha256(src[g])]))),
+        ...(await Promise.all(AUX_GRAPHS.map(async (g) => [g, basename(auxFile(g)), await sha256(auxFile(g))]))),
       ],
     );
     for (const g of [...AUX_GRAPHS, 'unet_inject' as const]) assert.equal(manifest.graphs[g]?.required, false, `${g} is optional`);
     for (const g of COLORIZER_GRAPHS.filter((n) => n !== 'unet_inject')) assert.equal(manifest.graphs[g]?.required, true, `${g} is required`);
-    assert.deepEqual(manifest.inputs, { clip: 224, sketchMask: 1024, refMask: 1024, lineExtractor: 512, refMaskNetwork: 'isnet' });
+    assert.deepEqual(manifest.inputs, { clip: 224, sketchMask: 1024, refMask: 1024, lineExtractor: 512, refMaskNetwork: 'rmbg' });
+    assert.match(manifest.licence.text, /ref_mask from tiny-rmbg-model\.safetensors \(BiRefNet .*CC BY-NC 4\.0/);
     assert.deepEqual(manifest.defaults, {}, 'lineart_keras, the runtime default extractor, is in the pack');
     const auxGraphs = manifest.provenance?.config.auxGraphs as Record<string, { file: string }>;
-    assert.deepEqual(Object.fromEntries(Object.entries(auxGraphs).map(([g, i]) => [g, i.file])), Object.fromEntries(AUX_GRAPHS.map((g) => [g, basename(src[g])])));
+    assert.deepEqual(Object.fromEntries(Object.entries(auxGraphs).map(([g, i]) => [g, i.file])), Object.fromEntries(AUX_GRAPHS.map((g) => [g, basename(auxFile(g))])));
     assert.equal(manifest.provenance?.converter, 'celfarm-convert@1.0.0');
     assert.equal(manifest.version, (await sha256(src.checkpoint)).slice(0, 12));
     for (const g of ['unet', 'unet_inject', 'bg_encoder', 'style_encoder']) {
@@ -148,7 +153,8 @@ describe('celfarm-convert: tiny v2 checkpoint → pack', { timeout: 900_000 }, (
     }
     const inject = rows.filter((r) => r.graph === 'unet_inject');
     assert.deepEqual(inject.filter((r) => r.case === 'full-read').map((r) => r.output), ['model_output', ...BANKS]);
-    process.stdout.write(`${formatParity(inject.filter((r) => r.output === 'model_output' || r.output === 'bank_0' || r.output === 'bank_15')).replace(/^/gm, '# ')}\n`);
+    process.stdout.write(`${formatParity([...inject.filter((r) => r.output === 'model_output' || r.output === 'bank_0' || r.output === 'bank_15'),
+      ...rows.filter((r) => r.graph === 'ref_mask')]).replace(/^/gm, '# ')}\n`);
     for (const r of rows) {
       assert.ok(parityError(r) <= PARITY_TOLERANCE, `${r.graph}/${r.case} ${r.output}: max |Δ| ${r.maxAbs} (unit ${r.unit})`);
       assert.ok(r.scale > 1e-2, `${r.graph}/${r.case} ${r.output} is not trivially zero (max ${r.scale})`);
@@ -223,6 +229,20 @@ describe('celfarm-convert: tiny v2 checkpoint → pack', { timeout: 900_000 }, (
       digests.add(await sha256(join(dir, `extract-${EXTRACTORS[i]}.png`)));
     }
     assert.equal(digests.size, EXTRACTORS.length, 'each extractor gives its own sketch');
+  });
+
+  it('the converted RMBG-2.0 ref_mask whitens the background through celfarm-pipeline', async () => {
+    // The runtime prepares the image as RMBG-2.0 expects (pack.json refMaskNetwork 'rmbg') and
+    // runs the graph at 1024² on the decoded frame; with it the picture changes, twice the same.
+    const colorize = (out: string, ...extra: string[]) =>
+      run(process.execPath, [PIPELINE, 'colorize', '--pack', pack, '--sketch', 'sketch.png', '--reference', 'ref.png', '--steps', '1',
+        '--width', '64', '--height', '64', '--seed', '5', '--threads', '1', '--out', out, '--quiet', ...extra], { cwd: dir });
+    const [plain, removed, again] = await Promise.all([colorize('rmbg-plain.png'), colorize('rmbg-removed.png', '--remove-background'),
+      colorize('rmbg-again.png', '--remove-background')]);
+    for (const r of [plain, removed, again]) assert.equal(r.status, 0, r.stderr);
+    const digest = (f: string) => sha256(join(dir, f));
+    assert.notEqual(await digest('rmbg-removed.png'), await digest('rmbg-plain.png'), 'the mask whitens part of the frame');
+    assert.equal(await digest('rmbg-again.png'), await digest('rmbg-removed.png'));
   });
 
   it('npm run convert refuses a wrong file with one line naming it, and writes nothing', async () => {

@@ -94,6 +94,8 @@ class FullSizeLayouts(unittest.TestCase):
 
     def test_scaled_widths_keep_the_key_names(self) -> None:
         for family in FAMILIES.values():
+            if family.infer is not None:
+                continue  # BiRefNet: configurations, not one width (tests/test_birefnet.py)
             self.assertEqual(set(family.build(family.published_width).state_dict()), set(family.build(family.min_width * 2).state_dict()))
 
 
