@@ -37,8 +37,10 @@ def _convert_parser(p: argparse.ArgumentParser) -> None:
 
 def _aux_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sketch-mask", metavar="FILE", help="ISNet sketch segmentation (sketch-segment.safetensors) → graph sketch_mask")
-    p.add_argument("--reference-mask", metavar="FILE", help="BRIA RMBG-2.0 (model.safetensors of briaai/RMBG-2.0, CC BY-NC 4.0) or ISNet anime "
-                   "segmentation (isnetis.safetensors), told apart by their keys → graph ref_mask")
+    p.add_argument("--reference-mask", metavar="FILE", action="append", default=[],
+                   help="BRIA RMBG-2.0 (model.safetensors of briaai/RMBG-2.0, CC BY-NC 4.0) or ISNet anime "
+                   "segmentation (isnetis.safetensors), told apart by their keys → graph ref_mask; given twice (one of each), "
+                   "the second → graph ref_mask_<network>, for the request's referenceMaskExtractor")
     p.add_argument("--line-extractor", metavar="NAME=FILE", action="append", default=[],
                    help="a line extractor for the 'extract' preprocessor; repeatable. NAME: lineart_keras (model.pth), "
                    "lineart (netG.pth), lineart_denoise (erika.pth), lineart_sk (sk_model.pth)")
@@ -85,13 +87,14 @@ def main(argv: list[str]) -> int:
 
             print(json.dumps(make_tiny(args.out, args.seed, args.full_size)))
             return 0
-        from .auxiliary import parse_line_extractors
+        from .auxiliary import parse_line_extractors, reference_mask_graphs
 
         extractors = parse_line_extractors(args.line_extractor)
+        ref_masks = reference_mask_graphs(args.reference_mask)
         if args.command == "parity":
             from .fixtures import parity_cases
 
-            aux = {"sketch_mask": args.sketch_mask, "ref_mask": args.reference_mask, **extractors}
+            aux = {"sketch_mask": args.sketch_mask, **ref_masks, **extractors}
             cases = parity_cases(load_config(args.config), args.checkpoint, args.clip, args.out, args.size, aux={k: v for k, v in aux.items() if v},
                                  attention_injection=args.attention_injection)
             print(json.dumps({"out": args.out, "cases": cases}))
@@ -102,7 +105,8 @@ def main(argv: list[str]) -> int:
             checkpoint=args.checkpoint, clip=args.clip, out=args.out, config=load_config(args.config), dtype=args.dtype,
             pack_id=args.id, version=args.pack_version, prediction=args.prediction, size_min=args.min_size,
             size_max=args.max_size, size_default=args.default_size, aux_pack=args.aux_pack, force=args.force,
-            sketch_mask=args.sketch_mask, reference_mask=args.reference_mask, line_extractors=extractors,
+            sketch_mask=args.sketch_mask, reference_mask=ref_masks.get("ref_mask"),
+            other_reference_mask=next((f for g, f in ref_masks.items() if g != "ref_mask"), None), line_extractors=extractors,
             attention_injection=args.attention_injection,
             external_data_over=args.external_data_over if args.external_data_over is not None else EXTERNAL_DATA_OVER,
         )

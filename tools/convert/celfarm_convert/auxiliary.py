@@ -34,7 +34,10 @@ from .nets.isnet import ISNetDIS
 from .nets.line_extractors import Anime2Sketch, InformativeDrawings, MangaLineNet, SketchKeras
 
 LINE_EXTRACTORS = ["lineart_keras", "lineart", "lineart_denoise", "lineart_sk"]
-MASK_GRAPHS = ["sketch_mask", "ref_mask"]
+# `ref_mask` holds the network of the first --reference-mask file; a second file of the other
+# network becomes `ref_mask_<network>` (the request's `referenceMaskExtractor` picks one).
+OTHER_REF_MASKS = ["ref_mask_rmbg", "ref_mask_isnet"]
+MASK_GRAPHS = ["sketch_mask", "ref_mask", *OTHER_REF_MASKS]
 AUX_GRAPHS = [*MASK_GRAPHS, *LINE_EXTRACTORS]
 
 
@@ -114,6 +117,8 @@ AUX: dict[str, AuxGraph] = {
     "ref_mask": AuxGraph("ref_mask", "isnet", "--reference-mask", "isnetis.safetensors (tellurion/line_extractor)", "[0, 1]",
                          alternatives=(("rmbg", ("bb.", "squeeze_module.", "decoder."), "model.safetensors (briaai/RMBG-2.0)"),
                                        ("isnet", ("conv_in.", "stage", "side"), "isnetis.safetensors (tellurion/line_extractor)"))),
+    "ref_mask_rmbg": AuxGraph("ref_mask_rmbg", "rmbg", "--reference-mask", "model.safetensors (briaai/RMBG-2.0)", "[0, 1]"),
+    "ref_mask_isnet": AuxGraph("ref_mask_isnet", "isnet", "--reference-mask", "isnetis.safetensors (tellurion/line_extractor)", "[0, 1]"),
     "lineart_keras": AuxGraph("lineart_keras", "sketchkeras", "--line-extractor lineart_keras", "model.pth (tellurion/line_extractor)", "blur difference / max"),
     "lineart": AuxGraph("lineart", "anime2sketch", "--line-extractor lineart", "netG.pth (lllyasviel/Annotators)", "[-1, 1]"),
     "lineart_denoise": AuxGraph("lineart_denoise", "mangaline", "--line-extractor lineart_denoise", "erika.pth (lllyasviel/Annotators)", "[0, 255]"),
@@ -197,6 +202,24 @@ def family_of(graph: str, keys: dict[str, str], source: TensorSource) -> str:
         f"{source.role} {source.path}, component {graph}: none of the networks {spec.flag} takes — {names}; "
         f"this file's keys: {_first(source.keys())} ({len(source.keys())} in all){'; this looks like ' + hint if hint else ''}"
     )
+
+
+def reference_mask_graphs(paths: list[str]) -> dict[str, str]:
+    """graph → file of the --reference-mask files: the first is `ref_mask`; a second, of the other
+    network (told by its keys), `ref_mask_<network>`. More than two, or two of one network, refused."""
+    if len(paths) > 2:
+        raise ConvertError(f"--reference-mask given {len(paths)} times: give at most one RMBG-2.0 and one ISNet file")
+    out = {"ref_mask": paths[0]} if paths else {}
+    if len(paths) == 2:
+        networks = []
+        for path in paths:
+            source = open_aux("ref_mask", path)
+            family = family_of("ref_mask", {strip_module(k): k for k in source.keys()}, source)
+            networks.append(FAMILIES[family].ref_mask_network)
+        if networks[0] == networks[1]:
+            raise ConvertError(f"--reference-mask {paths[0]} and {paths[1]} both hold {networks[0]}: give one RMBG-2.0 and one ISNet file, or one of them")
+        out[f"ref_mask_{networks[1]}"] = paths[1]
+    return out
 
 
 def _width_of(source: TensorSource, keys: dict[str, str], family: Family) -> Any:

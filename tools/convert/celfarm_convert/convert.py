@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from . import __version__
-from .auxiliary import AUX, AUX_GRAPHS, FAMILIES, LINE_EXTRACTORS, MASK_GRAPHS, example_input, load_aux, open_aux
+from .auxiliary import AUX, AUX_GRAPHS, FAMILIES, LINE_EXTRACTORS, MASK_GRAPHS, OTHER_REF_MASKS, example_input, load_aux, open_aux, reference_mask_graphs
 from .checkpoint import COMPONENTS, Component, TensorSource, check_schedule, check_unclaimed, component_state
 from .config import ModelConfig
 from .errors import ConvertError
@@ -50,7 +50,7 @@ GRAPH_ORDER = ["control_encoder", "vae_encoder", "vae_decoder", "clip_image", "b
 # Optional colorizer graphs, each written after `unet` from the same weights when asked for.
 OPTIONAL_GRAPHS = ["unet_inject"]
 # pack.json `inputs` key of each auxiliary graph's fixed input size.
-INPUT_KEY = {"sketch_mask": "sketchMask", "ref_mask": "refMask", **{n: "lineExtractor" for n in LINE_EXTRACTORS}}
+INPUT_KEY = {"sketch_mask": "sketchMask", "ref_mask": "refMask", **{n: "refMask" for n in OTHER_REF_MASKS}, **{n: "lineExtractor" for n in LINE_EXTRACTORS}}
 CLIP_PREFIXES = ("visual.", "cond_stage_model.visual.model.", "cond_stage_model.model.")
 LICENCE_TEXT = (
     "ColorizeDiffusion v2 weights by the ColorizeDiffusion authors, licensed CC BY-NC-SA 4.0 "
@@ -78,6 +78,8 @@ class Options:
     # Auxiliary graphs from their own published files (they win over --aux-pack's).
     sketch_mask: str | None = None
     reference_mask: str | None = None
+    # A second reference-mask file, of the other network: graph ref_mask_<network>.
+    other_reference_mask: str | None = None
     line_extractors: dict[str, str] = field(default_factory=dict)
     force: bool = False
     external_data_over: int = EXTERNAL_DATA_OVER
@@ -280,7 +282,8 @@ def aux_files(opts: Options) -> dict[str, str]:
     for name in opts.line_extractors:
         if name not in LINE_EXTRACTORS:
             raise ConvertError(f"--line-extractor {name}: unknown extractor; choose {', '.join(LINE_EXTRACTORS)}")
-    given = {"sketch_mask": opts.sketch_mask, "ref_mask": opts.reference_mask, **opts.line_extractors}
+    masks = reference_mask_graphs([f for f in (opts.reference_mask, opts.other_reference_mask) if f])
+    given = {"sketch_mask": opts.sketch_mask, **masks, **opts.line_extractors}
     return {g: given[g] for g in AUX_GRAPHS if given.get(g)}
 
 

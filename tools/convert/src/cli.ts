@@ -73,10 +73,11 @@ export async function main(argv: string[], cwd = process.env.INIT_CWD ?? process
   try {
     const parityFile = join(scratch, 'parity.safetensors');
     const refArgs = ['parity', '--checkpoint', valueOf(args, '--checkpoint')!, '--out', parityFile];
-    for (const flag of ['--clip', '--config', '--sketch-mask', '--reference-mask']) {
+    for (const flag of ['--clip', '--config', '--sketch-mask']) {
       const v = valueOf(args, flag);
       if (v) refArgs.push(flag, v);
     }
+    for (const v of valuesOf(args, '--reference-mask')) refArgs.push('--reference-mask', v);
     for (const v of valuesOf(args, '--line-extractor')) refArgs.push('--line-extractor', v);
     if (args.includes('--attention-injection')) refArgs.push('--attention-injection');
     process.stderr.write('verifying: PyTorch reference outputs …\n');

@@ -23,7 +23,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from celfarm_convert.__main__ import main  # noqa: E402
-from celfarm_convert.auxiliary import AUX, FAMILIES, LINE_EXTRACTORS, load_aux, open_aux, parse_line_extractors  # noqa: E402
+from celfarm_convert.auxiliary import AUX, BIREFNET_TINY, FAMILIES, LINE_EXTRACTORS, load_aux, open_aux, parse_line_extractors  # noqa: E402
 from celfarm_convert.config import parse_config  # noqa: E402
 from celfarm_convert.convert import Options, _copy_aux, aux_wrap, convert  # noqa: E402
 from celfarm_convert.errors import ConvertError  # noqa: E402
@@ -295,7 +295,7 @@ class AuxFiles(unittest.TestCase):
         ))
         with open(analytic / "pack.json", encoding="utf-8") as f:
             aux = json.load(f)
-        self.assertEqual(sorted(manifest["graphs"]), ["control_encoder", "lineart_sk", "ref_mask", "sketch_mask"])
+        self.assertEqual(sorted(manifest["graphs"]), ["control_encoder", "lineart_sk", "ref_mask", "ref_mask_isnet", "sketch_mask"])
         self.assertEqual(manifest["graphs"]["sketch_mask"]["sha256"], aux["graphs"]["sketch_mask"]["sha256"])
         self.assertFalse(manifest["graphs"]["lineart_sk"]["required"])
         self.assertEqual(manifest["inputs"], {"clip": 224, "sketchMask": 256, "refMask": 256, "lineExtractor": 512, "refMaskNetwork": "rmbg"})
@@ -307,9 +307,9 @@ class AuxFiles(unittest.TestCase):
             self.assertEqual(roles["lineart_sk"]["sha256"], hashlib.sha256(f.read()).hexdigest())
         config = manifest["provenance"]["config"]
         self.assertEqual(config["auxGraphs"]["lineart_sk"]["file"], "tiny-sk_model.pth")
-        self.assertEqual(config["auxPack"]["graphs"], ["ref_mask", "sketch_mask"])
+        self.assertEqual(config["auxPack"]["graphs"], ["ref_mask", "ref_mask_isnet", "sketch_mask"])
         self.assertIn("lineart_sk from tiny-sk_model.pth", manifest["licence"]["text"])
-        self.assertEqual(sorted(os.listdir(self.out)), ["control_encoder.onnx", "lineart_sk.onnx", "pack.json", "ref_mask.onnx", "sketch_mask.onnx"])
+        self.assertEqual(sorted(os.listdir(self.out)), ["control_encoder.onnx", "lineart_sk.onnx", "pack.json", "ref_mask.onnx", "ref_mask_isnet.onnx", "sketch_mask.onnx"])
 
     def test_a_converted_mask_replaces_the_aux_pack_one(self) -> None:
         with open(ROOT / "packs" / "analytic" / "pack.json", encoding="utf-8") as f:
@@ -317,15 +317,16 @@ class AuxFiles(unittest.TestCase):
         work = tempfile.mkdtemp(dir=self.tmp)
         logs: list[str] = []
         graphs, inputs, info = _copy_aux(str(ROOT / "packs" / "analytic"), work, logs.append, {"sketch_mask": 1024})
-        self.assertEqual(sorted(graphs), ["lineart", "ref_mask"])
+        self.assertEqual(sorted(graphs), ["lineart", "ref_mask", "ref_mask_isnet"])
         self.assertEqual(inputs, {"refMask": aux["inputs"]["refMask"], "lineExtractor": aux["inputs"]["lineExtractor"], "refMaskNetwork": "rmbg"})
         self.assertTrue(any("sketch_mask: converted from its own file" in m for m in logs))
-        self.assertEqual(info["graphs"], ["lineart", "ref_mask"])
+        self.assertEqual(info["graphs"], ["lineart", "ref_mask", "ref_mask_isnet"])
 
     def test_graph_wrappers_use_the_contract_names(self) -> None:
         for graph in AUX:
             family = FAMILIES[AUX[graph].family]
-            wrapped = aux_wrap(graph, family.build(family.min_width))
+            # BiRefNet is sized by a configuration, not one width.
+            wrapped = aux_wrap(graph, family.build(BIREFNET_TINY if family.infer is not None else family.min_width))
             self.assertEqual(wrapped.inputs, ["image"])
             self.assertEqual(wrapped.outputs, ["lines"] if graph in LINE_EXTRACTORS else ["mask"])
 

@@ -22,7 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from celfarm_convert.auxiliary import BIREFNET_TINY, FAMILIES, load_aux, open_aux, random_state, what_file  # noqa: E402
+from celfarm_convert.auxiliary import BIREFNET_TINY, FAMILIES, load_aux, open_aux, random_state, reference_mask_graphs, what_file  # noqa: E402
 from celfarm_convert.config import parse_config  # noqa: E402
 from celfarm_convert.convert import Options, aux_wrap, convert  # noqa: E402
 from celfarm_convert.errors import ConvertError  # noqa: E402
@@ -393,6 +393,24 @@ class Files(unittest.TestCase):
                      "looks like BiRefNet, BRIA's RMBG-2.0 background remover (model.safetensors): pass it as --reference-mask",
                      sketch_mask=self.files["rmbg"])
         self.refused("--line-extractor lineart", "looks like BiRefNet", line_extractors={"lineart": self.files["rmbg"]})
+
+    def test_both_networks_in_one_pack(self) -> None:
+        """Two --reference-mask files, one of each network: the first is ref_mask, the second
+        ref_mask_<its network> (the request's referenceMaskExtractor picks one); two of one network,
+        or three files, are refused."""
+        manifest = convert(self.options(graphs=["control_encoder"], reference_mask=self.files["rmbg"], other_reference_mask=self.files["ref_mask"]))
+        self.assertEqual(manifest["inputs"]["refMaskNetwork"], "rmbg")
+        self.assertEqual([g for g in manifest["graphs"] if g.startswith("ref_mask")], ["ref_mask", "ref_mask_isnet"])
+        self.assertFalse(manifest["graphs"]["ref_mask_isnet"]["required"])
+        self.assertEqual(manifest["provenance"]["config"]["auxGraphs"]["ref_mask_isnet"]["network"], FAMILIES["isnet"].network)
+        model = onnx.load(os.path.join(self.out, manifest["graphs"]["ref_mask_isnet"]["file"]))
+        self.assertEqual(([i.name for i in model.graph.input], [o.name for o in model.graph.output]), (["image"], ["mask"]))
+        self.assertEqual(reference_mask_graphs([self.files["ref_mask"], self.files["rmbg"]]),
+                         {"ref_mask": self.files["ref_mask"], "ref_mask_rmbg": self.files["rmbg"]})
+        with self.assertRaisesRegex(ConvertError, "both hold rmbg"):
+            reference_mask_graphs([self.files["rmbg"], self.files["rmbg"]])
+        with self.assertRaisesRegex(ConvertError, "given 3 times"):
+            reference_mask_graphs([self.files["rmbg"], self.files["ref_mask"], self.files["rmbg"]])
 
     def test_pack_records_the_network_size_and_licence(self) -> None:
         manifest = convert(self.options(graphs=["control_encoder"], reference_mask=self.files["rmbg"]))
