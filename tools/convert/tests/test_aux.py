@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import sys
 import tempfile
 import unittest
@@ -24,14 +23,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from celfarm_convert.__main__ import main  # noqa: E402
 from celfarm_convert.auxiliary import AUX, BIREFNET_TINY, FAMILIES, LINE_EXTRACTORS, load_aux, open_aux, parse_line_extractors  # noqa: E402
-from celfarm_convert.config import parse_config  # noqa: E402
 from celfarm_convert.convert import Options, _copy_aux, aux_wrap, convert  # noqa: E402
 from celfarm_convert.errors import ConvertError  # noqa: E402
-from celfarm_convert.fixtures import TINY_AUX, TINY_YAML  # noqa: E402
+from celfarm_convert.fixtures import TINY_AUX  # noqa: E402
 from celfarm_convert.nets.isnet import ISNetDIS  # noqa: E402
 from celfarm_convert.nets.line_extractors import Anime2Sketch, InformativeDrawings, MangaLineNet, SketchKeras  # noqa: E402
-from celfarm_convert.safetensors_io import write_safetensors  # noqa: E402
-from tests.tiny import tiny_files  # noqa: E402
+from tests.tiny import ConvertCase  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -145,44 +142,10 @@ class Behaviour(unittest.TestCase):
             self.assertFalse(torch.equal(before, net(x)))
 
 
-class AuxFiles(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls) -> None:
-        cls.tmp = tempfile.mkdtemp(prefix="celfarm-aux-test-")
-        cls.files = tiny_files()
-        cls.cfg = parse_config(TINY_YAML, "tiny")
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        shutil.rmtree(cls.tmp, ignore_errors=True)
-
-    def setUp(self) -> None:
-        self.parent = tempfile.mkdtemp(dir=self.tmp)
-        self.out = os.path.join(self.parent, "pack")
-
+class AuxFiles(ConvertCase):
     def state(self, graph: str) -> dict[str, torch.Tensor]:
         src = open_aux(graph, self.files[graph])
         return {k: src.tensor(k) for k in src.keys()}
-
-    def variant(self, name: str, state: dict[str, torch.Tensor]) -> str:
-        path = os.path.join(self.tmp, name)
-        if name.endswith(".safetensors"):
-            write_safetensors(path, state)
-        else:
-            torch.save(state, path)
-        return path
-
-    def refused(self, *needles: str, **kw: object) -> str:
-        opts = Options(checkpoint=self.files["checkpoint"], clip=self.files["clip"], out=self.out, config=self.cfg, log=lambda _m: None, **kw)  # type: ignore[arg-type]
-        with self.assertRaises(ConvertError) as ctx:
-            convert(opts)
-        message = str(ctx.exception)
-        for needle in needles:
-            self.assertIn(needle, message)
-        self.assertNotIn("\n", message)
-        self.assertFalse(os.path.exists(self.out), "no pack may be written")
-        self.assertEqual(os.listdir(self.parent), [], "no temporary folder may be left behind")
-        return message
 
     def test_every_stand_in_loads_strictly(self) -> None:
         for graph, (_file, width, _how) in TINY_AUX.items():

@@ -23,13 +23,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from celfarm_convert.auxiliary import BIREFNET_TINY, FAMILIES, load_aux, open_aux, random_state, reference_mask_graphs, what_file  # noqa: E402
-from celfarm_convert.config import parse_config  # noqa: E402
-from celfarm_convert.convert import Options, aux_wrap, convert  # noqa: E402
+from celfarm_convert.convert import aux_wrap, convert  # noqa: E402
 from celfarm_convert.errors import ConvertError  # noqa: E402
-from celfarm_convert.fixtures import TINY_YAML  # noqa: E402
 from celfarm_convert.nets.birefnet import PUBLISHED, BiRefNet, BiRefNetConfig, DeformConv, deform_conv2d, image_patches, shift_mask  # noqa: E402
-from celfarm_convert.safetensors_io import write_safetensors  # noqa: E402
-from tests.tiny import tiny_files  # noqa: E402
+from tests.tiny import ConvertCase  # noqa: E402
 
 
 def layout_digest(state: dict[str, torch.Tensor]) -> str:
@@ -282,47 +279,15 @@ class Behaviour(unittest.TestCase):
             self.assertFalse(torch.equal(before, net(x)))
 
 
-class Files(unittest.TestCase):
+class Files(ConvertCase):
     """The converter with RMBG-2.0 stand-ins (make-tiny's "rmbg": the published key layout at the
     tiny configuration, all buffers, safetensors)."""
 
     @classmethod
     def setUpClass(cls) -> None:
-        cls.tmp = tempfile.mkdtemp(prefix="celfarm-birefnet-test-")
-        cls.files = tiny_files()
-        cls.cfg = parse_config(TINY_YAML, "tiny")
+        super().setUpClass()
         src = open_aux("ref_mask", cls.files["rmbg"])
         cls.state = {k: src.tensor(k) for k in src.keys()}
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        shutil.rmtree(cls.tmp, ignore_errors=True)
-
-    def setUp(self) -> None:
-        self.parent = tempfile.mkdtemp(dir=self.tmp)
-        self.out = os.path.join(self.parent, "pack")
-
-    def variant(self, name: str, state: dict[str, torch.Tensor]) -> str:
-        path = os.path.join(self.tmp, name)
-        if name.endswith(".safetensors"):
-            write_safetensors(path, state)
-        else:
-            torch.save(state, path)
-        return path
-
-    def options(self, **kw: object) -> Options:
-        return Options(checkpoint=self.files["checkpoint"], clip=self.files["clip"], out=self.out, config=self.cfg, log=lambda _m: None, **kw)  # type: ignore[arg-type]
-
-    def refused(self, *needles: str, **kw: object) -> str:
-        with self.assertRaises(ConvertError) as ctx:
-            convert(self.options(**kw))
-        message = str(ctx.exception)
-        for needle in needles:
-            self.assertIn(needle, message)
-        self.assertNotIn("\n", message)
-        self.assertFalse(os.path.exists(self.out), "no pack may be written")
-        self.assertEqual(os.listdir(self.parent), [], "no temporary folder may be left behind")
-        return message
 
     def test_stand_in_round_trip_is_strict_and_exact(self) -> None:
         net, notes, info = load_aux("ref_mask", open_aux("ref_mask", self.files["rmbg"]))

@@ -8,9 +8,7 @@ fail fast, name the file and the first offending keys, and leave nothing behind.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
-import tempfile
 import unittest
 from pathlib import Path
 
@@ -20,13 +18,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from celfarm_convert.checkpoint import COMPONENTS, TensorSource, component_state  # noqa: E402
 from celfarm_convert.config import V2_YAML, default_config, parse_config  # noqa: E402
-from celfarm_convert.convert import Options, build_net, convert, wrap  # noqa: E402
+from celfarm_convert.convert import build_net, convert, wrap  # noqa: E402
 from celfarm_convert.errors import ConvertError  # noqa: E402
 from celfarm_convert.fixtures import TINY_YAML, _perturbed, hooked_unet, inject_cases, write_pass_inputs  # noqa: E402
 from celfarm_convert.graphs import BANK_IN, BANKS, UNET_INJECT_INPUTS, UNET_INPUTS, bank_shapes, example_inputs  # noqa: E402
 from celfarm_convert.nets.unet import BasicTransformerBlock  # noqa: E402
-from celfarm_convert.safetensors_io import SafetensorsFile, write_safetensors  # noqa: E402
-from tests.tiny import tiny_files  # noqa: E402
+from celfarm_convert.safetensors_io import SafetensorsFile  # noqa: E402
+from tests.tiny import ConvertCase  # noqa: E402
 
 
 def params(net: torch.nn.Module, needle: str = "") -> float:
@@ -52,38 +50,15 @@ class FullSizeArchitecture(unittest.TestCase):
         self.assertEqual(params(build_net("clip_image", cfg)), 632.1)
 
 
-class Refusals(unittest.TestCase):
+class Refusals(ConvertCase):
     @classmethod
     def setUpClass(cls) -> None:
-        cls.tmp = tempfile.mkdtemp(prefix="celfarm-convert-test-")
-        cls.files = tiny_files()
-        cls.cfg = parse_config(TINY_YAML, "tiny")
+        super().setUpClass()
         st = SafetensorsFile(cls.files["checkpoint"])
         cls.state = {k: st.tensor(k) for k in st.keys()}
 
-    @classmethod
-    def tearDownClass(cls) -> None:
-        shutil.rmtree(cls.tmp, ignore_errors=True)
-
-    def setUp(self) -> None:
-        self.parent = tempfile.mkdtemp(dir=self.tmp)
-        self.out = os.path.join(self.parent, "pack")
-
-    def variant(self, name: str, state: dict[str, torch.Tensor]) -> str:
-        path = os.path.join(self.tmp, name)
-        write_safetensors(path, state)
-        return path
-
-    def refused(self, checkpoint: str, *needles: str, clip: str | None = None, **kw: object) -> str:
-        opts = Options(checkpoint=checkpoint, clip=clip or self.files["clip"], out=self.out, config=self.cfg, log=lambda _m: None, **kw)  # type: ignore[arg-type]
-        with self.assertRaises(ConvertError) as ctx:
-            convert(opts)
-        message = str(ctx.exception)
-        for needle in needles:
-            self.assertIn(needle, message)
-        self.assertFalse(os.path.exists(self.out), "no pack may be written")
-        self.assertEqual(os.listdir(self.parent), [], "no temporary folder may be left behind")
-        return message
+    def refused(self, checkpoint: str, *needles: str, clip: str | None = None, **kw: object) -> str:  # type: ignore[override]
+        return super().refused(*needles, one_line=False, checkpoint=checkpoint, clip=clip or self.files["clip"], **kw)
 
     def test_missing_key(self) -> None:
         state = dict(self.state)
@@ -132,7 +107,7 @@ class Refusals(unittest.TestCase):
 
     def test_existing_output_needs_force(self) -> None:
         os.makedirs(self.out)
-        opts = Options(checkpoint=self.files["checkpoint"], clip=self.files["clip"], out=self.out, config=self.cfg, log=lambda _m: None)
+        opts = self.options()
         with self.assertRaisesRegex(ConvertError, "already exists"):
             convert(opts)
         self.assertEqual(os.listdir(self.out), [])
