@@ -6,7 +6,7 @@
  * given: nothing here checks them or the pack's graphs again.
  */
 import { PipelineError } from './errors.ts';
-import { combineGuidance, guidanceLayout, referenceActive, type Branch } from './guidance.ts';
+import { combineGuidance, guidanceLayout, referenceActive, relativeStep, type Branch } from './guidance.ts';
 import {
   blankSketch,
   crop,
@@ -290,7 +290,7 @@ export async function colorizeFrame(
       timestep: filled([N], t),
     };
     const e = evaluation++;
-    const out = inject && 1 - t / 999 >= s.injectionStartStep ? await inject.run(feeds, t, e) : await unet.run(feeds);
+    const out = inject && relativeStep(t) >= s.injectionStartStep ? await inject.run(feeds, t, e) : await unet.run(feeds);
     const model = combineGuidance(out.model_output!.data, layout, bs * per, s.guidanceScale, s.sketchGuidanceScale);
     const d = new Float32Array(xv.length);
     for (let k = 0; k < d.length; k++) d[k] = cSkip * xv[k]! + cOut * model[k]!;

@@ -47,6 +47,9 @@ export function combineGuidance(
   return res;
 }
 
+/** The relative step tr = 1 − t/999 of a UNet call: ≈0 at the first, 1 at t = 0. */
+export const relativeStep = (t: number): number => 1 - t / 999;
+
 /**
  * Whether the reference guides this UNet call. tr = 1 − t/999 rises from ≈0 to 1 over sampling;
  * outside [start, end] the cross-attention context of every entry becomes one zero token.
@@ -54,6 +57,6 @@ export function combineGuidance(
  * with split attention because both context inputs get the one-token zeros.
  */
 export function referenceActive(t: number, start: number, end: number): boolean {
-  const tr = 1 - t / 999;
+  const tr = relativeStep(t);
   return tr >= start && tr <= end;
 }
