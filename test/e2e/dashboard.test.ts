@@ -52,6 +52,7 @@ describe('dashboard in a browser', () => {
     token = await createApiKey(farm, 'demo', ['submit', 'read', 'admin'], 'dashboard e2e');
   });
   after(async () => {
+    farm?.workers[0]?.child.kill('SIGCONT'); // a test that failed while holding the worker
     await browser?.close();
     await farm?.stop();
   });
@@ -101,6 +102,15 @@ describe('dashboard in a browser', () => {
     const loadsAfterSignIn = loads;
 
     // Submit through the API, as a studio's pipeline would; the table shows it without a reload.
+    // The worker is held (SIGSTOP) until the shot's page is open: the analytic pack renders the
+    // whole shot in well under a second, which a loaded machine can spend opening the page.
+    const workerProcess = farm.workers[0]!.child;
+    workerProcess.kill('SIGSTOP');
+    let held = true;
+    const release = () => {
+      if (held) workerProcess.kill('SIGCONT');
+      held = false;
+    };
     const frames = 4;
     const sketches = await Promise.all(Array.from({ length: frames }, (_, i) => encodePng(sketchFrame(SIZE, SIZE, i, frames).image)));
     const reference = await encodePng(halfImage(SIZE, SIZE, COLOURS.red, COLOURS.grey));
@@ -117,6 +127,7 @@ describe('dashboard in a browser', () => {
     // Its page: sampler steps move, the bar reaches 100 %, four colour thumbnails appear.
     await row.getByRole('link', { name: submitted.id }).click();
     await page.getByRole('heading', { name: submitted.id, level: 1 }).waitFor();
+    release();
     const bar = page.getByRole('progressbar', { name: `Progress of shot ${submitted.id}` });
     const steps = new Set<string>();
     const percents = new Set<string>();
