@@ -17,7 +17,7 @@ import { encodePng } from '@celfarm/pipeline/image/codec';
 import { Redis } from 'ioredis';
 import { ShotStore } from '@celfarm/jobs';
 import { S3ObjectStore } from '@celfarm/storage';
-import { ROOT, createApiKey, shotForm, shotFrames, startFarm, waitForShot, type Farm, type ShotView } from '../harness.ts';
+import { ROOT, authed, createApiKey, shotForm, shotFrames, startFarm, waitForShot, type Farm, type ShotView } from '../harness.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SHOTS_DIR = join(ROOT, 'out', 'screenshots');
@@ -127,11 +127,34 @@ describe('dashboard in a browser', () => {
     // Its page: sampler steps move, the bar reaches 100 %, four colour thumbnails appear.
     await row.getByRole('link', { name: submitted.id }).click();
     await page.getByRole('heading', { name: submitted.id, level: 1 }).waitFor();
-    release();
     const bar = page.getByRole('progressbar', { name: `Progress of shot ${submitted.id}` });
     const steps = new Set<string>();
     const percents = new Set<string>();
     let rendering = false;
+    // The page learns sampler steps from the live snapshot (once a second) and a frame samples in
+    // less: the worker runs until the API reports a frame mid-sampling, is held there until the
+    // page shows that frame's step, then runs on to the end.
+    const sampling = async () => {
+      const r = await fetch(`${farm.apiUrl}/v1/shots/${submitted.id}`, { headers: authed(token) });
+      const v = (await r.json()) as ShotView;
+      return v.active.find((f) => f.step !== undefined && f.steps !== undefined && f.step >= 1 && f.step < f.steps);
+    };
+    for (let attempt = 0; steps.size === 0; attempt++) {
+      assert.ok(attempt < 5, 'a frame held mid-sampling was shown with its step');
+      release();
+      await waitUntil('a frame mid-sampling', sampling, { timeoutMs: 30_000, intervalMs: 5 });
+      workerProcess.kill('SIGSTOP');
+      held = true;
+      if (!(await sampling())) continue; // it finished its sampling before the hold: next frame
+      const shown = await until('the held frame’s step on the page', async () => {
+        const texts = await page.locator('.frame-active .frame-facts dd.mono').allTextContents();
+        return texts.find((t) => /^\d+\/\d+$/.test(t));
+      }, 10_000);
+      steps.add(shown);
+      await page.screenshot({ path: join(SHOTS_DIR, 'dashboard-shot-rendering.png'), fullPage: true });
+      rendering = true;
+    }
+    release();
     await until('the progress bar at 100 %', async () => {
       for (const t of await page.locator('.frame-active .frame-facts dd.mono').allTextContents()) if (/^\d+\/\d+$/.test(t)) steps.add(t);
       if (steps.size > 0 && !rendering) {
@@ -177,7 +200,8 @@ describe('dashboard in a browser', () => {
     const worker = page.locator('tr[data-worker="worker-1"]');
     await worker.waitFor();
     assert.match(await worker.innerText(), /(just now|\d+ s ago)/);
-    assert.match(await worker.innerText(), /\b4\b/, 'the worker counts its four frames');
+    // Its frame count comes with a heartbeat and the page's refresh: waited for, not read once.
+    await until('the worker counts its four frames', async () => (await worker.locator('td.num').first().innerText()).trim() === '4', 10_000);
     await page.screenshot({ path: join(SHOTS_DIR, 'dashboard-workers.png'), fullPage: true });
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Queues' }).click();
     await page.locator('tr[data-queue="frames"]').waitFor();

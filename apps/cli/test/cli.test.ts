@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { until } from '@celfarm/services';
 import { COLOURS, halfImage, sketchFrame } from '@celfarm/model-kit/samples';
 import { encodePng } from '@celfarm/pipeline/image/codec';
 import { createApiKey, ROOT, startFarm, type Farm } from '../../../test/harness.ts';
@@ -29,7 +30,7 @@ interface Run {
 }
 
 /** Runs the CLI asynchronously (the stub API answers from this process's event loop). */
-function celfarm(args: string[], env: Record<string, string | undefined> = {}, cwd = ROOT): Promise<Run> {
+function celfarm(args: string[], env: Record<string, string | undefined> = {}, cwd = ROOT, onStderr?: (all: string) => void): Promise<Run> {
   return new Promise((resolve, reject) => {
     const clean = { ...process.env };
     delete clean.CELFARM_API;
@@ -39,7 +40,10 @@ function celfarm(args: string[], env: Record<string, string | undefined> = {}, c
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      onStderr?.(stderr);
+    });
     const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
     child.on('error', reject);
     child.on('close', (code) => {
@@ -442,8 +446,10 @@ describe('celfarm CLI against a farm', () => {
       const s = await celfarm(['submit', join(dir, 'sc010'), '--reference', join(dir, 'sc010', 'ref.png'), ...knobs, '--no-idempotency-key', '--json'], env);
       assert.equal(s.code, 0, s.stderr);
       const id = (JSON.parse(s.stdout) as ShotView).id;
-      const waiting = celfarm(['wait', id, '--poll', '0.1'], env);
-      await new Promise((res) => setTimeout(res, 600));
+      // Cancelled once `wait` has reported the queued shot (its first poll), however slowly it starts.
+      let waitSaid = '';
+      const waiting = celfarm(['wait', id, '--poll', '0.1'], env, ROOT, (all) => (waitSaid = all));
+      await until('wait reported the queued shot', () => waitSaid.includes(`shot ${id} queued: 0/2 frames`), { timeoutMs: 30_000 });
       const c = await celfarm(['cancel', id], env);
       assert.equal(c.code, 0, c.stderr);
       assert.equal(c.stdout.trim(), `shot ${id} cancelled`);
