@@ -233,11 +233,15 @@ describe('the farm on a Redis Cluster', () => {
     const t0 = Date.now();
     // Bounded: a request held until Redis is back would otherwise hang the suite.
     const r = await fetch(`${apiUrl}/v1/shots`, { headers: authed(token), signal: AbortSignal.timeout(10_000) });
+    const shotsMs = Date.now() - t0;
     assert.equal(r.status, 503, await r.clone().text());
     assert.equal(((await r.json()) as { error: { code: string } }).error.code, 'UNAVAILABLE');
+    const t1 = Date.now();
     const ready = await fetch(`${apiUrl}/readyz`, { signal: AbortSignal.timeout(10_000) });
+    const readyMs = Date.now() - t1;
     assert.equal(ready.status, 503);
     assert.match(await ready.text(), /redis/);
-    assert.ok(Date.now() - t0 < 5000, `answered in ${Date.now() - t0} ms`);
+    // Each within seconds (/readyz's probe gives up after 2 s), not held until Redis is back.
+    assert.ok(shotsMs < 5000 && readyMs < 5000, `answered in ${shotsMs} ms and ${readyMs} ms`);
   });
 });

@@ -12,7 +12,7 @@ import { Redis } from 'ioredis';
 import { COLOURS, halfImage, sketchFrame } from '@celfarm/model-kit/samples';
 import { EventBus } from '@celfarm/jobs';
 import { encodePng } from '@celfarm/pipeline/image/codec';
-import { startTcpProxy, type TcpProxy } from '@celfarm/services';
+import { startTcpProxy, until, type TcpProxy } from '@celfarm/services';
 import { S3ObjectStore, shotKeys } from '@celfarm/storage';
 import { authed, createApiKey, shotForm, startFarm, unfinishedFrames, waitForShot, type Farm } from '../harness.ts';
 
@@ -76,10 +76,19 @@ describe('a 30 s S3 outage mid-shot', () => {
     });
     const { id } = (await r.json()) as { id: string };
     assert.equal(r.status, 201);
-    const before = await waitForShot(farm.apiUrl, id, (s) => s.counts.completed >= 3, 60_000, token);
-    assert.equal(before.state, 'running', 'the outage starts mid-shot');
-
-    const reset = await proxy.cut();
+    await waitForShot(farm.apiUrl, id, (s) => s.counts.completed >= 3, 60_000, token);
+    // The workers are held (SIGSTOP) from here to the cut, so the outage starts mid-shot however
+    // fast the rest would render.
+    for (const w of farm.workers) w.child.kill('SIGSTOP');
+    let reset: number;
+    try {
+      const before = await waitForShot(farm.apiUrl, id, () => true, 5000, token);
+      assert.equal(before.state, 'running', 'the outage starts mid-shot');
+      assert.ok(before.counts.completed < FRAMES, 'frames are left to render');
+      reset = await proxy.cut();
+    } finally {
+      for (const w of farm.workers) w.child.kill('SIGCONT');
+    }
     assert.ok(reset > 0, 'the workers had open connections, and lost them');
     const t0 = Date.now();
     let sawDown = false;
@@ -126,7 +135,11 @@ describe('a 30 s S3 outage mid-shot', () => {
     assert.ok(await store.head(keys.manifest), 'shot.json exists');
     assert.equal(puts.get(keys.manifest), 1, `shot.json PUT once (${JSON.stringify([...puts])})`);
     const bus = new EventBus(redis, farm.env.REDIS_PREFIX);
-    const es = (await bus.recent('demo', 1000)).filter((e) => e.shotId === id);
+    // shot.completed is published just after the shot's state: waited for, then counted.
+    const es = await until('shot.completed', async () => {
+      const mine = (await bus.recent('demo', 1000)).filter((e) => e.shotId === id);
+      return mine.some((e) => e.type === 'shot.completed') ? mine : undefined;
+    });
     assert.equal(es.filter((e) => e.type === 'shot.completed').length, 1);
     assert.equal(es.filter((e) => e.type === 'frame.completed').length, FRAMES);
     assert.equal(es.filter((e) => e.type === 'frame.failed' || e.type === 'shot.failed').length, 0);

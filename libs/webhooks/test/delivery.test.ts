@@ -124,7 +124,11 @@ describe('webhook fan-out and delivery on redis-server', () => {
     }
     const body = JSON.parse(byPath('/frames')[0]!.body);
     assert.deepEqual(body, { id: frame.id, type: 'frame.completed', createdAt: frame.createdAt, project: 'alpha', shotId: 'shot1', frame: 1, data: { output: 'k' } });
-    const entries = await log.list('alpha', all.id);
+    // Each entry is written once its receiver has answered: waited for, not read after a sleep.
+    const entries = await until('two log entries', async () => {
+      const l = await log.list('alpha', all.id);
+      return l.length >= 2 ? l : undefined;
+    });
     assert.equal(entries.length, 2);
     assert.ok(entries.every((e) => e.delivered && e.status === 200 && e.attempt === 1));
   });
