@@ -185,14 +185,21 @@ describe('celfarm end to end', () => {
     assert.equal((await call('GET', `/v1/shots/${id}/frames/0`)).body.error?.field, 'frame');
 
     // Render frame 3 again with seed 77: the shot runs again for it, its first take is kept.
+    // The workers are held (SIGSTOP) while a second re-render is tried, so the first cannot have
+    // finished by then however slow the machine.
     const before3 = frames[2]!;
-    const again = await call<ShotView>('POST', `/v1/shots/${id}/frames/3/rerender`, { seed: 77 });
-    assert.equal(again.status, 200, JSON.stringify(again.body));
-    assert.deepEqual([again.body.state, again.body.round], ['running', 1]);
-    const busy = await call('POST', `/v1/shots/${id}/frames/2/rerender`, {});
-    assert.deepEqual([busy.status, busy.body.error?.code], [409, 'STATE_CONFLICT'], 'one re-render at a time: the shot runs');
-    const badSeed = await call('POST', `/v1/shots/${id}/frames/2/rerender`, { seed: -4 });
-    assert.deepEqual([badSeed.status, badSeed.body.error?.field], [400, 'seed']);
+    for (const w of farm.workers) w.child.kill('SIGSTOP');
+    try {
+      const again = await call<ShotView>('POST', `/v1/shots/${id}/frames/3/rerender`, { seed: 77 });
+      assert.equal(again.status, 200, JSON.stringify(again.body));
+      assert.deepEqual([again.body.state, again.body.round], ['running', 1]);
+      const busy = await call('POST', `/v1/shots/${id}/frames/2/rerender`, {});
+      assert.deepEqual([busy.status, busy.body.error?.code], [409, 'STATE_CONFLICT'], 'one re-render at a time: the shot runs');
+      const badSeed = await call('POST', `/v1/shots/${id}/frames/2/rerender`, { seed: -4 });
+      assert.deepEqual([badSeed.status, badSeed.body.error?.field], [400, 'seed']);
+    } finally {
+      for (const w of farm.workers) w.child.kill('SIGCONT');
+    }
     shot = await waitForShot(apiUrl, id, (s) => s.state === 'completed' || s.state === 'failed', 60_000, key);
     assert.equal(shot.state, 'completed', JSON.stringify(shot.error));
     frames = await shotFrames(apiUrl, id, key);

@@ -40,7 +40,7 @@ describe('Python client (clients/python)', () => {
     const { code, output } = await run(
       'python3',
       ['-m', 'unittest', 'discover', '-s', 'clients/python/tests', '-v'],
-      { CELFARM_API: farm.apiUrl, CELFARM_KEY: key, PYTHONPATH: join(ROOT, 'clients/python'), PYTHONDONTWRITEBYTECODE: '1' },
+      { CELFARM_API: farm.apiUrl, CELFARM_KEY: key, PYTHONPATH: join(ROOT, 'clients/python'), PYTHONDONTWRITEBYTECODE: '1', CELFARM_TEST_WORKER_PID: String(farm.workers[0]!.child.pid) },
       50_000,
     );
     assert.equal(code, 0, output);

@@ -13,6 +13,7 @@ import hmac
 import json
 import os
 import struct
+import signal
 import sys
 import tempfile
 import threading
@@ -224,11 +225,20 @@ class FarmTest(unittest.TestCase):
             self.client.approve(shot["id"], 9)
         self.assertEqual((ctx.exception.status, ctx.exception.code), (404, "NOT_FOUND"))
 
-        view = self.client.rerender(shot["id"], 1, seed=77)
-        self.assertEqual((view["state"], view["round"]), ("running", 1))
-        with self.assertRaises(CelfarmError) as ctx:
-            self.client.rerender(shot["id"], 2)
-        self.assertEqual((ctx.exception.status, ctx.exception.code), (409, "STATE_CONFLICT"), "one re-render at a time")
+        # The farm's test passes its worker's pid: the worker is held (SIGSTOP) while a second
+        # re-render is tried, so the first cannot have finished by then.
+        worker_pid = int(os.environ.get("CELFARM_TEST_WORKER_PID", "0"))
+        if worker_pid:
+            os.kill(worker_pid, signal.SIGSTOP)
+        try:
+            view = self.client.rerender(shot["id"], 1, seed=77)
+            self.assertEqual((view["state"], view["round"]), ("running", 1))
+            with self.assertRaises(CelfarmError) as ctx:
+                self.client.rerender(shot["id"], 2)
+            self.assertEqual((ctx.exception.status, ctx.exception.code), (409, "STATE_CONFLICT"), "one re-render at a time")
+        finally:
+            if worker_pid:
+                os.kill(worker_pid, signal.SIGCONT)
         self.client.wait(shot["id"], timeout=60, poll=0.1)
         f1 = self.client.frame(shot["id"], 1)
         self.assertEqual((f1["state"], f1["seed"]), ("completed", 77))
