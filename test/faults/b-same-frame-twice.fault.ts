@@ -14,8 +14,9 @@ const finished = (s: ShotView) => ['completed', 'failed', 'cancelled'].includes(
 scenario({ id: 'b', title: `the same frame killed twice (frame ${K} of ${FRAMES})` }, 180_000, async () => {
   const farm = await farmFor({ name: 'b-same-frame-twice', workers: 2 });
   const t0 = performance.now();
-  // Big enough frames (≈1 s each here) that "active" lasts long enough to be seen and killed.
-  const id = await farm.submit(FRAMES, { mode: 'vanilla', steps: 30, seed: 2 }, 128);
+  // Frames of 1–4 s each here (512²), and the worker is held (SIGSTOP) the moment the frame is
+  // seen active on it: the kill lands mid-frame however fast the poll.
+  const id = await farm.submit(FRAMES, { mode: 'vanilla', steps: 30, seed: 2 }, 512);
   const problems: string[] = [];
   const victims: string[] = [];
   for (let round = 1; round <= 2; round++) {
@@ -36,10 +37,11 @@ scenario({ id: 'b', title: `the same frame killed twice (frame ${K} of ${FRAMES}
       problems.push(`kill ${round}: frame ${K} never became active on a live worker (${last?.state ?? 'no record'}${last?.worker ? ` on ${last.worker}` : ''})`);
       break;
     }
-    await farm.killWorker(victim);
+    victim.child.kill('SIGSTOP');
+    const held = await farm.frame(id, K);
+    await farm.killWorker(victim); // SIGKILL ends a stopped process too
     victims.push(victim.name);
-    const after = await farm.frame(id, K);
-    if (after?.state === 'completed' && after.worker === victim.name) problems.push(`kill ${round}: frame ${K} completed before the kill landed (frames too fast)`);
+    if (held?.state !== 'active' || held.worker !== victim.name) problems.push(`kill ${round}: frame ${K} was ${held?.state ?? 'gone'}${held?.worker ? ` on ${held.worker}` : ''} when its worker was held, not active on ${victim.name}: the kill missed`);
     await farm.startWorker(false);
     await sleep(100);
   }

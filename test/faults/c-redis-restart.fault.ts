@@ -2,6 +2,7 @@
  * (c) Redis SIGKILL and restart (AOF on, appendfsync always) right after 20 acknowledged
  * submits, while their frames render: no acknowledged shot is lost, and every one completes.
  */
+import { until } from '@celfarm/services';
 import type { ShotView } from '../harness.ts';
 import { farmFor, scenario } from './scenario.ts';
 
@@ -24,8 +25,17 @@ scenario({ id: 'c', title: `Redis SIGKILL + restart after ${SHOTS} acknowledged 
   // Every acknowledged shot is known again, once the API is back on Redis.
   const listed = await farm.waitForShot(ids[0]!, () => true, 30_000);
   if (listed.timedOut) problems.push('the API did not answer within 30 s of the restart');
-  const list = await farm.call<{ shots: { id: string }[] }>('GET', '/v1/shots?project=faults&limit=100');
-  const found = ids.filter((id) => list.body?.shots?.some((s) => s.id === id)).length;
+  // Listed once the list answers (a 503 or a refused connection just after the restart is retried).
+  const list = await until(
+    'GET /v1/shots answering after the restart',
+    async () => {
+      const r = await farm.call<{ shots: { id: string }[] }>('GET', '/v1/shots?project=faults&limit=100');
+      return r.status === 200 ? r : undefined;
+    },
+    { timeoutMs: 30_000, intervalMs: 250, retryErrors: true },
+  ).catch(() => undefined);
+  if (!list) problems.push('GET /v1/shots did not answer 200 within 30 s of the restart');
+  const found = ids.filter((id) => list?.body?.shots?.some((s) => s.id === id)).length;
   if (found !== SHOTS) problems.push(`${SHOTS - found} of ${SHOTS} acknowledged shots missing from GET /v1/shots after the restart`);
   for (const id of ids) {
     const done = await farm.waitForShot(id, finished, Math.max(1000, 120_000 - (performance.now() - t0)), 250);

@@ -19,6 +19,9 @@ scenario({ id: 'e', title: `API SIGKILL mid-shot and restart (${FRAMES} frames, 
   const completedAtKill = mid.shot?.counts.completed ?? 0;
   const deliveredAtKill = farm.receiver.of(id).length;
   if (mid.shot && finished(mid.shot)) problems.push(`the shot ended (${mid.shot.state}) before the API was killed`);
+  // Held (SIGSTOP) first, to read which deliveries it has in flight: a kill may post those again.
+  farm.api.child.kill('SIGSTOP');
+  const inFlight = await farm.deliveriesInFlight();
   const tKill = performance.now();
   const killedAt = Date.now();
   await farm.api.kill('SIGKILL');
@@ -31,7 +34,7 @@ scenario({ id: 'e', title: `API SIGKILL mid-shot and restart (${FRAMES} frames, 
   const seconds = (performance.now() - t0) / 1000;
   if (done.timedOut) problems.push(`shot still ${done.shot?.state} 150 s after the API restart`);
   // The dead dispatcher's entries are claimed after 30 s idle, checked every 30 s: up to ~60 s.
-  const checks = await farm.check([{ id, frames: FRAMES }], { webhookWaitMs: 90_000, deliveringDied: { at: killedAt, replacedAt: restartedAt } });
+  const checks = await farm.check([{ id, frames: FRAMES }], { webhookWaitMs: 90_000, deliveringDied: { at: killedAt, replacedAt: restartedAt, inFlight } });
   const lastDelivery = Math.max(...farm.receiver.of(id).map((d) => d.at));
   return {
     checks,

@@ -9,6 +9,7 @@
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { EventBus, eventId, type EventType } from '@celfarm/jobs';
 import { buildAnalyticPack } from '@celfarm/model-kit';
@@ -17,6 +18,7 @@ import { encodePng } from '@celfarm/pipeline/image/codec';
 import { freePort, startNodeProcess, startRedis, startS3, startTcpProxy, type NodeProcess, type RunningRedis, type RunningS3, type TcpProxy } from '@celfarm/services';
 import { S3ObjectStore, shotKeys } from '@celfarm/storage';
 import { KeyStore } from '@celfarm/tenancy';
+import { WEBHOOK_QUEUE } from '@celfarm/webhooks';
 import { ROOT, authed, shotForm, type FramePage, type FrameView, type ShotView } from '../harness.ts';
 import { WebhookReceiver } from './receiver.ts';
 
@@ -258,6 +260,23 @@ export class FaultFarm {
     return { shot: last, timedOut: true };
   }
 
+  /**
+   * Ids of the events whose webhook deliveries are in flight (active jobs of the webhooks queue):
+   * read while the delivering process is held (SIGSTOP), they are the deliveries a kill can cut
+   * between the receiver's 2xx and their record.
+   */
+  async deliveriesInFlight(): Promise<Set<string>> {
+    const redis = new Redis(this.redis.url, { maxRetriesPerRequest: 2 });
+    const queue = new Queue(WEBHOOK_QUEUE, { connection: redis, prefix: PREFIX });
+    try {
+      const active = await queue.getActive();
+      return new Set(active.map((j) => (j.data as { event?: { id?: string } }).event?.id).filter((id): id is string => typeof id === 'string'));
+    } finally {
+      await queue.close();
+      redis.disconnect();
+    }
+  }
+
   /** Events of the shot the farm published (the project's event stream in Redis). */
   async published(shotId: string): Promise<{ id: string; type: string; frame?: number }[]> {
     const redis = new Redis(this.redis.url, { maxRetriesPerRequest: 2, lazyConnect: true });
@@ -290,7 +309,12 @@ export class FaultFarm {
     for (;;) {
       const delivered = new Set(this.receiver.deliveries.map((d) => d.id));
       const published = await readPublished();
-      if (published.every((p) => !(p instanceof Error) && p.every((e) => delivered.has(e.id))) || Date.now() > end) break;
+      // A finished shot's closing event too, which its finalize publishes just after the state.
+      const closed = (p: { type: string }[], i: number) => {
+        const state = views[i]!.shot?.state;
+        return !state || !['completed', 'failed', 'cancelled'].includes(state) || p.some((e) => e.type === `shot.${state}`);
+      };
+      if (published.every((p, i) => !(p instanceof Error) && closed(p, i) && p.every((e) => delivered.has(e.id))) || Date.now() > end) break;
       await sleep(500);
     }
     // A quiet spell, so that a duplicate on its way is counted too.
@@ -307,7 +331,7 @@ export class FaultFarm {
     shot: ShotView | undefined,
     frameViews: FrameView[] | undefined,
     publishedOrError: { id: string; type: string; frame?: number }[] | Error,
-    deliveringDied?: { at: number; replacedAt: number },
+    deliveringDied?: CheckOptions['deliveringDied'],
   ): Promise<ShotCheck> {
     const problems: string[] = [];
     const notes: string[] = [];
@@ -386,7 +410,9 @@ export class FaultFarm {
     // twice. Any other duplicate is a problem.
     const firstAt = (eid: string) => Math.min(...deliveries.filter((d) => d.id === eid).map((d) => d.at));
     const inFlight = (eid: string) =>
-      deliveringDied !== undefined && firstAt(eid) >= deliveringDied.at - 1000 && firstAt(eid) < deliveringDied.replacedAt && (perId.get(eid) ?? 0) === 2;
+      deliveringDied !== undefined &&
+      (deliveringDied.inFlight?.has(eid) || (firstAt(eid) >= deliveringDied.at - 1000 && firstAt(eid) < deliveringDied.replacedAt)) &&
+      (perId.get(eid) ?? 0) === 2;
     const repeated = [...perId].filter(([, n]) => n > 1);
     // When copies arrived, relative to the kill (if any), so that a failure says which window it hit.
     const when = (eid: string) => {
@@ -489,7 +515,12 @@ export interface CheckOptions {
    * The process delivering webhooks was killed (scenario e): epoch ms of the kill and of the
    * replacement's start.
    */
-  deliveringDied?: { at: number; replacedAt: number };
+  deliveringDied?: {
+    at: number;
+    replacedAt: number;
+    /** Events whose deliveries were in flight when it was killed ({@link FaultFarm.deliveriesInFlight}). */
+    inFlight?: ReadonlySet<string>;
+  };
 }
 
 export interface ShotCheck {
