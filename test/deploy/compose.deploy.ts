@@ -12,6 +12,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { freePort, until } from '@celfarm/services';
 import { authed } from '../harness.ts';
@@ -51,7 +52,18 @@ describe('deploy/compose', () => {
 
     socket = join(dir, 'podman.sock');
     service = spawn('podman', ['system', 'service', '--time=0', `unix://${socket}`], { env: { ...process.env, CONTAINERS_CONF }, stdio: 'ignore' });
-    await until('the podman API socket', () => existsSync(socket), { timeoutMs: 30_000, intervalMs: 100 });
+    // Answering, not only bound: docker-compose's first call goes to a service that is up.
+    const ping = () =>
+      new Promise<boolean>((resolve) => {
+        const req = request({ socketPath: socket, path: '/_ping', timeout: 2000 }, (res) => {
+          res.resume();
+          resolve(res.statusCode === 200);
+        });
+        req.on('error', () => resolve(false));
+        req.on('timeout', () => req.destroy());
+        req.end();
+      });
+    await until('the podman API socket', async () => existsSync(socket) && (await ping()), { timeoutMs: 30_000, intervalMs: 100 });
     const [apiPort, s3Port] = [await freePort(), await freePort()];
     apiUrl = `http://127.0.0.1:${apiPort}`;
     env = {

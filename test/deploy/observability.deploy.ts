@@ -128,7 +128,19 @@ describe('Prometheus rules and the Grafana dashboard on a running farm', () => {
     const scalar = async (expr: string) => Number((await query(expr)).data?.result[0]?.value[1] ?? 0);
     await until('webhook deliveries backing off', async () => (await scalar('max(celfarm_webhook_backlog{stage="retrying"})')) > 0, { timeoutMs: 60_000, intervalMs: 1000 });
     await until('webhook deliveries arrived', async () => (await scalar('sum(celfarm_webhook_delivery_latency_seconds_count)')) > 0, { timeoutMs: 60_000, intervalMs: 1000 });
+    // A few scrapes (2 s apart) over the idle farm, then until every recording rule has data and
+    // the counts the tests read have their final values (a loaded machine may take longer).
     await new Promise((r) => setTimeout(r, 8000));
+    const rulesFile = parse(await readFile(join(ROOT, 'deploy/prometheus/rules/celfarm.rules.yml'), 'utf8')) as { groups: { rules: { record?: string }[] }[] };
+    const records = rulesFile.groups.flatMap((g) => g.rules).flatMap((r) => (r.record ? [r.record] : []));
+    await until(
+      'recording rules evaluated over the finished work',
+      async () => {
+        for (const record of records) if (!(await query(record)).data?.result.length) return false;
+        return (await scalar('celfarm:workers')) === 2 && (await scalar('sum(celfarm_frames_total{outcome="failed", reason="INVALID_IMAGE"})')) === 1;
+      },
+      { timeoutMs: 60_000, intervalMs: 1000 },
+    );
     log('farm, exporter and Prometheus up; work done');
   });
 
