@@ -11,7 +11,7 @@ import 'reflect-metadata';
 import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
-import type { FrameRecord, ShotRecord } from '@celfarm/jobs';
+import { digestOf, type FrameRecord, type ShotRecord } from '@celfarm/jobs';
 import { serveDashboard } from '../src/dashboard/static.ts';
 import { isLive, liveShot } from '../src/live/snapshot.ts';
 import { resolveSettings } from '@celfarm/pipeline/settings';
@@ -106,12 +106,12 @@ describe('live snapshot', () => {
   it('has one letter per frame and the sampler step of active frames', () => {
     const s = liveShot(
       shot(),
-      [
+      digestOf([
         frame(1, { state: 'completed', seconds: 2, output: 'o1' }),
         frame(2, { state: 'active', stage: 'sample', step: 12, steps: 20, worker: 'w1' }),
         frame(3, { state: 'failed', error: { code: 'INVALID_IMAGE', message: 'bad' } }),
         frame(4, {}),
-      ],
+      ]),
       1,
     );
     assert.equal(s.frames, 'cafw');

@@ -3,21 +3,10 @@
  * changes): enough to move progress bars and sampler steps without refetching shot views.
  */
 import { z } from 'zod';
-import { frameCountsSchema, shotStateSchema, type FrameState } from './states.ts';
+import { frameCountsSchema, shotStateSchema } from './states.ts';
 
-/** One letter per frame state, so a 2000-frame shot costs 2000 bytes, not 2000 objects. */
-export const FRAME_LETTERS: Readonly<Record<FrameState, string>> = {
-  waiting: 'w',
-  active: 'a',
-  completed: 'c',
-  failed: 'f',
-  cancelled: 'x',
-};
-
-/** The reverse of {@link FRAME_LETTERS}. */
-export const FRAME_LETTER_STATES: Readonly<Record<string, FrameState>> = Object.fromEntries(
-  Object.entries(FRAME_LETTERS).map(([state, letter]) => [letter, state as FrameState]),
-);
+// One letter per frame state (the store keeps them so too): defined with the records.
+export { FRAME_LETTERS, FRAME_LETTER_STATES } from '@celfarm/jobs/records';
 
 export const liveFrameSchema = z.object({
   frame: z.number().int(),

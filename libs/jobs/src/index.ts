@@ -11,3 +11,4 @@ export * from './redis.ts';
 export * from './review.ts';
 export * from './qa-thresholds.ts';
 export * from './manifest.ts';
+export * from './tally.ts';

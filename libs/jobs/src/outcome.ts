@@ -1,7 +1,8 @@
 /**
- * What a shot's frame records add up to, computed here once for the API's views, the worker's
- * finalize and the farm events: counts per state, the time left, which failed frames a retry
- * could fix, and the shot's outcome against its failed-frame allowance.
+ * What a shot's frame records add up to when a round ends, for the worker's finalize and the farm
+ * events: counts per state, the failures named, and the shot's outcome against its failed-frame
+ * allowance. (What the views show while it runs — counts, progress, time left, frames a retry
+ * could fix — comes from the stored tally: tally.ts.)
  */
 import { FRAME_STATES, type ErrorInfo, type FrameRecord, type FrameState, type ShotRecord } from './records.ts';
 
@@ -13,22 +14,6 @@ export function frameCounts(frames: readonly FrameRecord[]): Record<FrameState, 
   for (const f of frames) counts[f.state]++;
   return counts;
 }
-
-/** ETA in seconds from measured frame times: remaining frames × mean seconds ÷ active workers. */
-export function estimateSeconds(frames: FrameRecord[], workers: number): number | null {
-  const done = frames.filter((f) => f.state === 'completed' && f.seconds !== undefined);
-  const remaining = frames.filter((f) => f.state === 'waiting' || f.state === 'active');
-  if (remaining.length === 0) return 0;
-  if (done.length === 0) return null;
-  const mean = done.reduce((a, f) => a + f.seconds!, 0) / done.length;
-  const activeShare = remaining
-    .filter((f) => f.state === 'active' && f.step !== undefined && f.steps)
-    .reduce((a, f) => a + f.step! / f.steps!, 0);
-  return Math.max(0, ((remaining.length - activeShare) * mean) / Math.max(1, workers));
-}
-
-/** A failed frame a new round may render: its failure was not bad input (see ErrorInfo.permanent). */
-export const isRetryable = (frame: FrameRecord): boolean => frame.state === 'failed' && frame.error?.permanent !== true;
 
 /** `frame 2 INVALID_IMAGE (frames[1]): …; frame 5 …; and 3 more`: the first few, by frame number. */
 export function describeFailures(frames: readonly FrameRecord[], max = MAX_LISTED_FAILURES): string {

@@ -12,6 +12,23 @@ export type ShotState = (typeof SHOT_STATES)[number];
 export const FRAME_STATES = ['waiting', 'active', 'completed', 'failed', 'cancelled'] as const;
 export type FrameState = (typeof FRAME_STATES)[number];
 
+/**
+ * One letter per frame state: the store keeps a shot's frame states as one string of these (frame
+ * k at index k−1), and the live snapshot sends it, so 2000 frames cost 2000 bytes, not 2000 records.
+ */
+export const FRAME_LETTERS: Readonly<Record<FrameState, string>> = {
+  waiting: 'w',
+  active: 'a',
+  completed: 'c',
+  failed: 'f',
+  cancelled: 'x',
+};
+
+/** The reverse of {@link FRAME_LETTERS}. */
+export const FRAME_LETTER_STATES: Readonly<Record<string, FrameState>> = Object.fromEntries(
+  Object.entries(FRAME_LETTERS).map(([state, letter]) => [letter, state as FrameState]),
+);
+
 export const TERMINAL_SHOT: readonly ShotState[] = ['completed', 'failed', 'cancelled'];
 const SHOT_TRANSITIONS: Record<ShotState, readonly ShotState[]> = {
   queued: ['preparing', 'running', 'failed', 'cancelled'],

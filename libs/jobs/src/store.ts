@@ -9,7 +9,9 @@
 import type { RedisClient } from './redis.ts';
 import { EventBus } from './events.ts';
 import { SEARCH_SCAN, searchText, shotIdentity } from './identity.ts';
+import { digestOf, framesIn, parseTally, statesOf, tallyDelta, tallyOf, type ShotDigest } from './tally.ts';
 import {
+  FRAME_LETTERS,
   canFrameBecome,
   canShotTransition,
   frameRecordSchema,
@@ -67,17 +69,32 @@ const IDEMPOTENCY_TTL_S = 24 * 3600;
 /** SET key new IF GET key == old (KEYS[1]; ARGV old, new). */
 const CAS_SET = `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2]) return 1 end return 0`;
 /**
- * HSET key field new IF HGET key field == old, and keep the active-frame index in step: member
- * added when the new state is active, removed otherwise (KEYS[1] frames hash, KEYS[2] index;
- * ARGV field, old, new, member, '1' when active).
+ * HSET key field new IF HGET key field == old, and keep in step: the active-frame index (member
+ * added when the new state is active, removed otherwise), the shot's tally (each field moved by its
+ * delta) and its state letters (the frame's letter set), the last two only where the shot has them
+ * (shots from before them are read whole). KEYS[1] frames hash, KEYS[2] index, KEYS[3] tally,
+ * KEYS[4] states; ARGV field (the frame number), old, new, member, '1' when active, the new state's
+ * letter, then tally field/delta pairs.
  */
 const CAS_HSET_FRAME = `if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 if ARGV[5] == '1' then redis.call('SADD', KEYS[2], ARGV[4]) else redis.call('SREM', KEYS[2], ARGV[4]) end
+if #ARGV > 6 and redis.call('EXISTS', KEYS[3]) == 1 then
+  for i = 7, #ARGV, 2 do redis.call('HINCRBY', KEYS[3], ARGV[i], ARGV[i + 1]) end
+end
+if redis.call('EXISTS', KEYS[4]) == 1 then redis.call('SETRANGE', KEYS[4], tonumber(ARGV[1]) - 1, ARGV[6]) end
 return 1`;
 const MAX_CAS_TRIES = 100;
 
 const activeMember = (id: string, frame: number) => `${id}/${frame}`;
+const ACTIVE: ReadonlySet<FrameState> = new Set(['active']);
+
+/** An active frame's record with its sampler progress (`stage|step|steps`, written per step). */
+function withProgress(f: FrameRecord, progress: string | undefined): FrameRecord {
+  if (!progress || f.state !== 'active') return f;
+  const [stage, step, steps] = progress.split('|');
+  return { ...f, stage, step: Number(step), steps: Number(steps) };
+}
 
 export class ShotStore {
   /** Announces new shots; the same keys as every other EventBus of this prefix. */
@@ -95,16 +112,22 @@ export class ShotStore {
     return (await this.redis.eval(CAS_SET, 1, key, old, next)) === 1;
   }
 
-  private async frameCas(id: string, frame: number, old: string, next: FrameRecord): Promise<boolean> {
+  private async frameCas(id: string, frame: number, old: string, cur: FrameRecord, next: FrameRecord): Promise<boolean> {
     const member = activeMember(id, frame);
     const active = next.state === 'active' ? '1' : '0';
-    return (await this.redis.eval(CAS_HSET_FRAME, 2, this.k.frames(id), this.k.active(), String(frame), old, JSON.stringify(next), member, active)) === 1;
+    const delta = tallyDelta(cur, next).flatMap(([field, n]) => [field, String(n)]);
+    const keys = [this.k.frames(id), this.k.active(), this.k.tally(id), this.k.states(id)];
+    return (await this.redis.eval(CAS_HSET_FRAME, keys.length, ...keys, String(frame), old, JSON.stringify(next), member, active, FRAME_LETTERS[next.state], ...delta)) === 1;
   }
 
   private k = {
     shot: (id: string) => `${this.prefix}:shot:${id}`,
     frames: (id: string) => `${this.prefix}:shot:${id}:frames`,
     progress: (id: string) => `${this.prefix}:shot:${id}:progress`,
+    /** Hash: the shot's {@link ShotTally}, moved with every frame write. */
+    tally: (id: string) => `${this.prefix}:shot:${id}:tally`,
+    /** String: one {@link FRAME_LETTERS} letter per frame, frame k at offset k−1. */
+    states: (id: string) => `${this.prefix}:shot:${id}:states`,
     all: () => `${this.prefix}:shots`,
     /** Hash: shot id → its search text (identity.ts `searchText`), read by `list` with `q`. */
     search: () => `${this.prefix}:shot-search`,
@@ -138,6 +161,8 @@ export class ShotStore {
     if (frames.length) {
       m.hset(this.k.frames(shot.id), Object.fromEntries(frames.map((f) => [String(f.frame), JSON.stringify(f)])));
     }
+    m.hset(this.k.tally(shot.id), tallyOf(frames));
+    m.set(this.k.states(shot.id), statesOf(frames, shot.frameCount));
     m.zadd(this.k.all(), score, shot.id);
     m.zadd(this.k.project(shot.project), score, shot.id);
     m.hset(this.k.search(), shot.id, searchText(shot));
@@ -199,14 +224,43 @@ export class ShotStore {
   async frames(id: string): Promise<FrameRecord[]> {
     const [raw, progress] = await Promise.all([this.redis.hgetall(this.k.frames(id)), this.redis.hgetall(this.k.progress(id))]);
     return Object.values(raw)
-      .map((v) => frameRecordSchema.parse(JSON.parse(v)))
-      .map((f) => {
-        const p = progress[String(f.frame)];
-        if (!p || f.state !== 'active') return f;
-        const [stage, step, steps] = p.split('|');
-        return { ...f, stage, step: Number(step), steps: Number(steps) };
+      .map((v) => {
+        const f = frameRecordSchema.parse(JSON.parse(v));
+        return withProgress(f, progress[String(f.frame)]);
       })
       .sort((a, b) => a.frame - b.frame);
+  }
+
+  /**
+   * The records of frames `numbers` (in that order; frames without a record are left out), active
+   * ones with their sampler progress. Reads those records only.
+   */
+  async someFrames(id: string, numbers: readonly number[]): Promise<FrameRecord[]> {
+    if (numbers.length === 0) return [];
+    const fields = numbers.map(String);
+    const [raws, progress] = await Promise.all([this.redis.hmget(this.k.frames(id), ...fields), this.redis.hmget(this.k.progress(id), ...fields)]);
+    const out: FrameRecord[] = [];
+    raws.forEach((raw, i) => {
+      if (raw) out.push(withProgress(frameRecordSchema.parse(JSON.parse(raw)), progress[i] ?? undefined));
+    });
+    return out;
+  }
+
+  /** The shot's frame states, one {@link FRAME_LETTERS} letter per frame (read whole for a shot from before them). */
+  async frameStates(id: string, frameCount: number): Promise<string> {
+    return (await this.redis.get(this.k.states(id))) ?? statesOf(await this.frames(id), frameCount);
+  }
+
+  /**
+   * What the shot's views need of its frames ({@link ShotDigest}): the tally and state letters
+   * kept with every frame write, and the active records — not every record. A shot from before
+   * the tally is read whole.
+   */
+  async digest(id: string, frameCount: number): Promise<ShotDigest> {
+    const [raw, states] = await Promise.all([this.redis.hgetall(this.k.tally(id)), this.redis.get(this.k.states(id))]);
+    const tally = parseTally(raw);
+    if (!tally || states === null) return digestOf(await this.frames(id), frameCount);
+    return { tally, states, active: await this.someFrames(id, framesIn(states, ACTIVE)) };
   }
 
   /**
@@ -255,7 +309,7 @@ export class ShotStore {
       const p = typeof patch === 'function' ? patch(cur) : patch;
       const next = frameRecordSchema.parse({ ...cur, ...p, updatedAt: this.clock().toISOString() });
       if (!canFrameBecome(cur, next)) throw new FrameTransitionError(id, frame, cur.state, next.state);
-      if (await this.frameCas(id, frame, raw, next)) return next;
+      if (await this.frameCas(id, frame, raw, cur, next)) return next;
     }
     throw new StateConflictError(`shot ${id} frame ${frame}: too many concurrent updates`);
   }
@@ -334,7 +388,7 @@ export class ShotStore {
 
   async delete(id: string): Promise<void> {
     const shot = await this.get(id);
-    const m = this.redis.multi().del(this.k.shot(id), this.k.frames(id), this.k.progress(id)).zrem(this.k.all(), id).hdel(this.k.search(), id);
+    const m = this.redis.multi().del(this.k.shot(id), this.k.frames(id), this.k.progress(id), this.k.tally(id), this.k.states(id)).zrem(this.k.all(), id).hdel(this.k.search(), id);
     if (shot) {
       m.zrem(this.k.project(shot.project), id);
       if (shot.frameCount > 0) m.srem(this.k.active(), ...Array.from({ length: shot.frameCount }, (_, i) => activeMember(id, i + 1)));

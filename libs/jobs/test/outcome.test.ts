@@ -1,7 +1,8 @@
 /** What frame records add up to: counts, which failures a retry could fix, the shot's outcome. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { describeFailures, frameCounts, isRetryable, shotOutcome } from '../src/outcome.ts';
+import { describeFailures, frameCounts, shotOutcome } from '../src/outcome.ts';
+import { isRetryable } from '../src/tally.ts';
 import type { FrameRecord } from '../src/records.ts';
 
 const frame = (n: number, state: FrameRecord['state'], error?: FrameRecord['error']): FrameRecord => ({ frame: n, state, attempts: 1, seed: n, ...(error ? { error } : {}) });

@@ -11,7 +11,7 @@ import { Redis } from 'ioredis';
 import { startRedis, type RunningRedis } from '@celfarm/services';
 import { FrameTransitionError, ShotStore, StateConflictError } from '../src/store.ts';
 import { EventBus } from '../src/events.ts';
-import { estimateSeconds } from '../src/outcome.ts';
+import { estimateSeconds } from '../src/tally.ts';
 import type { FrameRecord, ShotRecord } from '../src/records.ts';
 import { frameSeed, jobIds, newShotId, parseJobData, JobPayloadError } from '../src/catalogue.ts';
 import { resolveSettings } from '@celfarm/pipeline/settings';

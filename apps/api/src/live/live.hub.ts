@@ -165,6 +165,6 @@ export class LiveHub implements BeforeApplicationShutdown {
       this.store.workers(3 * this.config.HEARTBEAT_MS),
     ]);
     const live = shots.filter((s) => isLive(s, now, this.timing.recentMs));
-    return mapLimit(live, 8, async (s) => liveShot(s, await this.store.frames(s.id), workers.length));
+    return mapLimit(live, 8, async (s) => liveShot(s, await this.store.digest(s.id, s.frameCount), workers.length));
   }
 }

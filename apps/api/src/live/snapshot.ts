@@ -2,9 +2,9 @@
  * The compact shot snapshot that `GET /v1/live` sends every second as `event: shots`: enough for
  * the dashboard to move progress bars and sampler steps without refetching shot views. Pure.
  */
-import { FRAME_LETTERS, type LiveShot } from '@celfarm/contract';
-import { TERMINAL_SHOT, estimateSeconds, type FrameRecord, type ShotRecord } from '@celfarm/jobs';
-import { activeFrames, frameCounts, shotProgress } from '../shots/shot-view.ts';
+import { TERMINAL_SHOT, countsOf, etaOf, progressOf, type ShotDigest, type ShotRecord } from '@celfarm/jobs';
+import type { LiveShot } from '@celfarm/contract';
+import { activeFrames } from '../shots/shot-view.ts';
 
 export type { LiveShot, LiveSnapshot } from '@celfarm/contract';
 
@@ -16,16 +16,17 @@ export function isLive(shot: ShotRecord, now: number, recentMs: number): boolean
   return !TERMINAL_SHOT.includes(shot.state) || now - Date.parse(shot.updatedAt) <= recentMs;
 }
 
-export function liveShot(shot: ShotRecord, frames: readonly FrameRecord[], liveWorkers: number): LiveShot {
+export function liveShot(shot: ShotRecord, digest: ShotDigest, liveWorkers: number): LiveShot {
+  const { tally, states, active } = digest;
   return {
     id: shot.id,
     state: shot.state,
     updatedAt: shot.updatedAt,
-    progress: shotProgress(shot.frameCount, frames),
-    etaSeconds: shot.awaitingUploads ? null : estimateSeconds([...frames], liveWorkers),
+    progress: progressOf(shot.frameCount, tally, active),
+    etaSeconds: shot.awaitingUploads ? null : etaOf(tally, active, liveWorkers),
     frameCount: shot.frameCount,
-    counts: frameCounts(frames),
-    frames: frames.map((f) => FRAME_LETTERS[f.state]).join(''),
-    active: activeFrames(frames),
+    counts: countsOf(tally),
+    frames: states,
+    active: activeFrames(active),
   };
 }

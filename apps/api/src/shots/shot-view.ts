@@ -1,23 +1,13 @@
 /** What a client sees of a shot and its frames: the records plus counts, progress and ETA. Pure. */
 import { SHOT_VIEW_ACTIVE_MAX, type FrameQuery, type FrameState, type LiveFrame } from '@celfarm/contract';
-import { estimateSeconds, frameCounts, isRetryable, lastSegment, type FrameRecord, type ShotRecord } from '@celfarm/jobs';
+import { countsOf, etaOf, framesIn, isFlagged, lastSegment, needsReview, progressOf, type FrameRecord, type ShotDigest, type ShotRecord } from '@celfarm/jobs';
 import type { FrameView, ShotSummary, ShotView } from './shots.dto.ts';
 
-// The live snapshot takes its counts from here too; they are computed in @celfarm/jobs.
-export { frameCounts };
+export { isFlagged, needsReview };
 
-/** Completed frames plus the sampled share of active ones, over the frame count (0–1). */
-export function shotProgress(frameCount: number, frames: readonly FrameRecord[]): number {
-  if (frameCount <= 0) return 0;
-  let done = 0;
-  for (const f of frames) {
-    if (f.state === 'completed') done += 1;
-    else if (f.state === 'active' && f.step !== undefined && f.steps) done += Math.min(1, Math.max(0, f.step / f.steps));
-  }
-  return Math.min(1, done / frameCount);
-}
-
-export function shotSummary(shot: ShotRecord, frames: readonly FrameRecord[], liveWorkers: number): ShotSummary {
+/** The summary of a shot from its digest (tally, states, active records): no frame list. */
+export function shotSummary(shot: ShotRecord, digest: ShotDigest, liveWorkers: number): ShotSummary {
+  const { tally, active } = digest;
   return {
     id: shot.id,
     project: shot.project,
@@ -33,14 +23,14 @@ export function shotSummary(shot: ShotRecord, frames: readonly FrameRecord[], li
     priority: shot.priority,
     pack: shot.pack,
     frameCount: shot.frameCount,
-    counts: frameCounts(frames),
-    flagged: frames.filter(isFlagged).length,
-    needsReview: frames.filter(needsReview).length,
+    counts: countsOf(tally),
+    flagged: tally.flagged,
+    needsReview: tally.needsReview,
     ...(shot.qaThresholds ? { qaThresholds: shot.qaThresholds } : {}),
     ...(shot.consistency ? { consistency: shot.consistency } : {}),
-    retryableFrames: frames.filter(isRetryable).length,
-    progress: shotProgress(shot.frameCount, frames),
-    etaSeconds: shot.awaitingUploads ? null : estimateSeconds([...frames], liveWorkers),
+    retryableFrames: tally.retryable,
+    progress: progressOf(shot.frameCount, tally, active),
+    etaSeconds: shot.awaitingUploads ? null : etaOf(tally, active, liveWorkers),
     failedFrameShare: shot.failedFrameShare,
     awaitingUploads: shot.awaitingUploads,
     round: shot.round,
@@ -55,7 +45,7 @@ export function shotSummary(shot: ShotRecord, frames: readonly FrameRecord[], li
  */
 export function activeFrames(frames: readonly FrameRecord[], max = Infinity): LiveFrame[] {
   const out: LiveFrame[] = [];
-  for (const f of frames) {
+  for (const f of [...frames].sort((a, b) => a.frame - b.frame)) {
     if (out.length >= max) break;
     if (f.state !== 'active') continue;
     out.push({
@@ -70,36 +60,42 @@ export function activeFrames(frames: readonly FrameRecord[], max = Infinity): Li
 }
 
 /** The shot view: the summary and its active frames; its frames are paged by {@link pageOfFrames}. */
-export function shotView(shot: ShotRecord, frames: readonly FrameRecord[], liveWorkers: number): ShotView {
-  return { ...shotSummary(shot, frames, liveWorkers), active: activeFrames(frames, SHOT_VIEW_ACTIVE_MAX) };
+export function shotView(shot: ShotRecord, digest: ShotDigest, liveWorkers: number): ShotView {
+  return { ...shotSummary(shot, digest, liveWorkers), active: activeFrames(digest.active, SHOT_VIEW_ACTIVE_MAX) };
 }
-
-/** Whether shot QA flagged the frame for review (a score past its threshold). */
-export const isFlagged = (f: FrameRecord): boolean => (f.qa?.flagged.length ?? 0) > 0;
-
-/** Flagged and not approved: the frame waits for a person (a completed frame only). */
-export const needsReview = (f: FrameRecord): boolean => f.state === 'completed' && isFlagged(f) && f.review?.state !== 'approved';
 
 /** Whether a frame passes the `review` filter of the frames query. */
 const reviewMatches = (f: FrameRecord, review: FrameQuery['review']): boolean =>
   review === undefined || (review === 'needed' ? needsReview(f) : f.review?.state === 'approved');
 
+/** Whether a frame passes the filters of the frames query other than its state. */
+export const frameMatches = (f: FrameRecord, query: FrameQuery): boolean =>
+  (query.flagged === undefined || isFlagged(f) === query.flagged) && reviewMatches(f, query.review);
+
 /**
  * One page of `GET /v1/shots/{id}/frames`: the frames after the cursor (a frame number) in the
  * states asked for (and flagged or not, when asked), in frame order; `next` is the last frame of
- * the page when more follow.
+ * the page when more follow. `states` holds the shot's frame states (one letter per frame), which
+ * picks the candidates; `read` fetches records a chunk at a time, until the page is full and one
+ * more matches — a first page reads a page of records, not the whole shot.
  */
-export function pageOfFrames(frames: readonly FrameRecord[], query: FrameQuery): { frames: FrameRecord[]; next: string | null } {
-  const after = query.cursor === undefined ? 0 : Number(query.cursor);
+export async function pageOfFrames(
+  states: string,
+  read: (numbers: readonly number[]) => Promise<FrameRecord[]>,
+  query: FrameQuery,
+): Promise<{ frames: FrameRecord[]; next: string | null }> {
   const wanted = query.state ? new Set<FrameState>(query.state) : null;
+  const candidates = framesIn(states, wanted, query.cursor === undefined ? 0 : Number(query.cursor));
+  const chunk = Math.max(64, query.limit + 1);
   const page: FrameRecord[] = [];
-  for (const f of frames) {
-    if (f.frame <= after || (wanted && !wanted.has(f.state))) continue;
-    if (query.flagged !== undefined && isFlagged(f) !== query.flagged) continue;
-    if (!reviewMatches(f, query.review)) continue;
-    // One more than the page holds tells whether another page follows.
-    if (page.length === query.limit) return { frames: page, next: String(page.at(-1)!.frame) };
-    page.push(f);
+  for (let i = 0; i < candidates.length; i += chunk) {
+    for (const f of await read(candidates.slice(i, i + chunk))) {
+      // The record decides (its state may have moved since the letters were read).
+      if ((wanted && !wanted.has(f.state)) || !frameMatches(f, query)) continue;
+      // One more than the page holds tells whether another page follows.
+      if (page.length === query.limit) return { frames: page, next: String(page.at(-1)!.frame) };
+      page.push(f);
+    }
   }
   return { frames: page, next: null };
 }

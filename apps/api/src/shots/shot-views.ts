@@ -49,20 +49,21 @@ export class ShotViews {
       ...(query.q ? { q: query.q } : {}),
     });
     const workers = await this.access.liveWorkers();
-    const summaries = await mapLimit(shots, IO_CONCURRENCY, async (s) => shotSummary(s, await this.store.frames(s.id), workers));
+    const summaries = await mapLimit(shots, IO_CONCURRENCY, async (s) => shotSummary(s, await this.store.digest(s.id, s.frameCount), workers));
     return { shots: summaries, next };
   }
 
   /** The view of a shot: counts, progress, ETA and its active frames, no per-frame list. */
   async of(shot: ShotRecord): Promise<ShotView> {
-    const [frames, workers] = await Promise.all([this.store.frames(shot.id), this.access.liveWorkers()]);
-    return shotView(shot, frames, workers);
+    const [digest, workers] = await Promise.all([this.store.digest(shot.id, shot.frameCount), this.access.liveWorkers()]);
+    return shotView(shot, digest, workers);
   }
 
   /** A page of the shot's frames with links to their sketch, output and preview. */
   async frames(id: string, owner: string, query: FrameQuery): Promise<FramePage> {
     const shot = await this.access.owned(id, owner);
-    const page = pageOfFrames(await this.store.frames(shot.id), query);
+    const states = await this.store.frameStates(shot.id, shot.frameCount);
+    const page = await pageOfFrames(states, (numbers) => this.store.someFrames(shot.id, numbers), query);
     const frames = await mapLimit(page.frames, IO_CONCURRENCY, async (f) => frameView(shot, f, await this.frameUrls(shot, f)));
     return { frames, next: page.next };
   }
