@@ -1,5 +1,6 @@
 /**
- * Admin command: bootstraps and manages projects and API keys straight in Redis (no API key
+ * Admin command: bootstraps and manages projects and API keys (and drops shot tallies after a
+ * rolling upgrade) straight in Redis (no API key
  * needed, so it works before the first key exists). Reads REDIS_URL, REDIS_CLUSTER_NODES and
  * REDIS_PREFIX; when neither REDIS_URL nor REDIS_CLUSTER_NODES is set and `npm run demo` is
  * running, it uses the demo's Redis (from the file the demo writes, .cache/demo/farm.env;
@@ -12,6 +13,12 @@
  *   node --import tsx apps/api/src/admin.ts projects list
  *   node --import tsx apps/api/src/admin.ts webhooks allow --project demo --host 127.0.0.1:8765
  *   node --import tsx apps/api/src/admin.ts webhooks disallow --project demo --host 127.0.0.1:8765
+ *   node --import tsx apps/api/src/admin.ts shots drop-tallies --since 2026-12-01T09:00:00Z
+ *
+ * `shots drop-tallies` is for a rolling upgrade from a farm without stored shot tallies: once every
+ * API and worker runs this version, it drops the tally and state letters of the shots created since
+ * the upgrade began (`--since`, an ISO time; `--all` for every shot), whose frames older processes
+ * may have written without moving them; their views then read their frame records whole.
  *
  * `keys create` prints the token alone on one stdout line (shown once; everything else goes to
  * stderr), so `TOKEN=$(… keys create …)` works. Exit status: 0 done, 1 failed, 2 bad usage.
@@ -20,7 +27,7 @@ import { readFileSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from '@celfarm/config';
-import { connectRedis } from '@celfarm/jobs';
+import { connectRedis, ShotStore, type ShotRecord } from '@celfarm/jobs';
 import { KeyStore, SCOPES, projectIdSchema, type Scope } from '@celfarm/tenancy';
 
 const USAGE = `usage: admin.ts <command>
@@ -29,7 +36,8 @@ const USAGE = `usage: admin.ts <command>
   keys revoke --project <p> --id <key id>
   projects list
   webhooks allow --project <p> --host <host[:port]>
-  webhooks disallow --project <p> --host <host[:port]>`;
+  webhooks disallow --project <p> --host <host[:port]>
+  shots drop-tallies --since <ISO time> | --all`;
 
 class UsageError extends Error {}
 
@@ -106,7 +114,21 @@ function scopes(value: string | undefined): Scope[] {
   return list as Scope[];
 }
 
-async function run(store: KeyStore, argv: string[]): Promise<void> {
+/** Shots created at or after `since` (every shot when null), newest first, all projects. */
+async function* shotsSince(shots: ShotStore, since: number | null): AsyncGenerator<ShotRecord> {
+  let before: string | undefined;
+  for (;;) {
+    const page = await shots.list({ limit: 500, ...(before ? { before } : {}) });
+    for (const s of page.shots) {
+      if (since !== null && Date.parse(s.createdAt) < since) return;
+      yield s;
+    }
+    if (!page.next) return;
+    before = page.next;
+  }
+}
+
+async function run(store: KeyStore, shots: ShotStore, argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -117,6 +139,8 @@ async function run(store: KeyStore, argv: string[]): Promise<void> {
       'rate-limit': { type: 'string' },
       id: { type: 'string' },
       host: { type: 'string' },
+      since: { type: 'string' },
+      all: { type: 'boolean' },
     },
   });
   const command = positionals.join(' ');
@@ -160,6 +184,19 @@ async function run(store: KeyStore, argv: string[]): Promise<void> {
       console.error(`project ${p} webhook hosts: ${updated.webhookAllowHosts.join(', ') || '(none)'}`);
       return;
     }
+    case 'shots drop-tallies': {
+      if ((values.since === undefined) === (values.all !== true)) throw new UsageError('shots drop-tallies: give --since <ISO time> or --all');
+      const since = values.since === undefined ? null : Date.parse(values.since);
+      if (since !== null && Number.isNaN(since)) throw new UsageError(`--since: not an ISO time: ${values.since}`);
+      let looked = 0;
+      let dropped = 0;
+      for await (const s of shotsSince(shots, since)) {
+        looked++;
+        if (await shots.dropTally(s.id)) dropped++;
+      }
+      console.error(`dropped the tally of ${dropped} of ${looked} shots ${since === null ? 'in all' : `created since ${new Date(since).toISOString()}`}; their views read their frame records whole`);
+      return;
+    }
     default:
       throw new UsageError(command ? `unknown command: ${command}` : 'no command');
   }
@@ -186,7 +223,7 @@ async function main(): Promise<number> {
           `or start \`npm run demo -- --keep\`, whose Redis this command finds by itself${stale ? `; ignored ${stale}` : ''}`,
       );
     }
-    await run(new KeyStore(redis, config.REDIS_PREFIX), process.argv.slice(2));
+    await run(new KeyStore(redis, config.REDIS_PREFIX), new ShotStore(redis, config.REDIS_PREFIX), process.argv.slice(2));
     return 0;
   } finally {
     redis.disconnect();

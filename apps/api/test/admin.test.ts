@@ -13,6 +13,8 @@ import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { freePort, startRedis, writeFarmEnv, type RunningRedis } from '@celfarm/services';
 import { KeyStore } from '@celfarm/tenancy';
+import { digestOf, ShotStore, type ShotRecord } from '@celfarm/jobs';
+import { resolveSettings } from '@celfarm/pipeline/settings';
 
 const ROOT = resolve(import.meta.dirname, '../../..');
 
@@ -84,5 +86,31 @@ describe('admin command: reaching Redis', () => {
     assert.doesNotMatch(r.stdout, new RegExp(project), 'the stale file\'s Redis was not used');
     // Without it the default (redis://127.0.0.1:6379) is tried, which this machine may or may not run.
     if (r.code !== 0) assert.match(r.stderr.trim(), new RegExp(`^cannot reach Redis at redis://127\\.0\\.0\\.1:6379 .*; ignored .*stale\\.env \\(its demo, pid ${gone}, is no longer running\\)$`));
+  });
+
+  it('drops the tallies of shots created since a time, after a rolling upgrade; their views stay exact', async () => {
+    const shots = new ShotStore(redis, prefix);
+    const rules = { id: 'analytic', version: '1.0.0', size: { multiple: 64, min: 64, max: 1024, default: 128 }, defaults: {}, graphs: {} };
+    const { settings } = resolveSettings({ mode: 'vanilla', seed: 7 }, rules, { frameSize: { width: 128, height: 128 } });
+    const shot = (id: string, createdAt: string): ShotRecord => ({
+      id, project, state: 'running', createdAt, updatedAt: createdAt, settings, warnings: [], seed: 7, priority: 0,
+      pack: { id: 'analytic', version: '1.0.0' }, frameCount: 2, inputs: { frames: ['a', 'b'], reference: 'r' }, failedFrameShare: 0, awaitingUploads: false, round: 0,
+    });
+    const frames = [1, 2].map((frame) => ({ frame, state: 'waiting' as const, attempts: 0, seed: frame }));
+    await shots.create(shot('adm-old', '2026-01-01T00:00:00.000Z'), frames);
+    await shots.create(shot('adm-new', '2026-06-01T00:00:00.000Z'), frames);
+    // A frame written as a farm from before the tally writes it: the record moves, the tally does not.
+    await redis.hset(`${prefix}:shot:adm-new:frames`, '1', JSON.stringify({ ...frames[0], state: 'completed', seconds: 1 }));
+    assert.notDeepEqual(await shots.digest('adm-new', 2), digestOf(await shots.frames('adm-new'), 2), 'the stale tally shows');
+
+    const env = { REDIS_URL: redisServer.url, REDIS_PREFIX: prefix };
+    assert.equal((await admin(['shots', 'drop-tallies'], env)).code, 2, 'a time or --all is required');
+    assert.equal((await admin(['shots', 'drop-tallies', '--since', 'yesterday'], env)).code, 2);
+    const r = await admin(['shots', 'drop-tallies', '--since', '2026-03-01T00:00:00Z'], env);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /dropped the tally of 1 of 1 shots created since 2026-03-01T00:00:00\.000Z/);
+    assert.deepEqual(await shots.digest('adm-new', 2), digestOf(await shots.frames('adm-new'), 2), 'read whole: exact');
+    assert.equal(await redis.exists(`${prefix}:shot:adm-old:tally`), 1, 'an older shot keeps its tally');
+    assert.equal(await redis.exists(`${prefix}:shot:adm-new:tally`, `${prefix}:shot:adm-new:states`), 0);
   });
 });

@@ -246,6 +246,16 @@ export class ShotStore {
     return out;
   }
 
+  /**
+   * Drops the shot's tally and state letters: its views read its frame records whole from then on
+   * (exact, as for a shot from before them), and no write recreates them. For shots whose frames
+   * were written by a version of the farm from before the tally (a rolling upgrade), whose tally
+   * stopped moving with those writes. True when there was one.
+   */
+  async dropTally(id: string): Promise<boolean> {
+    return (await this.redis.del(this.k.tally(id), this.k.states(id))) > 0;
+  }
+
   /** The shot's frame states, one {@link FRAME_LETTERS} letter per frame (read whole for a shot from before them). */
   async frameStates(id: string, frameCount: number): Promise<string> {
     return (await this.redis.get(this.k.states(id))) ?? statesOf(await this.frames(id), frameCount);
