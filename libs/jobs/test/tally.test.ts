@@ -75,7 +75,8 @@ describe('shot tally', () => {
     const f = (state: FrameState, seconds?: number, step?: number): FrameRecord => ({ frame: 1, state, attempts: 0, seed: 1, ...(seconds !== undefined ? { seconds } : {}), ...(step !== undefined ? { step, steps: 10 } : {}) });
     const frames = [f('completed', 2), f('completed', 4), f('active', undefined, 5), f('waiting')];
     assert.equal(estimateSeconds(frames, 1), (2 - 0.5) * 3);
-    assert.equal(etaOf(tallyOf(frames), [frames[2]!], 1), estimateSeconds(frames, 1));
+    // (2 remaining − half of one sampled) × 3 s mean ÷ 2 workers.
+    assert.equal(etaOf(tallyOf(frames), [frames[2]!], 2), (1.5 * 3) / 2);
     assert.equal(etaOf(tallyOf([f('waiting')]), [], 1), null, 'nothing timed yet');
   });
 
