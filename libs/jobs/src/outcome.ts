@@ -4,16 +4,14 @@
  * allowance. (What the views show while it runs — counts, progress, time left, frames a retry
  * could fix — comes from the stored tally: tally.ts.)
  */
-import { FRAME_STATES, type ErrorInfo, type FrameRecord, type FrameState, type ShotRecord } from './records.ts';
+import { countsOf, tallyOf } from './tally.ts';
+import { type ErrorInfo, type FrameRecord, type FrameState, type ShotRecord } from './records.ts';
 
 /** Failed frames named in a summary; the rest are counted. */
 const MAX_LISTED_FAILURES = 5;
 
-export function frameCounts(frames: readonly FrameRecord[]): Record<FrameState, number> {
-  const counts = Object.fromEntries(FRAME_STATES.map((s) => [s, 0])) as Record<FrameState, number>;
-  for (const f of frames) counts[f.state]++;
-  return counts;
-}
+/** Frames per state (the tally's counts, over whole records). */
+export const frameCounts = (frames: readonly FrameRecord[]): Record<FrameState, number> => countsOf(tallyOf(frames));
 
 /** `frame 2 INVALID_IMAGE (frames[1]): …; frame 5 …; and 3 more`: the first few, by frame number. */
 export function describeFailures(frames: readonly FrameRecord[], max = MAX_LISTED_FAILURES): string {

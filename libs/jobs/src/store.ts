@@ -237,13 +237,14 @@ export class ShotStore {
    */
   async someFrames(id: string, numbers: readonly number[]): Promise<FrameRecord[]> {
     if (numbers.length === 0) return [];
-    const fields = numbers.map(String);
-    const [raws, progress] = await Promise.all([this.redis.hmget(this.k.frames(id), ...fields), this.redis.hmget(this.k.progress(id), ...fields)]);
-    const out: FrameRecord[] = [];
-    raws.forEach((raw, i) => {
-      if (raw) out.push(withProgress(frameRecordSchema.parse(JSON.parse(raw)), progress[i] ?? undefined));
-    });
-    return out;
+    const [records, progress] = await Promise.all([this.records(id, numbers), this.redis.hmget(this.k.progress(id), ...numbers.map(String))]);
+    return records.flatMap((f, i) => (f ? [withProgress(f, progress[i] ?? undefined)] : []));
+  }
+
+  /** The stored records of frames `numbers`, in that order (null where a frame has none); one HMGET. */
+  private async records(id: string, numbers: readonly number[]): Promise<(FrameRecord | null)[]> {
+    const raws = await this.redis.hmget(this.k.frames(id), ...numbers.map(String));
+    return raws.map((raw) => (raw ? frameRecordSchema.parse(JSON.parse(raw)) : null));
   }
 
   /**
@@ -283,12 +284,7 @@ export class ShotStore {
     for (let from = start; direction < 0 ? from >= 1 : from <= last; from += direction * CHUNK) {
       const numbers: number[] = [];
       for (let n = from; numbers.length < CHUNK && (direction < 0 ? n >= 1 : n <= last); n += direction) numbers.push(n);
-      const raws = await this.redis.hmget(this.k.frames(id), ...numbers.map(String));
-      for (const raw of raws) {
-        if (!raw) continue;
-        const f = frameRecordSchema.parse(JSON.parse(raw));
-        if (accept(f)) return f;
-      }
+      for (const f of await this.records(id, numbers)) if (f && accept(f)) return f;
     }
     return null;
   }

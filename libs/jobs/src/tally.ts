@@ -89,13 +89,10 @@ export function etaOf(t: ShotTally, active: readonly FrameRecord[], workers: num
   return Math.max(0, ((remaining - sampledShare(active)) * mean) / Math.max(1, workers));
 }
 
-/** {@link etaOf} over whole records. */
-export const estimateSeconds = (frames: readonly FrameRecord[], workers: number): number | null =>
-  etaOf(tallyOf(frames), frames.filter((f) => f.state === 'active'), workers);
-
 /**
  * What a shot's views need of its frames: the tally, the states (one {@link FRAME_LETTERS} letter
- * per frame, frame k at index k−1) and the active records with their sampler progress.
+ * per frame, frame k at index k−1) and the active records with their sampler progress, in frame
+ * order (as the store reads them).
  */
 export interface ShotDigest {
   tally: ShotTally;

@@ -11,7 +11,7 @@ import { Redis } from 'ioredis';
 import { startRedis, type RunningRedis } from '@celfarm/services';
 import { FrameTransitionError, ShotStore, StateConflictError } from '../src/store.ts';
 import { EventBus } from '../src/events.ts';
-import { estimateSeconds } from '../src/tally.ts';
+import { etaOf, tallyOf } from '../src/tally.ts';
 import type { FrameRecord, ShotRecord } from '../src/records.ts';
 import { frameSeed, jobIds, newShotId, parseJobData, JobPayloadError } from '../src/catalogue.ts';
 import { resolveSettings } from '@celfarm/pipeline/settings';
@@ -248,7 +248,7 @@ describe('job catalogue', () => {
 
   it('estimates the remaining time from measured frame times', () => {
     const f = (state: FrameRecord['state'], seconds?: number): FrameRecord => ({ frame: 1, state, attempts: 0, seed: 0, seconds });
-    assert.equal(estimateSeconds([f('waiting'), f('waiting')], 1), null);
-    assert.equal(estimateSeconds([f('completed', 2), f('completed', 4), f('waiting'), f('waiting')], 2), 3);
+    assert.equal(etaOf(tallyOf([f('waiting'), f('waiting')]), [], 1), null);
+    assert.equal(etaOf(tallyOf([f('completed', 2), f('completed', 4), f('waiting'), f('waiting')]), [], 2), 3);
   });
 });

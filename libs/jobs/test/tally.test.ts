@@ -13,7 +13,7 @@ import { startRedis, type RunningRedis } from '@celfarm/services';
 import { resolveSettings } from '@celfarm/pipeline/settings';
 import { ShotStore } from '../src/store.ts';
 import { canFrameTransition, FRAME_STATES, type FrameRecord, type FrameState, type ShotRecord } from '../src/records.ts';
-import { TALLY_FIELDS, countFrame, digestOf, emptyTally, estimateSeconds, etaOf, framesIn, tallyDelta, tallyOf, type ShotDigest } from '../src/tally.ts';
+import { TALLY_FIELDS, countFrame, digestOf, emptyTally, etaOf, framesIn, tallyDelta, tallyOf, type ShotDigest } from '../src/tally.ts';
 
 const RULES = { id: 'analytic', version: '1.0.0', size: { multiple: 64, min: 64, max: 1024, default: 128 }, defaults: {}, graphs: {} };
 const { settings: SETTINGS } = resolveSettings({ mode: 'vanilla', seed: 7 }, RULES, { frameSize: { width: 128, height: 128 } });
@@ -74,7 +74,7 @@ describe('shot tally', () => {
   it('estimates the time left from the tally as from the records', () => {
     const f = (state: FrameState, seconds?: number, step?: number): FrameRecord => ({ frame: 1, state, attempts: 0, seed: 1, ...(seconds !== undefined ? { seconds } : {}), ...(step !== undefined ? { step, steps: 10 } : {}) });
     const frames = [f('completed', 2), f('completed', 4), f('active', undefined, 5), f('waiting')];
-    assert.equal(estimateSeconds(frames, 1), (2 - 0.5) * 3);
+    assert.equal(etaOf(tallyOf(frames), [frames[2]!], 1), (2 - 0.5) * 3);
     // (2 remaining − half of one sampled) × 3 s mean ÷ 2 workers.
     assert.equal(etaOf(tallyOf(frames), [frames[2]!], 2), (1.5 * 3) / 2);
     assert.equal(etaOf(tallyOf([f('waiting')]), [], 1), null, 'nothing timed yet');

@@ -40,12 +40,13 @@ export function shotSummary(shot: ShotRecord, digest: ShotDigest, liveWorkers: n
 }
 
 /**
- * Active frames with their stage and sampler step, lowest frame numbers first; at most `max`.
+ * Active frames with their stage and sampler step, in the order given (frame order, as the store
+ * reads them); at most `max`.
  * The shot view and the live snapshot both list them so.
  */
 export function activeFrames(frames: readonly FrameRecord[], max = Infinity): LiveFrame[] {
   const out: LiveFrame[] = [];
-  for (const f of [...frames].sort((a, b) => a.frame - b.frame)) {
+  for (const f of frames) {
     if (out.length >= max) break;
     if (f.state !== 'active') continue;
     out.push({
