@@ -130,7 +130,6 @@ describe('dashboard in a browser', () => {
     const bar = page.getByRole('progressbar', { name: `Progress of shot ${submitted.id}` });
     const steps = new Set<string>();
     const percents = new Set<string>();
-    let rendering = false;
     // The page learns sampler steps from the live snapshot (once a second) and a frame samples in
     // less: the worker runs until the API reports a frame mid-sampling, is held there until the
     // page shows that frame's step, then runs on to the end.
@@ -152,15 +151,10 @@ describe('dashboard in a browser', () => {
       }, 10_000);
       steps.add(shown);
       await page.screenshot({ path: join(SHOTS_DIR, 'dashboard-shot-rendering.png'), fullPage: true });
-      rendering = true;
     }
     release();
     await until('the progress bar at 100 %', async () => {
       for (const t of await page.locator('.frame-active .frame-facts dd.mono').allTextContents()) if (/^\d+\/\d+$/.test(t)) steps.add(t);
-      if (steps.size > 0 && !rendering) {
-        rendering = true;
-        await page.screenshot({ path: join(SHOTS_DIR, 'dashboard-shot-rendering.png'), fullPage: true });
-      }
       const now = await bar.getAttribute('aria-valuenow');
       if (now) percents.add(now);
       return now === '100';
