@@ -93,6 +93,20 @@ export async function startFarm(opts: FarmOptions = {}): Promise<Farm> {
   return farm;
 }
 
+/**
+ * Runs `fn` with `processes` (a farm's workers, by default all) held by SIGSTOP, and lets them go
+ * on (SIGCONT) after, whether `fn` returned or threw: work that would otherwise finish before a
+ * test can see or act on it waits. Hold them briefly: a held worker renews no job lock.
+ */
+export async function whileHeld<T>(processes: readonly FarmProcess[], fn: () => Promise<T>): Promise<T> {
+  for (const p of processes) p.child.kill('SIGSTOP');
+  try {
+    return await fn();
+  } finally {
+    for (const p of processes) p.child.kill('SIGCONT');
+  }
+}
+
 /** Headers that authenticate as the API key `token`. */
 export function authed(token: string, headers: Record<string, string> = {}): Record<string, string> {
   return { ...headers, authorization: `Bearer ${token}` };

@@ -13,7 +13,7 @@ import { COLOURS, halfImage, sketchFrame } from '@celfarm/model-kit/samples';
 import { encodePng } from '@celfarm/pipeline/image/codec';
 import { startRedis, startS3 } from '@celfarm/services';
 import { S3ObjectStore, shotKeys } from '@celfarm/storage';
-import { authed, createApiKey, shotForm, shotFrames, startFarm, unfinishedFrames, waitForShot, type Farm, type ShotView } from '../harness.ts';
+import { authed, createApiKey, shotForm, shotFrames, startFarm, unfinishedFrames, waitForShot, whileHeld, type Farm, type ShotView } from '../harness.ts';
 
 const SIZE = 128;
 
@@ -188,8 +188,7 @@ describe('celfarm end to end', () => {
     // The workers are held (SIGSTOP) while a second re-render is tried, so the first cannot have
     // finished by then however slow the machine.
     const before3 = frames[2]!;
-    for (const w of farm.workers) w.child.kill('SIGSTOP');
-    try {
+    await whileHeld(farm.workers, async () => {
       const again = await call<ShotView>('POST', `/v1/shots/${id}/frames/3/rerender`, { seed: 77 });
       assert.equal(again.status, 200, JSON.stringify(again.body));
       assert.deepEqual([again.body.state, again.body.round], ['running', 1]);
@@ -197,9 +196,7 @@ describe('celfarm end to end', () => {
       assert.deepEqual([busy.status, busy.body.error?.code], [409, 'STATE_CONFLICT'], 'one re-render at a time: the shot runs');
       const badSeed = await call('POST', `/v1/shots/${id}/frames/2/rerender`, { seed: -4 });
       assert.deepEqual([badSeed.status, badSeed.body.error?.field], [400, 'seed']);
-    } finally {
-      for (const w of farm.workers) w.child.kill('SIGCONT');
-    }
+    });
     shot = await waitForShot(apiUrl, id, (s) => s.state === 'completed' || s.state === 'failed', 60_000, key);
     assert.equal(shot.state, 'completed', JSON.stringify(shot.error));
     frames = await shotFrames(apiUrl, id, key);

@@ -14,7 +14,7 @@ import { EventBus } from '@celfarm/jobs';
 import { encodePng } from '@celfarm/pipeline/image/codec';
 import { startTcpProxy, until, type TcpProxy } from '@celfarm/services';
 import { S3ObjectStore, shotKeys } from '@celfarm/storage';
-import { authed, createApiKey, shotForm, startFarm, unfinishedFrames, waitForShot, type Farm } from '../harness.ts';
+import { authed, createApiKey, shotForm, startFarm, unfinishedFrames, waitForShot, whileHeld, type Farm } from '../harness.ts';
 
 const FRAMES = 40;
 const OUTAGE_MS = 30_000;
@@ -79,16 +79,12 @@ describe('a 30 s S3 outage mid-shot', () => {
     await waitForShot(farm.apiUrl, id, (s) => s.counts.completed >= 3, 60_000, token);
     // The workers are held (SIGSTOP) from here to the cut, so the outage starts mid-shot however
     // fast the rest would render.
-    for (const w of farm.workers) w.child.kill('SIGSTOP');
-    let reset: number;
-    try {
+    const reset = await whileHeld(farm.workers, async () => {
       const before = await waitForShot(farm.apiUrl, id, () => true, 5000, token);
       assert.equal(before.state, 'running', 'the outage starts mid-shot');
       assert.ok(before.counts.completed < FRAMES, 'frames are left to render');
-      reset = await proxy.cut();
-    } finally {
-      for (const w of farm.workers) w.child.kill('SIGCONT');
-    }
+      return proxy.cut();
+    });
     assert.ok(reset > 0, 'the workers had open connections, and lost them');
     const t0 = Date.now();
     let sawDown = false;

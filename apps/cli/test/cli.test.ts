@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { until } from '@celfarm/services';
 import { COLOURS, halfImage, sketchFrame } from '@celfarm/model-kit/samples';
 import { encodePng } from '@celfarm/pipeline/image/codec';
-import { createApiKey, ROOT, startFarm, type Farm } from '../../../test/harness.ts';
+import { createApiKey, ROOT, startFarm, whileHeld, type Farm } from '../../../test/harness.ts';
 import type { FrameView, ShotView } from '../src/api.ts';
 import { main } from '../src/cli.ts';
 import { readConfig } from '../src/config.ts';
@@ -190,9 +190,7 @@ describe('celfarm CLI against a farm', () => {
 
   it('rerender --seed renders a frame again with that seed once the shot has finished, keeping its earlier take', async () => {
     // One re-render at a time: while the shot runs again (its worker paused here), another is refused.
-    const worker = farm.workers[0]!.child;
-    worker.kill('SIGSTOP');
-    try {
+    await whileHeld([farm.workers[0]!], async () => {
       const first = await celfarm(['rerender', shotId, '1', '--seed', '77'], env);
       assert.equal(first.code, 0, first.stderr);
       assert.equal(first.stdout, `${shotId}\n`);
@@ -201,9 +199,7 @@ describe('celfarm CLI against a farm', () => {
       assert.equal(busy.code, 2);
       assert.match(busy.stderr, /^error \[STATE_CONFLICT\]: shot \S+ is running; /m);
       noStack(busy);
-    } finally {
-      worker.kill('SIGCONT');
-    }
+    });
     const waited = await celfarm(['wait', shotId, '--quiet'], env);
     assert.equal(waited.code, 0, waited.stderr);
     const frames = JSON.parse((await celfarm(['frames', shotId, '--json'], env)).stdout) as FrameView[];
@@ -440,9 +436,7 @@ describe('celfarm CLI against a farm', () => {
 
   it('wait exits 1 when the shot it follows is cancelled', async () => {
     // The worker is paused so the shot cannot finish before the cancel lands.
-    const worker = farm.workers[0]!.child;
-    worker.kill('SIGSTOP');
-    try {
+    await whileHeld([farm.workers[0]!], async () => {
       const s = await celfarm(['submit', join(dir, 'sc010'), '--reference', join(dir, 'sc010', 'ref.png'), ...knobs, '--no-idempotency-key', '--json'], env);
       assert.equal(s.code, 0, s.stderr);
       const id = (JSON.parse(s.stdout) as ShotView).id;
@@ -457,9 +451,7 @@ describe('celfarm CLI against a farm', () => {
       assert.equal(w.code, 1, w.stderr);
       assert.match(w.stderr, new RegExp(`shot ${id} queued: 0/2 frames`));
       assert.match(w.stderr, new RegExp(`shot ${id} cancelled: 0/2 frames`));
-    } finally {
-      worker.kill('SIGCONT');
-    }
+    });
   });
   it('manages API keys and webhooks on the farm', async () => {
     // A submit/read key: can list shots, cannot manage keys; revoked, it is refused.
